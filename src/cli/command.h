@@ -1,0 +1,47 @@
+// What every subcommand shares: the distribution being run, the configuration flags that
+// override the environment, and how a subcommand is registered.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "app/application.h"
+#include "core/config.h"
+
+namespace slipway::cli {
+
+// Flags that override environment variables; unset flags leave the environment's value.
+struct ConfigFlags {
+  std::optional<std::string> host;
+  std::optional<int> port;
+  std::optional<std::string> storage;
+  std::optional<std::string> db_storage;
+  std::optional<std::string> log_format;
+  bool no_auto_upgrade = false;
+
+  void AddTo(CLI::App* cmd, bool server_flags);
+  // Environment, then these flags, then derived defaults; InvalidArgument names what was wrong.
+  Result<core::Config> Load() const;
+};
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+// Sets up logging for a command: the configured format; on a terminal, one-shot commands show
+// a progress bar instead of info lines.
+void InitLogging(const core::Config& config, const app::Distribution& dist, bool one_shot);
+
+Command AddServe(CLI::App& root, const app::Distribution& dist);
+Command AddInstall(CLI::App& root, const app::Distribution& dist);
+Command AddUpgrade(CLI::App& root, const app::Distribution& dist);
+Command AddVersion(CLI::App& root, const app::Distribution& dist);
+
+// The whole CLI; returns the process exit code.
+int Main(int argc, char** argv, const app::Distribution& dist);
+
+}  // namespace slipway::cli

@@ -1,0 +1,7 @@
+#include "cli/command.h"
+#include "core/build_info.h"
+
+int main(int argc, char** argv) {
+  slipway::app::Distribution dist{slipway::core::ProductBuildInfo(), {}};
+  return slipway::cli::Main(argc, argv, dist);
+}

@@ -1,0 +1,95 @@
+// Config: everything a node reads at start, from the environment (NocoBase's variable names where
+// one exists) with command-line flags applied on top by the CLI.
+//
+// Loading validates every value and fails with InvalidArgument naming the variable and what it
+// expected; nothing is silently defaulted from a malformed value. A Config is a plain value,
+// built once at start and read-only afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "slipway/status.h"
+
+namespace slipway::core {
+
+// Where configuration values come from; an interface so tests can supply a map.
+class Environment {
+ public:
+  virtual ~Environment() = default;
+  virtual std::optional<std::string> Get(const std::string& name) const = 0;
+};
+
+// The process environment (getenv).
+class ProcessEnvironment final : public Environment {
+ public:
+  std::optional<std::string> Get(const std::string& name) const override;
+};
+
+class MapEnvironment final : public Environment {
+ public:
+  explicit MapEnvironment(std::map<std::string, std::string> values) : values_(std::move(values)) {}
+  std::optional<std::string> Get(const std::string& name) const override;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+enum class LogFormat { kConsole, kJson };
+
+struct DatabaseConfig {
+  std::string dialect = "sqlite";  // DB_DIALECT: sqlite | postgres
+  std::filesystem::path storage;   // DB_STORAGE: the SQLite file
+  std::string host = "127.0.0.1";  // DB_HOST
+  uint16_t port = 5432;            // DB_PORT
+  std::string database = "slipway";  // DB_DATABASE
+  std::string user = "slipway";      // DB_USER
+  std::string password;              // DB_PASSWORD
+  int pool_max = 4;                  // DB_POOL_MAX: connections (and database worker threads)
+  std::string sqlite_synchronous = "full";  // DB_SQLITE_SYNCHRONOUS: full | normal
+};
+
+struct Config {
+  // HTTP
+  std::string host = "0.0.0.0";  // APP_HOST
+  uint16_t port = 13000;         // APP_PORT
+  std::string api_base_path = "/api/";  // API_BASE_PATH
+  int io_threads = 0;                   // HTTP_THREADS; 0 = one per core
+  size_t body_limit_bytes = 8 << 20;    // HTTP_BODY_LIMIT (bytes)
+  std::chrono::milliseconds header_timeout{10'000};  // HTTP_HEADER_TIMEOUT (ms)
+  std::chrono::milliseconds body_timeout{30'000};    // HTTP_BODY_TIMEOUT (ms)
+  std::chrono::milliseconds idle_timeout{60'000};    // HTTP_IDLE_TIMEOUT (ms), keep-alive
+  std::chrono::milliseconds shutdown_grace{30'000};  // SHUTDOWN_GRACE (ms)
+
+  // Application
+  std::string app_env = "production";        // APP_ENV
+  std::string app_key;                       // APP_KEY; generated into storage when empty
+  std::filesystem::path storage_path = "storage";  // STORAGE_PATH
+  std::string node_id;                       // NODE_ID; defaults to "<hostname>:<port>"
+  bool auto_upgrade = true;                  // AUTO_UPGRADE (flag --no-auto-upgrade)
+  DatabaseConfig db;
+
+  // Logging
+  LogFormat log_format = LogFormat::kConsole;  // LOG_FORMAT or LOGGER_FORMAT: console | json
+  std::string log_level = "info";              // LOGGER_LEVEL or LOG_LEVEL
+
+  // First administrator, created on install.
+  std::string init_root_email = "admin@nocobase.com";  // INIT_ROOT_EMAIL
+  std::string init_root_password = "admin123";         // INIT_ROOT_PASSWORD
+  std::string init_root_username = "nocobase";         // INIT_ROOT_USERNAME
+  std::string init_root_nickname = "Super Admin";      // INIT_ROOT_NICKNAME
+
+  // Reads every variable above from `env`. DB_STORAGE defaults to
+  // <STORAGE_PATH>/db/slipway.sqlite.
+  static Result<Config> Load(const Environment& env);
+
+  // Fills what depends on other values (node id, default DB_STORAGE) and checks consistency.
+  // Call after flags were applied.
+  Status Finish();
+};
+
+}  // namespace slipway::core

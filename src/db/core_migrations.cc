@@ -1,0 +1,61 @@
+#include "db/core_migrations.h"
+
+namespace slipway::db {
+namespace {
+
+// SQL that reads the same on both dialects apart from the timestamp and JSON types.
+std::string ForDialect(std::string sql, bool postgres) {
+  auto replace_all = [&](std::string_view from, std::string_view to) {
+    for (size_t pos = 0; (pos = sql.find(from, pos)) != std::string::npos; pos += to.size()) {
+      sql.replace(pos, from.size(), to);
+    }
+  };
+  replace_all("@TIMESTAMP@", postgres ? "TIMESTAMPTZ" : "TEXT");
+  replace_all("@NOW@", postgres ? "now()" : "CURRENT_TIMESTAMP");
+  replace_all("@JSON@", postgres ? "JSONB" : "TEXT");
+  return sql;
+}
+
+Migration Sql(std::string version, std::string name, const std::string& sql) {
+  Migration m;
+  m.owner = "core";
+  m.version = std::move(version);
+  m.name = std::move(name);
+  m.sqlite_sql = ForDialect(sql, false);
+  m.postgres_sql = ForDialect(sql, true);
+  return m;
+}
+
+}  // namespace
+
+std::vector<Migration> CoreMigrations() {
+  std::vector<Migration> all;
+  all.push_back(Sql("0.1.0", "0001-node-registry", R"sql(
+CREATE TABLE slipway_nodes (
+  node_id TEXT PRIMARY KEY,
+  address TEXT NOT NULL DEFAULT '',
+  version TEXT NOT NULL,
+  worker_id INTEGER,
+  state TEXT NOT NULL,
+  applied_epoch BIGINT NOT NULL DEFAULT 0,
+  started_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@,
+  heartbeat_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@
+);
+)sql"));
+  all.push_back(Sql("0.1.0", "0002-plugins", R"sql(
+CREATE TABLE slipway_plugins (
+  name TEXT PRIMARY KEY,
+  version TEXT NOT NULL,
+  enabled BOOLEAN NOT NULL DEFAULT FALSE,
+  installed BOOLEAN NOT NULL DEFAULT FALSE,
+  built_in BOOLEAN NOT NULL DEFAULT FALSE,
+  options @JSON@,
+  error TEXT,
+  created_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@,
+  updated_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@
+);
+)sql"));
+  return all;
+}
+
+}  // namespace slipway::db

@@ -1,0 +1,16 @@
+// The names of Slipway's own tables, in one place (DESIGN section 2).
+#pragma once
+
+#include <string_view>
+
+namespace slipway::db {
+
+inline constexpr std::string_view kClusterTable = "slipway_cluster";        // one row
+inline constexpr std::string_view kMigrationsTable = "slipway_migrations";  // applied migrations
+inline constexpr std::string_view kNodesTable = "slipway_nodes";            // node registry
+inline constexpr std::string_view kPluginsTable = "slipway_plugins";        // plugin state
+
+// User collections may not take a name with this prefix.
+inline constexpr std::string_view kReservedPrefix = "slipway_";
+
+}  // namespace slipway::db

@@ -1,0 +1,462 @@
+#include "http/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/logging.h"
+#include "http/error_response.h"
+
+namespace slipway::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+Method ToMethod(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get: return Method::kGet;
+    case bhttp::verb::head: return Method::kHead;
+    case bhttp::verb::post: return Method::kPost;
+    case bhttp::verb::put: return Method::kPut;
+    case bhttp::verb::patch: return Method::kPatch;
+    case bhttp::verb::delete_: return Method::kDelete;
+    case bhttp::verb::options: return Method::kOptions;
+    default: return Method::kOther;
+  }
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+class ServerImpl;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, ServerImpl* server);
+  ~Session();
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+  }
+  // Runs on the session's own thread: closes now if no request is being served, else after.
+  void CloseIfIdle() {
+    close_after_response_ = true;
+    if (!in_flight_) Close();
+  }
+  void ForceClose() { Close(); }
+  net::any_io_executor executor() { return stream_.get_executor(); }
+  // Called (through a post) with the handler's response.
+  void Write(Response response);
+
+ private:
+  void WaitForRequest();
+  void ReadHeader();
+  void OnHeader(beast::error_code ec);
+  void ReadBody();
+  void Dispatch();
+  void OnWrite(beast::error_code ec, size_t bytes, bool keep_alive);
+  void FailRead(beast::error_code ec);
+  void Close();
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  ServerImpl* server_;
+  std::string remote_;
+  bool first_request_ = true;
+  bool in_flight_ = false;
+  bool close_after_response_ = false;
+  bool closed_ = false;
+  bool request_keep_alive_ = true;
+  // For the request log line.
+  Method method_ = Method::kGet;
+  std::string path_;
+  std::string request_id_;
+  Clock::time_point started_;
+  bhttp::response<bhttp::string_body> res_;
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerOptions& options, Handler& handler)
+      : options_(options), handler_(handler) {
+    int n = std::max(1, options_.threads);
+    for (int k = 0; k < n; ++k) contexts_.push_back(std::make_unique<net::io_context>(1));
+    acceptor_ = std::make_unique<tcp::acceptor>(*contexts_[0]);
+    std::random_device rd;
+    id_prefix_ = rd();
+  }
+
+  // Tear-down order matters: sessions still queued in a context unregister themselves (under
+  // mu_) when the context is destroyed, and the acceptor must go before its context.
+  ~ServerImpl() override {
+    Shutdown(std::chrono::milliseconds(0));
+    acceptor_.reset();
+    pending_.reset();
+    contexts_.clear();
+  }
+
+  Status Listen() {
+    beast::error_code ec;
+    auto address = net::ip::make_address(options_.host, ec);
+    if (ec) return InvalidArgument("'" + options_.host + "' is not an IP address to listen on");
+    tcp::endpoint endpoint(address, options_.port);
+    std::string where = options_.host + ":" + std::to_string(options_.port);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return Unavailable("cannot listen on " + where + ": " + ec.message());
+    port_ = acceptor_->local_endpoint().port();
+    for (auto& ctx : contexts_) {
+      guards_.emplace_back(net::make_work_guard(*ctx));
+    }
+    for (auto& ctx : contexts_) {
+      threads_.emplace_back([c = ctx.get()] { c->run(); });
+    }
+    net::post(acceptor_->get_executor(), [this] { Accept(); });
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  size_t connection_count() const override {
+    std::lock_guard lock(mu_);
+    return sessions_.size();
+  }
+
+  void Shutdown(std::chrono::milliseconds grace) override {
+    if (threads_.empty()) return;
+    stopping_ = true;
+    net::post(acceptor_->get_executor(), [this] {
+      beast::error_code ec;
+      acceptor_->close(ec);
+    });
+    ForEachSession([](const std::shared_ptr<Session>& s) { s->CloseIfIdle(); });
+    auto deadline = Clock::now() + grace;
+    while (connection_count() > 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    size_t left = connection_count();
+    if (left > 0) {
+      core::log::Warn("shutdown grace period over; closing connections",
+                      {{"connections", left}, {"grace_ms", static_cast<long long>(grace.count())}});
+      ForEachSession([](const std::shared_ptr<Session>& s) { s->ForceClose(); });
+      auto hard_deadline = Clock::now() + std::chrono::seconds(2);
+      while (connection_count() > 0 && Clock::now() < hard_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    guards_.clear();
+    for (auto& ctx : contexts_) ctx->stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  const ServerOptions& options() const { return options_; }
+  Handler& handler() { return handler_; }
+  bool stopping() const { return stopping_; }
+
+  void Add(Session* s, std::weak_ptr<Session> w) {
+    std::lock_guard lock(mu_);
+    sessions_.emplace(s, std::move(w));
+  }
+  void Remove(Session* s) {
+    std::lock_guard lock(mu_);
+    sessions_.erase(s);
+  }
+
+  std::string NextRequestId() {
+    uint64_t n = next_request_.fetch_add(1, std::memory_order_relaxed);
+    char buf[32];
+    int len = std::snprintf(buf, sizeof(buf), "%08x-%llx", id_prefix_,
+                            static_cast<unsigned long long>(n));
+    return std::string(buf, len);
+  }
+
+ private:
+  net::io_context& Context(size_t i) { return *contexts_[i % contexts_.size()]; }
+
+  void Accept() {
+    if (stopping_) return;
+    net::io_context& target = Context(next_context_++);
+    pending_.emplace(target);
+    acceptor_->async_accept(*pending_, [this](beast::error_code ec) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || stopping_) return;
+        core::log::Warn("accept failed", {{"error", ec.message()}});
+      } else {
+        beast::error_code ignored;
+        pending_->set_option(tcp::no_delay(true), ignored);
+        auto session = std::make_shared<Session>(std::move(*pending_), this);
+        Add(session.get(), session);
+        session->Start();
+      }
+      pending_.reset();
+      Accept();
+    });
+  }
+
+  template <typename F>
+  void ForEachSession(F f) {
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [ptr, weak] : sessions_) {
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) net::post(s->executor(), [s, f] { f(s); });
+  }
+
+  ServerOptions options_;
+  Handler& handler_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::optional<tcp::socket> pending_;
+  size_t next_context_ = 0;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  std::atomic<uint64_t> next_request_{1};
+  uint32_t id_prefix_ = 0;
+};
+
+Session::Session(tcp::socket&& socket, ServerImpl* server)
+    : stream_(std::move(socket)), server_(server) {
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string();
+}
+
+Session::~Session() { server_->Remove(this); }
+
+void Session::WaitForRequest() {
+  if (closed_) return;
+  if (buffer_.size() > 0) {  // a pipelined request is already here
+    ReadHeader();
+    return;
+  }
+  // The wait for a request to begin: short for a new connection, longer between keep-alive
+  // requests. No bytes yet, so a timeout here closes silently.
+  stream_.expires_after(first_request_ ? server_->options().header_timeout
+                                       : server_->options().idle_timeout);
+  stream_.async_read_some(
+      buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        if (ec) {
+          self->Close();
+          return;
+        }
+        self->buffer_.commit(n);
+        self->ReadHeader();
+      });
+}
+
+void Session::ReadHeader() {
+  started_ = Clock::now();
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(server_->options().header_limit_bytes));
+  parser_->body_limit(server_->options().body_limit_bytes);
+  stream_.expires_after(server_->options().header_timeout);
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->OnHeader(ec);
+                           });
+}
+
+void Session::OnHeader(beast::error_code ec) {
+  if (ec) {
+    FailRead(ec);
+    return;
+  }
+  first_request_ = false;
+  auto& req = parser_->get();
+  method_ = ToMethod(req.method());
+  path_ = std::string(req.target().substr(0, req.target().find('?')));
+  if (parser_->is_done()) {
+    Dispatch();
+    return;
+  }
+  if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+    stream_.expires_after(server_->options().body_timeout);
+    bhttp::async_write(stream_, *cont,
+                       [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                         if (ec) {
+                           self->Close();
+                           return;
+                         }
+                         self->ReadBody();
+                       });
+    return;
+  }
+  ReadBody();
+}
+
+void Session::ReadBody() {
+  stream_.expires_after(server_->options().body_timeout);
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (ec) {
+                        self->FailRead(ec);
+                        return;
+                      }
+                      self->Dispatch();
+                    });
+}
+
+void Session::FailRead(beast::error_code ec) {
+  if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset || closed_) {
+    Close();
+    return;
+  }
+  close_after_response_ = true;
+  in_flight_ = true;
+  if (ec == beast::error::timeout) {
+    Write(ErrorResponse(408, "the request was not received in time", "REQUEST_TIMEOUT"));
+  } else if (ec == bhttp::error::body_limit) {
+    Write(ErrorResponse(413,
+                        "the request body is larger than the limit of " +
+                            std::to_string(server_->options().body_limit_bytes) + " bytes",
+                        "PAYLOAD_TOO_LARGE"));
+  } else if (ec == bhttp::error::header_limit) {
+    Write(ErrorResponse(431, "the request headers are too large", "HEADERS_TOO_LARGE"));
+  } else {
+    Write(ErrorResponse(400, "malformed HTTP request: " + ec.message(), "BAD_REQUEST"));
+  }
+}
+
+void Session::Dispatch() {
+  auto beast_req = parser_->release();
+  parser_.reset();
+  request_keep_alive_ = beast_req.keep_alive();
+
+  Request req;
+  req.method = ToMethod(beast_req.method());
+  req.target = std::string(beast_req.target());
+  req.received_at = started_;
+  req.remote = remote_;
+  auto parsed = boost::urls::parse_origin_form(req.target);
+  if (!parsed) {
+    in_flight_ = true;
+    Write(ErrorResponse(400, "malformed request target '" + req.target + "'", "BAD_REQUEST"));
+    return;
+  }
+  req.path = parsed->path();
+  req.query = std::string(parsed->encoded_query());
+  req.headers.reserve(std::distance(beast_req.begin(), beast_req.end()));
+  for (const auto& field : beast_req) {
+    req.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
+  }
+  req.body = std::move(beast_req.body());
+  std::string_view given_id = req.header("x-request-id");
+  req.request_id = (!given_id.empty() && given_id.size() <= 128) ? std::string(given_id)
+                                                                  : server_->NextRequestId();
+  request_id_ = req.request_id;
+
+  in_flight_ = true;
+  stream_.expires_never();
+
+  // Completes exactly once: if a handler drops the responder without calling it, the client
+  // still gets an answer (500) instead of a connection that hangs.
+  struct Completion {
+    std::shared_ptr<Session> session;
+    bool done = false;
+    ~Completion() {
+      if (!done) {
+        Post(session, ErrorResponse(500, "the request handler returned no response", "INTERNAL"));
+      }
+    }
+    static void Post(const std::shared_ptr<Session>& s, Response r) {
+      net::post(s->executor(), [s, r = std::move(r)]() mutable { s->Write(std::move(r)); });
+    }
+  };
+  auto completion = std::make_shared<Completion>();
+  completion->session = shared_from_this();
+  server_->handler().Handle(std::move(req), [completion](Response response) {
+    if (completion->done) return;
+    completion->done = true;
+    Completion::Post(completion->session, std::move(response));
+  });
+}
+
+void Session::Write(Response response) {
+  if (closed_) return;
+  res_ = {};
+  res_.version(11);
+  res_.result(static_cast<unsigned>(response.status));
+  res_.set(bhttp::field::server, "slipway");
+  res_.set(bhttp::field::content_type, response.content_type);
+  if (!request_id_.empty()) res_.set("X-Request-Id", request_id_);
+  for (const Header& h : response.headers) res_.set(h.name, h.value);
+  bool keep_alive = request_keep_alive_ && !close_after_response_ && !server_->stopping();
+  res_.keep_alive(keep_alive);
+  size_t body_bytes = response.body.size();
+  if (method_ != Method::kHead) res_.body() = std::move(response.body);
+  res_.prepare_payload();
+  if (method_ == Method::kHead) res_.content_length(body_bytes);
+  stream_.expires_after(server_->options().body_timeout);
+  bhttp::async_write(stream_, res_,
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
+                       self->OnWrite(ec, bytes, keep_alive);
+                     });
+}
+
+void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+  if (core::log::Enabled(core::log::Level::kInfo)) {
+    core::log::Info("request", {{"method", MethodName(method_)},
+                                {"path", path_},
+                                {"status", res_.result_int()},
+                                {"bytes", bytes},
+                                {"ms", ms},
+                                {"id", request_id_}});
+  }
+  in_flight_ = false;
+  request_id_.clear();
+  if (ec || !keep_alive || close_after_response_ || server_->stopping()) {
+    Close();
+    return;
+  }
+  WaitForRequest();
+}
+
+void Session::Close() {
+  if (closed_) return;
+  closed_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.socket().close(ec);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler& handler) {
+  auto server = std::make_unique<ServerImpl>(options, handler);
+  RETURN_IF_ERROR(server->Listen());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace slipway::http
