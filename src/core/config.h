@@ -33,6 +33,8 @@ class ProcessEnvironment final : public Environment {
 class MapEnvironment final : public Environment {
  public:
   explicit MapEnvironment(std::map<std::string, std::string> values) : values_(std::move(values)) {}
+  MapEnvironment(std::initializer_list<std::pair<const std::string, std::string>> values)
+      : values_(values) {}
   std::optional<std::string> Get(const std::string& name) const override;
 
  private:

@@ -54,7 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
   }
   // Runs on the session's own thread: closes now if no request is being served, else after.
   void CloseIfIdle() {
@@ -62,7 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!in_flight_) Close();
   }
   void ForceClose() { Close(); }
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  net::any_io_executor executor() { return socket_.get_executor(); }
   // Called (through a post) with the handler's response.
   void Write(Response response);
 
@@ -75,8 +75,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(beast::error_code ec, size_t bytes, bool keep_alive);
   void FailRead(beast::error_code ec);
   void Close();
+  // Each phase (wait, headers, body, write) arms the timer; on expiry the pending operation is
+  // cancelled and `timed_out_` tells its handler why. The generation makes a stale expiry that
+  // was already queued when the next phase re-armed the timer harmless.
+  void Arm(std::chrono::milliseconds d);
+  void Disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
 
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   ServerImpl* server_;
@@ -244,13 +255,26 @@ class ServerImpl final : public Server {
 };
 
 Session::Session(tcp::socket&& socket, ServerImpl* server)
-    : stream_(std::move(socket)), server_(server) {
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server) {
   beast::error_code ec;
-  auto ep = stream_.socket().remote_endpoint(ec);
+  auto ep = socket_.remote_endpoint(ec);
   if (!ec) remote_ = ep.address().to_string();
 }
 
 Session::~Session() { server_->Remove(this); }
+
+void Session::Arm(std::chrono::milliseconds d) {
+  uint64_t generation = ++timer_generation_;
+  timed_out_ = false;
+  timer_.expires_after(d);
+  timer_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->timer_generation_ != generation) return;
+    self->timed_out_ = true;
+    beast::error_code ignored;
+    self->socket_.cancel(ignored);
+  });
+}
 
 void Session::WaitForRequest() {
   if (closed_) return;
@@ -260,10 +284,10 @@ void Session::WaitForRequest() {
   }
   // The wait for a request to begin: short for a new connection, longer between keep-alive
   // requests. No bytes yet, so a timeout here closes silently.
-  stream_.expires_after(first_request_ ? server_->options().header_timeout
-                                       : server_->options().idle_timeout);
-  stream_.async_read_some(
+  Arm(first_request_ ? server_->options().header_timeout : server_->options().idle_timeout);
+  socket_.async_read_some(
       buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        self->Disarm();
         if (ec) {
           self->Close();
           return;
@@ -278,9 +302,10 @@ void Session::ReadHeader() {
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_->options().header_limit_bytes));
   parser_->body_limit(server_->options().body_limit_bytes);
-  stream_.expires_after(server_->options().header_timeout);
-  bhttp::async_read_header(stream_, buffer_, *parser_,
+  Arm(server_->options().header_timeout);
+  bhttp::async_read_header(socket_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->Disarm();
                              self->OnHeader(ec);
                            });
 }
@@ -300,9 +325,10 @@ void Session::OnHeader(beast::error_code ec) {
   }
   if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
     auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
-    stream_.expires_after(server_->options().body_timeout);
-    bhttp::async_write(stream_, *cont,
+    Arm(server_->options().body_timeout);
+    bhttp::async_write(socket_, *cont,
                        [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                         self->Disarm();
                          if (ec) {
                            self->Close();
                            return;
@@ -315,9 +341,10 @@ void Session::OnHeader(beast::error_code ec) {
 }
 
 void Session::ReadBody() {
-  stream_.expires_after(server_->options().body_timeout);
-  bhttp::async_read(stream_, buffer_, *parser_,
+  Arm(server_->options().body_timeout);
+  bhttp::async_read(socket_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                      self->Disarm();
                       if (ec) {
                         self->FailRead(ec);
                         return;
@@ -327,14 +354,15 @@ void Session::ReadBody() {
 }
 
 void Session::FailRead(beast::error_code ec) {
-  if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-      ec == net::error::operation_aborted || ec == net::error::connection_reset || closed_) {
+  if (closed_ || (!timed_out_ && (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+                                   ec == net::error::operation_aborted ||
+                                   ec == net::error::connection_reset))) {
     Close();
     return;
   }
   close_after_response_ = true;
   in_flight_ = true;
-  if (ec == beast::error::timeout) {
+  if (timed_out_) {
     Write(ErrorResponse(408, "the request was not received in time", "REQUEST_TIMEOUT"));
   } else if (ec == bhttp::error::body_limit) {
     Write(ErrorResponse(413,
@@ -377,7 +405,6 @@ void Session::Dispatch() {
   request_id_ = req.request_id;
 
   in_flight_ = true;
-  stream_.expires_never();
 
   // Completes exactly once: if a handler drops the responder without calling it, the client
   // still gets an answer (500) instead of a connection that hangs.
@@ -417,9 +444,10 @@ void Session::Write(Response response) {
   if (method_ != Method::kHead) res_.body() = std::move(response.body);
   res_.prepare_payload();
   if (method_ == Method::kHead) res_.content_length(body_bytes);
-  stream_.expires_after(server_->options().body_timeout);
-  bhttp::async_write(stream_, res_,
+  Arm(server_->options().body_timeout);  // a client that does not read its answer is dropped
+  bhttp::async_write(socket_, res_,
                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
+                       self->Disarm();
                        self->OnWrite(ec, bytes, keep_alive);
                      });
 }
@@ -446,9 +474,10 @@ void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  Disarm();
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.socket().close(ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
 }
 
 }  // namespace

@@ -1,0 +1,37 @@
+#include "core/json_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <limits>
+
+namespace slipway::core {
+namespace {
+
+TEST(JsonWriterTest, WritesNestedValuesWithCommas) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject().Key("a").Int(1).Key("b").BeginArray().Bool(true).Null().Double(1.5).EndArray();
+  w.Key("c").BeginObject().EndObject().Key("d").Raw("[1,2]").EndObject();
+  EXPECT_EQ(out, R"({"a":1,"b":[true,null,1.5],"c":{},"d":[1,2]})");
+}
+
+TEST(JsonWriterTest, EscapesEveryControlCharacterAndRoundTrips) {
+  std::string nasty = "q\"b\\s/\n\r\t\b\f";
+  for (int c = 0; c < 0x20; ++c) nasty.push_back(static_cast<char>(c));
+  nasty += "å✓";
+  std::string out;
+  JsonWriter(&out).BeginObject().Key(nasty).String(nasty).EndObject();
+  auto parsed = boost::json::parse(out);
+  ASSERT_TRUE(parsed.is_object());
+  EXPECT_EQ(parsed.as_object().at(nasty).as_string(), nasty);
+}
+
+TEST(JsonWriterTest, NonFiniteDoublesBecomeNull) {
+  std::string out;
+  JsonWriter(&out).BeginArray().Double(std::numeric_limits<double>::infinity()).Double(0.1).EndArray();
+  EXPECT_EQ(out, "[null,0.1]");
+}
+
+}  // namespace
+}  // namespace slipway::core

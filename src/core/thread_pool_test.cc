@@ -1,0 +1,34 @@
+#include "core/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace slipway::core {
+namespace {
+
+TEST(ThreadPoolTest, RunsEveryTaskAndDrainsOnStop) {
+  std::atomic<int> ran{0};
+  ThreadPool pool("t", 3, 1000);
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(pool.Post([&] { ran++; }).ok());
+  pool.Stop();
+  EXPECT_EQ(ran.load(), 500);
+  EXPECT_EQ(pool.Post([] {}).code(), StatusCode::kUnavailable);
+}
+
+TEST(ThreadPoolTest, RefusesWhenQueueIsFull) {
+  std::atomic<bool> release{false};
+  ThreadPool pool("t", 1, 2);
+  ASSERT_TRUE(pool.Post([&] { while (!release) std::this_thread::yield(); }).ok());
+  // The worker may or may not have taken the first task yet; fill the queue either way.
+  Status last;
+  for (int i = 0; i < 4 && last.ok(); ++i) last = pool.Post([] {});
+  EXPECT_EQ(last.code(), StatusCode::kUnavailable);
+  EXPECT_NE(last.message().find("overloaded"), std::string::npos);
+  release = true;
+}
+
+}  // namespace
+}  // namespace slipway::core

@@ -1,0 +1,47 @@
+// A `slipway serve` process for integration tests: its own storage directory and free port.
+#pragma once
+
+#include <signal.h>
+
+#include <memory>
+#include <string>
+
+#include "test_support.h"
+
+namespace slipway::testing {
+
+struct NodeOptions {
+  std::string binary = SLIPWAY_BIN;
+  std::filesystem::path storage;  // required
+  std::map<std::string, std::string> env;
+  std::vector<std::string> extra_args;
+};
+
+class Node {
+ public:
+  explicit Node(NodeOptions options, const std::string& name = "node")
+      : options_(std::move(options)), port_(FreePort()) {
+    std::vector<std::string> argv = {options_.binary, "serve", "--host", "127.0.0.1", "--port",
+                                     std::to_string(port_), "--storage", options_.storage.string()};
+    for (const auto& a : options_.extra_args) argv.push_back(a);
+    process_ = std::make_unique<Process>(argv, options_.env, options_.storage / "logs", name);
+  }
+  int port() const { return port_; }
+  Process& process() { return *process_; }
+  bool WaitHealthy(std::chrono::milliseconds t = std::chrono::seconds(10)) {
+    return WaitForHealth(port_, 200, t);
+  }
+  // SIGTERM and wait; returns the exit code.
+  int Stop() {
+    process_->Signal(SIGTERM);
+    return process_->Wait(std::chrono::seconds(20));
+  }
+  HttpResult Get(const std::string& target) { return HttpGet(port_, target); }
+
+ private:
+  NodeOptions options_;
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace slipway::testing
