@@ -1,30 +1,14 @@
-// Actions: what `resource:action` URLs run. A registry maps "resource:action" to a handler and
-// says where it runs: inline on the HTTP thread (cheap, no I/O) or on a database worker.
+// ActionRegistry: which handler runs for "resource:action". Built once at start from the core's
+// and the plugins' registrations; read-only afterwards (so lock-free to read).
 #pragma once
 
-#include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
-#include "http/message.h"
-#include "http/router.h"
-#include "slipway/status.h"
+#include "app/plugin_api.h"
 
 namespace slipway::app {
-
-struct ActionRequest {
-  const http::Request& http;
-  const http::Route& route;
-};
-
-using ActionFn = std::function<Result<http::Response>(ActionRequest&)>;
-
-enum class RunsOn { kIoThread, kWorker };
-
-struct Action {
-  ActionFn fn;
-  RunsOn runs_on = RunsOn::kWorker;
-};
 
 class ActionRegistry {
  public:

@@ -1,22 +1,122 @@
 #include "app/api_handler.h"
 
+#include <boost/json.hpp>
+
 #include <memory>
 
+#include "app/record_actions.h"
 #include "core/logging.h"
 #include "http/error_response.h"
+#include "http/query_string.h"
 #include "http/router.h"
 
 namespace slipway::app {
+namespace json = boost::json;
+
 namespace {
 
+constexpr size_t kMaxJsonDepth = 64;
+
 bool WantsHtml(const http::Request& r) {
-  std::string_view accept = r.header("accept");
-  return accept.find("text/html") != std::string_view::npos;
+  return r.header("accept").find("text/html") != std::string_view::npos;
 }
 
-http::Response Run(const Action& action, const http::Request& request, const http::Route& route) {
-  ActionRequest ar{request, route};
-  Result<http::Response> result = action.fn(ar);
+Result<json::value> ParseBody(const http::Request& r) {
+  if (r.body.empty()) return json::value(nullptr);
+  std::string_view type = r.header("content-type");
+  if (type.find("application/x-www-form-urlencoded") != std::string_view::npos) {
+    ASSIGN_OR_RETURN(json::object form, http::ParseQueryString(r.body));
+    return json::value(std::move(form));
+  }
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  json::stream_parser parser({}, options);
+  boost::system::error_code ec;
+  size_t used = parser.write(r.body.data(), r.body.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    return InvalidArgument("malformed JSON body at position " + std::to_string(used) + ": " +
+                           ec.message());
+  }
+  return parser.release();
+}
+
+// The collection a record route reads or writes: the resource itself, or an association's
+// target. Null when the route names no collection of the snapshot.
+const data::Collection* RecordCollection(const Snapshot& snap, const http::Route& route) {
+  if (!snap.schema) return nullptr;
+  if (!route.is_association()) return snap.schema->Find(route.resource);
+  const data::Collection* source = snap.schema->Find(route.source);
+  if (source == nullptr) return nullptr;
+  const data::Field* rel = source->FindField(route.association);
+  if (rel == nullptr || !data::IsRelation(rel->type)) return nullptr;
+  return snap.schema->Find(rel->target);
+}
+
+Status Authorize(ActionRequest& req, const Action& action, const data::Collection* records) {
+  if (action.access == Access::kOpen || action.access == Access::kSignedIn) return Status::Ok();
+  const AclPolicy* acl = req.snapshot->acl.get();
+  const std::string& role = req.user->role;
+  if (action.access == Access::kConfigure) {
+    if (acl != nullptr && acl->CanConfigure(role)) return Status::Ok();
+    return PermissionDenied("No permissions: role '" + role + "' may not configure the application",
+                            "NO_PERMISSION");
+  }
+  std::vector<std::string> needed = PermissionsFor(req.route.action);
+  if (needed.empty()) {
+    return NotFound("action '" + req.route.action + "' not found on resource '" + req.route.resource + "'");
+  }
+  bool own_only = false;
+  for (const std::string& perm : needed) {
+    Grant g = acl ? acl->Check(role, records->name, perm) : Grant::kDenied;
+    if (g == Grant::kDenied) {
+      return PermissionDenied("No permissions: role '" + role + "' may not " + perm + " '" +
+                                  records->name + "'",
+                              "NO_PERMISSION");
+    }
+    if (g == Grant::kOwn) own_only = true;
+  }
+  if (own_only) {
+    if (records->FindField("createdById") == nullptr) {
+      return PermissionDenied("No permissions: role '" + role + "' may act only on its own '" +
+                                  records->name + "' records, which do not record their creator",
+                              "NO_PERMISSION");
+    }
+    req.scope = json::object{{"createdById", json::object{{"$eq", req.user->id}}}};
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords};
+
+http::Response ApiHandler::Run(const Action& action, const http::Request& request,
+                               const http::Route& route) {
+  auto result = [&]() -> Result<http::Response> {
+    ActionRequest req{request, route, services_.snapshot(), {}, nullptr, std::nullopt, nullptr,
+                      services_};
+    const data::Collection* records = nullptr;
+    if (action.access == Access::kRecords) {
+      records = RecordCollection(*req.snapshot, route);
+      if (records == nullptr) return NotFound("collection '" + route.resource + "' not found");
+    }
+    ASSIGN_OR_RETURN(req.params, http::ParseQueryString(request.query));
+    if (!route.index.empty() && !req.params.contains("filterByTk")) {
+      req.params["filterByTk"] = route.index;
+    }
+    ASSIGN_OR_RETURN(req.body, ParseBody(request));
+    if (action.access != Access::kOpen) {
+      if (authenticator_ == nullptr) return Unauthenticated("no authenticator is loaded", "EMPTY_TOKEN");
+      ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+      ASSIGN_OR_RETURN(req.user, authenticator_->Authenticate(request, *conn));
+      if (role_resolver_ != nullptr && *role_resolver_) {
+        RETURN_IF_ERROR((*role_resolver_)(*req.user, request, *conn));
+      }
+    }
+    RETURN_IF_ERROR(Authorize(req, action, records));
+    return action.fn(req);
+  }();
   if (!result.ok()) {
     const Status& s = result.status();
     if (s.code() == StatusCode::kInternal) {
@@ -26,8 +126,6 @@ http::Response Run(const Action& action, const http::Request& request, const htt
   }
   return std::move(result).value();
 }
-
-}  // namespace
 
 void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   std::string_view path = request.path;
@@ -65,12 +163,19 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   }
   const Action* action = actions_.Find(route->Key());
   if (action == nullptr) {
-    Status missing = actions_.HasResource(route->resource)
-                         ? NotFound("action '" + route->action + "' not found on resource '" +
-                                    route->resource + "'")
-                         : NotFound("resource '" + route->resource + "' not found");
-    respond(http::ErrorResponse(missing));
-    return;
+    auto snap = services_.snapshot();
+    if (RecordCollection(*snap, *route) != nullptr && IsRecordAction(route->action)) {
+      action = &kRecordAction;
+    } else if (RecordCollection(*snap, *route) != nullptr || actions_.HasResource(route->resource)) {
+      respond(http::ErrorResponse(NotFound("action '" + route->action + "' not found on resource '" +
+                                           route->resource + "'")));
+      return;
+    } else {
+      respond(http::ErrorResponse(NotFound(route->is_association()
+                                               ? "association '" + route->resource + "' not found"
+                                               : "resource '" + route->resource + "' not found")));
+      return;
+    }
   }
 
   if (action->runs_on == RunsOn::kIoThread) {
@@ -78,7 +183,7 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
     return;
   }
   // The request moves into the task; `respond` is copied so a refused Post can still answer.
-  auto task = [action, req = std::move(request), rt = std::move(route).value(), respond]() {
+  auto task = [this, action, req = std::move(request), rt = std::move(route).value(), respond]() {
     respond(Run(*action, req, rt));
   };
   Status queued = workers_.Post(std::move(task));

@@ -1,14 +1,17 @@
 // ApiHandler: the http::Handler for everything under API_BASE_PATH.
 //
-// Order of checks for each request: the health check (answered inline, never gated); the
-// lifecycle gate (503 maintenance body unless running); the route; the action, run inline or on
-// a database worker. Every failure is a Status turned into NocoBase's error body by one function.
+// For each request, in order: the health check (inline, never gated); the lifecycle gate (503
+// maintenance body unless running); the route; the action (a registered one, else a record
+// action on a collection of the current snapshot); then, on a database worker, the parameters
+// and body are parsed, the caller authenticated and authorized, and the action run. Every
+// failure is a Status turned into NocoBase's error body by one function.
 #pragma once
 
 #include <string>
 
 #include "app/actions.h"
 #include "app/lifecycle.h"
+#include "app/plugin_api.h"
 #include "core/thread_pool.h"
 #include "http/message.h"
 
@@ -17,19 +20,32 @@ namespace slipway::app {
 class ApiHandler final : public http::Handler {
  public:
   ApiHandler(std::string base_path, const Lifecycle& lifecycle, const ActionRegistry& actions,
-             core::ThreadPool& workers)
+             core::ThreadPool& workers, Services& services, Authenticator* authenticator,
+             const RoleResolver* role_resolver)
       : base_path_(std::move(base_path)),
         lifecycle_(lifecycle),
         actions_(actions),
-        workers_(workers) {}
+        workers_(workers),
+        services_(services),
+        authenticator_(authenticator),
+        role_resolver_(role_resolver) {}
 
   void Handle(http::Request&& request, http::Responder respond) override;
 
  private:
+  http::Response Run(const Action& action, const http::Request& request, const http::Route& route);
+
   const std::string base_path_;
   const Lifecycle& lifecycle_;
   const ActionRegistry& actions_;
   core::ThreadPool& workers_;
+  Services& services_;
+  Authenticator* authenticator_;  // null when no users plugin is loaded: only open actions run
+  const RoleResolver* role_resolver_;  // null when no acl plugin is loaded
 };
+
+// The record action for collection routes (list, get, create, ...), used when no plugin
+// registered the exact resource:action.
+extern const Action kRecordAction;
 
 }  // namespace slipway::app

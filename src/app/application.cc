@@ -5,10 +5,19 @@
 #include <chrono>
 #include <thread>
 
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
 #include "app/api_handler.h"
+#include "app/schema_actions.h"
+#include "http/server.h"
 #include "core/json_writer.h"
 #include "core/logging.h"
 #include "db/core_migrations.h"
+#include "db/postgres/postgres_connection.h"
+#include "db/postgres/postgres_schema_lock.h"
 #include "db/sqlite/sqlite_connection.h"
 
 namespace slipway::app {
@@ -40,17 +49,35 @@ Application::~Application() = default;
 
 Status Application::OpenDatabase() {
   if (pool_) return Status::Ok();
-  if (config_.db.dialect != "sqlite") {
+  if (config_.db.dialect == "postgres") {
+    db::PostgresOptions options;
+    options.host = config_.db.host;
+    options.port = config_.db.port;
+    options.database = config_.db.database;
+    options.user = config_.db.user;
+    options.password = config_.db.password;
+    pool_ = std::make_unique<db::Pool>(
+        db::Dialect::kPostgres, [options] { return db::OpenPostgres(options); },
+        config_.db.pool_max);
+    schema_lock_ = db::MakePostgresSchemaLock(options, db::kSchemaLockKey);
+  } else if (config_.db.dialect == "sqlite") {
+    db::SqliteOptions options;
+    options.path = config_.db.storage;
+    options.synchronous = config_.db.sqlite_synchronous;
+    pool_ = std::make_unique<db::Pool>(
+        db::Dialect::kSqlite, [options] { return db::OpenSqlite(options); }, config_.db.pool_max);
+    schema_lock_ = db::MakeFileSchemaLock(config_.db.storage.string() + ".lock");
+  } else {
     return Unimplemented("DB_DIALECT=" + config_.db.dialect + " is not supported by this build");
   }
-  db::SqliteOptions options;
-  options.path = config_.db.storage;
-  options.synchronous = config_.db.sqlite_synchronous;
-  pool_ = std::make_unique<db::Pool>(
-      db::Dialect::kSqlite, [options] { return db::OpenSqlite(options); }, config_.db.pool_max);
-  schema_lock_ = db::MakeFileSchemaLock(config_.db.storage.string() + ".lock");
-  // Open one connection now so that a bad path fails here, with the path in the message.
-  ASSIGN_OR_RETURN(auto conn, pool_->Acquire());
+  // Open one connection now so that a bad path or an unreachable server fails here, with the
+  // path or host:port/database in the message; and so that a later call tries again.
+  auto conn = pool_->Acquire();
+  if (!conn.ok()) {
+    pool_.reset();
+    schema_lock_.reset();
+    return conn.status();
+  }
   return Status::Ok();
 }
 
@@ -58,41 +85,98 @@ InstallerOptions Application::MakeInstallerOptions(ProgressFn progress) const {
   InstallerOptions options;
   options.binary_version = version_;
   options.migrations = db::CoreMigrations();
+  for (const auto& m : registry_.migrations()) options.migrations.push_back(m);
   for (const auto& m : distribution_.extra_migrations) options.migrations.push_back(m);
+  options.install_hooks = registry_.install_hooks();
   options.progress = std::move(progress);
   return options;
 }
 
-Status Application::Install(bool force, ProgressFn progress) {
+Status Application::EnsureAppKey() {
+  if (!config_.app_key.empty()) return Status::Ok();
+  std::filesystem::path path = config_.storage_path / ".app-key";
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream in(path);
+    std::getline(in, config_.app_key);
+    if (config_.app_key.size() < 32) {
+      return FailedPrecondition("the key in " + path.string() + " is shorter than 32 characters; "
+                                "remove the file or set APP_KEY");
+    }
+    return Status::Ok();
+  }
+  std::filesystem::create_directories(config_.storage_path, ec);
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof(raw));
+  char hex[65];
+  sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+  std::string tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << hex << "\n";
+    if (!out) return Unavailable("cannot write " + tmp);
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Unavailable("cannot write " + path.string() + ": " + ec.message());
+  config_.app_key = hex;
+  core::log::Warn("APP_KEY is not set: generated one into the storage directory; set APP_KEY "
+                  "to the same value on every node of a cluster",
+                  {{"file", path.string()}});
+  return Status::Ok();
+}
+
+Status Application::Prepare() {
+  if (prepared_) return Status::Ok();
   RETURN_IF_ERROR(OpenDatabase());
+  RETURN_IF_ERROR(EnsureAppKey());
+  ASSIGN_OR_RETURN(auto snowflake, core::SnowflakeGenerator::Create(0));
+  services_ = std::make_unique<ServicesImpl>(config_, *pool_, registry_, std::move(snowflake));
+  if (distribution_.plugins) plugins_ = distribution_.plugins();
+  for (auto& plugin : plugins_) {
+    RETURN_IF_ERROR(plugin->Load(registry_, *services_).WithContext("plugin " + std::string(plugin->name())));
+  }
+  services_->SealPlugins();
+  RegisterCoreActions();
+  prepared_ = true;
+  return Status::Ok();
+}
+
+Status Application::Install(bool force, ProgressFn progress) {
+  RETURN_IF_ERROR(Prepare());
   Installer installer(*pool_, *schema_lock_, MakeInstallerOptions(std::move(progress)));
   return installer.Install(force);
 }
 
 Status Application::Upgrade(ProgressFn progress) {
-  RETURN_IF_ERROR(OpenDatabase());
+  RETURN_IF_ERROR(Prepare());
   Installer installer(*pool_, *schema_lock_, MakeInstallerOptions(std::move(progress)));
   return installer.Upgrade();
 }
 
-void Application::RegisterBuiltinActions() {
-  actions_.Add("app", "getInfo",
-               {[this](ActionRequest&) -> Result<http::Response> {
-                  std::string body;
-                  core::JsonWriter w(&body);
-                  w.BeginObject().Key("data").BeginObject();
-                  w.Key("database").BeginObject().Key("dialect").String(config_.db.dialect).EndObject();
-                  w.Key("version").String(version_.ToString());
-                  w.Key("schemaVersion").String(schema_version_);
-                  w.Key("lang").String("en-US");
-                  w.Key("name").String("main");
-                  w.Key("theme").String("default");
-                  w.Key("state").String(AppStateName(lifecycle_.state()));
-                  w.Key("nodeId").String(config_.node_id);
-                  w.EndObject().EndObject();
-                  return http::Response::Json(200, std::move(body));
-                },
-                RunsOn::kIoThread});
+void Application::RegisterCoreActions() {
+  ActionRegistry& actions = registry_.actions();
+  actions.Add("app", "getInfo",
+              {[this](ActionRequest& req) -> Result<http::Response> {
+                 std::string body;
+                 core::JsonWriter w(&body);
+                 w.BeginObject().Key("data").BeginObject();
+                 w.Key("database").BeginObject().Key("dialect").String(config_.db.dialect).EndObject();
+                 w.Key("version").String(version_.ToString());
+                 w.Key("schemaVersion").String(req.snapshot->schema_version);
+                 w.Key("lang").String("en-US");
+                 w.Key("name").String("main");
+                 w.Key("theme").String("default");
+                 w.Key("state").String(AppStateName(lifecycle_.state()));
+                 w.Key("nodeId").String(config_.node_id);
+                 w.Key("epoch").Int(req.snapshot->epoch);
+                 w.EndObject().EndObject();
+                 return http::Response::Json(200, std::move(body));
+               },
+               RunsOn::kIoThread, Access::kOpen});
+  RegisterSchemaActions(actions, [&actions](std::string_view name) {
+    return actions.HasResource(std::string(name));
+  });
 }
 
 void Application::StartUp(SchemaInfo info) {
@@ -123,10 +207,16 @@ void Application::StartUp(SchemaInfo info) {
     lifecycle_.TransitionTo(AppState::kError, status.message()).IgnoreError();
     return;
   }
-  auto now = installer.Inspect();
-  schema_version_ = now.ok() ? now->schema_version : version_.ToString();
+  Status loaded = services_->ReloadSnapshot();
+  if (!loaded.ok()) {
+    core::log::Error("start-up failed", {{"error", loaded.message()}});
+    lifecycle_.TransitionTo(AppState::kError, loaded.message()).IgnoreError();
+    return;
+  }
   if (lifecycle_.TransitionTo(AppState::kRunning).ok()) {
-    core::log::Info("serving", {{"schema_version", schema_version_}, {"startup_ms", MillisSince(started)}});
+    core::log::Info("serving", {{"epoch", services_->snapshot()->epoch},
+                                {"collections", services_->snapshot()->schema->collections().size()},
+                                {"startup_ms", MillisSince(started)}});
   }
 }
 
@@ -150,7 +240,7 @@ Status Application::Serve() {
   sigset_t set = StopSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  RETURN_IF_ERROR(OpenDatabase());
+  RETURN_IF_ERROR(Prepare());
   SchemaInfo info;
   {
     Installer installer(*pool_, *schema_lock_, MakeInstallerOptions(nullptr));
@@ -166,9 +256,9 @@ Status Application::Serve() {
                               "APP_UPGRADE_REQUIRED");
   }
 
-  RegisterBuiltinActions();
   core::ThreadPool workers("db", config_.db.pool_max, 10'000);
-  ApiHandler api(config_.api_base_path, lifecycle_, actions_, workers);
+  ApiHandler api(config_.api_base_path, lifecycle_, registry_.actions(), workers, *services_,
+                 registry_.authenticator(), &registry_.role_resolver());
   http::ServerOptions options;
   options.host = config_.host;
   options.port = config_.port;

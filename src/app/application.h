@@ -1,24 +1,24 @@
-// Application: the composition root. It wires configuration, the database, the schema lock, the
-// lifecycle, the actions and the HTTP server together, and runs the three top-level procedures:
-// serve, install and upgrade. It owns no business logic of its own.
+// Application: the composition root. It wires configuration, the database, the schema lock,
+// the plugins, the lifecycle, the actions and the HTTP server together, and runs the three
+// top-level procedures: serve, install and upgrade. It owns no business logic of its own.
 #pragma once
 
-#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "app/actions.h"
 #include "app/installer.h"
 #include "app/lifecycle.h"
+#include "app/plugin_api.h"
+#include "app/plugin_registry.h"
+#include "app/services_impl.h"
 #include "core/build_info.h"
 #include "core/config.h"
 #include "core/semver.h"
-#include "core/thread_pool.h"
 #include "db/database.h"
 #include "db/migration.h"
 #include "db/schema_lock.h"
-#include "http/server.h"
 
 namespace slipway::app {
 
@@ -26,6 +26,8 @@ namespace slipway::app {
 struct Distribution {
   core::BuildInfo build;
   std::vector<db::Migration> extra_migrations;  // appended to the core's
+  // The built-in plugins, in load order (a plugin after those it depends on).
+  std::function<std::vector<std::unique_ptr<Plugin>>()> plugins;
 };
 
 class Application {
@@ -41,13 +43,15 @@ class Application {
   Status Install(bool force, ProgressFn progress);
   Status Upgrade(ProgressFn progress);
 
-  // For tests and the CLI: the version this binary is.
   const core::SemVer& version() const { return version_; }
 
  private:
+  // Opens the database, settles APP_KEY and loads the plugins. Idempotent.
+  Status Prepare();
   Status OpenDatabase();
+  Status EnsureAppKey();
   InstallerOptions MakeInstallerOptions(ProgressFn progress) const;
-  void RegisterBuiltinActions();
+  void RegisterCoreActions();
   void StartUp(SchemaInfo info);  // runs on its own thread during Serve
   Status WaitForStopSignal();
 
@@ -56,9 +60,11 @@ class Application {
   core::SemVer version_;
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<db::SchemaLock> schema_lock_;
+  std::vector<std::unique_ptr<Plugin>> plugins_;
+  PluginRegistry registry_;
+  std::unique_ptr<ServicesImpl> services_;
   Lifecycle lifecycle_;
-  ActionRegistry actions_;
-  std::string schema_version_;  // written by the start-up thread before state becomes running
+  bool prepared_ = false;
 };
 
 }  // namespace slipway::app

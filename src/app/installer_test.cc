@@ -4,8 +4,7 @@
 
 #include "db/catalog.h"
 #include "db/core_migrations.h"
-#include "db/sqlite/sqlite_connection.h"
-#include "test_support.h"
+#include "test_database.h"
 
 namespace slipway::app {
 namespace {
@@ -20,11 +19,15 @@ db::Migration Sql(std::string version, std::string name, std::string sql) {
   return m;
 }
 
-class InstallerTest : public ::testing::Test {
+// Every case runs on SQLite and on PostgreSQL, each in a fresh database.
+class InstallerTest : public ::testing::TestWithParam<db::Dialect> {
  protected:
-  InstallerTest()
-      : pool_(db::Dialect::kSqlite, [this] { return db::OpenSqlite({dir_.path() / "i.sqlite"}); }, 2),
-        lock_(db::MakeFileSchemaLock(dir_.path() / "i.lock")) {}
+  InstallerTest() : db_(GetParam()) {}
+  void SetUp() override {
+    ASSERT_TRUE(db_.Create());
+    pool_ = std::make_unique<db::Pool>(GetParam(), db_.factory(), 2);
+    lock_ = db_.MakeLock();
+  }
 
   Installer Make(const char* version, std::vector<db::Migration> extra = {}) {
     InstallerOptions o;
@@ -32,23 +35,26 @@ class InstallerTest : public ::testing::Test {
     o.migrations = db::CoreMigrations();
     for (auto& m : extra) o.migrations.push_back(std::move(m));
     o.lock_timeout = std::chrono::milliseconds(200);
-    return Installer(pool_, *lock_, std::move(o));
+    return Installer(*pool_, *lock_, std::move(o));
   }
   std::string SchemaVersion() {
     auto info = Make("0.1.0").Inspect();
     return info.ok() ? info->schema_version : "error";
   }
   bool Exists(const char* table) {
-    auto c = pool_.Acquire();
+    auto c = pool_->Acquire();
     return c.ok() && *db::TableExists(**c, table);
   }
 
-  testing::TempDir dir_;
-  db::Pool pool_;
+  testing::DialectDatabase db_;  // declared first: outlives the pool and the lock
+  std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<db::SchemaLock> lock_;
 };
 
-TEST_F(InstallerTest, InspectSeesEmptyCurrentOlderNewer) {
+INSTANTIATE_TEST_SUITE_P(Dialects, InstallerTest, ::testing::ValuesIn(testing::kAllDialects),
+                         testing::DialectTestName);
+
+TEST_P(InstallerTest, InspectSeesEmptyCurrentOlderNewer) {
   EXPECT_EQ(Make("0.1.0").Inspect()->status, SchemaStatus::kEmpty);
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
   EXPECT_EQ(Make("0.1.0").Inspect()->status, SchemaStatus::kCurrent);
@@ -56,12 +62,12 @@ TEST_F(InstallerTest, InspectSeesEmptyCurrentOlderNewer) {
   EXPECT_EQ(Make("0.0.9").Inspect()->status, SchemaStatus::kNewer);
 }
 
-TEST_F(InstallerTest, InstallRefusesAnInstalledDatabaseUnlessForced) {
+TEST_P(InstallerTest, InstallRefusesAnInstalledDatabaseUnlessForced) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
   Status again = Make("0.1.0").Install(false);
   EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
   {
-    auto c = pool_.Acquire();
+    auto c = pool_->Acquire();
     ASSERT_TRUE((*c)->ExecScript("CREATE TABLE user_data (x INTEGER)").ok());
   }
   ASSERT_TRUE(Make("0.1.0").Install(true).ok());
@@ -69,14 +75,14 @@ TEST_F(InstallerTest, InstallRefusesAnInstalledDatabaseUnlessForced) {
   EXPECT_TRUE(Exists("slipway_plugins"));
 }
 
-TEST_F(InstallerTest, UpgradeAppliesNewMigrationsAndBumpsTheVersion) {
+TEST_P(InstallerTest, UpgradeAppliesNewMigrationsAndBumpsTheVersion) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
   ASSERT_TRUE(Make("0.2.0", {Sql("0.2.0", "add", "CREATE TABLE added (x INTEGER)")}).Upgrade().ok());
   EXPECT_TRUE(Exists("added"));
   EXPECT_EQ(SchemaVersion(), "0.2.0");
 }
 
-TEST_F(InstallerTest, FailedUpgradeRollsEverythingBack) {
+TEST_P(InstallerTest, FailedUpgradeRollsEverythingBack) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
   Status s = Make("0.2.0", {Sql("0.2.0", "a-good", "CREATE TABLE added (x INTEGER)"),
                             Sql("0.2.0", "b-bad", "INSERT INTO missing VALUES (1)")})
@@ -89,7 +95,7 @@ TEST_F(InstallerTest, FailedUpgradeRollsEverythingBack) {
   EXPECT_EQ(SchemaVersion(), "0.1.0");
 }
 
-TEST_F(InstallerTest, NewerDatabaseIsNeverWritten) {
+TEST_P(InstallerTest, NewerDatabaseIsNeverWritten) {
   ASSERT_TRUE(Make("0.2.0").Install(false).ok());
   Status s = Make("0.1.0", {Sql("0.1.0", "x", "CREATE TABLE should_not (x INTEGER)")}).Upgrade();
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
@@ -98,21 +104,21 @@ TEST_F(InstallerTest, NewerDatabaseIsNeverWritten) {
   EXPECT_EQ(SchemaVersion(), "0.2.0");
 }
 
-TEST_F(InstallerTest, WaitsForTheSchemaLock) {
-  auto other = db::MakeFileSchemaLock(dir_.path() / "i.lock");
+TEST_P(InstallerTest, WaitsForTheSchemaLock) {
+  auto other = db_.MakeLock();
   ASSERT_TRUE(other->Acquire(std::chrono::milliseconds(100)).ok());
   Status s = Make("0.1.0").Install(false);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_EQ(Make("0.1.0").Inspect()->status, SchemaStatus::kEmpty);
 }
 
-TEST_F(InstallerTest, ReportsProgress) {
+TEST_P(InstallerTest, ReportsProgress) {
   InstallerOptions o;
   o.binary_version = core::SemVer(0, 1, 0);
   o.migrations = db::CoreMigrations();
   std::vector<std::pair<int, int>> steps;
   o.progress = [&](int done, int total, std::string_view) { steps.emplace_back(done, total); };
-  ASSERT_TRUE(Installer(pool_, *lock_, o).Install(false).ok());
+  ASSERT_TRUE(Installer(*pool_, *lock_, o).Install(false).ok());
   ASSERT_FALSE(steps.empty());
   EXPECT_EQ(steps.front().first, 0);
   EXPECT_EQ(steps.back().first, steps.back().second);

@@ -115,6 +115,9 @@ Result<Config> Config::Load(const Environment& env) {
 
   r.String("APP_ENV", &c.app_env);
   r.String("APP_KEY", &c.app_key);
+  long long ttl = c.auth_token_ttl.count();
+  RETURN_IF_ERROR(r.Integer("AUTH_TOKEN_TTL", 60, 365LL * 86400, &ttl));
+  c.auth_token_ttl = std::chrono::seconds(ttl);
   if (auto v = r.Raw("STORAGE_PATH")) c.storage_path = *v;
   r.String("NODE_ID", &c.node_id);
   RETURN_IF_ERROR(r.Bool("AUTO_UPGRADE", &c.auto_upgrade));

@@ -70,6 +70,7 @@ struct Config {
   // Application
   std::string app_env = "production";        // APP_ENV
   std::string app_key;                       // APP_KEY; generated into storage when empty
+  std::chrono::seconds auth_token_ttl{86400};  // AUTH_TOKEN_TTL (seconds a sign-in lasts)
   std::filesystem::path storage_path = "storage";  // STORAGE_PATH
   std::string node_id;                       // NODE_ID; defaults to "<hostname>:<port>"
   bool auto_upgrade = true;                  // AUTO_UPGRADE (flag --no-auto-upgrade)

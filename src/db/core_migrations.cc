@@ -55,6 +55,22 @@ CREATE TABLE slipway_plugins (
   updated_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@
 );
 )sql"));
+  all.push_back(Sql("0.1.0", "0003-collections", R"sql(
+CREATE TABLE slipway_collections (
+  name TEXT PRIMARY KEY,
+  options @JSON@ NOT NULL,
+  sort INTEGER NOT NULL DEFAULT 0,
+  created_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@,
+  updated_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@
+);
+CREATE TABLE slipway_fields (
+  collection_name TEXT NOT NULL,
+  name TEXT NOT NULL,
+  options @JSON@ NOT NULL,
+  sort INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (collection_name, name)
+);
+)sql"));
   return all;
 }
 

@@ -70,8 +70,12 @@ Result<std::vector<const Migration*>> PendingMigrations(Connection& conn,
                                 "MIGRATION_CHECKSUM_MISMATCH");
     }
   }
-  // Order by version, then name; an unparsable version is a programming error caught by tests.
-  std::stable_sort(pending.begin(), pending.end(), [](const Migration* a, const Migration* b) {
+  // Owners in the order `all` lists them (the core, then plugins after what they depend on),
+  // then version, then name. An unparsable version is a programming error caught by tests.
+  std::map<std::string, size_t> owner_rank;
+  for (const Migration& m : all) owner_rank.emplace(m.owner, owner_rank.size());
+  std::stable_sort(pending.begin(), pending.end(), [&](const Migration* a, const Migration* b) {
+    if (a->owner != b->owner) return owner_rank[a->owner] < owner_rank[b->owner];
     auto va = core::SemVer::Parse(a->version);
     auto vb = core::SemVer::Parse(b->version);
     if (va.ok() && vb.ok() && *va != *vb) return *va < *vb;

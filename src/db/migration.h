@@ -43,7 +43,8 @@ Status EnsureBookkeepingTables(Connection& conn);
 
 Result<std::vector<AppliedMigration>> ListApplied(Connection& conn);
 
-// The migrations of `all` that are not applied yet, in order (version, then name). Fails with
+// The migrations of `all` that are not applied yet, in order: owners as `all` first lists them,
+// then version, then name. Fails with
 // FailedPrecondition when an applied migration's checksum differs from the one in `all`, naming
 // the migration.
 Result<std::vector<const Migration*>> PendingMigrations(Connection& conn,

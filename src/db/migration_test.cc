@@ -4,9 +4,8 @@
 
 #include "db/catalog.h"
 #include "db/core_migrations.h"
-#include "db/sqlite/sqlite_connection.h"
 #include "core/semver.h"
-#include "test_support.h"
+#include "test_database.h"
 
 namespace slipway::db {
 namespace {
@@ -21,11 +20,14 @@ Migration Sql(std::string version, std::string name, std::string sql) {
   return m;
 }
 
-class MigrationTest : public ::testing::Test {
+// Every case runs on SQLite and on PostgreSQL, each in a fresh database.
+class MigrationTest : public ::testing::TestWithParam<Dialect> {
  protected:
+  MigrationTest() : db_(GetParam()) {}
   void SetUp() override {
-    auto c = OpenSqlite({dir_.path() / "m.sqlite"});
-    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(db_.Create());
+    auto c = db_.Open();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
     conn_ = std::move(c).value();
     ASSERT_TRUE(EnsureBookkeepingTables(*conn_).ok());
   }
@@ -35,11 +37,14 @@ class MigrationTest : public ::testing::Test {
     for (const Migration* m : pending) RETURN_IF_ERROR(ApplyMigration(*conn_, *m));
     return tx.Commit();
   }
-  testing::TempDir dir_;
+  testing::DialectDatabase db_;  // declared first: outlives the connection
   std::unique_ptr<Connection> conn_;
 };
 
-TEST_F(MigrationTest, PendingAreOrderedByVersionThenName) {
+INSTANTIATE_TEST_SUITE_P(Dialects, MigrationTest, ::testing::ValuesIn(testing::kAllDialects),
+                         testing::DialectTestName);
+
+TEST_P(MigrationTest, PendingAreOrderedByVersionThenName) {
   std::vector<Migration> all = {Sql("0.10.0", "a", "SELECT 1"), Sql("0.2.0", "b", "SELECT 1"),
                                 Sql("0.2.0", "a", "SELECT 1")};
   auto pending = PendingMigrations(*conn_, all);
@@ -50,18 +55,18 @@ TEST_F(MigrationTest, PendingAreOrderedByVersionThenName) {
   EXPECT_EQ((*pending)[2]->Id(), "core/0.10.0/a");
 }
 
-TEST_F(MigrationTest, EachRunsOnceAndIsRecordedWithItsChecksum) {
+TEST_P(MigrationTest, EachRunsOnceAndIsRecordedWithItsChecksum) {
   std::vector<Migration> all = {Sql("0.1.0", "t", "CREATE TABLE t1 (x INTEGER)")};
   ASSERT_TRUE(ApplyAll(all).ok());
   ASSERT_TRUE(ApplyAll(all).ok());  // second time: nothing pending, CREATE TABLE not rerun
   auto applied = ListApplied(*conn_);
   ASSERT_TRUE(applied.ok());
   ASSERT_EQ(applied->size(), 1u);
-  EXPECT_EQ((*applied)[0].checksum, all[0].Checksum(Dialect::kSqlite));
+  EXPECT_EQ((*applied)[0].checksum, all[0].Checksum(GetParam()));
   EXPECT_EQ((*applied)[0].checksum.size(), 64u);
 }
 
-TEST_F(MigrationTest, ChangedChecksumOfAnAppliedMigrationIsRefused) {
+TEST_P(MigrationTest, ChangedChecksumOfAnAppliedMigrationIsRefused) {
   ASSERT_TRUE(ApplyAll({Sql("0.1.0", "t", "CREATE TABLE t1 (x INTEGER)")}).ok());
   auto pending = PendingMigrations(*conn_, {Sql("0.1.0", "t", "CREATE TABLE t1 (x TEXT)")});
   ASSERT_FALSE(pending.ok());
@@ -70,19 +75,19 @@ TEST_F(MigrationTest, ChangedChecksumOfAnAppliedMigrationIsRefused) {
   EXPECT_NE(pending.status().message().find("core/0.1.0/t"), std::string::npos);
 }
 
-TEST_F(MigrationTest, CodeMigrationsChecksumTheirRevision) {
+TEST_P(MigrationTest, CodeMigrationsChecksumTheirRevision) {
   Migration m;
   m.owner = "p";
   m.version = "1.0.0";
   m.name = "code";
   m.run = [](Connection&) { return Status::Ok(); };
   m.revision = "1";
-  std::string one = m.Checksum(Dialect::kSqlite);
+  std::string one = m.Checksum(GetParam());
   m.revision = "2";
-  EXPECT_NE(one, m.Checksum(Dialect::kSqlite));
+  EXPECT_NE(one, m.Checksum(GetParam()));
 }
 
-TEST_F(MigrationTest, FailureNamesTheMigrationAndOutsideTransactionIsRefused) {
+TEST_P(MigrationTest, FailureNamesTheMigrationAndOutsideTransactionIsRefused) {
   Migration bad = Sql("0.1.0", "bad", "INSERT INTO nope VALUES (1)");
   EXPECT_EQ(ApplyMigration(*conn_, bad).code(), StatusCode::kInternal);  // no transaction
   ASSERT_TRUE(conn_->Begin().ok());

@@ -3,7 +3,6 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -36,6 +35,36 @@ Method ToMethod(bhttp::verb v) {
     case bhttp::verb::options: return Method::kOptions;
     default: return Method::kOther;
   }
+}
+
+// Splits "/path?query" and percent-decodes the path. The query stays raw for the query string
+// parser. Lenient like common servers: '[' and ']' in the query (qs notation, often sent
+// unencoded) are accepted. False for a target that is not origin-form or a malformed escape.
+bool SplitTarget(std::string_view target, std::string* path, std::string* query) {
+  if (target.empty() || target[0] != '/') return false;
+  size_t q = target.find('?');
+  std::string_view raw = target.substr(0, q);
+  *query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+  path->clear();
+  path->reserve(raw.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '%') {
+      path->push_back(raw[i]);
+      continue;
+    }
+    int hi = i + 1 < raw.size() ? hex(raw[i + 1]) : -1;
+    int lo = i + 2 < raw.size() ? hex(raw[i + 2]) : -1;
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return false;  // no NUL in paths
+    path->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
 }
 
 std::string ToLower(std::string_view s) {
@@ -386,14 +415,11 @@ void Session::Dispatch() {
   req.target = std::string(beast_req.target());
   req.received_at = started_;
   req.remote = remote_;
-  auto parsed = boost::urls::parse_origin_form(req.target);
-  if (!parsed) {
+  if (!SplitTarget(req.target, &req.path, &req.query)) {
     in_flight_ = true;
     Write(ErrorResponse(400, "malformed request target '" + req.target + "'", "BAD_REQUEST"));
     return;
   }
-  req.path = parsed->path();
-  req.query = std::string(parsed->encoded_query());
   req.headers.reserve(std::distance(beast_req.begin(), beast_req.end()));
   for (const auto& field : beast_req) {
     req.headers.push_back({ToLower(field.name_string()), std::string(field.value())});

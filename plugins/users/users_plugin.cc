@@ -1,0 +1,257 @@
+#include "users_plugin.h"
+
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "auth/jwt.h"
+#include "auth/password.h"
+#include "core/logging.h"
+#include "data/ddl.h"
+#include "data/read_spec.h"
+#include "data/repository.h"
+#include "data/values.h"
+
+namespace slipway::plugins {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kCacheTtl = std::chrono::seconds(5);
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<data::Collection> UsersCollection() {
+  json::object def = json::parse(R"({
+    "name": "users", "title": "Users", "autoGenId": true,
+    "fields": [
+      {"name": "nickname", "type": "string", "interface": "input"},
+      {"name": "username", "type": "string", "interface": "input", "unique": true},
+      {"name": "email", "type": "string", "interface": "email", "unique": true},
+      {"name": "phone", "type": "string", "interface": "phone", "unique": true},
+      {"name": "password", "type": "password", "interface": "password"}
+    ]})").as_object();
+  ASSIGN_OR_RETURN(data::Collection c, data::ParseCollectionDefinition(def, /*users_exists=*/true));
+  c.origin = "users";
+  return c;
+}
+
+// Verifies bearer tokens; remembers revoked token ids and users known to exist for a few
+// seconds, so a request costs no extra query in the common case.
+class TokenAuthenticator final : public app::Authenticator {
+ public:
+  explicit TokenAuthenticator(std::string key) : key_(std::move(key)) {}
+
+  Result<app::CurrentUser> Authenticate(const http::Request& request, db::Connection& conn) override {
+    std::string_view header = request.header("authorization");
+    if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
+      header.remove_prefix(7);
+    } else {
+      return Unauthenticated("Unauthenticated. Please sign in to continue.", "EMPTY_TOKEN");
+    }
+    ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(header, key_, UnixNow()));
+    auto uid = claims.find("userId");
+    auto jti = claims.find("jti");
+    if (uid == claims.end() || !uid->value().is_int64() || jti == claims.end() || !jti->value().is_string()) {
+      return Unauthenticated("The token does not name a user", "INVALID_TOKEN");
+    }
+    int64_t user_id = uid->value().as_int64();
+    RETURN_IF_ERROR(RefreshRevoked(conn));
+    {
+      std::lock_guard lock(mu_);
+      if (revoked_.count(std::string(jti->value().as_string()))) {
+        return Unauthenticated("The token was signed out. Please sign in again.", "BLOCKED_TOKEN");
+      }
+      auto it = known_users_.find(user_id);
+      if (it != known_users_.end() && Clock::now() - it->second < kCacheTtl) {
+        return app::CurrentUser{user_id, {}, {}};
+      }
+    }
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT 1 FROM \"users\" WHERE \"id\" = $1", {user_id}));
+    if (rs->row_count() == 0) {
+      return Unauthenticated("The user of this token no longer exists", "NOT_EXIST_USER");
+    }
+    std::lock_guard lock(mu_);
+    known_users_[user_id] = Clock::now();
+    return app::CurrentUser{user_id, {}, {}};
+  }
+
+  void Revoke(const std::string& jti) {
+    std::lock_guard lock(mu_);
+    revoked_.insert(jti);
+  }
+  void ForgetUsers() {
+    std::lock_guard lock(mu_);
+    known_users_.clear();
+  }
+  const std::string& key() const { return key_; }
+
+ private:
+  // Other nodes revoke tokens too: re-read the blacklist every few seconds.
+  Status RefreshRevoked(db::Connection& conn) {
+    {
+      std::lock_guard lock(mu_);
+      if (loaded_ && Clock::now() - revoked_loaded_at_ < kCacheTtl) return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT \"token\" FROM \"tokenBlacklist\" WHERE \"expiration\" > $1",
+                                         {data::NowInstant()}));
+    std::lock_guard lock(mu_);
+    for (int r = 0; r < rs->row_count(); ++r) revoked_.emplace(rs->Text(r, 0));
+    revoked_loaded_at_ = Clock::now();
+    loaded_ = true;
+    return Status::Ok();
+  }
+
+  const std::string key_;
+  std::mutex mu_;
+  std::unordered_set<std::string> revoked_;
+  std::unordered_map<int64_t, Clock::time_point> known_users_;
+  Clock::time_point revoked_loaded_at_;
+  bool loaded_ = false;
+};
+
+// Renders one users record as the API shows it ({"data":{...}} -> the object).
+Result<json::value> UserRecord(const data::Schema& schema, db::Connection& conn, int64_t id) {
+  const data::Collection* users = schema.Find("users");
+  if (users == nullptr) return Internal("the users collection is missing");
+  ASSIGN_OR_RETURN(data::ReadSpec spec, data::BuildReadSpec(schema, *users, {}));
+  data::Repository repo(schema, *users, conn);
+  std::string body;
+  RETURN_IF_ERROR(repo.Get(spec, json::value(id), nullptr, &body));
+  return json::parse(body).at("data");
+}
+
+class UsersPlugin final : public app::Plugin {
+ public:
+  std::string_view name() const override { return "users"; }
+
+  Status Load(app::PluginContext& ctx, app::Services& services) override {
+    ASSIGN_OR_RETURN(data::Collection users, UsersCollection());
+    ctx.AddMigration(TablesMigration(users));
+    ctx.AddCollection(users);
+    const core::Config& config = services.config();
+    ctx.AddInstallHook([&config](db::Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(std::string hash, auth::HashPassword(config.init_root_password));
+      std::string now = data::NowInstant();
+      ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO \"users\" (\"nickname\", \"username\", \"email\", "
+                                           "\"password\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $5)",
+                                           {config.init_root_nickname, config.init_root_username,
+                                            config.init_root_email, hash, now}));
+      core::log::Info("created the first administrator", {{"email", config.init_root_email}});
+      return Status::Ok();
+    });
+    authenticator_ = std::make_shared<TokenAuthenticator>(config.app_key);
+    ctx.SetAuthenticator(authenticator_);
+    ctx.OnCollectionChanged([auth = authenticator_](std::string_view c) {
+      if (c == "users") auth->ForgetUsers();
+    });
+    ctx.AddAction("auth", "signIn", {[this](app::ActionRequest& r) { return SignIn(r); },
+                                     app::RunsOn::kWorker, app::Access::kOpen});
+    ctx.AddAction("auth", "check", {[](app::ActionRequest& r) { return Check(r); },
+                                    app::RunsOn::kWorker, app::Access::kSignedIn});
+    ctx.AddAction("auth", "signOut", {[this](app::ActionRequest& r) { return SignOut(r); },
+                                      app::RunsOn::kWorker, app::Access::kSignedIn});
+    return Status::Ok();
+  }
+
+ private:
+  static db::Migration TablesMigration(const data::Collection& users) {
+    db::Migration m;
+    m.owner = "users";
+    m.version = "0.1.0";
+    m.name = "0001-users-and-token-blacklist";
+    m.revision = "1";
+    m.run = [users](db::Connection& conn) -> Status {
+      data::Schema schema({{"users", std::make_shared<const data::Collection>(users)}});
+      ASSIGN_OR_RETURN(auto statements, data::CreateTableSql(users, schema, conn.dialect()));
+      for (const auto& sql : statements) RETURN_IF_ERROR(conn.ExecScript(sql));
+      const char* ts = conn.dialect() == db::Dialect::kPostgres ? "TIMESTAMPTZ" : "TEXT";
+      return conn.ExecScript(std::string("CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, "
+                                         "\"expiration\" ") + ts + " NOT NULL)");
+    };
+    return m;
+  }
+
+  Result<http::Response> SignIn(app::ActionRequest& req) {
+    std::string_view authenticator = req.http.header("x-authenticator");
+    if (!authenticator.empty() && authenticator != "basic") {
+      return InvalidArgument("authenticator '" + std::string(authenticator) + "' is not available (use 'basic')",
+                             "AUTHENTICATOR_NOT_FOUND");
+    }
+    if (!req.body.is_object()) return InvalidArgument("auth:signIn expects {\"account\", \"password\"}");
+    const json::object& body = req.body.as_object();
+    std::string account;
+    for (const char* key : {"account", "email", "username"}) {
+      auto it = body.find(key);
+      if (it != body.end() && it->value().is_string() && !it->value().as_string().empty()) {
+        account = std::string(it->value().as_string());
+        break;
+      }
+    }
+    auto pw = body.find("password");
+    if (account.empty() || pw == body.end() || !pw->value().is_string()) {
+      return InvalidArgument("auth:signIn needs 'account' (email or username) and 'password'");
+    }
+    ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+    ASSIGN_OR_RETURN(auto rs, conn->Query("SELECT \"id\", \"password\" FROM \"users\" WHERE \"email\" = $1 OR "
+                                          "\"username\" = $1 ORDER BY \"id\" LIMIT 1",
+                                          {account}));
+    // Verify even for unknown accounts, so response time does not tell which accounts exist.
+    static const std::string kDecoy = *auth::HashPassword("decoy password for timing");
+    bool found = rs->row_count() == 1 && !rs->IsNull(0, 1);
+    bool ok = auth::VerifyPassword(pw->value().as_string(), found ? rs->Text(0, 1) : std::string_view(kDecoy));
+    if (!found || !ok) {
+      return Unauthenticated("The account or password is incorrect, please re-enter", "INVALID_CREDENTIALS");
+    }
+    int64_t id = rs->Int(0, 0);
+    int64_t now = UnixNow();
+    json::object claims{{"userId", id}, {"iat", now}, {"signInTime", now * 1000},
+                        {"exp", now + req.services.config().auth_token_ttl.count()},
+                        {"jti", auth::RandomTokenId()}};
+    std::string token = auth::SignJwt(claims, authenticator_->key());
+    ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, id));
+    json::object data{{"user", user}, {"token", token}};
+    return http::Response::Json(200, json::serialize(json::object{{"data", data}}));
+  }
+
+  static Result<http::Response> Check(app::ActionRequest& req) {
+    ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+    ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, req.user->id));
+    if (user.is_object()) {
+      json::array roles;
+      for (const auto& r : req.user->roles) roles.push_back(json::object{{"name", r}});
+      user.as_object()["roles"] = std::move(roles);
+      user.as_object()["role"] = req.user->role;
+    }
+    return http::Response::Json(200, json::serialize(json::object{{"data", user}}));
+  }
+
+  Result<http::Response> SignOut(app::ActionRequest& req) {
+    std::string_view token = req.http.header("authorization").substr(7);
+    ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(token, authenticator_->key(), UnixNow()));
+    std::string jti(claims.at("jti").as_string());
+    int64_t exp = claims.contains("exp") && claims.at("exp").is_int64() ? claims.at("exp").as_int64()
+                                                                         : UnixNow() + 86400;
+    std::string expiration = data::InstantFromUnixMillis(exp * 1000);
+    ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+    ASSIGN_OR_RETURN(auto rs, conn->Query("INSERT INTO \"tokenBlacklist\" (\"token\", \"expiration\") VALUES ($1, $2) "
+                                          "ON CONFLICT DO NOTHING",
+                                          {jti, expiration}));
+    authenticator_->Revoke(jti);
+    return http::Response::Json(200, "{\"data\":null}");
+  }
+
+  std::shared_ptr<TokenAuthenticator> authenticator_;
+};
+
+}  // namespace
+
+std::unique_ptr<app::Plugin> MakeUsersPlugin() { return std::make_unique<UsersPlugin>(); }
+
+}  // namespace slipway::plugins

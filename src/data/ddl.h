@@ -1,0 +1,50 @@
+// DDL for collections and fields: the SQL that turns a definition into tables, columns,
+// indexes and foreign keys, per dialect.
+//
+// Every function returns statements to run in order inside the caller's transaction (both
+// dialects have transactional DDL). Identifiers come from validated definitions and are quoted;
+// the only literals are default values, rendered from JSON scalars with quotes escaped.
+// Unique constraints are separate named indexes so that a field can lose or gain uniqueness and
+// be dropped on SQLite without rebuilding its table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "data/schema.h"
+#include "db/database.h"
+
+namespace slipway::data {
+
+using Statements = std::vector<std::string>;
+
+std::string ColumnTypeSql(const Field& field, db::Dialect dialect);
+
+// CREATE TABLE with every column field, foreign keys (for belongsTo relations and for columns
+// that carry another collection's hasMany), and the unique and foreign-key indexes.
+Result<Statements> CreateTableSql(const Collection& c, const Schema& schema, db::Dialect dialect);
+Statements DropTableSql(const Collection& c, db::Dialect dialect);
+
+// ADD COLUMN for one scalar (with its foreign key and indexes). A NOT NULL field added to an
+// existing table needs a default value.
+Result<Statements> AddColumnSql(const Collection& c, const Field& field, const Schema& schema,
+                                db::Dialect dialect);
+// DROP COLUMN (after dropping its indexes). SQLite cannot drop a column that carries a foreign
+// key in place; for those the caller rebuilds the table (RebuildTableSql).
+Statements DropColumnSql(const Collection& c, const Field& field, db::Dialect dialect);
+bool NeedsRebuildToDrop(const Collection& c, const Field& field, db::Dialect dialect);
+Statements RenameColumnSql(const Collection& c, const Field& field, std::string_view new_name,
+                           db::Dialect dialect);
+Statements SetUniqueSql(const Collection& c, const Field& field, bool unique, db::Dialect dialect);
+
+// SQLite: recreate `after`'s table and copy the columns both definitions share. The caller runs
+// it with foreign key enforcement off (PRAGMA foreign_keys cannot change inside a transaction)
+// and checks PRAGMA foreign_key_check before commit.
+Result<Statements> RebuildTableSql(const Collection& before, const Collection& after,
+                                   const Schema& schema);
+
+// The index names used for a field, so every path agrees on them.
+std::string UniqueIndexName(const Collection& c, const Field& field);
+std::string ForeignKeyIndexName(const Collection& c, const Field& field);
+
+}  // namespace slipway::data

@@ -1,0 +1,190 @@
+#include "data/read_spec.h"
+
+#include <charconv>
+
+namespace slipway::data {
+namespace json = boost::json;
+
+Result<std::vector<std::string>> ListParam(const json::object& params, std::string_view key) {
+  std::vector<std::string> out;
+  auto it = params.find(key);
+  if (it == params.end() || it->value().is_null()) return out;
+  auto add_csv = [&](std::string_view s) {
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t comma = s.find(',', start);
+      if (comma == std::string_view::npos) comma = s.size();
+      std::string_view item = s.substr(start, comma - start);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (!item.empty()) out.emplace_back(item);
+      start = comma + 1;
+    }
+  };
+  const json::value& v = it->value();
+  if (v.is_string()) {
+    add_csv(v.as_string());
+  } else if (v.is_array()) {
+    for (const json::value& item : v.as_array()) {
+      if (!item.is_string()) {
+        return InvalidArgument("'" + std::string(key) + "' must be a list of names");
+      }
+      add_csv(item.as_string());
+    }
+  } else {
+    return InvalidArgument("'" + std::string(key) + "' must be a list of names");
+  }
+  return out;
+}
+
+Result<json::value> FilterParam(const json::object& params) {
+  auto it = params.find("filter");
+  if (it == params.end() || it->value().is_null()) return json::value(nullptr);
+  const json::value& v = it->value();
+  if (v.is_string()) {
+    if (v.as_string().empty()) return json::value(nullptr);
+    return ParseFilterJson(v.as_string());
+  }
+  if (!v.is_object()) return InvalidArgument("filter: must be a JSON object");
+  return v;
+}
+
+namespace {
+
+Result<int64_t> IntParam(const json::object& params, std::string_view key, int64_t fallback,
+                         int64_t min, int64_t max) {
+  auto it = params.find(key);
+  if (it == params.end() || it->value().is_null()) return fallback;
+  const json::value& v = it->value();
+  int64_t n = 0;
+  bool ok = false;
+  if (v.is_int64()) {
+    n = v.as_int64();
+    ok = true;
+  } else if (v.is_string()) {
+    std::string_view s = v.as_string();
+    if (s.empty()) return fallback;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    ok = ec == std::errc() && p == s.data() + s.size();
+  }
+  if (!ok || n < min || n > max) {
+    return InvalidArgument("'" + std::string(key) + "' must be a whole number from " +
+                           std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                           json::serialize(v));
+  }
+  return n;
+}
+
+Status AddAppend(const Schema& schema, const Collection& root, std::string_view path,
+                 std::vector<AppendNode>* nodes, int depth) {
+  if (depth > 4) return InvalidArgument("appends: '" + std::string(path) + "' is nested deeper than 4");
+  size_t dot = path.find('.');
+  std::string_view head = path.substr(0, dot);
+  const Field* rel = root.FindField(head);
+  if (rel == nullptr) {
+    return InvalidArgument("appends: unknown relation '" + root.name + "." + std::string(head) + "'");
+  }
+  if (!IsRelation(rel->type)) {
+    return InvalidArgument("appends: '" + root.name + "." + std::string(head) + "' is not a relation");
+  }
+  const Collection* target = schema.Find(rel->target);
+  if (target == nullptr) return Internal("relation target '" + rel->target + "' missing from the schema");
+  AppendNode* node = nullptr;
+  for (AppendNode& n : *nodes) {
+    if (n.relation == rel) node = &n;
+  }
+  if (node == nullptr) {
+    nodes->push_back({rel, target, {}});
+    node = &nodes->back();
+  }
+  if (dot == std::string_view::npos) return Status::Ok();
+  return AddAppend(schema, *target, path.substr(dot + 1), &node->children, depth + 1);
+}
+
+}  // namespace
+
+Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c, const json::object& params) {
+  ReadSpec spec;
+  spec.collection = &c;
+
+  ASSIGN_OR_RETURN(auto fields, ListParam(params, "fields"));
+  ASSIGN_OR_RETURN(auto except, ListParam(params, "except"));
+  ASSIGN_OR_RETURN(auto appends, ListParam(params, "appends"));
+  for (const std::string& name : fields) {  // a relation named in `fields` is appended
+    const Field* f = c.FindField(name);
+    if (f != nullptr && IsRelation(f->type)) appends.push_back(name);
+  }
+  for (const std::string& path : appends) {
+    RETURN_IF_ERROR(AddAppend(schema, c, path, &spec.appends, 1));
+  }
+
+  auto wanted = [&](const Field& f) {
+    if (f.hidden()) return false;
+    for (const auto& e : except) {
+      if (e == f.name) return false;
+    }
+    if (fields.empty()) return true;
+    for (const auto& n : fields) {
+      if (n == f.name) return true;
+    }
+    return false;
+  };
+  for (const std::string& name : fields) {
+    const Field* f = c.FindField(name);
+    if (f == nullptr) return InvalidArgument("fields: unknown field '" + c.name + "." + name + "'");
+    if (f->hidden()) return InvalidArgument("fields: '" + c.name + "." + name + "' cannot be read");
+  }
+  for (const std::string& name : except) {
+    if (c.FindField(name) == nullptr) return InvalidArgument("except: unknown field '" + c.name + "." + name + "'");
+  }
+  for (const Field* f : c.ColumnFields()) {
+    if (wanted(*f)) spec.columns.push_back(f);
+  }
+  // Appends need their keys even when `fields` left them out.
+  auto ensure = [&](const std::string& column) {
+    const Field* f = c.FindField(column);
+    if (f == nullptr) return;
+    for (const Field* have : spec.columns) {
+      if (have == f) return;
+    }
+    spec.columns.push_back(f);
+  };
+  for (const AppendNode& n : spec.appends) {
+    ensure(n.relation->type == FieldType::kBelongsTo ? n.relation->foreign_key : n.relation->source_key);
+  }
+
+  ASSIGN_OR_RETURN(auto sort, ListParam(params, "sort"));
+  const Field* pk = c.PrimaryKey();
+  bool has_pk = false;
+  for (std::string name : sort) {
+    bool desc = false;
+    if (!name.empty() && (name[0] == '-' || name[0] == '+')) {
+      desc = name[0] == '-';
+      name.erase(0, 1);
+    }
+    const Field* f = c.FindField(name);
+    if (f == nullptr) {
+      if (name.find('.') != std::string::npos) {
+        return InvalidArgument("sort: sorting by a related collection's field ('" + name + "') is not supported");
+      }
+      return InvalidArgument("sort: unknown field '" + c.name + "." + name + "'");
+    }
+    if (!f->has_column() || f->hidden()) return InvalidArgument("sort: cannot sort by '" + c.name + "." + name + "'");
+    spec.sort.push_back({f, desc});
+    if (f == pk) has_pk = true;
+  }
+  if (pk != nullptr && !has_pk) spec.sort.push_back({pk, false});  // stable pages
+
+  ASSIGN_OR_RETURN(spec.page, IntParam(params, "page", 1, 1, 1'000'000'000));
+  ASSIGN_OR_RETURN(spec.page_size, IntParam(params, "pageSize", 20, 1, kMaxPageSize));
+  if (auto it = params.find("paginate"); it != params.end()) {
+    const json::value& v = it->value();
+    if ((v.is_bool() && !v.as_bool()) || (v.is_string() && v.as_string() == "false")) {
+      spec.paginate = false;
+    }
+  }
+  ASSIGN_OR_RETURN(spec.filter, FilterParam(params));
+  return spec;
+}
+
+}  // namespace slipway::data

@@ -1,0 +1,61 @@
+// ReadSpec: what a list or get reads, built from NocoBase's action parameters and checked
+// against the schema before any SQL is made.
+//
+//   fields=id,title | fields[]=id     the columns to return (default: all but hidden ones)
+//   except=body                       columns to leave out
+//   appends=author,comments.author    relations to embed, nested with dots
+//   sort=-createdAt,title             order; the primary key breaks ties
+//   page=2&pageSize=20                pagination (pageSize at most kMaxPageSize)
+//   paginate=false                    every matching row (at most kMaxUnpaginatedRows)
+//   filter={...} | filter[a][$eq]=1   see filter.h
+//
+// Every name is resolved in the schema; an unknown one is InvalidArgument naming it.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "data/filter.h"
+#include "data/schema.h"
+
+namespace slipway::data {
+
+inline constexpr int64_t kMaxPageSize = 1000;
+inline constexpr int64_t kMaxUnpaginatedRows = 10000;
+
+struct SortKey {
+  const Field* field;
+  bool descending;
+};
+
+struct AppendNode {
+  const Field* relation;       // belongsTo or hasMany of the parent collection
+  const Collection* target;
+  std::vector<AppendNode> children;
+};
+
+struct ReadSpec {
+  const Collection* collection = nullptr;
+  std::vector<const Field*> columns;  // in output order; includes keys appends need
+  std::vector<SortKey> sort;
+  std::vector<AppendNode> appends;
+  boost::json::value filter;  // the filter as given (null for none), compiled per query
+  int64_t page = 1;
+  int64_t page_size = 20;
+  bool paginate = true;
+};
+
+// Builds the spec for `collection` from `params` (the parsed query string merged with action
+// parameters). `filter` may be an object or JSON text.
+Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& collection,
+                               const boost::json::object& params);
+
+// Reads a list parameter given as an array of strings or as comma-separated text.
+Result<std::vector<std::string>> ListParam(const boost::json::object& params, std::string_view key);
+
+// Reads the `filter` parameter: an object, JSON text, or absent (null).
+Result<boost::json::value> FilterParam(const boost::json::object& params);
+
+}  // namespace slipway::data

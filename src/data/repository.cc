@@ -1,0 +1,298 @@
+#include "data/repository.h"
+
+#include <charconv>
+#include <map>
+#include <unordered_map>
+
+#include "core/json_writer.h"
+#include "data/repository_internal.h"
+#include "data/values.h"
+
+namespace slipway::data {
+namespace json = boost::json;
+using db::QuoteIdent;
+using namespace repository_internal;
+
+
+Result<Repository::Where> Repository::BuildWhere(const json::value& filter_by_tk,
+                                                 const json::value& filter,
+                                                 const json::value& scope, SqlParams* params) {
+  Where where;
+  std::vector<std::string> conditions;
+  if (!filter_by_tk.is_null()) {
+    const Field* pk = c_.PrimaryKey();
+    if (pk == nullptr) return InvalidArgument("collection '" + c_.name + "' has no primary key");
+    std::string what = c_.name + "." + pk->name;
+    if (filter_by_tk.is_array()) {
+      const json::array& keys = filter_by_tk.as_array();
+      if (keys.empty()) return InvalidArgument("filterByTk: the list is empty");
+      if (keys.size() > 1000) return InvalidArgument("filterByTk: more than 1000 keys");
+      std::string list;
+      for (const json::value& k : keys) {
+        auto v = ToDbValue(*pk, k, conn_.dialect(), what);
+        if (!v.ok()) return InvalidArgument("filterByTk: " + v.status().message());
+        list += (list.empty() ? "" : ", ") + params->Add(std::move(v).value());
+      }
+      conditions.push_back(Qualified(*pk) + " IN (" + list + ")");
+    } else {
+      auto v = ToDbValue(*pk, filter_by_tk, conn_.dialect(), what);
+      if (!v.ok()) return InvalidArgument("filterByTk: " + v.status().message());
+      conditions.push_back(Qualified(*pk) + " = " + params->Add(std::move(v).value()));
+    }
+  }
+  json::value combined;
+  if (!IsEmptyFilter(filter) && !IsEmptyFilter(scope)) {
+    combined = json::object{{"$and", json::array{filter, scope}}};
+  } else if (!IsEmptyFilter(filter)) {
+    combined = filter;
+  } else if (!IsEmptyFilter(scope)) {
+    combined = scope;
+  }
+  if (!combined.is_null()) {
+    ASSIGN_OR_RETURN(CompiledFilter compiled, CompileFilter(combined, schema_, c_, conn_.dialect(), params));
+    for (const Join& j : compiled.joins) where.joins += " " + j.sql;
+    if (!compiled.where.empty()) conditions.push_back("(" + compiled.where + ")");
+  }
+  for (const std::string& c : conditions) {
+    where.condition += (where.condition.empty() ? "" : " AND ") + c;
+  }
+  return where;
+}
+
+Result<std::string> Repository::SelectSql(const ReadSpec& spec, const Where& where) const {
+  std::string sql = "SELECT " + ColumnList(spec.columns, true) + " FROM " + QuoteIdent(c_.table) +
+                    " AS \"t\"" + where.joins + WithWhere(where.condition);
+  if (!spec.sort.empty()) {
+    sql += " ORDER BY ";
+    bool first = true;
+    for (const SortKey& k : spec.sort) {
+      if (!first) sql += ", ";
+      first = false;
+      sql += Qualified(*k.field) + (k.descending ? " DESC" : " ASC");
+      // PostgreSQL's NULL order, so both dialects page identically.
+      if (conn_.dialect() == db::Dialect::kSqlite) sql += k.descending ? " NULLS FIRST" : " NULLS LAST";
+    }
+  }
+  return sql;
+}
+
+namespace {
+
+// An appended relation, loaded for every row of a result at once and keyed by the text of the
+// column that joins it.
+struct LoadedAppend {
+  const AppendNode* node;
+  int key_col;
+  std::unordered_map<std::string, std::string> one;                 // belongsTo
+  std::unordered_map<std::string, std::vector<std::string>> many;  // hasMany
+};
+
+Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
+                                              const std::vector<const Field*>& columns,
+                                              const std::vector<AppendNode>& appends,
+                                              const db::ResultSet& rs);
+
+void WriteRow(std::string* out, const std::vector<const Field*>& columns,
+              const std::vector<LoadedAppend>& loaded, const db::ResultSet& rs, int r) {
+  out->push_back('{');
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    core::AppendJsonString(out, columns[i]->name);
+    out->push_back(':');
+    AppendCellJson(out, *columns[i], rs, r, static_cast<int>(i));
+  }
+  for (const LoadedAppend& l : loaded) {
+    out->push_back(',');
+    core::AppendJsonString(out, l.node->relation->name);
+    out->push_back(':');
+    bool null_key = rs.IsNull(r, l.key_col);
+    std::string key = null_key ? std::string() : std::string(rs.Text(r, l.key_col));
+    if (l.node->relation->type == FieldType::kBelongsTo) {
+      auto it = null_key ? l.one.end() : l.one.find(key);
+      out->append(it == l.one.end() ? std::string_view("null") : std::string_view(it->second));
+    } else {
+      out->push_back('[');
+      auto it = null_key ? l.many.end() : l.many.find(key);
+      if (it != l.many.end()) {
+        for (size_t j = 0; j < it->second.size(); ++j) {
+          if (j > 0) out->push_back(',');
+          out->append(it->second[j]);
+        }
+      }
+      out->push_back(']');
+    }
+  }
+  out->push_back('}');
+}
+
+Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
+                                              const std::vector<const Field*>& columns,
+                                              const std::vector<AppendNode>& appends,
+                                              const db::ResultSet& rs) {
+  std::vector<LoadedAppend> loaded;
+  for (const AppendNode& node : appends) {
+    const Field& rel = *node.relation;
+    const std::string& source_col =
+        rel.type == FieldType::kBelongsTo ? rel.foreign_key : rel.source_key;
+    int key_col = -1;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (columns[i]->name == source_col) key_col = static_cast<int>(i);
+    }
+    if (key_col < 0) return Internal("append '" + rel.name + "' lacks its key column");
+    const Collection& target = *node.target;
+    const Field* match =
+        target.FindField(rel.type == FieldType::kBelongsTo ? rel.target_key : rel.foreign_key);
+    if (match == nullptr) return Internal("append '" + rel.name + "' lacks its target key");
+
+    std::vector<std::string> keys;
+    std::unordered_map<std::string, bool> seen;
+    for (int r = 0; r < rs.row_count(); ++r) {
+      if (rs.IsNull(r, key_col)) continue;
+      std::string k(rs.Text(r, key_col));
+      if (seen.emplace(k, true).second) keys.push_back(std::move(k));
+    }
+    // The target's visible columns, plus the matching key and the keys its own appends need.
+    std::vector<const Field*> target_columns;
+    for (const Field* f : target.ColumnFields()) {
+      if (!f->hidden()) target_columns.push_back(f);
+    }
+    auto ensure = [&](const Field* f) {
+      if (f == nullptr) return;
+      for (const Field* have : target_columns) {
+        if (have == f) return;
+      }
+      target_columns.push_back(f);
+    };
+    ensure(match);
+    for (const AppendNode& child : node.children) {
+      ensure(target.FindField(child.relation->type == FieldType::kBelongsTo
+                                  ? child.relation->foreign_key
+                                  : child.relation->source_key));
+    }
+    int match_col = -1;
+    for (size_t i = 0; i < target_columns.size(); ++i) {
+      if (target_columns[i] == match) match_col = static_cast<int>(i);
+    }
+
+    LoadedAppend l{&node, key_col, {}, {}};
+    for (size_t start = 0; start < keys.size(); start += kInChunk) {
+      SqlParams params;
+      std::string list;
+      for (size_t i = start; i < std::min(keys.size(), start + kInChunk); ++i) {
+        list += (list.empty() ? "" : ", ") + params.Add(KeyValue(*match, keys[i]));
+      }
+      std::string sql = "SELECT " + ColumnList(target_columns, true) + " FROM " +
+                        QuoteIdent(target.table) + " AS \"t\" WHERE " + Qualified(*match) +
+                        " IN (" + list + ")";
+      if (const Field* tpk = target.PrimaryKey()) sql += " ORDER BY " + Qualified(*tpk);
+      std::vector<db::Value> values = params.Take();
+      ASSIGN_OR_RETURN(auto target_rs, conn.Query(sql, values));
+      ASSIGN_OR_RETURN(auto nested, LoadAppends(conn, target_columns, node.children, *target_rs));
+      for (int r = 0; r < target_rs->row_count(); ++r) {
+        std::string row;
+        WriteRow(&row, target_columns, nested, *target_rs, r);
+        std::string k(target_rs->Text(r, match_col));
+        if (rel.type == FieldType::kBelongsTo) {
+          l.one.emplace(std::move(k), std::move(row));
+        } else {
+          l.many[k].push_back(std::move(row));
+        }
+      }
+    }
+    loaded.push_back(std::move(l));
+  }
+  return loaded;
+}
+
+}  // namespace
+
+Status Repository::RenderRows(const std::vector<const Field*>& columns,
+                              const std::vector<AppendNode>& appends, const db::ResultSet& rs,
+                              std::string* out, bool as_array) {
+  ASSIGN_OR_RETURN(auto loaded, LoadAppends(conn_, columns, appends, rs));
+  if (as_array) {
+    out->push_back('[');
+    for (int r = 0; r < rs.row_count(); ++r) {
+      if (r > 0) out->push_back(',');
+      WriteRow(out, columns, loaded, rs, r);
+    }
+    out->push_back(']');
+  } else if (rs.row_count() > 0) {
+    WriteRow(out, columns, loaded, rs, 0);
+  } else {
+    out->append("null");
+  }
+  return Status::Ok();
+}
+
+
+Status Repository::List(const ReadSpec& spec, const json::value& scope, std::string* body) {
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, spec.filter, scope, &params));
+  ASSIGN_OR_RETURN(std::string sql, SelectSql(spec, where));
+  int64_t count = 0;
+  std::vector<db::Value> values = params.Take();
+  if (spec.paginate) {
+    std::string count_sql = "SELECT count(*) FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                            where.joins + WithWhere(where.condition);
+    ASSIGN_OR_RETURN(auto counted, conn_.Query(count_sql, values));
+    count = counted->Int(0, 0);
+  }
+  std::unique_ptr<db::ResultSet> rows;
+  int64_t limit = spec.paginate ? spec.page_size : kMaxUnpaginatedRows + 1;
+  if (!spec.paginate || count > (spec.page - 1) * spec.page_size) {
+    size_t n = values.size();
+    sql += " LIMIT $" + std::to_string(n + 1) + " OFFSET $" + std::to_string(n + 2);
+    values.emplace_back(limit);
+    values.emplace_back(spec.paginate ? (spec.page - 1) * spec.page_size : int64_t{0});
+    ASSIGN_OR_RETURN(rows, conn_.Query(sql, values));
+    if (!spec.paginate && rows->row_count() > kMaxUnpaginatedRows) {
+      return InvalidArgument("paginate=false would return more than " +
+                             std::to_string(kMaxUnpaginatedRows) + " records; use page and pageSize");
+    }
+  }
+  body->append("{\"data\":");
+  if (rows) {
+    RETURN_IF_ERROR(RenderRows(spec.columns, spec.appends, *rows, body, true));
+  } else {
+    body->append("[]");
+  }
+  if (spec.paginate) {
+    int64_t total_pages = (count + spec.page_size - 1) / spec.page_size;
+    body->append(",\"meta\":{\"count\":" + std::to_string(count) + ",\"page\":" +
+                 std::to_string(spec.page) + ",\"pageSize\":" + std::to_string(spec.page_size) +
+                 ",\"totalPage\":" + std::to_string(total_pages) + "}");
+  }
+  body->push_back('}');
+  return Status::Ok();
+}
+
+Status Repository::Get(const ReadSpec& spec, const json::value& filter_by_tk,
+                       const json::value& scope, std::string* body) {
+  if (filter_by_tk.is_array()) return InvalidArgument("filterByTk: get takes one key, not a list");
+  if (filter_by_tk.is_null() && IsEmptyFilter(spec.filter)) {
+    return InvalidArgument("get needs filterByTk or filter");
+  }
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, spec.filter, scope, &params));
+  ASSIGN_OR_RETURN(std::string sql, SelectSql(spec, where));
+  sql += " LIMIT 1";
+  std::vector<db::Value> values = params.Take();
+  ASSIGN_OR_RETURN(auto rows, conn_.Query(sql, values));
+  body->append("{\"data\":");
+  RETURN_IF_ERROR(RenderRows(spec.columns, spec.appends, *rows, body, false));
+  body->push_back('}');
+  return Status::Ok();
+}
+
+Status Repository::Count(const json::value& filter, int64_t* count) {
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, filter, nullptr, &params));
+  std::vector<db::Value> values = params.Take();
+  ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT count(*) FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                                        where.joins + WithWhere(where.condition), values));
+  *count = rs->Int(0, 0);
+  return Status::Ok();
+}
+
+}  // namespace slipway::data

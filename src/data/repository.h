@@ -1,0 +1,83 @@
+// Repository: records of one collection, read and written with NocoBase's semantics, rendered
+// straight into a response body ({"data": ..., "meta": ...}).
+//
+// Reads issue one query for the rows (plus a count for paginated lists) and one batched query
+// per appended relation, never one per row. Writes check every value against the schema before
+// any SQL runs, so a refused request writes nothing; a write that needs several statements
+// (association links, several records) runs in one transaction. Passwords are stored as Argon2id
+// hashes and never read back. A Repository borrows its connection and schema for one request;
+// it is not shared between threads.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "data/read_spec.h"
+#include "data/schema.h"
+#include "db/database.h"
+
+namespace slipway::data {
+
+struct WriteContext {
+  std::optional<int64_t> user_id;          // fills createdById / updatedById
+  std::function<Result<int64_t>()> next_snowflake;  // for snowflakeId fields; required if any exist
+  // Run in the create's transaction with each created record (e.g. a new user's default role).
+  std::vector<std::function<Status(db::Connection&, const boost::json::object&)>> after_create;
+};
+
+class Repository {
+ public:
+  Repository(const Schema& schema, const Collection& collection, db::Connection& conn,
+             WriteContext ctx = {})
+      : schema_(schema), c_(collection), conn_(conn), ctx_(std::move(ctx)) {}
+
+  // `scope` is ANDed with the spec's filter: a permission scope or an association's key.
+  Status List(const ReadSpec& spec, const boost::json::value& scope, std::string* body);
+  Status Get(const ReadSpec& spec, const boost::json::value& filter_by_tk,
+             const boost::json::value& scope, std::string* body);
+  Status Count(const boost::json::value& filter, int64_t* count);
+
+  // `values` is an object (one record) or an array of objects (several, in one transaction).
+  // `fixed` values (an association's foreign key) override the client's.
+  Status Create(const boost::json::value& values, const boost::json::object& fixed,
+                const ReadSpec& out, std::string* body);
+  // Updates what filterByTk and/or filter (ANDed with scope) match; at least one is required.
+  // Body: {"data":[records]} as NocoBase answers.
+  Status Update(const boost::json::value& filter_by_tk, const boost::json::value& filter,
+                const boost::json::value& scope, const boost::json::object& values,
+                const ReadSpec& out, std::string* body);
+  // Body: {"data": <number of records destroyed>}.
+  Status Destroy(const boost::json::value& filter_by_tk, const boost::json::value& filter,
+                 const boost::json::value& scope, std::string* body);
+  // Finds the record whose `filter_keys` equal those in `values`; creates it when none does
+  // (firstOrCreate) or updates it with `values` (updateOrCreate).
+  Status FirstOrCreate(const std::vector<std::string>& filter_keys,
+                       const boost::json::object& values, const ReadSpec& out, std::string* body);
+  Status UpdateOrCreate(const std::vector<std::string>& filter_keys,
+                        const boost::json::object& values, const ReadSpec& out, std::string* body);
+
+ private:
+  struct Where {
+    std::string joins;      // " LEFT JOIN ..." clauses
+    std::string condition;  // "" for none
+  };
+  Result<Where> BuildWhere(const boost::json::value& filter_by_tk, const boost::json::value& filter,
+                           const boost::json::value& scope, SqlParams* params);
+  Result<std::string> SelectSql(const ReadSpec& spec, const Where& where) const;
+  Status RenderRows(const std::vector<const Field*>& columns, const std::vector<AppendNode>& appends,
+                    const db::ResultSet& rs, std::string* out, bool as_array);
+  Status InsertOne(const boost::json::object& values, const boost::json::object& fixed,
+                   const ReadSpec& out, std::string* rendered);
+  Result<std::vector<std::string>> FindKeysByValues(const std::vector<std::string>& keys,
+                                                    const boost::json::object& values);
+
+  const Schema& schema_;
+  const Collection& c_;
+  db::Connection& conn_;
+  WriteContext ctx_;
+};
+
+}  // namespace slipway::data

@@ -1,0 +1,405 @@
+// The write half of Repository: create, update, destroy, firstOrCreate, updateOrCreate.
+#include <optional>
+
+#include "auth/password.h"
+#include "core/ids.h"
+#include "data/repository.h"
+#include "data/repository_internal.h"
+#include "data/values.h"
+
+namespace slipway::data {
+namespace json = boost::json;
+using db::QuoteIdent;
+using namespace repository_internal;
+
+namespace {
+
+// The checked, converted form of a request's `values` for one record.
+struct PreparedValues {
+  std::vector<std::pair<const Field*, db::Value>> columns;
+  // hasMany relations to (re)link: the relation and the target primary keys.
+  std::vector<std::pair<const Field*, std::vector<db::Value>>> links;
+
+  bool Has(const Field* f) const {
+    for (const auto& [field, v] : columns) {
+      if (field == f) return true;
+    }
+    return false;
+  }
+  void Set(const Field* f, db::Value v) {
+    for (auto& [field, value] : columns) {
+      if (field == f) {
+        value = std::move(v);
+        return;
+      }
+    }
+    columns.emplace_back(f, std::move(v));
+  }
+};
+
+Result<db::Value> RelationKey(const Schema& schema, const Collection& c, const Field& rel,
+                              const json::value& v, db::Dialect dialect, const Field** key_field) {
+  const Collection* target = schema.Find(rel.target);
+  std::string key_name = rel.type == FieldType::kBelongsTo ? rel.target_key : (target ? target->primary_key : "id");
+  const Field* key = target ? target->FindField(key_name) : nullptr;
+  if (key == nullptr) return Internal("relation '" + c.name + "." + rel.name + "' has no target key");
+  *key_field = key;
+  const json::value* k = &v;
+  if (v.is_object()) {
+    auto it = v.as_object().find(key_name);
+    if (it == v.as_object().end()) {
+      return InvalidArgument("field '" + c.name + "." + rel.name + "' expects a key or an object with '" +
+                             key_name + "'");
+    }
+    k = &it->value();
+  }
+  return ToDbValue(*key, *k, dialect, c.name + "." + rel.name);
+}
+
+Result<PreparedValues> PrepareValues(const Schema& schema, const Collection& c,
+                                     const json::object& values, const json::object& fixed,
+                                     db::Dialect dialect) {
+  PreparedValues out;
+  auto take = [&](std::string_view name, const json::value& v) -> Status {
+    const Field* f = c.FindField(name);
+    std::string what = c.name + "." + std::string(name);
+    if (f == nullptr) return InvalidArgument("field '" + what + "' does not exist");
+    if (IsManaged(*f)) return Status::Ok();  // maintained by the server
+    if (f->type == FieldType::kBelongsTo) {
+      const Field* fk = c.FindField(f->foreign_key);
+      if (fk == nullptr) return Internal("relation '" + what + "' lacks its foreign key");
+      if (v.is_null()) {
+        out.Set(fk, db::Null());
+        return Status::Ok();
+      }
+      const Field* key = nullptr;
+      ASSIGN_OR_RETURN(db::Value k, RelationKey(schema, c, *f, v, dialect, &key));
+      out.Set(fk, std::move(k));
+      return Status::Ok();
+    }
+    if (f->type == FieldType::kHasMany) {
+      std::vector<db::Value> keys;
+      if (!v.is_null()) {
+        if (!v.is_array()) return InvalidArgument("field '" + what + "' expects a list of keys or objects");
+        for (const json::value& item : v.as_array()) {
+          const Field* key = nullptr;
+          ASSIGN_OR_RETURN(db::Value k, RelationKey(schema, c, *f, item, dialect, &key));
+          keys.push_back(std::move(k));
+        }
+      }
+      out.links.emplace_back(f, std::move(keys));
+      return Status::Ok();
+    }
+    if (f->type == FieldType::kPassword) {
+      if (v.is_null()) {
+        out.Set(f, db::Null());
+        return Status::Ok();
+      }
+      if (!v.is_string()) return InvalidArgument("field '" + what + "' expects a string");
+      auto hash = auth::HashPassword(v.as_string());
+      if (!hash.ok()) return InvalidArgument("field '" + what + "': " + hash.status().message());
+      out.Set(f, std::move(hash).value());
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(db::Value converted, ToDbValue(*f, v, dialect, what));
+    if (!f->allow_null && std::holds_alternative<std::monostate>(converted)) {
+      return InvalidArgument("field '" + what + "' may not be null");
+    }
+    out.Set(f, std::move(converted));
+    return Status::Ok();
+  };
+  for (const auto& kv : values) {
+    if (fixed.contains(kv.key())) continue;
+    RETURN_IF_ERROR(take(kv.key(), kv.value()));
+  }
+  for (const auto& kv : fixed) RETURN_IF_ERROR(take(kv.key(), kv.value()));
+  return out;
+}
+
+// The RETURNING/selected columns of a write: what the client asked for, plus the primary key
+// (and a hasMany relation's source key) needed after the statement.
+std::vector<const Field*> WriteColumns(const Collection& c, const ReadSpec& out,
+                                       const PreparedValues& prepared) {
+  std::vector<const Field*> cols = out.columns;
+  auto ensure = [&](const Field* f) {
+    if (f == nullptr) return;
+    for (const Field* have : cols) {
+      if (have == f) return;
+    }
+    cols.push_back(f);
+  };
+  ensure(c.PrimaryKey());
+  for (const auto& [rel, keys] : prepared.links) ensure(c.FindField(rel->source_key));
+  return cols;
+}
+
+int IndexOf(const std::vector<const Field*>& cols, const Field* f) {
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (cols[i] == f) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// Points `rel`'s targets at `source_key_value`: exactly `keys` afterwards (others unlinked).
+Status Relink(db::Connection& conn, const Schema& schema, const Field& rel,
+              const db::Value& source_key_value, const std::vector<db::Value>& keys) {
+  const Collection* target = schema.Find(rel.target);
+  const Field* fk = target ? target->FindField(rel.foreign_key) : nullptr;
+  const Field* tpk = target ? target->PrimaryKey() : nullptr;
+  if (fk == nullptr || tpk == nullptr) return Internal("relation '" + rel.name + "' is incomplete");
+  SqlParams params;
+  std::string source = params.Add(source_key_value);
+  std::string list;
+  for (const db::Value& k : keys) list += (list.empty() ? "" : ", ") + params.Add(k);
+  std::string unlink = "UPDATE " + QuoteIdent(target->table) + " SET " + QuoteIdent(fk->column) +
+                       " = NULL WHERE " + QuoteIdent(fk->column) + " = " + source;
+  if (!list.empty()) unlink += " AND " + QuoteIdent(tpk->column) + " NOT IN (" + list + ")";
+  std::vector<db::Value> values = params.Take();
+  ASSIGN_OR_RETURN(auto r1, conn.Query(unlink, values));
+  if (list.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(auto r2, conn.Query("UPDATE " + QuoteIdent(target->table) + " SET " +
+                                       QuoteIdent(fk->column) + " = $1 WHERE " +
+                                       QuoteIdent(tpk->column) + " IN (" + list + ")",
+                                       values));
+  if (static_cast<size_t>(r2->affected_rows()) != keys.size()) {
+    return InvalidArgument("relation '" + rel.name + "': some of the given '" + rel.target +
+                           "' records do not exist");
+  }
+  return Status::Ok();
+}
+
+bool NeedsTransaction(const Collection& c, const json::value& values, bool hooks) {
+  if (hooks) return true;
+  if (values.is_array()) return values.as_array().size() > 1;
+  if (!values.is_object()) return false;
+  for (const auto& kv : values.as_object()) {
+    const Field* f = c.FindField(kv.key());
+    if (f != nullptr && f->type == FieldType::kHasMany) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status Repository::InsertOne(const json::object& values, const json::object& fixed,
+                             const ReadSpec& out, std::string* rendered) {
+  ASSIGN_OR_RETURN(PreparedValues prepared, PrepareValues(schema_, c_, values, fixed, conn_.dialect()));
+  // What the server fills in: generated keys, defaults, timestamps, the author.
+  std::string now;
+  for (const Field* f : c_.ColumnFields()) {
+    if (prepared.Has(f) || f->auto_increment) continue;
+    std::string what = c_.name + "." + f->name;
+    if (f->type == FieldType::kUuid) {
+      prepared.Set(f, core::NewUuidV4());
+    } else if (f->type == FieldType::kSnowflakeId) {
+      if (!ctx_.next_snowflake) return Internal("no snowflake id generator for '" + what + "'");
+      ASSIGN_OR_RETURN(int64_t id, ctx_.next_snowflake());
+      prepared.Set(f, id);
+    } else if (IsManaged(*f) && f->type == FieldType::kDate) {
+      if (now.empty()) now = NowInstant();
+      prepared.Set(f, now);
+    } else if (IsManaged(*f)) {
+      if (ctx_.user_id) prepared.Set(f, *ctx_.user_id);
+    } else if (f->default_value) {
+      ASSIGN_OR_RETURN(db::Value v, ToDbValue(*f, *f->default_value, conn_.dialect(), what));
+      prepared.Set(f, std::move(v));
+    } else if (!f->allow_null) {
+      return InvalidArgument("field '" + what + "' is required");
+    }
+  }
+  std::vector<const Field*> returning = WriteColumns(c_, out, prepared);
+  SqlParams params;
+  std::string columns, placeholders;
+  for (auto& [f, v] : prepared.columns) {
+    columns += (columns.empty() ? "" : ", ") + QuoteIdent(f->column);
+    placeholders += (placeholders.empty() ? "" : ", ") + params.Add(std::move(v));
+  }
+  std::string sql = "INSERT INTO " + QuoteIdent(c_.table) +
+                    (columns.empty() ? std::string(" DEFAULT VALUES")
+                                     : " (" + columns + ") VALUES (" + placeholders + ")") +
+                    " RETURNING " + ColumnList(returning, false);
+  std::vector<db::Value> bound = params.Take();
+  ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, bound));
+  if (rs->row_count() != 1) return Internal("insert returned no row");
+  for (const auto& [rel, keys] : prepared.links) {
+    int col = IndexOf(returning, c_.FindField(rel->source_key));
+    const Field* source_key = c_.FindField(rel->source_key);
+    RETURN_IF_ERROR(Relink(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(0, col)), keys));
+  }
+  if (ctx_.after_create.empty()) return RenderRows(out.columns, {}, *rs, rendered, false);
+  // Hooks see the whole record, whatever `fields` asked the response to show.
+  std::string full;
+  RETURN_IF_ERROR(RenderRows(returning, {}, *rs, &full, false));
+  json::object record = json::parse(full).as_object();
+  for (const auto& hook : ctx_.after_create) RETURN_IF_ERROR(hook(conn_, record));
+  return RenderRows(out.columns, {}, *rs, rendered, false);
+}
+
+Status Repository::Create(const json::value& values, const json::object& fixed,
+                          const ReadSpec& out, std::string* body) {
+  if (!values.is_object() && !values.is_array()) {
+    return InvalidArgument("create expects the record's values as a JSON object (or an array of them)");
+  }
+  std::optional<db::Transaction> tx;
+  if (NeedsTransaction(c_, values, !ctx_.after_create.empty()) && !conn_.in_transaction()) {
+    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+    tx.emplace(std::move(t));
+  }
+  body->append("{\"data\":");
+  if (values.is_object()) {
+    RETURN_IF_ERROR(InsertOne(values.as_object(), fixed, out, body));
+  } else {
+    body->push_back('[');
+    bool first = true;
+    for (const json::value& v : values.as_array()) {
+      if (!v.is_object()) return InvalidArgument("create: every record must be a JSON object");
+      if (!first) body->push_back(',');
+      first = false;
+      RETURN_IF_ERROR(InsertOne(v.as_object(), fixed, out, body));
+    }
+    body->push_back(']');
+  }
+  body->push_back('}');
+  if (tx) RETURN_IF_ERROR(tx->Commit());
+  return Status::Ok();
+}
+
+Status Repository::Update(const json::value& filter_by_tk, const json::value& filter,
+                          const json::value& scope, const json::object& values,
+                          const ReadSpec& out, std::string* body) {
+  if (filter_by_tk.is_null() && IsEmptyFilter(filter)) {
+    return InvalidArgument("update needs filterByTk or filter (refusing to update every record)");
+  }
+  ASSIGN_OR_RETURN(PreparedValues prepared, PrepareValues(schema_, c_, values, {}, conn_.dialect()));
+  for (const Field* f : c_.ColumnFields()) {
+    if (!IsManaged(*f) || prepared.Has(f)) continue;
+    if (f->name == "updatedAt") prepared.Set(f, NowInstant());
+    if (f->name == "updatedById" && ctx_.user_id) prepared.Set(f, *ctx_.user_id);
+  }
+  std::vector<const Field*> returning = WriteColumns(c_, out, prepared);
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
+  const Field* pk = c_.PrimaryKey();
+  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                         where.joins + WithWhere(where.condition);
+  std::string sets;
+  for (auto& [f, v] : prepared.columns) {
+    sets += (sets.empty() ? "" : ", ") + QuoteIdent(f->column) + " = " + params.Add(std::move(v));
+  }
+  std::string sql =
+      sets.empty()
+          ? "SELECT " + ColumnList(returning, false) + " FROM " + QuoteIdent(c_.table) + " WHERE " +
+                QuoteIdent(pk->column) + " IN (" + matching + ")"
+          : "UPDATE " + QuoteIdent(c_.table) + " SET " + sets + " WHERE " + QuoteIdent(pk->column) +
+                " IN (" + matching + ") RETURNING " + ColumnList(returning, false);
+  std::optional<db::Transaction> tx;
+  if (!prepared.links.empty() && !conn_.in_transaction()) {
+    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+    tx.emplace(std::move(t));
+  }
+  std::vector<db::Value> bound = params.Take();
+  ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, bound));
+  for (const auto& [rel, keys] : prepared.links) {
+    const Field* source_key = c_.FindField(rel->source_key);
+    int col = IndexOf(returning, source_key);
+    for (int r = 0; r < rs->row_count(); ++r) {
+      RETURN_IF_ERROR(Relink(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(r, col)), keys));
+    }
+  }
+  body->append("{\"data\":");
+  RETURN_IF_ERROR(RenderRows(out.columns, {}, *rs, body, true));
+  body->push_back('}');
+  if (tx) RETURN_IF_ERROR(tx->Commit());
+  return Status::Ok();
+}
+
+Status Repository::Destroy(const json::value& filter_by_tk, const json::value& filter,
+                           const json::value& scope, std::string* body) {
+  if (filter_by_tk.is_null() && IsEmptyFilter(filter)) {
+    return InvalidArgument("destroy needs filterByTk or filter (refusing to destroy every record)");
+  }
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
+  const Field* pk = c_.PrimaryKey();
+  std::string sql = "DELETE FROM " + QuoteIdent(c_.table) + " WHERE " + QuoteIdent(pk->column) +
+                    " IN (SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                    where.joins + WithWhere(where.condition) + ")";
+  std::vector<db::Value> bound = params.Take();
+  auto rs = conn_.Query(sql, bound);
+  if (!rs.ok()) {
+    if (rs.status().tag() == "FOREIGN_KEY_VIOLATION") {
+      return FailedPrecondition("records of '" + c_.name + "' are still referenced: " + rs.status().message(),
+                                "FOREIGN_KEY_VIOLATION");
+    }
+    return rs.status();
+  }
+  body->append("{\"data\":" + std::to_string((*rs)->affected_rows()) + "}");
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Repository::FindKeysByValues(const std::vector<std::string>& keys,
+                                                              const json::object& values) {
+  if (keys.empty()) return InvalidArgument("filterKeys: at least one field is required");
+  json::object filter;
+  for (const std::string& k : keys) {
+    const Field* f = c_.FindField(k);
+    if (f == nullptr || !f->has_column()) return InvalidArgument("filterKeys: unknown field '" + c_.name + "." + k + "'");
+    auto it = values.find(k);
+    if (it == values.end()) return InvalidArgument("filterKeys: '" + k + "' has no value in values");
+    filter[k] = json::object{{"$eq", it->value()}};
+  }
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, filter, nullptr, &params));
+  const Field* pk = c_.PrimaryKey();
+  std::vector<db::Value> bound = params.Take();
+  ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
+                                        " AS \"t\"" + where.joins + WithWhere(where.condition) +
+                                        " ORDER BY " + Qualified(*pk) + " LIMIT 1",
+                                        bound));
+  std::vector<std::string> found;
+  for (int r = 0; r < rs->row_count(); ++r) found.emplace_back(rs->Text(r, 0));
+  return found;
+}
+
+Status Repository::FirstOrCreate(const std::vector<std::string>& filter_keys,
+                                 const json::object& values, const ReadSpec& out, std::string* body) {
+  std::optional<db::Transaction> tx;
+  if (!conn_.in_transaction()) {
+    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+    tx.emplace(std::move(t));
+  }
+  ASSIGN_OR_RETURN(auto found, FindKeysByValues(filter_keys, values));
+  if (!found.empty()) {
+    ReadSpec spec = out;
+    spec.filter = nullptr;
+    RETURN_IF_ERROR(Get(spec, json::value(found[0]), nullptr, body));
+  } else {
+    RETURN_IF_ERROR(Create(values, {}, out, body));
+  }
+  if (tx) RETURN_IF_ERROR(tx->Commit());
+  return Status::Ok();
+}
+
+Status Repository::UpdateOrCreate(const std::vector<std::string>& filter_keys,
+                                  const json::object& values, const ReadSpec& out, std::string* body) {
+  std::optional<db::Transaction> tx;
+  if (!conn_.in_transaction()) {
+    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+    tx.emplace(std::move(t));
+  }
+  ASSIGN_OR_RETURN(auto found, FindKeysByValues(filter_keys, values));
+  if (!found.empty()) {
+    std::string updated;
+    RETURN_IF_ERROR(Update(json::value(found[0]), nullptr, nullptr, values, out, &updated));
+    // NocoBase answers updateOrCreate with the one record, not a list.
+    auto doc = json::parse(updated);
+    const json::array& rows = doc.at("data").as_array();
+    body->append("{\"data\":" + (rows.empty() ? std::string("null") : json::serialize(rows[0])) + "}");
+  } else {
+    RETURN_IF_ERROR(Create(values, {}, out, body));
+  }
+  if (tx) RETURN_IF_ERROR(tx->Commit());
+  return Status::Ok();
+}
+
+}  // namespace slipway::data

@@ -1,0 +1,578 @@
+#include "data/schema_store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "data/ddl.h"
+#include "db/system_tables.h"
+
+namespace slipway::data {
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kStoredSystem = "x-slipway-system";
+constexpr const char* kStoredForeignKeyOf = "x-slipway-foreign-key-of";
+
+Result<json::object> ParseObject(std::string_view text, std::string_view what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return Internal("stored definition of " + std::string(what) + " is not a JSON object");
+  return std::move(v.as_object());
+}
+
+Status Run(db::Connection& conn, const Statements& statements) {
+  for (const std::string& sql : statements) RETURN_IF_ERROR(conn.ExecScript(sql));
+  return Status::Ok();
+}
+
+// The relations (in any collection) that use column `field` of collection `c`: as their foreign
+// key, or as the key they point at.
+std::vector<std::string> RelationsUsing(const Schema& schema, const Collection& c, const Field& field) {
+  std::vector<std::string> users;
+  for (const auto& [name, other] : schema.collections()) {
+    for (const Field& rel : other->fields) {
+      if (!IsRelation(rel.type)) continue;
+      std::string id = name + "." + rel.name;
+      if (rel.type == FieldType::kBelongsTo) {
+        if (name == c.name && rel.foreign_key == field.name) users.push_back(id);
+        if (rel.target == c.name && rel.target_key == field.name) users.push_back(id);
+      } else {
+        if (rel.target == c.name && rel.foreign_key == field.name) users.push_back(id);
+        if (name == c.name && rel.source_key == field.name) users.push_back(id);
+      }
+    }
+  }
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  return users;
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "'" : ", '") + n + "'";
+  return out;
+}
+
+// A foreign key column takes the type of the key it points at.
+Field ForeignKeyColumn(const std::string& name, const Field& key, std::string foreign_key_of) {
+  Field fk;
+  fk.name = name;
+  fk.column = name;
+  fk.type = key.type == FieldType::kSnowflakeId ? FieldType::kBigInt : key.type;
+  fk.length = key.length;
+  fk.foreign_key_of = std::move(foreign_key_of);
+  return fk;
+}
+
+class Draft {
+ public:
+  explicit Draft(const Schema& now) {
+    for (const auto& [name, c] : now.collections()) collections_[name] = *c;
+  }
+  Collection* Find(std::string_view name) {
+    auto it = collections_.find(std::string(name));
+    return it == collections_.end() ? nullptr : &it->second;
+  }
+  void Put(Collection c) { collections_[c.name] = std::move(c); }
+  void Erase(std::string_view name) { collections_.erase(std::string(name)); }
+  Result<std::shared_ptr<const Schema>> Build() const {
+    std::map<std::string, std::shared_ptr<const Collection>> out;
+    for (const auto& [name, c] : collections_) out[name] = std::make_shared<const Collection>(c);
+    auto schema = std::make_shared<const Schema>(std::move(out));
+    RETURN_IF_ERROR(schema->Validate());
+    return schema;
+  }
+
+ private:
+  std::map<std::string, Collection> collections_;
+};
+
+std::set<std::string> CodeFieldNames(const CodeCollections& code, std::string_view collection) {
+  std::set<std::string> names;
+  for (const Collection& c : code) {
+    if (c.name != collection) continue;
+    for (const Field& f : c.fields) names.insert(f.name);
+  }
+  return names;
+}
+
+Field* FindMutable(Collection& c, std::string_view name) {
+  for (Field& f : c.fields) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+void RemoveField(Collection& c, std::string_view name) {
+  c.fields.erase(std::remove_if(c.fields.begin(), c.fields.end(),
+                                [&](const Field& f) { return f.name == name; }),
+                 c.fields.end());
+}
+
+}  // namespace
+
+json::object StoredField(const Field& f, std::string_view collection) {
+  json::object o = FieldToJson(f, collection);
+  o.erase("collectionName");
+  o.erase("isForeignKey");
+  if (f.system) o[kStoredSystem] = true;
+  if (!f.foreign_key_of.empty()) o[kStoredForeignKeyOf] = f.foreign_key_of;
+  if (f.default_value) o["defaultValue"] = *f.default_value;
+  if (f.type == FieldType::kString) o["length"] = f.length;
+  if (f.type == FieldType::kDecimal) {
+    o["precision"] = f.precision;
+    o["scale"] = f.scale;
+  }
+  return o;
+}
+
+Result<Field> FieldFromStored(const json::object& stored, std::string_view collection) {
+  json::object def = stored;
+  bool system = false;
+  std::string foreign_key_of;
+  if (auto it = def.find(kStoredSystem); it != def.end()) system = it->value().is_bool() && it->value().as_bool();
+  if (auto it = def.find(kStoredForeignKeyOf); it != def.end() && it->value().is_string()) {
+    foreign_key_of = std::string(it->value().as_string());
+  }
+  def.erase(kStoredSystem);
+  def.erase(kStoredForeignKeyOf);
+  ASSIGN_OR_RETURN(Field f, ParseFieldDefinition(def, collection));
+  f.system = system;
+  f.foreign_key_of = std::move(foreign_key_of);
+  return f;
+}
+
+bool SchemaStore::IsCodeCollection(std::string_view name) const {
+  for (const Collection& c : code_) {
+    if (c.name == name) return true;
+  }
+  return false;
+}
+
+namespace {
+
+Status SaveCollectionRow(db::Connection& conn, const Collection& c, bool insert) {
+  json::object o = c.options;
+  o["name"] = c.name;
+  o["title"] = c.title;
+  o["primaryKey"] = c.primary_key;
+  o["timestamps"] = c.timestamps;
+  o["createdBy"] = c.created_by;
+  std::string options = json::serialize(o);
+  std::string table(db::kCollectionsTable);
+  if (insert) {
+    ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO " + table +
+                                             " (name, options, sort) VALUES ($1, $2, "
+                                             "(SELECT COALESCE(MAX(sort), 0) + 1 FROM " + table + "))",
+                                         {c.name, options}));
+  } else {
+    ASSIGN_OR_RETURN(auto rs, conn.Query("UPDATE " + table + " SET options = $2 WHERE name = $1",
+                                         {c.name, options}));
+  }
+  return Status::Ok();
+}
+
+// Rewrites the stored fields of `c` except those a plugin defines in code (`code_fields`).
+Status SaveFieldRows(db::Connection& conn, const Collection& c, const std::set<std::string>& code_fields) {
+  std::string table(db::kFieldsTable);
+  ASSIGN_OR_RETURN(auto del, conn.Query("DELETE FROM " + table + " WHERE collection_name = $1", {c.name}));
+  int sort = 0;
+  for (const Field& f : c.fields) {
+    ++sort;
+    if (code_fields.count(f.name)) continue;
+    ASSIGN_OR_RETURN(auto ins, conn.Query("INSERT INTO " + table +
+                                              " (collection_name, name, options, sort) VALUES ($1, "
+                                              "$2, $3, $4)",
+                                          {c.name, f.name, json::serialize(StoredField(f, c.name)),
+                                           static_cast<int64_t>(sort)}));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) const {
+  std::map<std::string, Collection> all;
+  for (const Collection& c : code_) all[c.name] = c;
+  ASSIGN_OR_RETURN(auto rows, conn.Query("SELECT name, options FROM " +
+                                         std::string(db::kCollectionsTable) + " ORDER BY sort, name"));
+  for (int r = 0; r < rows->row_count(); ++r) {
+    std::string name(rows->Text(r, 0));
+    ASSIGN_OR_RETURN(json::object o, ParseObject(rows->Text(r, 1), "collection '" + name + "'"));
+    Collection c;
+    c.name = name;
+    c.table = name;
+    c.origin = "user";
+    if (auto it = o.find("title"); it != o.end() && it->value().is_string()) c.title = std::string(it->value().as_string());
+    if (auto it = o.find("primaryKey"); it != o.end() && it->value().is_string()) c.primary_key = std::string(it->value().as_string());
+    if (auto it = o.find("timestamps"); it != o.end() && it->value().is_bool()) c.timestamps = it->value().as_bool();
+    if (auto it = o.find("createdBy"); it != o.end() && it->value().is_bool()) c.created_by = it->value().as_bool();
+    o.erase("primaryKey");
+    c.options = std::move(o);
+    all[name] = std::move(c);
+  }
+  ASSIGN_OR_RETURN(auto fields, conn.Query("SELECT collection_name, options FROM " +
+                                           std::string(db::kFieldsTable) +
+                                           " ORDER BY collection_name, sort"));
+  for (int r = 0; r < fields->row_count(); ++r) {
+    std::string collection(fields->Text(r, 0));
+    auto it = all.find(collection);
+    if (it == all.end()) continue;  // a plugin's collection whose plugin is not loaded
+    ASSIGN_OR_RETURN(json::object o, ParseObject(fields->Text(r, 1), "a field of '" + collection + "'"));
+    ASSIGN_OR_RETURN(Field f, FieldFromStored(o, collection));
+    if (it->second.FindField(f.name) == nullptr) it->second.fields.push_back(std::move(f));
+  }
+  std::map<std::string, std::shared_ptr<const Collection>> out;
+  for (auto& [name, c] : all) out[name] = std::make_shared<const Collection>(std::move(c));
+  auto schema = std::make_shared<const Schema>(std::move(out));
+  RETURN_IF_ERROR(schema->Validate().WithContext("stored schema"));
+  return schema;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connection& conn,
+                                                                    const Schema& now,
+                                                                    const json::object& def) const {
+  ASSIGN_OR_RETURN(Collection c, ParseCollectionDefinition(def, now.Find("users") != nullptr));
+  if (now.Find(c.name) != nullptr) {
+    return AlreadyExists("collection '" + c.name + "' already exists", "COLLECTION_EXISTS");
+  }
+  Draft draft(now);
+  // Foreign keys of belongsTo relations take their target key's type.
+  for (Field& f : c.fields) {
+    if (f.foreign_key_of.empty() || f.system) continue;
+    const Field* rel = c.FindField(f.foreign_key_of);
+    if (rel == nullptr) continue;
+    const Collection* target = rel->target == c.name ? &c : now.Find(rel->target);
+    if (target == nullptr) {
+      return InvalidArgument("relation '" + c.name + "." + rel->name + "': target collection '" +
+                             rel->target + "' does not exist");
+    }
+    if (const Field* key = target->FindField(rel->target_key)) {
+      f = ForeignKeyColumn(f.name, *key, f.foreign_key_of);
+    }
+  }
+  // hasMany relations keep their foreign key on the target.
+  std::vector<std::pair<std::string, Field>> target_columns;
+  for (const Field& rel : c.fields) {
+    if (rel.type != FieldType::kHasMany) continue;
+    std::string what = "relation '" + c.name + "." + rel.name + "'";
+    const Field* source_key = c.FindField(rel.source_key);
+    if (source_key == nullptr) return InvalidArgument(what + ": source key '" + rel.source_key + "' does not exist");
+    Collection* target = rel.target == c.name ? &c : draft.Find(rel.target);
+    if (target == nullptr) return InvalidArgument(what + ": target collection '" + rel.target + "' does not exist");
+    if (const Field* existing = target->FindField(rel.foreign_key)) {
+      if (!existing->has_column()) return InvalidArgument(what + ": foreign key '" + rel.foreign_key + "' is a relation");
+      continue;
+    }
+    Field fk = ForeignKeyColumn(rel.foreign_key, *source_key, c.name + "." + rel.name);
+    if (target == &c) {
+      c.fields.push_back(fk);
+    } else {
+      target->fields.push_back(fk);
+      target_columns.emplace_back(target->name, fk);
+    }
+  }
+  draft.Put(c);
+  ASSIGN_OR_RETURN(auto next, draft.Build());
+  ASSIGN_OR_RETURN(Statements create, CreateTableSql(c, *next, conn.dialect()));
+  RETURN_IF_ERROR(Run(conn, create));
+  RETURN_IF_ERROR(SaveCollectionRow(conn, c, /*insert=*/true));
+  RETURN_IF_ERROR(SaveFieldRows(conn, c, CodeFieldNames(code_, c.name)));
+  for (const auto& [target_name, fk] : target_columns) {
+    const Collection* target = next->Find(target_name);
+    ASSIGN_OR_RETURN(Statements add, AddColumnSql(*target, fk, *next, conn.dialect()));
+    RETURN_IF_ERROR(Run(conn, add));
+    RETURN_IF_ERROR(SaveFieldRows(conn, *target, CodeFieldNames(code_, target_name)));
+  }
+  return next;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::UpdateCollection(db::Connection& conn,
+                                                                    const Schema& now,
+                                                                    std::string_view name,
+                                                                    const json::object& values) const {
+  const Collection* c = now.Find(name);
+  if (c == nullptr) return NotFound("collection '" + std::string(name) + "' not found");
+  if (IsCodeCollection(name)) {
+    return FailedPrecondition("collection '" + std::string(name) + "' is defined by a plugin and cannot be changed");
+  }
+  for (const char* structural : {"fields", "autoGenId", "timestamps", "createdAt", "updatedAt", "createdBy", "updatedBy"}) {
+    if (values.contains(structural)) {
+      return InvalidArgument("collection '" + std::string(name) + "': '" + structural +
+                             "' cannot be changed after creation; use the fields API");
+    }
+  }
+  if (auto it = values.find("name"); it != values.end() && !(it->value().is_string() && it->value().as_string() == name)) {
+    return InvalidArgument("collection '" + std::string(name) + "': renaming a collection is not supported");
+  }
+  Collection next_c = *c;
+  for (const auto& kv : values) next_c.options[kv.key()] = kv.value();
+  if (auto it = values.find("title"); it != values.end()) {
+    if (!it->value().is_string()) return InvalidArgument("collection '" + std::string(name) + "': 'title' must be a string");
+    next_c.title = std::string(it->value().as_string());
+  }
+  Draft draft(now);
+  draft.Put(next_c);
+  ASSIGN_OR_RETURN(auto next, draft.Build());
+  RETURN_IF_ERROR(SaveCollectionRow(conn, next_c, /*insert=*/false));
+  return next;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connection& conn,
+                                                                     const Schema& now,
+                                                                     std::string_view name) const {
+  const Collection* c = now.Find(name);
+  if (c == nullptr) return NotFound("collection '" + std::string(name) + "' not found");
+  if (IsCodeCollection(name)) {
+    return FailedPrecondition("collection '" + std::string(name) +
+                              "' is defined by a plugin and cannot be destroyed");
+  }
+  std::vector<std::string> users;
+  for (const auto& [other, rel] : now.RelationsInvolving(name)) users.push_back(other->name + "." + rel->name);
+  if (!users.empty()) {
+    return FailedPrecondition("collection '" + std::string(name) + "' is the target of " +
+                                  JoinNames(users) + "; remove " + (users.size() > 1 ? "those relations" : "that relation") + " first",
+                              "COLLECTION_IN_USE");
+  }
+  Draft draft(now);
+  draft.Erase(name);
+  // Foreign key columns this collection's hasMany relations placed on other collections go too.
+  std::vector<std::pair<Collection, std::string>> drop_columns;  // (target before, column)
+  for (const Field& rel : c->fields) {
+    if (rel.type != FieldType::kHasMany || rel.target == name) continue;
+    Collection* target = draft.Find(rel.target);
+    if (target == nullptr) continue;
+    const Field* fk = target->FindField(rel.foreign_key);
+    if (fk == nullptr || fk->foreign_key_of != std::string(name) + "." + rel.name) continue;
+    drop_columns.emplace_back(*target, rel.foreign_key);
+    RemoveField(*target, rel.foreign_key);
+  }
+  ASSIGN_OR_RETURN(auto next, draft.Build());
+  for (const auto& [before, column] : drop_columns) {
+    const Collection* after = next->Find(before.name);
+    const Field* fk = before.FindField(column);
+    if (NeedsRebuildToDrop(before, *fk, conn.dialect())) {
+      ASSIGN_OR_RETURN(Statements rebuild, RebuildTableSql(before, *after, *next));
+      RETURN_IF_ERROR(Run(conn, rebuild));
+    } else {
+      RETURN_IF_ERROR(Run(conn, DropColumnSql(before, *fk, conn.dialect())));
+    }
+    RETURN_IF_ERROR(SaveFieldRows(conn, *after, CodeFieldNames(code_, after->name)));
+  }
+  RETURN_IF_ERROR(Run(conn, DropTableSql(*c, conn.dialect())));
+  ASSIGN_OR_RETURN(auto d1, conn.Query("DELETE FROM " + std::string(db::kFieldsTable) + " WHERE collection_name = $1", {std::string(name)}));
+  ASSIGN_OR_RETURN(auto d2, conn.Query("DELETE FROM " + std::string(db::kCollectionsTable) + " WHERE name = $1", {std::string(name)}));
+  return next;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& conn,
+                                                               const Schema& now,
+                                                               std::string_view collection,
+                                                               const json::object& def) const {
+  const Collection* c = now.Find(collection);
+  if (c == nullptr) return NotFound("collection '" + std::string(collection) + "' not found");
+  ASSIGN_OR_RETURN(Field f, ParseFieldDefinition(def, collection));
+  std::string what = "field '" + std::string(collection) + "." + f.name + "'";
+  if (c->FindField(f.name)) return AlreadyExists(what + " already exists", "FIELD_EXISTS");
+  if (f.primary_key) return InvalidArgument(what + ": a primary key can only be defined when the collection is created");
+
+  Draft draft(now);
+  Collection* self = draft.Find(collection);
+  std::vector<std::pair<std::string, Field>> new_columns;  // (collection, column field)
+  if (f.type == FieldType::kBelongsTo) {
+    const Collection* target = f.target == c->name ? c : now.Find(f.target);
+    if (target == nullptr) return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
+    const Field* key = target->FindField(f.target_key);
+    if (key == nullptr || !key->has_column()) {
+      return InvalidArgument(what + ": target key '" + f.target + "." + f.target_key + "' does not exist");
+    }
+    if (Field* existing = FindMutable(*self, f.foreign_key)) {
+      if (!existing->has_column()) return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
+      if (!existing->foreign_key_of.empty()) {
+        return InvalidArgument(what + ": column '" + f.foreign_key + "' is already the foreign key of '" +
+                               existing->foreign_key_of + "'");
+      }
+      existing->foreign_key_of = f.name;
+    } else {
+      Field fk = ForeignKeyColumn(f.foreign_key, *key, f.name);
+      new_columns.emplace_back(self->name, fk);
+    }
+  } else if (f.type == FieldType::kHasMany) {
+    const Field* source_key = c->FindField(f.source_key);
+    if (source_key == nullptr || !source_key->has_column()) {
+      return InvalidArgument(what + ": source key '" + std::string(collection) + "." + f.source_key + "' does not exist");
+    }
+    Collection* target = draft.Find(f.target);
+    if (target == nullptr) return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
+    if (const Field* existing = target->FindField(f.foreign_key)) {
+      if (!existing->has_column()) return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
+    } else {
+      new_columns.emplace_back(target->name,
+                               ForeignKeyColumn(f.foreign_key, *source_key, std::string(collection) + "." + f.name));
+    }
+  } else {
+    new_columns.emplace_back(self->name, f);
+  }
+  // Add the relation (or scalar) itself, and the new columns to their collections.
+  if (IsRelation(f.type)) self->fields.push_back(f);
+  for (const auto& [owner, column] : new_columns) draft.Find(owner)->fields.push_back(column);
+  ASSIGN_OR_RETURN(auto next, draft.Build());
+  std::set<std::string> touched = {std::string(collection)};
+  for (const auto& [owner, column] : new_columns) {
+    ASSIGN_OR_RETURN(Statements add, AddColumnSql(*next->Find(owner), column, *next, conn.dialect()));
+    RETURN_IF_ERROR(Run(conn, add).WithContext(what));
+    touched.insert(owner);
+  }
+  for (const std::string& name : touched) {
+    RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(name), CodeFieldNames(code_, name)));
+  }
+  return next;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& conn,
+                                                               const Schema& now,
+                                                               std::string_view collection,
+                                                               std::string_view field,
+                                                               const json::object& values) const {
+  const Collection* c = now.Find(collection);
+  if (c == nullptr) return NotFound("collection '" + std::string(collection) + "' not found");
+  const Field* f = c->FindField(field);
+  std::string what = "field '" + std::string(collection) + "." + std::string(field) + "'";
+  if (f == nullptr) return NotFound(what + " not found");
+  if (CodeFieldNames(code_, collection).count(f->name)) {
+    return FailedPrecondition(what + " is defined by a plugin and cannot be changed");
+  }
+  for (const char* structural : {"type", "primaryKey", "autoIncrement", "allowNull", "target", "foreignKey",
+                                 "targetKey", "sourceKey", "length", "precision", "scale"}) {
+    auto it = values.find(structural);
+    if (it == values.end()) continue;
+    auto current = FieldToJson(*f, collection);
+    auto cur = current.find(structural);
+    if (cur != current.end() && cur->value() == it->value()) continue;  // unchanged
+    return InvalidArgument(what + ": changing '" + structural +
+                           "' is not supported; create a new field and copy the data");
+  }
+  Draft draft(now);
+  Collection* self = draft.Find(collection);
+  Field* target = FindMutable(*self, field);
+  Statements ddl;
+  std::string new_name = target->name;
+  if (auto it = values.find("name"); it != values.end()) {
+    if (!it->value().is_string()) return InvalidArgument(what + ": 'name' must be a string");
+    new_name = std::string(it->value().as_string());
+  }
+  if (new_name != target->name) {
+    RETURN_IF_ERROR(ValidateIdentifier("field", new_name));
+    if (c->FindField(new_name)) return AlreadyExists("field '" + std::string(collection) + "." + new_name + "' already exists");
+    std::vector<std::string> users = RelationsUsing(now, *c, *f);
+    if (!users.empty()) {
+      return FailedPrecondition(what + " is used by relation " + JoinNames(users) +
+                                    "; it cannot be renamed",
+                                "FIELD_IN_USE");
+    }
+    if (IsRelation(f->type) || f->primary_key || f->system) {
+      return FailedPrecondition(what + ": renaming " +
+                                std::string(IsRelation(f->type) ? "a relation" : f->primary_key ? "the primary key" : "a system field") +
+                                " is not supported");
+    }
+    ddl = RenameColumnSql(*c, *f, new_name, conn.dialect());
+    target->name = new_name;
+    target->column = new_name;
+  }
+  if (auto it = values.find("unique"); it != values.end()) {
+    if (!it->value().is_bool()) return InvalidArgument(what + ": 'unique' must be true or false");
+    bool unique = it->value().as_bool();
+    if (unique != f->unique) {
+      if (!f->has_column()) return InvalidArgument(what + ": a relation cannot be unique");
+      for (auto& s : SetUniqueSql(*self, *target, unique, conn.dialect())) ddl.push_back(std::move(s));
+      target->unique = unique;
+    }
+  }
+  if (auto it = values.find("defaultValue"); it != values.end()) {
+    if (it->value().is_null()) {
+      target->default_value.reset();
+    } else {
+      target->default_value = it->value();
+    }
+  }
+  if (auto it = values.find("interface"); it != values.end() && it->value().is_string()) {
+    target->interface = std::string(it->value().as_string());
+  }
+  for (const auto& kv : values) {
+    if (kv.key() == "name" || kv.key() == "unique" || kv.key() == "collectionName") continue;
+    target->options[kv.key()] = kv.value();
+  }
+  target->options["name"] = target->name;
+  ASSIGN_OR_RETURN(auto next, draft.Build());
+  RETURN_IF_ERROR(Run(conn, ddl).WithContext(what));
+  RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(collection), CodeFieldNames(code_, collection)));
+  return next;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& conn,
+                                                                const Schema& now,
+                                                                std::string_view collection,
+                                                                std::string_view field) const {
+  const Collection* c = now.Find(collection);
+  if (c == nullptr) return NotFound("collection '" + std::string(collection) + "' not found");
+  const Field* f = c->FindField(field);
+  std::string what = "field '" + std::string(collection) + "." + std::string(field) + "'";
+  if (f == nullptr) return NotFound(what + " not found");
+  if (CodeFieldNames(code_, collection).count(f->name)) {
+    return FailedPrecondition(what + " is defined by a plugin and cannot be removed");
+  }
+  if (f->primary_key) return FailedPrecondition(what + " is the primary key and cannot be removed");
+  if (f->has_column()) {
+    std::vector<std::string> users = RelationsUsing(now, *c, *f);
+    if (!users.empty()) {
+      return FailedPrecondition(what + " is used by relation " + JoinNames(users) +
+                                    "; remove " + (users.size() > 1 ? "those relations" : "that relation") + " first",
+                                "FIELD_IN_USE");
+    }
+  }
+  Draft draft(now);
+  // (collection before the change, the column to drop)
+  std::vector<std::pair<Collection, std::string>> drops;
+  Collection* self = draft.Find(collection);
+  if (f->has_column()) {
+    drops.emplace_back(*c, f->name);
+    RemoveField(*self, f->name);
+  } else {
+    RemoveField(*self, f->name);
+    // The relation's foreign key column goes with it unless another relation still uses it.
+    std::string owner_name = f->type == FieldType::kBelongsTo ? std::string(collection) : f->target;
+    Collection* owner = draft.Find(owner_name);
+    const Field* fk = owner ? owner->FindField(f->foreign_key) : nullptr;
+    std::string mark = f->type == FieldType::kBelongsTo ? f->name : std::string(collection) + "." + f->name;
+    if (fk != nullptr && fk->foreign_key_of == mark) {
+      std::vector<std::string> users = RelationsUsing(now, *now.Find(owner_name), *fk);
+      users.erase(std::remove(users.begin(), users.end(), std::string(collection) + "." + f->name), users.end());
+      if (users.empty()) {
+        drops.emplace_back(*now.Find(owner_name), fk->name);
+        RemoveField(*owner, fk->name);
+      } else {
+        FindMutable(*owner, fk->name)->foreign_key_of.clear();
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(auto next, draft.Build());
+  std::set<std::string> touched = {std::string(collection)};
+  for (const auto& [before, column] : drops) {
+    const Collection* after = next->Find(before.name);
+    const Field* dropped = before.FindField(column);
+    if (NeedsRebuildToDrop(before, *dropped, conn.dialect())) {
+      ASSIGN_OR_RETURN(Statements rebuild, RebuildTableSql(before, *after, *next));
+      RETURN_IF_ERROR(Run(conn, rebuild).WithContext(what));
+    } else {
+      RETURN_IF_ERROR(Run(conn, DropColumnSql(before, *dropped, conn.dialect())).WithContext(what));
+    }
+    touched.insert(before.name);
+  }
+  for (const std::string& name : touched) {
+    RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(name), CodeFieldNames(code_, name)));
+  }
+  return next;
+}
+
+}  // namespace slipway::data

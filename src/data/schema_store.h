@@ -1,0 +1,63 @@
+// SchemaStore: collection definitions at rest, and the changes that alter them.
+//
+// Collections made through the API live in slipway_collections / slipway_fields; collections a
+// plugin defines in code (users, roles, ...) are passed in and may carry extra fields stored the
+// same way. Load() builds an immutable Schema from both.
+//
+// Each change (CreateCollection, DestroyField, ...) runs in the caller's transaction: it checks
+// the request, runs the DDL, writes the definitions and returns the next Schema, validated. It
+// never commits; the caller bumps the epoch and commits, then publishes the Schema. A refused
+// change has written nothing (the caller rolls back).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "data/schema.h"
+#include "db/database.h"
+
+namespace slipway::data {
+
+// Collections defined in code by plugins; their tables are created by the plugins' migrations.
+using CodeCollections = std::vector<Collection>;
+
+class SchemaStore {
+ public:
+  explicit SchemaStore(CodeCollections code) : code_(std::move(code)) {}
+
+  Result<std::shared_ptr<const Schema>> Load(db::Connection& conn) const;
+
+  Result<std::shared_ptr<const Schema>> CreateCollection(db::Connection& conn, const Schema& now,
+                                                         const boost::json::object& def) const;
+  // Changes title and display options; structural keys (name, fields, autoGenId...) are refused.
+  Result<std::shared_ptr<const Schema>> UpdateCollection(db::Connection& conn, const Schema& now,
+                                                         std::string_view name,
+                                                         const boost::json::object& values) const;
+  Result<std::shared_ptr<const Schema>> DestroyCollection(db::Connection& conn, const Schema& now,
+                                                          std::string_view name) const;
+  Result<std::shared_ptr<const Schema>> CreateField(db::Connection& conn, const Schema& now,
+                                                    std::string_view collection,
+                                                    const boost::json::object& def) const;
+  // Display options, `unique`, and a rename (values.name); type changes are refused.
+  Result<std::shared_ptr<const Schema>> UpdateField(db::Connection& conn, const Schema& now,
+                                                    std::string_view collection,
+                                                    std::string_view field,
+                                                    const boost::json::object& values) const;
+  Result<std::shared_ptr<const Schema>> DestroyField(db::Connection& conn, const Schema& now,
+                                                     std::string_view collection,
+                                                     std::string_view field) const;
+
+  // The code-defined collections (for plugins' install migrations).
+  const CodeCollections& code_collections() const { return code_; }
+
+ private:
+  bool IsCodeCollection(std::string_view name) const;
+
+  CodeCollections code_;
+};
+
+// The stored JSON of a field (its definition plus the bookkeeping keys), and back.
+boost::json::object StoredField(const Field& f, std::string_view collection);
+Result<Field> FieldFromStored(const boost::json::object& stored, std::string_view collection);
+
+}  // namespace slipway::data

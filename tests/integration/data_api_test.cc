@@ -1,0 +1,410 @@
+// The data API end to end against the real binary, the same requests on SQLite and on
+// PostgreSQL: sign-in, collections and fields with relations, records with filters, sorting,
+// pagination and appends, bad input that changes nothing, and roles.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "api_client.h"
+#include "node.h"
+#include "test_database.h"
+
+namespace slipway::testing {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+json::value J(std::string_view text) { return json::parse(text); }
+
+class DataApiTest : public ::testing::TestWithParam<db::Dialect> {
+ protected:
+  void SetUp() override {
+    std::map<std::string, std::string> env = {{"APP_KEY", "integration-test-key-0123456789abcdef"}};
+    if (GetParam() == db::Dialect::kPostgres) {
+      pg_.emplace();
+      ASSERT_TRUE(pg_->Create());
+      const auto& o = pg_->options();
+      env.insert({{"DB_DIALECT", "postgres"}, {"DB_HOST", o.host}, {"DB_PORT", std::to_string(o.port)},
+                  {"DB_DATABASE", o.database}, {"DB_USER", o.user}, {"DB_PASSWORD", o.password}});
+    }
+    node_ = std::make_unique<Node>(NodeOptions{.storage = dir_.path() / "storage", .env = env});
+    ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stdout() << node_->process().Stderr();
+    api_ = std::make_unique<Api>(node_->port());
+    ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
+  }
+  void TearDown() override {
+    if (node_) EXPECT_EQ(node_->Stop(), 0);
+  }
+
+  // Creates authors and posts (posts belongsTo author, authors hasMany posts) with data.
+  void CreateBlog() {
+    ApiResult a = api_->Post("collections:create", J(R"({"name":"authors","title":"Authors","fields":[
+        {"name":"name","type":"string","unique":true,"interface":"input"},
+        {"name":"age","type":"integer"}]})"));
+    ASSERT_EQ(a.status, 200) << a.body;
+    ApiResult p = api_->Post("collections:create", J(R"({"name":"posts","fields":[
+        {"name":"title","type":"string","allowNull":false},
+        {"name":"body","type":"text"},
+        {"name":"score","type":"integer"},
+        {"name":"views","type":"bigInt"},
+        {"name":"published","type":"boolean","defaultValue":false},
+        {"name":"rating","type":"double"},
+        {"name":"ratio","type":"float"},
+        {"name":"price","type":"decimal","precision":10,"scale":2},
+        {"name":"meta","type":"json"},
+        {"name":"publishedAt","type":"date"},
+        {"name":"localAt","type":"datetimeNoTz"},
+        {"name":"day","type":"dateOnly"},
+        {"name":"at","type":"time"},
+        {"name":"uid","type":"uuid"},
+        {"name":"secret","type":"password"},
+        {"name":"author","type":"belongsTo","target":"authors"}]})"));
+    ASSERT_EQ(p.status, 200) << p.body;
+    ApiResult hm = api_->Post("collections/authors/fields:create",
+                              J(R"({"name":"posts","type":"hasMany","target":"posts","foreignKey":"authorId"})"));
+    ASSERT_EQ(hm.status, 200) << hm.body;
+    for (const char* name : {"Ann", "Bob", "Cy"}) {
+      ApiResult r = api_->Post("authors:create", json::object{{"name", name}, {"age", 30}});
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+    const char* posts[] = {
+        R"({"title":"Alpha","score":9,"author":1,"published":true,"price":"12.50","meta":{"tags":["a"]},"publishedAt":"2026-01-02T03:04:05.678+01:00","day":"2026-01-02","at":"10:11:12","secret":"s3cret","rating":4.5,"views":9007199254740993})",
+        R"({"title":"Beta 100%","score":5,"author":{"id":1},"body":"has_underscore"})",
+        R"({"title":"Gamma","score":7,"author":2,"body":""})",
+        R"({"title":"Delta","author":null})",
+        R"({"title":"Epsilon","score":1,"author":3})",
+    };
+    for (const char* p : posts) {
+      ApiResult r = api_->Post("posts:create", J(p));
+      ASSERT_EQ(r.status, 200) << p << " -> " << r.body;
+    }
+  }
+
+  int64_t CountPosts() {
+    ApiResult r = api_->Get("posts:list?pageSize=1");
+    return r.status == 200 ? r.json.at("meta").at("count").as_int64() : -1;
+  }
+
+  std::vector<std::string> Titles(const std::string& query) {
+    ApiResult r = api_->Get("posts:list?" + query);
+    EXPECT_EQ(r.status, 200) << query << " -> " << r.body;
+    std::vector<std::string> out;
+    if (r.status != 200) return out;
+    for (const auto& row : r.data().as_array()) out.emplace_back(row.at("title").as_string());
+    return out;
+  }
+
+  std::vector<std::string> Filtered(const std::string& filter, const std::string& extra = "sort=title") {
+    return Titles("filter=" + Encode(filter) + "&" + extra);
+  }
+
+  TempDir dir_;
+  std::optional<TestDatabase> pg_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<Api> api_;
+};
+
+using V = std::vector<std::string>;
+
+TEST_P(DataApiTest, AuthIsRequiredAndChecked) {
+  Api anonymous(node_->port());
+  ApiResult none = anonymous.Get("collections:list");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.code(), "EMPTY_TOKEN");
+  anonymous.set_token("not.a.token");
+  EXPECT_EQ(anonymous.Get("collections:list").code(), "INVALID_TOKEN");
+  EXPECT_EQ(anonymous.Get("app:getInfo").status, 200);  // open
+  Api wrong(node_->port());
+  ApiResult bad = wrong.SignIn("admin@nocobase.com", "nope");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.code(), "INVALID_CREDENTIALS");
+  EXPECT_EQ(wrong.SignIn("nobody@example.com", "admin123").status, 401);
+  EXPECT_EQ(wrong.SignIn("nocobase", "admin123").status, 200);  // username works too
+
+  ApiResult check = api_->Get("auth:check");
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_EQ(check.data().at("email").as_string(), "admin@nocobase.com");
+  EXPECT_FALSE(check.data().as_object().contains("password"));
+  EXPECT_EQ(check.data().at("role").as_string(), "root");
+
+  ASSERT_EQ(api_->Post("auth:signOut").status, 200);
+  ApiResult after = api_->Get("auth:check");
+  EXPECT_EQ(after.status, 401);
+  EXPECT_EQ(after.code(), "BLOCKED_TOKEN");
+}
+
+TEST_P(DataApiTest, CollectionsBecomeTablesAndRecordsRoundTrip) {
+  CreateBlog();
+  ApiResult list = api_->Get("collections:list?paginate=false");
+  ASSERT_EQ(list.status, 200);
+  std::set<std::string> names;
+  for (const auto& c : list.data().as_array()) names.insert(std::string(c.at("name").as_string()));
+  EXPECT_TRUE(names.count("posts") && names.count("authors") && names.count("users") && names.count("roles"));
+
+  ApiResult fields = api_->Get("collections/posts/fields:list?paginate=false");
+  ASSERT_EQ(fields.status, 200);
+  std::set<std::string> field_names;
+  for (const auto& f : fields.data().as_array()) field_names.insert(std::string(f.at("name").as_string()));
+  for (const char* expected : {"id", "createdAt", "updatedAt", "createdById", "updatedById", "authorId", "author"}) {
+    EXPECT_TRUE(field_names.count(expected)) << expected;
+  }
+
+  ApiResult got = api_->Get("posts:get?filterByTk=1");
+  ASSERT_EQ(got.status, 200) << got.body;
+  const json::object& p = got.data().as_object();
+  EXPECT_EQ(p.at("title").as_string(), "Alpha");
+  EXPECT_EQ(p.at("score").as_int64(), 9);
+  EXPECT_EQ(p.at("views").as_int64(), 9007199254740993);
+  EXPECT_EQ(p.at("published").as_bool(), true);
+  EXPECT_DOUBLE_EQ(p.at("rating").as_double(), 4.5);
+  EXPECT_EQ(p.at("price").as_string(), "12.50");
+  EXPECT_EQ(p.at("meta").at("tags").at(0).as_string(), "a");
+  EXPECT_EQ(p.at("publishedAt").as_string(), "2026-01-02T02:04:05.678Z");
+  EXPECT_EQ(p.at("day").as_string(), "2026-01-02");
+  EXPECT_EQ(p.at("at").as_string(), "10:11:12");
+  EXPECT_EQ(p.at("uid").as_string().size(), 36u);
+  EXPECT_EQ(p.at("authorId").as_int64(), 1);
+  EXPECT_EQ(p.at("createdById").as_int64(), 1);
+  EXPECT_FALSE(p.contains("secret"));  // passwords are never returned
+  EXPECT_TRUE(p.at("createdAt").as_string().ends_with("Z"));
+  EXPECT_EQ(api_->Get("posts/1").data().at("title").as_string(), "Alpha");  // REST form
+  EXPECT_TRUE(api_->Get("posts:get?filterByTk=999").data().is_null());     // as NocoBase
+  EXPECT_EQ(api_->Get("posts:get?filterByTk=2").data().at("published").as_bool(), false);  // default
+}
+
+TEST_P(DataApiTest, FiltersFollowNocoBaseSemantics) {
+  CreateBlog();
+  EXPECT_EQ(Filtered(R"({"score":{"$gt":5}})"), (V{"Alpha", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"score":{"$gte":5,"$lt":9}})"), (V{"Beta 100%", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"score":{"$ne":9}})"), (V{"Beta 100%", "Delta", "Epsilon", "Gamma"}));  // NULL kept
+  EXPECT_EQ(Filtered(R"({"score":{"$in":[1,7]}})"), (V{"Epsilon", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"score":{"$notIn":[1,7,9]}})"), (V{"Beta 100%", "Delta"}));
+  EXPECT_EQ(Filtered(R"({"score":{"$between":[5,7]}})"), (V{"Beta 100%", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"title":{"$includes":"ET"}})"), (V{"Beta 100%"}));  // case-insensitive
+  EXPECT_EQ(Filtered(R"({"title":{"$includes":"%"}})"), (V{"Beta 100%"}));   // % is literal
+  EXPECT_EQ(Filtered(R"({"body":{"$includes":"_u"}})"), (V{"Beta 100%"}));   // _ is literal
+  EXPECT_EQ(Filtered(R"({"title":{"$startsWith":"ga"}})"), (V{"Gamma"}));
+  EXPECT_EQ(Filtered(R"({"title":{"$endsWith":"lta"}})"), (V{"Delta"}));
+  EXPECT_EQ(Filtered(R"({"title":{"$notIncludes":"a"}})"), (V{"Epsilon"}));
+  EXPECT_EQ(Filtered(R"({"body":{"$empty":true}})"), (V{"Alpha", "Delta", "Epsilon", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"body":{"$notEmpty":true}})"), (V{"Beta 100%"}));
+  EXPECT_EQ(Filtered(R"({"title":{"$like":"%mm%"}})"), (V{"Gamma"}));
+  EXPECT_EQ(Filtered(R"({"$or":[{"score":9},{"title":"Delta"}]})"), (V{"Alpha", "Delta"}));
+  EXPECT_EQ(Filtered(R"({"$and":[{"score":{"$gt":1}},{"published":false}]})"), (V{"Beta 100%", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"author.name":{"$eq":"Ann"}})"), (V{"Alpha", "Beta 100%"}));
+  EXPECT_EQ(Filtered(R"({"author":{"name":{"$in":["Bob","Cy"]}}})"), (V{"Epsilon", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"publishedAt":{"$gt":"2026-01-01"}})"), (V{"Alpha"}));
+  // qs bracket notation, as NocoBase's client sends it
+  EXPECT_EQ(Titles("filter[score][$gt]=5&sort=title"), (V{"Alpha", "Gamma"}));
+  // a filter through the hasMany side
+  ApiResult a = api_->Get("authors:list?filter=" + Encode(R"({"posts.title":{"$eq":"Gamma"}})"));
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_EQ(a.data().as_array().size(), 1u);
+  EXPECT_EQ(a.data().at(0).at("name").as_string(), "Bob");
+}
+
+TEST_P(DataApiTest, SortPaginationFieldsAndAppends) {
+  CreateBlog();
+  // NULLs sort as on PostgreSQL (and so in NocoBase): first when descending.
+  EXPECT_EQ(Titles("sort=-score"), (V{"Delta", "Alpha", "Gamma", "Beta 100%", "Epsilon"}));
+  EXPECT_EQ(Titles("sort=score,title"), (V{"Epsilon", "Beta 100%", "Gamma", "Alpha", "Delta"}));
+  ApiResult page = api_->Get("posts:list?sort=score&page=2&pageSize=2");
+  ASSERT_EQ(page.status, 200);
+  const auto& meta = page.json.at("meta");
+  EXPECT_EQ(meta.at("count").as_int64(), 5);
+  EXPECT_EQ(meta.at("page").as_int64(), 2);
+  EXPECT_EQ(meta.at("pageSize").as_int64(), 2);
+  EXPECT_EQ(meta.at("totalPage").as_int64(), 3);
+  ASSERT_EQ(page.data().as_array().size(), 2u);
+  EXPECT_EQ(page.data().at(0).at("title").as_string(), "Gamma");
+  EXPECT_EQ(page.data().at(1).at("title").as_string(), "Alpha");
+
+  ApiResult all = api_->Get("posts:list?paginate=false&fields=id,title");
+  ASSERT_EQ(all.status, 200);
+  EXPECT_FALSE(all.json.as_object().contains("meta"));
+  EXPECT_EQ(all.data().as_array().size(), 5u);
+  EXPECT_EQ(all.data().at(0).as_object().size(), 2u);
+  ApiResult except = api_->Get("posts:get?filterByTk=1&except=body,meta");
+  EXPECT_FALSE(except.data().as_object().contains("meta"));
+  EXPECT_TRUE(except.data().as_object().contains("title"));
+
+  ApiResult appended = api_->Get("posts:get?filterByTk=1&appends=author");
+  ASSERT_EQ(appended.status, 200) << appended.body;
+  EXPECT_EQ(appended.data().at("author").at("name").as_string(), "Ann");
+  ApiResult nested = api_->Get("authors:list?sort=id&appends[]=posts&appends[]=posts.author");
+  ASSERT_EQ(nested.status, 200) << nested.body;
+  const auto& ann_posts = nested.data().at(0).at("posts").as_array();
+  ASSERT_EQ(ann_posts.size(), 2u);
+  EXPECT_EQ(ann_posts[0].at("author").at("name").as_string(), "Ann");
+  EXPECT_TRUE(nested.data().at(2).at("posts").at(0).at("author").is_object());
+  ApiResult delta = api_->Get("posts:get?filterByTk=4&appends=author");
+  EXPECT_TRUE(delta.data().at("author").is_null());
+
+  // association routes
+  EXPECT_EQ(api_->Get("authors/1/posts:list").json.at("meta").at("count").as_int64(), 2);
+  EXPECT_EQ(api_->Get("posts/3/author:get").data().at("name").as_string(), "Bob");
+  ApiResult created = api_->Post("authors/2/posts:create", J(R"({"title":"Zeta"})"));
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(created.data().at("authorId").as_int64(), 2);
+}
+
+TEST_P(DataApiTest, UpdateDestroyAndUpserts) {
+  CreateBlog();
+  ApiResult up = api_->Post("posts:update?filterByTk=2", J(R"({"score":6,"published":true})"));
+  ASSERT_EQ(up.status, 200) << up.body;
+  ASSERT_TRUE(up.data().is_array());
+  EXPECT_EQ(up.data().at(0).at("score").as_int64(), 6);
+  EXPECT_EQ(api_->Get("posts:get?filterByTk=2").data().at("published").as_bool(), true);
+  ApiResult many = api_->Post("posts:update?filter=" + Encode(R"({"score":{"$lt":7}})"), J(R"({"body":"low"})"));
+  EXPECT_EQ(many.data().as_array().size(), 2u);
+  ApiResult no_filter = api_->Post("posts:update", J(R"({"body":"x"})"));
+  EXPECT_EQ(no_filter.status, 400);
+
+  ApiResult first = api_->Post("posts:firstOrCreate?filterKeys[]=title", J(R"({"title":"Gamma","score":100})"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.data().at("score").as_int64(), 7);  // found, not changed
+  ApiResult made = api_->Post("posts:firstOrCreate?filterKeys[]=title", J(R"({"title":"Eta","score":2})"));
+  EXPECT_EQ(made.data().at("score").as_int64(), 2);
+  ApiResult upd = api_->Post("posts:updateOrCreate?filterKeys[]=title", J(R"({"title":"Eta","score":3})"));
+  EXPECT_EQ(upd.data().at("score").as_int64(), 3);
+  EXPECT_EQ(CountPosts(), 6);
+
+  ApiResult d = api_->Post("posts:destroy?filterByTk=6");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(d.data().as_int64(), 1);
+  EXPECT_EQ(api_->Post("posts:destroy?filter=" + Encode(R"({"score":{"$in":[1,5]}})")).data().as_int64(), 1);
+  EXPECT_EQ(api_->Post("posts:destroy").status, 400);  // refuses to destroy everything
+  EXPECT_EQ(CountPosts(), 4);
+  // Deleting an author detaches its posts (ON DELETE SET NULL).
+  EXPECT_EQ(api_->Post("authors:destroy?filterByTk=2").data().as_int64(), 1);
+  EXPECT_TRUE(api_->Get("posts:get?filterByTk=3").data().at("authorId").is_null());
+}
+
+TEST_P(DataApiTest, BadInputIsRefusedClearlyAndChangesNothing) {
+  CreateBlog();
+  int64_t before = CountPosts();
+  struct Case {
+    std::string method, path, body;
+    int status;
+    std::string mentions;
+  } cases[] = {
+      {"GET", "nosuch:list", "", 404, "'nosuch'"},
+      {"POST", "nosuch:create", "{}", 404, "'nosuch'"},
+      {"GET", "posts:list?filter=" + Encode(R"({"nope":1})"), "", 400, "posts.nope"},
+      {"GET", "posts:list?filter=" + Encode(R"({"score":{"$gt":)"), "", 400, "position"},
+      {"GET", "posts:list?filter=" + Encode(R"({"score":{"$bogus":1}})"), "", 400, "$bogus"},
+      {"GET", "posts:list?sort=nope", "", 400, "posts.nope"},
+      {"GET", "posts:list?pageSize=5000", "", 400, "pageSize"},
+      {"GET", "posts:list?appends=nope", "", 400, "posts.nope"},
+      {"POST", "posts:create", R"({"title":"x","score":"abc"})", 400, "posts.score"},
+      {"POST", "posts:create", R"({"title":"x","nope":1})", 400, "posts.nope"},
+      {"POST", "posts:create", R"({"score":1})", 400, "posts.title"},
+      {"POST", "posts:create", R"({"title":"x","day":"2026-02-30"})", 400, "posts.day"},
+      {"POST", "posts:create", R"({"title":"x","author":999})", 409, ""},
+      {"POST", "posts:create", R"({"title":"x",)", 400, "position"},
+      {"POST", "posts:create", R"([{"title":"ok"},{"title":"x","score":"bad"}])", 400, "posts.score"},
+      {"POST", "posts:update?filterByTk=abc", R"({"score":1})", 400, "filterByTk"},
+      {"POST", "authors:create", R"({"name":"Ann"})", 409, ""},
+  };
+  for (const Case& c : cases) {
+    ApiResult r = api_->Call(c.method, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.path << " " << c.body << " -> " << r.body;
+    EXPECT_NE(r.message().find(c.mentions), std::string::npos) << c.path << " -> " << r.body;
+    EXPECT_FALSE(r.code().empty()) << r.body;
+  }
+  EXPECT_EQ(CountPosts(), before);  // not one of them wrote anything
+  EXPECT_EQ(api_->Get("authors:list").json.at("meta").at("count").as_int64(), 3);
+  ApiResult big = api_->Post("posts:create", std::string(9 << 20, ' '));
+  EXPECT_EQ(big.status, 413);
+}
+
+TEST_P(DataApiTest, SchemaChangesAreCheckedAgainstRelations) {
+  CreateBlog();
+  ApiResult drop_fk = api_->Post("collections/posts/fields:destroy?filterByTk=authorId");
+  EXPECT_EQ(drop_fk.status, 409) << drop_fk.body;
+  EXPECT_EQ(drop_fk.code(), "FIELD_IN_USE");
+  EXPECT_NE(drop_fk.message().find("posts.author"), std::string::npos);
+  ApiResult rename_fk = api_->Post("collections/posts/fields:update?filterByTk=authorId", J(R"({"name":"writerId"})"));
+  EXPECT_EQ(rename_fk.status, 409) << rename_fk.body;
+  ApiResult drop_target = api_->Post("collections:destroy?filterByTk=authors");
+  EXPECT_EQ(drop_target.status, 409) << drop_target.body;
+  EXPECT_NE(drop_target.message().find("posts.author"), std::string::npos);
+  ApiResult type_change = api_->Post("collections/posts/fields:update?filterByTk=score", J(R"({"type":"string"})"));
+  EXPECT_EQ(type_change.status, 400);
+  ApiResult dup = api_->Post("collections:create", J(R"({"name":"posts"})"));
+  EXPECT_EQ(dup.status, 409);
+  ApiResult reserved = api_->Post("collections:create", J(R"({"name":"auth"})"));
+  EXPECT_EQ(reserved.status, 400);
+  ApiResult bad_type = api_->Post("collections/posts/fields:create", J(R"({"name":"x","type":"blob"})"));
+  EXPECT_EQ(bad_type.status, 400);
+  EXPECT_NE(bad_type.message().find("'blob'"), std::string::npos);
+
+  // Allowed changes: rename a plain field, make it unique, drop it; drop the relation, then
+  // its foreign key went with it, and then the target can go.
+  ASSERT_EQ(api_->Post("collections/posts/fields:update?filterByTk=body", J(R"({"name":"content"})")).status, 200);
+  EXPECT_EQ(Titles("filter=" + Encode(R"({"content":{"$eq":"has_underscore"}})")), (V{"Beta 100%"}));
+  ASSERT_EQ(api_->Post("collections/posts/fields:update?filterByTk=title", J(R"({"unique":true})")).status, 200);
+  EXPECT_EQ(api_->Post("posts:create", J(R"({"title":"Alpha"})")).status, 409);
+  ASSERT_EQ(api_->Post("collections/posts/fields:destroy?filterByTk=content").status, 200);
+  EXPECT_EQ(api_->Get("posts:get?filterByTk=2&fields=content").status, 400);
+  // authorId carries both relations: it stays until the second one goes.
+  ASSERT_EQ(api_->Post("collections/authors/fields:destroy?filterByTk=posts").status, 200);
+  EXPECT_EQ(api_->Get("collections/posts/fields:get?filterByTk=authorId").status, 200);
+  ApiResult drop_rel = api_->Post("collections/posts/fields:destroy?filterByTk=author");
+  ASSERT_EQ(drop_rel.status, 200) << drop_rel.body;
+  EXPECT_EQ(api_->Get("collections/posts/fields:get?filterByTk=authorId").status, 404);
+  ApiResult drop = api_->Post("collections:destroy?filterByTk=authors");
+  EXPECT_EQ(drop.status, 200) << drop.body;
+  EXPECT_EQ(api_->Get("authors:list").status, 404);
+  EXPECT_EQ(CountPosts(), 5);  // the posts kept their data through every change
+}
+
+TEST_P(DataApiTest, RolesLimitWhatUsersMayDo) {
+  CreateBlog();
+  ApiResult user = api_->Post("users:create", J(R"({"nickname":"Rita","email":"rita@example.com","password":"pw-rita-1"})"));
+  ASSERT_EQ(user.status, 200) << user.body;
+  EXPECT_FALSE(user.data().as_object().contains("password"));
+  int64_t rita = user.data().at("id").as_int64();
+  ApiResult users = api_->Get("users:list");
+  for (const auto& u : users.data().as_array()) EXPECT_FALSE(u.as_object().contains("password"));
+
+  // A new user gets the default role, member: may read and create, and change only its own.
+  Api member(node_->port());
+  ASSERT_EQ(member.SignIn("rita@example.com", "pw-rita-1").status, 200);
+  EXPECT_EQ(member.Get("posts:list").status, 200);
+  ApiResult mine = member.Post("posts:create", J(R"({"title":"Rita's"})"));
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  int64_t my_post = mine.data().at("id").as_int64();
+  EXPECT_EQ(member.Post("posts:update?filterByTk=" + std::to_string(my_post), J(R"({"score":1})")).data().as_array().size(), 1u);
+  EXPECT_EQ(member.Post("posts:update?filterByTk=1", J(R"({"score":0})")).data().as_array().size(), 0u);  // not own
+  EXPECT_EQ(api_->Get("posts:get?filterByTk=1").data().at("score").as_int64(), 9);
+  ApiResult configure = member.Post("collections:create", J(R"({"name":"mine"})"));
+  EXPECT_EQ(configure.status, 403);
+  EXPECT_NE(configure.message().find("No permissions"), std::string::npos);
+
+  // A custom role: read-only on posts, nothing elsewhere.
+  ASSERT_EQ(api_->Post("roles:create", J(R"({"name":"reader","title":"Reader","strategy":{"actions":[]}})")).status, 200);
+  ApiResult res = api_->Post("roles/reader/resources:create", J(R"({"name":"posts","usingActionsConfig":true,"actions":[{"name":"view"}]})"));
+  ASSERT_EQ(res.status, 200) << res.body;
+  ASSERT_EQ(api_->Post("roles/reader/users:add", json::array{rita}).status, 200);
+  member.set_role("reader");
+  EXPECT_EQ(member.Get("posts:list").status, 200);
+  ApiResult denied = member.Post("posts:create", J(R"({"title":"no"})"));
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(member.Get("authors:list").status, 403);
+  member.set_role("admin");
+  ApiResult not_mine = member.Get("posts:list");
+  EXPECT_EQ(not_mine.status, 401);
+  EXPECT_EQ(not_mine.code(), "ROLE_NOT_FOUND_FOR_USER");
+  member.set_role("");
+  ApiResult roles = member.Get("users/" + std::to_string(rita) + "/roles:list");
+  ASSERT_EQ(roles.status, 200) << roles.body;
+  EXPECT_EQ(roles.data().as_array().size(), 2u);
+  EXPECT_EQ(api_->Get("roles/reader/users:list").json.at("meta").at("count").as_int64(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, DataApiTest, ::testing::ValuesIn(kAllDialects), DialectTestName);
+
+}  // namespace
+}  // namespace slipway::testing
