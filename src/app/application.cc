@@ -64,6 +64,7 @@ Status Application::OpenDatabase() {
     db::SqliteOptions options;
     options.path = config_.db.storage;
     options.synchronous = config_.db.sqlite_synchronous;
+  options.write_lock = std::make_shared<std::mutex>();
     pool_ = std::make_unique<db::Pool>(
         db::Dialect::kSqlite, [options] { return db::OpenSqlite(options); }, config_.db.pool_max);
     schema_lock_ = db::MakeFileSchemaLock(config_.db.storage.string() + ".lock");

@@ -367,9 +367,9 @@ TEST(FilterErrorTest, LongNamesAndValuesAreCutAtACharacterBoundary) {
   auto compiled = CompileFilter(json::object{{name, 1}}, Fixture(), *Fixture().Find("posts"),
                                 db::Dialect::kSqlite, &params);
   ASSERT_FALSE(compiled.ok());
-  EXPECT_NE(compiled.status().message().find("unknown field 'posts." + std::string(93, 'a') +
-                                             "...'"),
-            std::string::npos)
+  EXPECT_NE(
+      compiled.status().message().find("unknown field 'posts." + std::string(93, 'a') + "...'"),
+      std::string::npos)
       << compiled.status().message();
   std::string text = "a";  // serialized: ["a then "é" from byte 3 on
   for (int i = 0; i < 30; ++i) text += e_acute;

@@ -183,8 +183,8 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
         n = static_cast<int64_t>(v.as_uint64());
       } else if (v.is_double()) {
         double d = v.as_double();
-        ok = std::trunc(d) == d && std::fabs(d) < 9.2e18;
-        n = static_cast<int64_t>(d);
+        ok = std::trunc(d) == d && std::fabs(d) < 9.2e18;  // before the cast: it is UB out of range
+        if (ok) n = static_cast<int64_t>(d);
       } else if (v.is_string()) {
         ok = ParseInt64(v.as_string(), &n);
       }
@@ -222,6 +222,12 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
       }
       return Expects(what, "true or false", v);
     case FieldType::kDate: {
+      // 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z; outside, the calendar math overflows.
+      constexpr int64_t kMinMillis = -62'135'596'800'000;
+      constexpr int64_t kMaxMillis = 253'402'300'799'999;
+      if (v.is_int64() && (v.as_int64() < kMinMillis || v.as_int64() > kMaxMillis)) {
+        return Expects(what, "a date-time from year 1 to 9999", v);
+      }
       if (v.is_int64()) {
         auto t = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(v.as_int64()));
         return db::Value(FormatInstant(t));

@@ -143,8 +143,10 @@ class SqliteResultSet final : public ResultSet {
 
 class SqliteConnection final : public Connection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  SqliteConnection(sqlite3* db, std::shared_ptr<std::mutex> write_lock)
+      : db_(db), write_lock_(std::move(write_lock)) {}
   ~SqliteConnection() override {
+    if (held_) write_lock_->unlock();
     for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
   }
@@ -186,6 +188,9 @@ class SqliteConnection final : public Connection {
     }
     auto result = std::make_unique<SqliteResultSet>();
     result->SetColumns(stmt);
+    // A write outside a transaction holds the writer lock for its one statement.
+    std::unique_lock<std::mutex> writing;
+    if (write_lock_ && !held_ && sqlite3_stmt_readonly(stmt) == 0) writing = std::unique_lock(*write_lock_);
     while (true) {
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_ROW) {
@@ -206,6 +211,48 @@ class SqliteConnection final : public Connection {
   }
 
   Status ExecScript(std::string_view sql) override {
+    std::unique_lock<std::mutex> writing;
+    if (write_lock_ && !held_) writing = std::unique_lock(*write_lock_);
+    return Exec(sql);
+  }
+
+  Status Begin() override {
+    if (write_lock_ && !held_) {
+      write_lock_->lock();
+      held_ = true;
+    }
+    Status s = Exec("BEGIN IMMEDIATE");
+    if (!s.ok()) ReleaseIfIdle();
+    return s;
+  }
+  Status Commit() override {
+    Status s = Exec("COMMIT");
+    ReleaseIfIdle();
+    return s;
+  }
+  Status Rollback() override {
+    Status s = Exec("ROLLBACK");
+    ReleaseIfIdle();
+    return s;
+  }
+
+  Status Configure(const SqliteOptions& options) {
+    sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    sqlite3_extended_result_codes(db_, 1);
+    std::string pragmas = "PRAGMA foreign_keys=ON; PRAGMA synchronous=" + options.synchronous + ";";
+    if (options.path != ":memory:") pragmas += "PRAGMA journal_mode=WAL;";
+    return Exec(pragmas);
+  }
+
+ private:
+  void ReleaseIfIdle() {
+    if (held_ && sqlite3_get_autocommit(db_) != 0) {
+      held_ = false;
+      write_lock_->unlock();
+    }
+  }
+
+  Status Exec(std::string_view sql) {
     std::string text(sql);
     char* err = nullptr;
     int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
@@ -218,19 +265,7 @@ class SqliteConnection final : public Connection {
     return Status::Ok();
   }
 
-  Status Begin() override { return ExecScript("BEGIN IMMEDIATE"); }
-  Status Commit() override { return ExecScript("COMMIT"); }
-  Status Rollback() override { return ExecScript("ROLLBACK"); }
 
-  Status Configure(const SqliteOptions& options) {
-    sqlite3_busy_timeout(db_, options.busy_timeout_ms);
-    sqlite3_extended_result_codes(db_, 1);
-    std::string pragmas = "PRAGMA foreign_keys=ON; PRAGMA synchronous=" + options.synchronous + ";";
-    if (options.path != ":memory:") pragmas += "PRAGMA journal_mode=WAL;";
-    return ExecScript(pragmas);
-  }
-
- private:
   static constexpr size_t kMaxCachedStatements = 512;
 
   Result<sqlite3_stmt*> Prepare(std::string_view sql) {
@@ -251,6 +286,8 @@ class SqliteConnection final : public Connection {
   }
 
   sqlite3* db_;
+  std::shared_ptr<std::mutex> write_lock_;  // shared with the pool's other connections
+  bool held_ = false;                       // this connection holds write_lock_ (a transaction)
   bool healthy_ = true;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
@@ -296,7 +333,7 @@ Result<std::unique_ptr<Connection>> OpenSqlite(const SqliteOptions& options) {
     sqlite3_close_v2(db);
     return status;
   }
-  auto conn = std::make_unique<SqliteConnection>(db);
+  auto conn = std::make_unique<SqliteConnection>(db, options.write_lock);
   RETURN_IF_ERROR(conn->Configure(options).WithContext("configure " + options.path.string()));
   return std::unique_ptr<Connection>(std::move(conn));
 }

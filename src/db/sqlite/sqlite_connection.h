@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include "db/database.h"
 
@@ -15,6 +16,10 @@ namespace slipway::db {
 struct SqliteOptions {
   std::filesystem::path path;      // ":memory:" for a private in-memory database (tests)
   std::string synchronous = "full";
+  // Shared by every connection of one pool to one file: writers take it in this process
+  // instead of sleeping in SQLite's busy handler, so queued writes hand over at once. Readers
+  // never take it (WAL). Null: rely on the busy timeout only.
+  std::shared_ptr<std::mutex> write_lock;
   int busy_timeout_ms = 10'000;
 };
 
