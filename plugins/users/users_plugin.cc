@@ -55,17 +55,12 @@ class TokenAuthenticator final : public app::Authenticator {
     } else {
       return Unauthenticated("Unauthenticated. Please sign in to continue.", "EMPTY_TOKEN");
     }
-    ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(header, key_, UnixNow()));
-    auto uid = claims.find("userId");
-    auto jti = claims.find("jti");
-    if (uid == claims.end() || !uid->value().is_int64() || jti == claims.end() || !jti->value().is_string()) {
-      return Unauthenticated("The token does not name a user", "INVALID_TOKEN");
-    }
-    int64_t user_id = uid->value().as_int64();
+    ASSIGN_OR_RETURN(Verified token, Verify(header));
+    int64_t user_id = token.user_id;
     RETURN_IF_ERROR(RefreshRevoked(conn));
     {
       std::lock_guard lock(mu_);
-      if (revoked_.count(std::string(jti->value().as_string()))) {
+      if (revoked_.count(token.jti)) {
         return Unauthenticated("The token was signed out. Please sign in again.", "BLOCKED_TOKEN");
       }
       auto it = known_users_.find(user_id);
@@ -80,6 +75,36 @@ class TokenAuthenticator final : public app::Authenticator {
     std::lock_guard lock(mu_);
     known_users_[user_id] = Clock::now();
     return app::CurrentUser{user_id, {}, {}};
+  }
+
+  // A token checked once (signature, claims) is remembered until it expires, so the next
+  // request with it skips decoding and the HMAC. Revocation is checked on every request.
+  struct Verified {
+    int64_t user_id;
+    std::string jti;
+    int64_t expires;  // unix seconds, 0 for none
+  };
+
+  Result<Verified> Verify(std::string_view token) {
+    int64_t now = UnixNow();
+    {
+      std::lock_guard lock(mu_);
+      auto it = verified_.find(std::string(token));
+      if (it != verified_.end() && (it->second.expires == 0 || it->second.expires > now)) return it->second;
+    }
+    ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(token, key_, now));
+    auto uid = claims.find("userId");
+    auto jti = claims.find("jti");
+    if (uid == claims.end() || !uid->value().is_int64() || jti == claims.end() || !jti->value().is_string()) {
+      return Unauthenticated("The token does not name a user", "INVALID_TOKEN");
+    }
+    auto exp = claims.find("exp");
+    Verified v{uid->value().as_int64(), std::string(jti->value().as_string()),
+               exp != claims.end() && exp->value().is_int64() ? exp->value().as_int64() : 0};
+    std::lock_guard lock(mu_);
+    if (verified_.size() >= kMaxVerified) verified_.clear();
+    verified_.emplace(std::string(token), v);
+    return v;
   }
 
   void Revoke(const std::string& jti) {
@@ -112,6 +137,8 @@ class TokenAuthenticator final : public app::Authenticator {
   std::mutex mu_;
   std::unordered_set<std::string> revoked_;
   std::unordered_map<int64_t, Clock::time_point> known_users_;
+  static constexpr size_t kMaxVerified = 10000;
+  std::unordered_map<std::string, Verified> verified_;
   Clock::time_point revoked_loaded_at_;
   bool loaded_ = false;
 };

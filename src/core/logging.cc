@@ -2,7 +2,9 @@
 
 #include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -80,6 +82,19 @@ class JsonFormatter final : public spdlog::formatter {
   }
 
   std::string node_, version_;
+};
+
+// stdout when it is not a terminal (a file, a pipe, a container log): lines are buffered and
+// written in batches, flushed every second, at once for warnings, and at shutdown. A line per
+// write() would cost one system call per request.
+class BufferedStdoutSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+  }
+  void flush_() override { std::fflush(stdout); }
 };
 
 bool NeedsQuotes(std::string_view s) {
@@ -164,7 +179,17 @@ void Init(const Options& options) {
   static std::once_flag pool_once;
   std::call_once(pool_once, [] { spdlog::init_thread_pool(16384, 1); });
 
-  auto sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+  spdlog::sink_ptr sink;
+  if (isatty(1)) {
+    sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+  } else {
+    static std::once_flag buffered_once;  // setvbuf is valid only before the first output
+    std::call_once(buffered_once, [] {
+      static char buffer[1 << 16];
+      std::setvbuf(stdout, buffer, _IOFBF, sizeof(buffer));
+    });
+    sink = std::make_shared<BufferedStdoutSink>();
+  }
   auto logger = std::make_shared<spdlog::async_logger>(
       "slipway", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
   if (options.format == LogFormat::kJson) {
@@ -181,6 +206,10 @@ void Init(const Options& options) {
   State& s = GetState();
   std::lock_guard lock(s.mu);
   if (s.logger) s.logger->flush();
+  spdlog::drop("slipway");
+  spdlog::register_logger(logger);  // so that flush_every reaches it
+  static std::once_flag flusher_once;
+  std::call_once(flusher_once, [] { spdlog::flush_every(std::chrono::seconds(1)); });
   s.logger = std::move(logger);
   s.format = options.format;
 }
@@ -189,6 +218,7 @@ void Shutdown() {
   State& s = GetState();
   std::lock_guard lock(s.mu);
   if (s.logger) s.logger->flush();
+  spdlog::drop("slipway");
   s.logger.reset();  // the next write falls back to synchronous stderr
 }
 
