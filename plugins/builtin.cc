@@ -1,15 +1,18 @@
 #include "builtin.h"
 
 #include "acl/acl_plugin.h"
+#include "audit_log/audit_log_plugin.h"
 #include "users/users_plugin.h"
 
 namespace slipway::plugins {
 
-std::vector<std::unique_ptr<app::Plugin>> BuiltinPlugins() {
-  std::vector<std::unique_ptr<app::Plugin>> all;
-  all.push_back(MakeUsersPlugin());
-  all.push_back(MakeAclPlugin());  // its tables reference users
-  return all;
+std::vector<app::BuiltinPlugin> BuiltinPlugins() {
+  return {
+      // name, factory, dependencies, enabled on install, required
+      {"users", MakeUsersPlugin, {}, true, true},
+      {"acl", MakeAclPlugin, {"users"}, true, true},  // its tables reference users
+      {"audit-log", MakeAuditLogPlugin, {}, false, false},
+  };
 }
 
 }  // namespace slipway::plugins

@@ -1,13 +1,13 @@
-// The built-in plugins, in one place and in load order (a plugin after what it depends on).
+// The built-in plugins, in one place and in load order (a plugin after what it depends on), with
+// the preset: which are enabled on install, and which are required.
 #pragma once
 
-#include <memory>
 #include <vector>
 
-#include "app/plugin_api.h"
+#include "app/plugin_manager.h"
 
 namespace slipway::plugins {
 
-std::vector<std::unique_ptr<app::Plugin>> BuiltinPlugins();
+std::vector<app::BuiltinPlugin> BuiltinPlugins();
 
 }  // namespace slipway::plugins

@@ -5,7 +5,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "data/ddl.h"
+#include "app/builtin_registrar.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
 #include "db/cluster_state.h"
@@ -19,25 +19,19 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kCacheTtl = std::chrono::seconds(5);
 const std::set<std::string> kActions = {"view", "create", "update", "destroy"};
 
-Result<data::Collection> RolesCollection() {
-  json::object def = json::parse(R"({
-    "name": "roles", "title": "Roles", "autoGenId": false, "createdBy": false, "updatedBy": false,
-    "fields": [
-      {"name": "name", "type": "string", "primaryKey": true, "interface": "input"},
-      {"name": "title", "type": "string", "interface": "input"},
-      {"name": "description", "type": "text", "interface": "textarea"},
-      {"name": "strategy", "type": "json"},
-      {"name": "allowConfigure", "type": "boolean", "defaultValue": false},
-      {"name": "allowNewMenu", "type": "boolean", "defaultValue": false},
-      {"name": "hidden", "type": "boolean", "defaultValue": false},
-      {"name": "default", "type": "boolean", "defaultValue": false},
-      {"name": "snippets", "type": "json"}
-    ]})").as_object();
-  ASSIGN_OR_RETURN(data::Collection c, data::ParseCollectionDefinition(def, /*users_exists=*/false));
-  c.origin = "acl";
-  c.cluster_config = true;
-  return c;
-}
+constexpr const char* kRolesDefinition = R"({
+  "name": "roles", "title": "Roles", "autoGenId": false, "createdBy": false, "updatedBy": false,
+  "fields": [
+    {"name": "name", "type": "string", "primaryKey": true, "interface": "input"},
+    {"name": "title", "type": "string", "interface": "input"},
+    {"name": "description", "type": "text", "interface": "textarea"},
+    {"name": "strategy", "type": "json"},
+    {"name": "allowConfigure", "type": "boolean", "defaultValue": false},
+    {"name": "allowNewMenu", "type": "boolean", "defaultValue": false},
+    {"name": "hidden", "type": "boolean", "defaultValue": false},
+    {"name": "default", "type": "boolean", "defaultValue": false},
+    {"name": "snippets", "type": "json"}
+  ]})";
 
 // Action lists as NocoBase stores them: ["view", "update:own"] or [{"name": "view"}, ...],
 // where {"name": "update", "scope": "own"} is the same as "update:own".
@@ -205,18 +199,20 @@ Result<std::vector<int64_t>> UserIds(const app::ActionRequest& req) {
   return ids;
 }
 
-class AclPlugin final : public app::Plugin {
+class AclPlugin final : public slipway::Plugin {
  public:
   std::string_view name() const override { return "acl"; }
+  std::string_view version() const override { return "builtin"; }
 
-  Status Load(app::PluginContext& ctx, app::Services& services) override {
-    ASSIGN_OR_RETURN(data::Collection roles, RolesCollection());
-    ctx.AddMigration(TablesMigration(roles));
-    ctx.AddCollection(roles);
-    ctx.AddInstallHook(InstallRoles);
-    ctx.SetAclLoader(LoadPolicy);
-    ctx.SetRoleResolver([cache = cache_](app::CurrentUser& user, const http::Request& request,
-                                         db::Connection& conn) -> Status {
+  Status Load(slipway::PluginContext& ctx) override {
+    slipway::BuiltinRegistrar* builtin = ctx.builtin();
+    if (builtin == nullptr) return Internal("the acl plugin must be built in");
+    RETURN_IF_ERROR(ctx.AddCollection(json::parse(kRolesDefinition).as_object()));
+    builtin->MarkClusterConfig("roles");
+    ctx.AddMigration(LinkTablesMigration());
+    builtin->SetAclLoader(LoadPolicy);
+    builtin->SetRoleResolver([cache = cache_](app::CurrentUser& user, const http::Request& request,
+                                              db::Connection& conn) -> Status {
       ASSIGN_OR_RETURN(user.roles, cache->RolesOf(user.id, conn));
       if (user.roles.empty()) {
         return Unauthenticated("The current user has no roles. Please try another account.",
@@ -236,43 +232,45 @@ class AclPlugin final : public app::Plugin {
       return Unauthenticated("The user does not have the role '" + std::string(wanted) + "'",
                              "ROLE_NOT_FOUND_FOR_USER");
     });
-    ctx.OnCollectionChanged([cache = cache_](std::string_view c) {
+    builtin->OnCollectionChanged([cache = cache_](std::string_view c) {
       if (c == "roles" || c == "users") cache->Clear();
     });
     // New users get the roles marked default (member, out of the box), as in NocoBase.
-    ctx.AddAfterCreateHook("users", [](db::Connection& conn, const json::object& user) -> Status {
-      if (!user.contains("id") || !user.at("id").is_int64()) return Status::Ok();
-      ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO \"rolesUsers\" (\"userId\", \"roleName\", \"default\") "
-                                           "SELECT $1, \"name\", $2 FROM \"roles\" WHERE \"default\" = $2",
-                                           {user.at("id").as_int64(), true}));
+    ctx.OnRecord("users", RecordEvent::kAfterCreate, [](RecordChange& change) -> Status {
+      if (change.after == nullptr || !change.after->contains("id") || !change.after->at("id").is_int64()) {
+        return Status::Ok();
+      }
+      ASSIGN_OR_RETURN(auto rs, change.connection->Query(
+                                    "INSERT INTO \"rolesUsers\" (\"userId\", \"roleName\", \"default\") "
+                                    "SELECT $1, \"name\", $2 FROM \"roles\" WHERE \"default\" = $2",
+                                    {change.after->at("id").as_int64(), true}));
       return Status::Ok();
     });
-    RegisterResourceActions(ctx);
-    RegisterUserActions(ctx);
+    RegisterResourceActions(*builtin);
+    RegisterUserActions(*builtin);
     return Status::Ok();
   }
 
+  Status Install(db::Connection& conn) override { return InstallRoles(conn); }
+
  private:
-  static db::Migration TablesMigration(const data::Collection& roles) {
-    db::Migration m;
-    m.owner = "acl";
+  // rolesUsers (which user has which role) and rolesResources (per-collection actions).
+  static slipway::PluginMigration LinkTablesMigration() {
+    slipway::PluginMigration m;
     m.version = "0.1.0";
-    m.name = "0001-roles";
+    m.name = "0002-roles-users-and-resources";
     m.revision = "1";
-    m.run = [roles](db::Connection& conn) -> Status {
-      data::Schema schema({{"roles", std::make_shared<const data::Collection>(roles)}});
-      ASSIGN_OR_RETURN(auto statements, data::CreateTableSql(roles, schema, conn.dialect()));
-      for (const auto& sql : statements) RETURN_IF_ERROR(conn.ExecScript(sql));
+    m.run = [](db::Connection& conn) -> Status {
       bool pg = conn.dialect() == db::Dialect::kPostgres;
       std::string boolean = pg ? "BOOLEAN" : "INTEGER";
       std::string json_type = pg ? "JSONB" : "TEXT";
+      std::string name_type = pg ? "VARCHAR(255)" : "TEXT";
       RETURN_IF_ERROR(conn.ExecScript(
           "CREATE TABLE \"rolesUsers\" (\"userId\" BIGINT NOT NULL REFERENCES \"users\" (\"id\") ON DELETE CASCADE, "
-          "\"roleName\" " + std::string(pg ? "VARCHAR(255)" : "TEXT") +
-          " NOT NULL REFERENCES \"roles\" (\"name\") ON DELETE CASCADE, \"default\" " + boolean +
-          " NOT NULL DEFAULT " + (pg ? "FALSE" : "0") + ", PRIMARY KEY (\"userId\", \"roleName\"))"));
+          "\"roleName\" " + name_type + " NOT NULL REFERENCES \"roles\" (\"name\") ON DELETE CASCADE, \"default\" " +
+          boolean + " NOT NULL DEFAULT " + (pg ? "FALSE" : "0") + ", PRIMARY KEY (\"userId\", \"roleName\"))"));
       return conn.ExecScript(
-          "CREATE TABLE \"rolesResources\" (\"roleName\" " + std::string(pg ? "VARCHAR(255)" : "TEXT") +
+          "CREATE TABLE \"rolesResources\" (\"roleName\" " + name_type +
           " NOT NULL REFERENCES \"roles\" (\"name\") ON DELETE CASCADE, \"name\" TEXT NOT NULL, "
           "\"usingActionsConfig\" " + boolean + " NOT NULL, \"actions\" " + json_type +
           " NOT NULL, PRIMARY KEY (\"roleName\", \"name\"))");
@@ -310,7 +308,7 @@ class AclPlugin final : public app::Plugin {
     return Status::Ok();
   }
 
-  void RegisterResourceActions(app::PluginContext& ctx) {
+  void RegisterResourceActions(slipway::BuiltinRegistrar& ctx) {
     auto configure = [](app::ActionFn fn) {
       return app::Action{std::move(fn), app::RunsOn::kWorker, app::Access::kConfigure};
     };
@@ -323,7 +321,7 @@ class AclPlugin final : public app::Plugin {
                           {"usingActionsConfig", rs.Bool(r, 3)},
                           {"actions", ActionsJson(parsed)}};
     };
-    ctx.AddAction("roles.resources", "list", configure([row_json](app::ActionRequest& req) -> Result<http::Response> {
+    ctx.AddInternalAction("roles.resources", "list", configure([row_json](app::ActionRequest& req) -> Result<http::Response> {
       ASSIGN_OR_RETURN(std::string role, RoleParam(req));
       ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
       ASSIGN_OR_RETURN(auto rs, conn->Query("SELECT \"roleName\", \"name\", \"actions\", \"usingActionsConfig\" "
@@ -333,7 +331,7 @@ class AclPlugin final : public app::Plugin {
       for (int r = 0; r < rs->row_count(); ++r) items.push_back(row_json(*rs, r));
       return Data(items);
     }));
-    ctx.AddAction("roles.resources", "get", configure([row_json](app::ActionRequest& req) -> Result<http::Response> {
+    ctx.AddInternalAction("roles.resources", "get", configure([row_json](app::ActionRequest& req) -> Result<http::Response> {
       ASSIGN_OR_RETURN(std::string role, RoleParam(req));
       auto tk = req.params.find("filterByTk");
       if (tk == req.params.end() || !tk->value().is_string()) return InvalidArgument("give the collection as filterByTk");
@@ -377,9 +375,9 @@ class AclPlugin final : public app::Plugin {
                        {"actions", ActionsJson(actions)}};
       return Data(create ? json::value(out) : json::value(json::array{out}));
     };
-    ctx.AddAction("roles.resources", "create", configure([upsert](app::ActionRequest& r) { return upsert(r, true); }));
-    ctx.AddAction("roles.resources", "update", configure([upsert](app::ActionRequest& r) { return upsert(r, false); }));
-    ctx.AddAction("roles.resources", "destroy", configure([](app::ActionRequest& req) -> Result<http::Response> {
+    ctx.AddInternalAction("roles.resources", "create", configure([upsert](app::ActionRequest& r) { return upsert(r, true); }));
+    ctx.AddInternalAction("roles.resources", "update", configure([upsert](app::ActionRequest& r) { return upsert(r, false); }));
+    ctx.AddInternalAction("roles.resources", "destroy", configure([](app::ActionRequest& req) -> Result<http::Response> {
       ASSIGN_OR_RETURN(std::string role, RoleParam(req));
       auto tk = req.params.find("filterByTk");
       if (tk == req.params.end() || !tk->value().is_string()) return InvalidArgument("give the collection as filterByTk");
@@ -395,12 +393,12 @@ class AclPlugin final : public app::Plugin {
     }));
   }
 
-  void RegisterUserActions(app::PluginContext& ctx) {
+  void RegisterUserActions(slipway::BuiltinRegistrar& ctx) {
     auto configure = [](app::ActionFn fn) {
       return app::Action{std::move(fn), app::RunsOn::kWorker, app::Access::kConfigure};
     };
     // Users of a role, rendered as the users collection shows them.
-    ctx.AddAction("roles.users", "list", configure([](app::ActionRequest& req) -> Result<http::Response> {
+    ctx.AddInternalAction("roles.users", "list", configure([](app::ActionRequest& req) -> Result<http::Response> {
       ASSIGN_OR_RETURN(std::string role, RoleParam(req));
       const data::Schema& schema = *req.snapshot->schema;
       const data::Collection* users = schema.Find("users");
@@ -440,10 +438,10 @@ class AclPlugin final : public app::Plugin {
         return Data(changed);
       };
     };
-    ctx.AddAction("roles.users", "add", configure(membership(true)));
-    ctx.AddAction("roles.users", "remove", configure(membership(false)));
+    ctx.AddInternalAction("roles.users", "add", configure(membership(true)));
+    ctx.AddInternalAction("roles.users", "remove", configure(membership(false)));
     // A user's own roles are visible to the user; anyone else's need configure rights.
-    ctx.AddAction("users.roles", "list", {[](app::ActionRequest& req) -> Result<http::Response> {
+    ctx.AddInternalAction("users.roles", "list", {[](app::ActionRequest& req) -> Result<http::Response> {
       std::string me = std::to_string(req.user->id);
       if (req.route.source_index != me && !req.snapshot->acl->CanConfigure(req.user->role)) {
         return PermissionDenied("No permissions: only your own roles are visible", "NO_PERMISSION");
@@ -474,6 +472,6 @@ class AclPlugin final : public app::Plugin {
 
 }  // namespace
 
-std::unique_ptr<app::Plugin> MakeAclPlugin() { return std::make_unique<AclPlugin>(); }
+std::unique_ptr<slipway::Plugin> MakeAclPlugin() { return std::make_unique<AclPlugin>(); }
 
 }  // namespace slipway::plugins

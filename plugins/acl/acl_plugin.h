@@ -5,10 +5,10 @@
 
 #include <memory>
 
-#include "app/plugin_api.h"
+#include "slipway/plugin.h"
 
 namespace slipway::plugins {
 
-std::unique_ptr<app::Plugin> MakeAclPlugin();
+std::unique_ptr<slipway::Plugin> MakeAclPlugin();
 
 }  // namespace slipway::plugins

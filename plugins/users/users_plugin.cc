@@ -5,10 +5,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "app/builtin_registrar.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
 #include "core/logging.h"
-#include "data/ddl.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
 #include "data/values.h"
@@ -27,20 +27,15 @@ int64_t UnixNow() {
       .count();
 }
 
-Result<data::Collection> UsersCollection() {
-  json::object def = json::parse(R"({
-    "name": "users", "title": "Users", "autoGenId": true,
-    "fields": [
-      {"name": "nickname", "type": "string", "interface": "input"},
-      {"name": "username", "type": "string", "interface": "input", "unique": true},
-      {"name": "email", "type": "string", "interface": "email", "unique": true},
-      {"name": "phone", "type": "string", "interface": "phone", "unique": true},
-      {"name": "password", "type": "password", "interface": "password"}
-    ]})").as_object();
-  ASSIGN_OR_RETURN(data::Collection c, data::ParseCollectionDefinition(def, /*users_exists=*/true));
-  c.origin = "users";
-  return c;
-}
+constexpr const char* kUsersDefinition = R"({
+  "name": "users", "title": "Users", "autoGenId": true,
+  "fields": [
+    {"name": "nickname", "type": "string", "interface": "input"},
+    {"name": "username", "type": "string", "interface": "input", "unique": true},
+    {"name": "email", "type": "string", "interface": "email", "unique": true},
+    {"name": "phone", "type": "string", "interface": "phone", "unique": true},
+    {"name": "password", "type": "password", "interface": "password"}
+  ]})";
 
 // Verifies bearer tokens; remembers revoked token ids and users known to exist for a few
 // seconds, so a request costs no extra query in the common case.
@@ -154,57 +149,51 @@ Result<json::value> UserRecord(const data::Schema& schema, db::Connection& conn,
   return json::parse(body).at("data");
 }
 
-class UsersPlugin final : public app::Plugin {
+class UsersPlugin final : public slipway::Plugin {
  public:
   std::string_view name() const override { return "users"; }
+  std::string_view version() const override { return "builtin"; }
 
-  Status Load(app::PluginContext& ctx, app::Services& services) override {
-    ASSIGN_OR_RETURN(data::Collection users, UsersCollection());
-    ctx.AddMigration(TablesMigration(users));
-    ctx.AddCollection(users);
-    const core::Config& config = services.config();
-    ctx.AddInstallHook([&config](db::Connection& conn) -> Status {
-      ASSIGN_OR_RETURN(std::string hash, auth::HashPassword(config.init_root_password));
-      std::string now = data::NowInstant();
-      ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO \"users\" (\"nickname\", \"username\", \"email\", "
-                                           "\"password\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $5)",
-                                           {config.init_root_nickname, config.init_root_username,
-                                            config.init_root_email, hash, now}));
-      core::log::Info("created the first administrator", {{"email", config.init_root_email}});
-      return Status::Ok();
-    });
-    authenticator_ = std::make_shared<TokenAuthenticator>(config.app_key);
-    ctx.SetAuthenticator(authenticator_);
-    ctx.OnCollectionChanged([auth = authenticator_](std::string_view c) {
+  Status Load(slipway::PluginContext& ctx) override {
+    slipway::BuiltinRegistrar* builtin = ctx.builtin();
+    if (builtin == nullptr) return Internal("the users plugin must be built in");
+    services_ = &builtin->services();
+    RETURN_IF_ERROR(ctx.AddCollection(json::parse(kUsersDefinition).as_object()));
+    slipway::PluginMigration blacklist;
+    blacklist.version = "0.1.0";
+    blacklist.name = "0002-token-blacklist";
+    blacklist.sqlite_sql = "CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, \"expiration\" TEXT NOT NULL)";
+    blacklist.postgres_sql = "CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, \"expiration\" TIMESTAMPTZ NOT NULL)";
+    ctx.AddMigration(std::move(blacklist));
+
+    authenticator_ = std::make_shared<TokenAuthenticator>(services_->config().app_key);
+    builtin->SetAuthenticator(authenticator_);
+    builtin->OnCollectionChanged([auth = authenticator_](std::string_view c) {
       if (c == "users") auth->ForgetUsers();
     });
-    ctx.AddAction("auth", "signIn", {[this](app::ActionRequest& r) { return SignIn(r); },
-                                     app::RunsOn::kWorker, app::Access::kOpen});
-    ctx.AddAction("auth", "check", {[](app::ActionRequest& r) { return Check(r); },
-                                    app::RunsOn::kWorker, app::Access::kSignedIn});
-    ctx.AddAction("auth", "signOut", {[this](app::ActionRequest& r) { return SignOut(r); },
-                                      app::RunsOn::kWorker, app::Access::kSignedIn});
+    builtin->AddInternalAction("auth", "signIn", {[this](app::ActionRequest& r) { return SignIn(r); },
+                                                  app::RunsOn::kWorker, app::Access::kOpen});
+    builtin->AddInternalAction("auth", "check", {[](app::ActionRequest& r) { return Check(r); },
+                                                 app::RunsOn::kWorker, app::Access::kSignedIn});
+    builtin->AddInternalAction("auth", "signOut", {[this](app::ActionRequest& r) { return SignOut(r); },
+                                                   app::RunsOn::kWorker, app::Access::kSignedIn});
+    return Status::Ok();
+  }
+
+  // The first administrator, from INIT_ROOT_*.
+  Status Install(db::Connection& conn) override {
+    const core::Config& config = services_->config();
+    ASSIGN_OR_RETURN(std::string hash, auth::HashPassword(config.init_root_password));
+    std::string now = data::NowInstant();
+    ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO \"users\" (\"nickname\", \"username\", \"email\", "
+                                         "\"password\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $5)",
+                                         {config.init_root_nickname, config.init_root_username,
+                                          config.init_root_email, hash, now}));
+    core::log::Info("created the first administrator", {{"email", config.init_root_email}});
     return Status::Ok();
   }
 
  private:
-  static db::Migration TablesMigration(const data::Collection& users) {
-    db::Migration m;
-    m.owner = "users";
-    m.version = "0.1.0";
-    m.name = "0001-users-and-token-blacklist";
-    m.revision = "1";
-    m.run = [users](db::Connection& conn) -> Status {
-      data::Schema schema({{"users", std::make_shared<const data::Collection>(users)}});
-      ASSIGN_OR_RETURN(auto statements, data::CreateTableSql(users, schema, conn.dialect()));
-      for (const auto& sql : statements) RETURN_IF_ERROR(conn.ExecScript(sql));
-      const char* ts = conn.dialect() == db::Dialect::kPostgres ? "TIMESTAMPTZ" : "TEXT";
-      return conn.ExecScript(std::string("CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, "
-                                         "\"expiration\" ") + ts + " NOT NULL)");
-    };
-    return m;
-  }
-
   Result<http::Response> SignIn(app::ActionRequest& req) {
     std::string_view authenticator = req.http.header("x-authenticator");
     if (!authenticator.empty() && authenticator != "basic") {
@@ -274,11 +263,12 @@ class UsersPlugin final : public app::Plugin {
     return http::Response::Json(200, "{\"data\":null}");
   }
 
-  std::shared_ptr<TokenAuthenticator> authenticator_;
+  app::Services* services_ = nullptr;
+  std::shared_ptr<TokenAuthenticator> authenticator_;  // shared with the snapshots
 };
 
 }  // namespace
 
-std::unique_ptr<app::Plugin> MakeUsersPlugin() { return std::make_unique<UsersPlugin>(); }
+std::unique_ptr<slipway::Plugin> MakeUsersPlugin() { return std::make_unique<UsersPlugin>(); }
 
 }  // namespace slipway::plugins

@@ -5,10 +5,10 @@
 
 #include <memory>
 
-#include "app/plugin_api.h"
+#include "slipway/plugin.h"
 
 namespace slipway::plugins {
 
-std::unique_ptr<app::Plugin> MakeUsersPlugin();
+std::unique_ptr<slipway::Plugin> MakeUsersPlugin();
 
 }  // namespace slipway::plugins

@@ -24,6 +24,9 @@ bool WantsHtml(const http::Request& r) {
 Result<json::value> ParseBody(const http::Request& r) {
   if (r.body.empty()) return json::value(nullptr);
   std::string_view type = r.header("content-type");
+  if (type.find("multipart/form-data") != std::string_view::npos) {
+    return json::value(nullptr);  // uploads: the action reads the raw body (pm:add)
+  }
   if (type.find("application/x-www-form-urlencoded") != std::string_view::npos) {
     ASSIGN_OR_RETURN(json::object form, http::ParseQueryString(r.body));
     return json::value(std::move(form));
@@ -91,10 +94,10 @@ Status Authorize(ActionRequest& req, const Action& action, const data::Collectio
 
 const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords};
 
-http::Response ApiHandler::Run(const Action& action, const http::Request& request,
-                               const http::Route& route) {
+http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
+                               const http::Request& request, const http::Route& route) {
   auto result = [&]() -> Result<http::Response> {
-    ActionRequest req{request, route, services_.snapshot(), {}, nullptr, std::nullopt, nullptr,
+    ActionRequest req{request, route, std::move(snapshot), {}, nullptr, std::nullopt, nullptr,
                       services_};
     const data::Collection* records = nullptr;
     if (action.access == Access::kRecords) {
@@ -107,12 +110,11 @@ http::Response ApiHandler::Run(const Action& action, const http::Request& reques
     }
     ASSIGN_OR_RETURN(req.body, ParseBody(request));
     if (action.access != Access::kOpen) {
-      if (authenticator_ == nullptr) return Unauthenticated("no authenticator is loaded", "EMPTY_TOKEN");
+      const Snapshot& snap = *req.snapshot;
+      if (!snap.authenticator) return Unauthenticated("no authenticator is enabled", "EMPTY_TOKEN");
       ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
-      ASSIGN_OR_RETURN(req.user, authenticator_->Authenticate(request, *conn));
-      if (role_resolver_ != nullptr && *role_resolver_) {
-        RETURN_IF_ERROR((*role_resolver_)(*req.user, request, *conn));
-      }
+      ASSIGN_OR_RETURN(req.user, snap.authenticator->Authenticate(request, *conn));
+      if (snap.role_resolver) RETURN_IF_ERROR(snap.role_resolver(*req.user, request, *conn));
     }
     RETURN_IF_ERROR(Authorize(req, action, records));
     return action.fn(req);
@@ -161,12 +163,14 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
     respond(http::ErrorResponse(route.status()));
     return;
   }
-  const Action* action = actions_.Find(route->Key());
+  // The snapshot (with its actions) is taken once; the action runs against that same one.
+  std::shared_ptr<const Snapshot> snap = services_.snapshot();
+  const Action* action = snap->actions ? snap->actions->Find(route->Key()) : nullptr;
   if (action == nullptr) {
-    auto snap = services_.snapshot();
     if (RecordCollection(*snap, *route) != nullptr && IsRecordAction(route->action)) {
       action = &kRecordAction;
-    } else if (RecordCollection(*snap, *route) != nullptr || actions_.HasResource(route->resource)) {
+    } else if (RecordCollection(*snap, *route) != nullptr ||
+               (snap->actions && snap->actions->HasResource(route->resource))) {
       respond(http::ErrorResponse(NotFound("action '" + route->action + "' not found on resource '" +
                                            route->resource + "'")));
       return;
@@ -179,12 +183,13 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   }
 
   if (action->runs_on == RunsOn::kIoThread) {
-    respond(Run(*action, request, *route));
+    respond(Run(*action, std::move(snap), request, *route));
     return;
   }
-  // The request moves into the task; `respond` is copied so a refused Post can still answer.
-  auto task = [this, action, req = std::move(request), rt = std::move(route).value(), respond]() {
-    respond(Run(*action, req, rt));
+  // The request moves into the task; `respond` is copied so a refused Post can still answer. The
+  // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
+  auto task = [this, action, snap, req = std::move(request), rt = std::move(route).value(), respond]() {
+    respond(Run(*action, snap, req, rt));
   };
   Status queued = workers_.Post(std::move(task));
   if (!queued.ok()) respond(http::ErrorResponse(queued));

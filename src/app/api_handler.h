@@ -19,29 +19,23 @@ namespace slipway::app {
 
 class ApiHandler final : public http::Handler {
  public:
-  ApiHandler(std::string base_path, const Lifecycle& lifecycle, const ActionRegistry& actions,
-             core::ThreadPool& workers, Services& services, Authenticator* authenticator,
-             const RoleResolver* role_resolver)
+  ApiHandler(std::string base_path, const Lifecycle& lifecycle, core::ThreadPool& workers,
+             Services& services)
       : base_path_(std::move(base_path)),
         lifecycle_(lifecycle),
-        actions_(actions),
         workers_(workers),
-        services_(services),
-        authenticator_(authenticator),
-        role_resolver_(role_resolver) {}
+        services_(services) {}
 
   void Handle(http::Request&& request, http::Responder respond) override;
 
  private:
-  http::Response Run(const Action& action, const http::Request& request, const http::Route& route);
+  http::Response Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
+                     const http::Request& request, const http::Route& route);
 
   const std::string base_path_;
   const Lifecycle& lifecycle_;
-  const ActionRegistry& actions_;
   core::ThreadPool& workers_;
   Services& services_;
-  Authenticator* authenticator_;  // null when no users plugin is loaded: only open actions run
-  const RoleResolver* role_resolver_;  // null when no acl plugin is loaded
 };
 
 // The record action for collection routes (list, get, create, ...), used when no plugin

@@ -11,7 +11,9 @@
 #include <fstream>
 
 #include "app/api_handler.h"
+#include "app/pm_actions.h"
 #include "app/schema_actions.h"
+#include "db/cluster_state.h"
 #include "http/server.h"
 #include "core/json_writer.h"
 #include "core/logging.h"
@@ -85,10 +87,20 @@ Status Application::OpenDatabase() {
 InstallerOptions Application::MakeInstallerOptions(ProgressFn progress) const {
   InstallerOptions options;
   options.binary_version = version_;
-  options.migrations = db::CoreMigrations();
-  for (const auto& m : registry_.migrations()) options.migrations.push_back(m);
-  for (const auto& m : distribution_.extra_migrations) options.migrations.push_back(m);
-  options.install_hooks = registry_.install_hooks();
+  std::vector<db::Migration> core = db::CoreMigrations();
+  options.install_migrations = core;
+  for (const auto& m : plugins_->InstallMigrations()) options.install_migrations.push_back(m);
+  options.migrations = core;
+  // An existing database: the built-ins it has enabled (none yet when it is empty).
+  auto conn = pool_->Acquire();
+  auto enabled = conn.ok() ? plugins_->UpgradeMigrations(**conn) : Result<std::vector<db::Migration>>(conn.status());
+  for (const auto& m : enabled.ok() ? *enabled : plugins_->InstallMigrations()) options.migrations.push_back(m);
+  for (const auto& m : distribution_.extra_migrations) {
+    options.migrations.push_back(m);
+    options.install_migrations.push_back(m);
+  }
+  options.install_hooks = {plugins_->MakeInstallHook()};
+  options.upgrade_hooks = {plugins_->MakeUpgradeHook()};
   options.progress = std::move(progress);
   return options;
 }
@@ -132,13 +144,14 @@ Status Application::Prepare() {
   RETURN_IF_ERROR(OpenDatabase());
   RETURN_IF_ERROR(EnsureAppKey());
   ASSIGN_OR_RETURN(auto snowflake, core::SnowflakeGenerator::Create(0));
-  services_ = std::make_unique<ServicesImpl>(config_, *pool_, registry_, std::move(snowflake));
-  if (distribution_.plugins) plugins_ = distribution_.plugins();
-  for (auto& plugin : plugins_) {
-    RETURN_IF_ERROR(plugin->Load(registry_, *services_).WithContext("plugin " + std::string(plugin->name())));
-  }
-  services_->SealPlugins();
+  services_ = std::make_unique<ServicesImpl>(config_, *pool_, std::move(snowflake));
+  plugins_ = std::make_unique<PluginManager>(
+      config_, version_.ToString(),
+      distribution_.builtins ? distribution_.builtins() : std::vector<BuiltinPlugin>{}, *services_,
+      *pool_, *schema_lock_);
+  RETURN_IF_ERROR(plugins_->LoadBuiltins());
   RegisterCoreActions();
+  services_->Attach(plugins_.get(), &core_actions_);
   prepared_ = true;
   return Status::Ok();
 }
@@ -155,8 +168,27 @@ Status Application::Upgrade(ProgressFn progress) {
   return installer.Upgrade();
 }
 
+Result<PluginManager*> Application::Plugins() {
+  RETURN_IF_ERROR(Prepare());
+  Installer installer(*pool_, *schema_lock_, MakeInstallerOptions(nullptr));
+  ASSIGN_OR_RETURN(SchemaInfo info, installer.Inspect());
+  switch (info.status) {
+    case SchemaStatus::kEmpty:
+      return FailedPrecondition("the database is not installed; run slipway install", "APP_NOT_INSTALLED");
+    case SchemaStatus::kNewer:
+      return Installer::NewerSchemaError(info.schema_version, version_);
+    case SchemaStatus::kOlder:
+      return FailedPrecondition("the database schema is at " + info.schema_version + "; run slipway upgrade first",
+                                "APP_UPGRADE_REQUIRED");
+    case SchemaStatus::kCurrent:
+      break;
+  }
+  RETURN_IF_ERROR(services_->ReloadSnapshot());
+  return plugins_.get();
+}
+
 void Application::RegisterCoreActions() {
-  ActionRegistry& actions = registry_.actions();
+  ActionRegistry& actions = core_actions_;
   actions.Add("app", "getInfo",
               {[this](ActionRequest& req) -> Result<http::Response> {
                  std::string body;
@@ -175,9 +207,28 @@ void Application::RegisterCoreActions() {
                  return http::Response::Json(200, std::move(body));
                },
                RunsOn::kIoThread, Access::kOpen});
-  RegisterSchemaActions(actions, [&actions](std::string_view name) {
-    return actions.HasResource(std::string(name));
+  RegisterPluginActions(actions, *plugins_);
+  // A collection may not take the name of a resource the core or a plugin serves.
+  RegisterSchemaActions(actions, [this](std::string_view name) {
+    auto snap = services_->snapshot();
+    return core_actions_.HasResource(std::string(name)) ||
+           (snap->actions && snap->actions->HasResource(std::string(name)));
   });
+}
+
+void Application::PollEpoch(std::atomic<bool>* stop) {
+  while (!stop->load()) {
+    std::this_thread::sleep_for(config_.sync_poll_interval);
+    if (stop->load() || !lifecycle_.serving()) continue;
+    auto conn = pool_->Acquire(std::chrono::seconds(1));
+    if (!conn.ok()) continue;
+    auto row = db::ReadClusterRow(**conn);
+    if (!row.ok() || row->epoch <= services_->snapshot()->epoch) continue;
+    core::log::Info("epoch changed elsewhere; reloading",
+                    {{"from", services_->snapshot()->epoch}, {"to", row->epoch}});
+    Status s = services_->ReloadSnapshot();
+    if (!s.ok()) core::log::Error("reload failed", {{"error", s.message()}});
+  }
 }
 
 void Application::StartUp(SchemaInfo info) {
@@ -258,8 +309,7 @@ Status Application::Serve() {
   }
 
   core::ThreadPool workers("db", config_.db.pool_max, 10'000);
-  ApiHandler api(config_.api_base_path, lifecycle_, registry_.actions(), workers, *services_,
-                 registry_.authenticator(), &registry_.role_resolver());
+  ApiHandler api(config_.api_base_path, lifecycle_, workers, *services_);
   http::ServerOptions options;
   options.host = config_.host;
   options.port = config_.port;
@@ -277,7 +327,10 @@ Status Application::Serve() {
                                 {"db_workers", config_.db.pool_max}});
 
   std::thread startup([this, info] { StartUp(info); });
+  std::atomic<bool> stop_polling{false};
+  std::thread poller([this, &stop_polling] { PollEpoch(&stop_polling); });
   RETURN_IF_ERROR(WaitForStopSignal());
+  stop_polling = true;
 
   lifecycle_.TransitionTo(AppState::kStopping).IgnoreError();
   auto stopping = Clock::now();
@@ -286,6 +339,7 @@ Status Application::Serve() {
   server->Shutdown(config_.shutdown_grace);
   workers.Stop();
   startup.join();
+  poller.join();
   server.reset();
   core::log::Info("stopped", {{"drain_ms", MillisSince(stopping)},
                               {"uptime_s", MillisSince(started) / 1000.0}});

@@ -3,6 +3,7 @@
 // top-level procedures: serve, install and upgrade. It owns no business logic of its own.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,7 +12,8 @@
 #include "app/installer.h"
 #include "app/lifecycle.h"
 #include "app/plugin_api.h"
-#include "app/plugin_registry.h"
+#include "app/actions.h"
+#include "app/plugin_manager.h"
 #include "app/services_impl.h"
 #include "core/build_info.h"
 #include "core/config.h"
@@ -26,8 +28,8 @@ namespace slipway::app {
 struct Distribution {
   core::BuildInfo build;
   std::vector<db::Migration> extra_migrations;  // appended to the core's
-  // The built-in plugins, in load order (a plugin after those it depends on).
-  std::function<std::vector<std::unique_ptr<Plugin>>()> plugins;
+  // The built-in plugins, in load order (a plugin after those it depends on), with the preset.
+  std::function<std::vector<BuiltinPlugin>()> builtins;
 };
 
 class Application {
@@ -45,12 +47,18 @@ class Application {
 
   const core::SemVer& version() const { return version_; }
 
+  // The plugin manager, for the CLI's `slipway pm`: refuses unless the database is installed
+  // and at this binary's version.
+  Result<PluginManager*> Plugins();
+
  private:
   // Opens the database, settles APP_KEY and loads the plugins. Idempotent.
   Status Prepare();
   Status OpenDatabase();
   Status EnsureAppKey();
   InstallerOptions MakeInstallerOptions(ProgressFn progress) const;
+  // Re-reads the epoch every SYNC_POLL_INTERVAL and reloads when another process changed it.
+  void PollEpoch(std::atomic<bool>* stop);
   void RegisterCoreActions();
   void StartUp(SchemaInfo info);  // runs on its own thread during Serve
   Status WaitForStopSignal();
@@ -60,9 +68,9 @@ class Application {
   core::SemVer version_;
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<db::SchemaLock> schema_lock_;
-  std::vector<std::unique_ptr<Plugin>> plugins_;
-  PluginRegistry registry_;
   std::unique_ptr<ServicesImpl> services_;
+  std::unique_ptr<PluginManager> plugins_;
+  ActionRegistry core_actions_;
   Lifecycle lifecycle_;
   bool prepared_ = false;
 };

@@ -1,5 +1,6 @@
 #include "app/installer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/logging.h"
@@ -62,7 +63,7 @@ Status Installer::Install(bool force) {
     RETURN_IF_ERROR(db::DropAllTables(*conn));
   }
   std::vector<const db::Migration*> all;
-  for (const auto& m : options_.migrations) all.push_back(&m);
+  for (const auto& m : options_.install_migrations) all.push_back(&m);
   RETURN_IF_ERROR(ApplyAll(*conn, all, "", /*install=*/true));
   core::log::Info("installed", {{"version", options_.binary_version.ToString()},
                                 {"migrations", all.size()},
@@ -87,7 +88,9 @@ Status Installer::Upgrade() {
       break;
   }
   ASSIGN_OR_RETURN(auto pending, db::PendingMigrations(*conn, options_.migrations));
-  if (info.status == SchemaStatus::kCurrent && pending.empty()) return Status::Ok();
+  bool only_repeatable = std::all_of(pending.begin(), pending.end(),
+                                     [](const db::Migration* m) { return m->repeatable; });
+  if (info.status == SchemaStatus::kCurrent && only_repeatable) return Status::Ok();
   RETURN_IF_ERROR(ApplyAll(*conn, pending, info.schema_version, /*install=*/false));
   core::log::Info("upgraded", {{"from", info.schema_version},
                                {"to", options_.binary_version.ToString()},
@@ -134,6 +137,10 @@ Status Installer::ApplyAll(db::Connection& conn, const std::vector<const db::Mig
     if (!inserted.ok()) return fail(inserted.status());
     ++done;
   } else {
+    for (const InstallHook& hook : options_.upgrade_hooks) {
+      Status s = hook(conn);
+      if (!s.ok()) return fail(s.WithContext("upgrade hook"));
+    }
     std::string now = conn.dialect() == db::Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP";
     auto updated = conn.Query("UPDATE " + std::string(db::kClusterTable) +
                                   " SET schema_version = $1, updated_at = " + now + " WHERE id = 1",

@@ -40,8 +40,12 @@ using InstallHook = std::function<Status(db::Connection&)>;
 
 struct InstallerOptions {
   core::SemVer binary_version;
+  // What an upgrade runs (the pending ones), and what an install runs (all of them); the two
+  // differ by the plugins: a fresh install enables the preset, an upgrade the enabled ones.
   std::vector<db::Migration> migrations;
+  std::vector<db::Migration> install_migrations;
   std::vector<InstallHook> install_hooks;
+  std::vector<InstallHook> upgrade_hooks;  // after the migrations, in the upgrade transaction
   std::chrono::milliseconds lock_timeout{std::chrono::minutes(10)};
   ProgressFn progress;  // may be empty
 };

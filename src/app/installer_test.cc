@@ -34,6 +34,7 @@ class InstallerTest : public ::testing::TestWithParam<db::Dialect> {
     o.binary_version = *core::SemVer::Parse(version);
     o.migrations = db::CoreMigrations();
     for (auto& m : extra) o.migrations.push_back(std::move(m));
+    o.install_migrations = o.migrations;
     o.lock_timeout = std::chrono::milliseconds(200);
     return Installer(*pool_, *lock_, std::move(o));
   }
@@ -116,6 +117,7 @@ TEST_P(InstallerTest, ReportsProgress) {
   InstallerOptions o;
   o.binary_version = core::SemVer(0, 1, 0);
   o.migrations = db::CoreMigrations();
+  o.install_migrations = o.migrations;
   std::vector<std::pair<int, int>> steps;
   o.progress = [&](int done, int total, std::string_view) { steps.emplace_back(done, total); };
   ASSERT_TRUE(Installer(*pool_, *lock_, o).Install(false).ok());

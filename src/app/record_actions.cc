@@ -104,9 +104,12 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
   json::value tk = Param(req.params, "filterByTk");
 
   data::WriteContext ctx;
-  if (req.user) ctx.user_id = req.user->id;
+  if (req.user) {
+    ctx.user_id = req.user->id;
+    ctx.role = req.user->role;
+  }
+  ctx.hooks = req.snapshot->hooks.get();
   ctx.next_snowflake = [&services = req.services] { return services.NextSnowflake(); };
-  for (const RecordHook& hook : req.services.AfterCreateHooks(c->name)) ctx.after_create.push_back(hook);
   data::Repository repo(schema, *c, *conn, std::move(ctx));
 
   bool writes = action != "list" && action != "get";

@@ -97,7 +97,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           }
           std::shared_ptr<const data::Schema> created;
           RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(created, req.services.schema_store().CreateCollection(conn, *now.schema, def));
+            ASSIGN_OR_RETURN(created, now.schema_store->CreateCollection(conn, *now.schema, def));
             return SnapshotUpdate{created, nullptr};
           }));
           std::string name(def.at("name").as_string());
@@ -108,7 +108,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(json::object values, BodyObject(req));
           std::shared_ptr<const data::Schema> next;
           RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(next, req.services.schema_store().UpdateCollection(conn, *now.schema, name, values));
+            ASSIGN_OR_RETURN(next, now.schema_store->UpdateCollection(conn, *now.schema, name, values));
             return SnapshotUpdate{next, nullptr};
           }));
           return Data(json::array{data::CollectionToJson(*next->Find(name), false)});
@@ -116,7 +116,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
   r.Add("collections", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:destroy"));
           RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(auto next, req.services.schema_store().DestroyCollection(conn, *now.schema, name));
+            ASSIGN_OR_RETURN(auto next, now.schema_store->DestroyCollection(conn, *now.schema, name));
             return SnapshotUpdate{next, nullptr};
           }));
           return Data(1);
@@ -145,7 +145,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(json::object def, BodyObject(req));
           std::shared_ptr<const data::Schema> next;
           RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(next, req.services.schema_store().CreateField(conn, *now.schema, collection, def));
+            ASSIGN_OR_RETURN(next, now.schema_store->CreateField(conn, *now.schema, collection, def));
             return SnapshotUpdate{next, nullptr};
           }));
           std::string name = def.contains("name") && def.at("name").is_string() ? std::string(def.at("name").as_string()) : "";
@@ -158,7 +158,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(json::object values, BodyObject(req));
           std::shared_ptr<const data::Schema> next;
           RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(next, req.services.schema_store().UpdateField(conn, *now.schema, collection, name, values));
+            ASSIGN_OR_RETURN(next, now.schema_store->UpdateField(conn, *now.schema, collection, name, values));
             return SnapshotUpdate{next, nullptr};
           }));
           std::string final_name = values.contains("name") && values.at("name").is_string()
@@ -170,7 +170,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           std::string collection = req.route.source_index;
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "fields:destroy"));
           RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(auto next, req.services.schema_store().DestroyField(conn, *now.schema, collection, name));
+            ASSIGN_OR_RETURN(auto next, now.schema_store->DestroyField(conn, *now.schema, collection, name));
             return SnapshotUpdate{next, nullptr};
           }));
           return Data(1);

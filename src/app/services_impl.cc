@@ -1,5 +1,7 @@
 #include "app/services_impl.h"
 
+#include "app/plugin_manager.h"
+
 #include "core/logging.h"
 #include "db/cluster_state.h"
 
@@ -7,12 +9,39 @@ namespace slipway::app {
 
 Result<std::shared_ptr<const Snapshot>> ServicesImpl::Load(db::Connection& conn) const {
   auto next = std::make_shared<Snapshot>();
-  ASSIGN_OR_RETURN(next->schema, schema_store_->Load(conn));
-  if (plugins_.acl_loader()) {
-    ASSIGN_OR_RETURN(next->acl, plugins_.acl_loader()(conn));
+  auto actions = std::make_shared<ActionRegistry>(*core_actions_);
+  auto hooks = std::make_shared<RecordHookSet>();
+  std::vector<data::Collection> code;
+  AclLoader acl_loader;
+  ASSIGN_OR_RETURN(auto rows, plugins_->EnabledInOrder(conn));
+  for (const PluginRow& row : rows) {
+    auto rt = plugins_->RuntimeFor(row, row.version);
+    if (!rt.ok()) {
+      // Serve without it, and say so (pm:list, the health check of a cluster node).
+      next->load_errors.push_back(rt.status().message());
+      core::log::Error("plugin not loaded", {{"plugin", row.name}, {"error", rt.status().message()}});
+      continue;
+    }
+    const PluginRuntime& p = **rt;
+    next->plugins.push_back(*rt);
+    for (const auto& c : p.collections()) code.push_back(c);
+    for (const auto& a : p.actions()) actions->Add(a.resource, a.action, a.fn);
+    for (const auto& h : p.hooks()) hooks->Add(h.collection, h.event, h.hook, row.name);
+    for (const auto& fn : p.collection_changed()) next->collection_changed.push_back(fn);
+    if (p.authenticator()) next->authenticator = p.authenticator();
+    if (p.role_resolver()) next->role_resolver = p.role_resolver();
+    if (p.acl_loader()) acl_loader = p.acl_loader();
+    next->settings[row.name] = row.options;
+  }
+  next->schema_store = std::make_shared<const data::SchemaStore>(std::move(code));
+  ASSIGN_OR_RETURN(next->schema, next->schema_store->Load(conn));
+  if (acl_loader) {
+    ASSIGN_OR_RETURN(next->acl, acl_loader(conn));
   } else {
     next->acl = std::make_shared<const AclPolicy>();
   }
+  next->actions = std::move(actions);
+  next->hooks = std::move(hooks);
   ASSIGN_OR_RETURN(db::ClusterRow row, db::ReadClusterRow(conn));
   next->epoch = row.epoch;
   next->schema_version = row.schema_version;
@@ -73,11 +102,10 @@ Status ServicesImpl::ApplyChange(const ChangeFn& change) {
     }
   }
   RETURN_IF_ERROR(tx.Commit());
-  auto next = std::make_shared<Snapshot>();
-  next->schema = update.schema ? update.schema : fresh->schema;
-  next->acl = update.acl ? update.acl : fresh->acl;
+  auto next = std::make_shared<Snapshot>(*fresh);
+  if (update.schema) next->schema = update.schema;
+  if (update.acl) next->acl = update.acl;
   next->epoch = epoch;
-  next->schema_version = fresh->schema_version;
   Publish(std::move(next));
   core::log::Info("change applied",
                   {{"epoch", epoch},
@@ -86,7 +114,7 @@ Status ServicesImpl::ApplyChange(const ChangeFn& change) {
 }
 
 void ServicesImpl::CollectionChanged(std::string_view collection) {
-  for (const auto& fn : plugins_.collection_changed()) fn(collection);
+  for (const auto& fn : snapshot()->collection_changed) fn(collection);
 }
 
 }  // namespace slipway::app

@@ -1,24 +1,69 @@
 // Snapshot: everything a request reads that can change at run time (DESIGN section 6): the
-// schema, the permission policy, and the epoch they reflect. Immutable; a request takes the
-// current one once and keeps it to the end. A change builds the next snapshot and swaps it in,
-// so readers never wait for a writer.
+// schema, the permission policy, the enabled plugins with their actions and record hooks, and
+// the epoch they reflect. Immutable; a request takes the current one once and keeps it to the
+// end. A change (a collection, a role, a plugin enabled or disabled) builds the next snapshot
+// and swaps it in, so readers never wait for a writer and never see a half-applied change.
 #pragma once
+
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/acl_policy.h"
+#include "app/auth_types.h"
+#include "data/repository.h"
 #include "data/schema.h"
+#include "data/schema_store.h"
 
 namespace slipway::app {
 
+using CollectionChangedFn = std::function<void(std::string_view collection)>;
+
+class ActionRegistry;
+class PluginRuntime;
+
+// The record hooks of the enabled plugins, by collection ("*" for all) and event.
+class RecordHookSet final : public data::RecordHooks {
+ public:
+  void Add(std::string collection, RecordEvent event, RecordHook hook, std::string plugin);
+  bool Has(std::string_view collection, RecordEvent event) const override;
+  Status Run(RecordChange& change) const override;
+
+ private:
+  struct Entry {
+    std::string collection;
+    RecordEvent event;
+    RecordHook hook;
+    std::string plugin;
+  };
+  std::vector<Entry> entries_;
+};
+
 struct Snapshot {
+  // Enabled plugins in load order. Shared: a runtime lives as long as a snapshot names it.
+  // Declared first so that it is destroyed last: the actions and hooks below may hold code of a
+  // plugin's shared library, which goes with its runtime.
+  std::vector<std::shared_ptr<PluginRuntime>> plugins;
   std::shared_ptr<const data::Schema> schema;
+  std::shared_ptr<const data::SchemaStore> schema_store;
   std::shared_ptr<const AclPolicy> acl;
+  std::shared_ptr<const ActionRegistry> actions;
+  std::shared_ptr<const RecordHookSet> hooks;
+  std::map<std::string, boost::json::object> settings;  // stored plugin settings by plugin
+  std::shared_ptr<Authenticator> authenticator;          // from the users plugin, when enabled
+  RoleResolver role_resolver;                            // from the acl plugin, when enabled
+  std::vector<CollectionChangedFn> collection_changed;   // the enabled plugins' callbacks
+  // Enabled plugins this node could not load (e.g. a package missing from its disk).
+  std::vector<std::string> load_errors;
   int64_t epoch = 0;
   std::string schema_version;
+
+  const PluginRuntime* FindPlugin(std::string_view name) const;
 };
 
 // Holds the current snapshot. Thread-safe; Get() is lock-free for readers in practice.

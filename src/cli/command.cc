@@ -58,7 +58,8 @@ int Main(int argc, char** argv, const app::Distribution& dist) {
   root.require_subcommand(1);
   root.set_version_flag("--version", std::string("slipway ") + std::string(dist.build.version));
   std::vector<Command> commands = {AddServe(root, dist), AddInstall(root, dist),
-                                   AddUpgrade(root, dist), AddVersion(root, dist)};
+                                   AddUpgrade(root, dist), AddVersion(root, dist),
+                                   AddPm(root, dist)};
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -40,6 +40,7 @@ Command AddServe(CLI::App& root, const app::Distribution& dist);
 Command AddInstall(CLI::App& root, const app::Distribution& dist);
 Command AddUpgrade(CLI::App& root, const app::Distribution& dist);
 Command AddVersion(CLI::App& root, const app::Distribution& dist);
+Command AddPm(CLI::App& root, const app::Distribution& dist);
 
 // The whole CLI; returns the process exit code.
 int Main(int argc, char** argv, const app::Distribution& dist);

@@ -112,6 +112,7 @@ Result<Config> Config::Load(const Environment& env) {
   RETURN_IF_ERROR(r.Millis("HTTP_BODY_TIMEOUT", &c.body_timeout));
   RETURN_IF_ERROR(r.Millis("HTTP_IDLE_TIMEOUT", &c.idle_timeout));
   RETURN_IF_ERROR(r.Millis("SHUTDOWN_GRACE", &c.shutdown_grace));
+  RETURN_IF_ERROR(r.Millis("SYNC_POLL_INTERVAL", &c.sync_poll_interval));
 
   r.String("APP_ENV", &c.app_env);
   r.String("APP_KEY", &c.app_key);

@@ -66,6 +66,9 @@ struct Config {
   std::chrono::milliseconds body_timeout{30'000};    // HTTP_BODY_TIMEOUT (ms)
   std::chrono::milliseconds idle_timeout{60'000};    // HTTP_IDLE_TIMEOUT (ms), keep-alive
   std::chrono::milliseconds shutdown_grace{30'000};  // SHUTDOWN_GRACE (ms)
+  // SYNC_POLL_INTERVAL (ms): how often a node re-reads the cluster epoch, so that a change made
+  // elsewhere (another node, the CLI) is applied here even without a sync message.
+  std::chrono::milliseconds sync_poll_interval{1000};
 
   // Application
   std::string app_env = "production";        // APP_ENV

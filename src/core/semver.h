@@ -1,7 +1,10 @@
-// Semantic versions (https://semver.org): parsing and precedence.
+// Semantic versions (https://semver.org): parsing and precedence; and version ranges in npm's
+// syntax (SemVerRange).
 //
 // Used for version fencing (binary vs schema_version), migration order and, for plugins,
 // dependency ranges. Build metadata ("+...") is kept but ignored for precedence, as the spec says.
+//
+// Thread-safety: immutable values; safe to share once built.
 #pragma once
 
 #include <compare>
@@ -36,6 +39,50 @@ class SemVer {
   int major_ = 0, minor_ = 0, patch_ = 0;
   std::vector<std::string> prerelease_;
   std::string build_;
+};
+
+// A set of versions written the way npm's `semver` package writes ranges (what NocoBase plugin
+// manifests use):
+//
+//   "" or "*"          any version
+//   1.2.3, =1.2.3      exactly that version (also v1.2.3)
+//   >=1.2.3 <2.0.0     comparators (>=, >, <=, <, =) joined by spaces must all hold
+//   A || B             either range
+//   ^1.2.3             >=1.2.3 <2.0.0-0     ^0.2.3  >=0.2.3 <0.3.0-0     ^0.0.3  >=0.0.3 <0.0.4-0
+//   ~1.2.3             >=1.2.3 <1.3.0-0     ~1.2    >=1.2.0 <1.3.0-0     ~1      >=1.0.0 <2.0.0-0
+//   1.2.x, 1.2         >=1.2.0 <1.3.0-0     1.x, 1  >=1.0.0 <2.0.0-0      (x, X and * alike)
+//   1.2.3 - 2.3.4      >=1.2.3 <=2.3.4      1.2.3 - 2.3  >=1.2.3 <2.4.0-0
+//   >1.2               >=1.3.0              <=1.2   <1.3.0-0             >1      >=2.0.0
+//
+// A version with a pre-release tag (1.3.0-beta.1) matches a comparator set only if one of the
+// set's comparators names the same major.minor.patch with a pre-release: ">=1.3.0-beta.0"
+// matches 1.3.0-beta.1 but ">=1.2.0" and "*" do not (npm's rule without includePrerelease).
+// Not supported: npm's loose mode and includePrerelease; a pre-release on a partial version
+// ("1.2.x-beta", which npm silently ignores) is refused.
+class SemVerRange {
+ public:
+  // The range "*".
+  SemVerRange();
+
+  // Fails with InvalidArgument naming the text and what was wrong.
+  static Result<SemVerRange> Parse(std::string_view text);
+
+  bool Matches(const SemVer& version) const;
+  // The text it was parsed from ("*" for the default).
+  const std::string& text() const { return text_; }
+
+ private:
+  enum class Op { kAny, kEq, kLt, kLe, kGt, kGe };
+  struct Comparator {
+    Op op = Op::kAny;
+    SemVer version;
+    bool Test(const SemVer& v) const;
+  };
+  class Parser;
+
+  std::string text_;
+  // Alternatives (||) of comparator sets (all must hold).
+  std::vector<std::vector<Comparator>> sets_;
 };
 
 }  // namespace slipway::core

@@ -74,8 +74,9 @@ std::optional<Reference> ReferenceFor(const Collection& c, const Field& column,
     const Field* rel = c.FindField(column.foreign_key_of);
     if (rel == nullptr || rel->type != FieldType::kBelongsTo) return std::nullopt;
     const Collection* target = rel->target == c.name ? &c : schema.Find(rel->target);
-    if (target == nullptr) return std::nullopt;
-    return Reference{target->table, rel->target_key, rel->on_delete};
+    // A table is named like its collection, so a target outside `schema` (a plugin's migration
+    // that knows only its own collection) is still referenced correctly.
+    return Reference{target ? target->table : rel->target, rel->target_key, rel->on_delete};
   }
   // "<source>.<relation>": a hasMany of another collection keeps its key here.
   std::string source_name = column.foreign_key_of.substr(0, dot);

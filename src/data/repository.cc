@@ -94,13 +94,9 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
 
 void WriteRow(std::string* out, const std::vector<const Field*>& columns,
               const std::vector<LoadedAppend>& loaded, const db::ResultSet& rs, int r) {
-  out->push_back('{');
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (i > 0) out->push_back(',');
-    core::AppendJsonString(out, columns[i]->name);
-    out->push_back(':');
-    AppendCellJson(out, *columns[i], rs, r, static_cast<int>(i));
-  }
+  WriteRecord(out, columns, rs, r);
+  if (loaded.empty()) return;
+  out->pop_back();  // reopen the object for the appended relations
   for (const LoadedAppend& l : loaded) {
     out->push_back(',');
     core::AppendJsonString(out, l.node->relation->name);
@@ -205,6 +201,18 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
 }
 
 }  // namespace
+
+void repository_internal::WriteRecord(std::string* out, const std::vector<const Field*>& columns,
+                                      const db::ResultSet& rs, int r) {
+  out->push_back('{');
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    core::AppendJsonString(out, columns[i]->name);
+    out->push_back(':');
+    AppendCellJson(out, *columns[i], rs, r, static_cast<int>(i));
+  }
+  out->push_back('}');
+}
 
 Status Repository::RenderRows(const std::vector<const Field*>& columns,
                               const std::vector<AppendNode>& appends, const db::ResultSet& rs,

@@ -12,20 +12,33 @@
 #include <boost/json.hpp>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "data/read_spec.h"
 #include "data/schema.h"
 #include "db/database.h"
+#include "slipway/plugin.h"
 
 namespace slipway::data {
 
+// The record hooks plugins registered (slipway::PluginContext::OnRecord), as the repository
+// runs them: inside the write's transaction, once per record.
+class RecordHooks {
+ public:
+  virtual ~RecordHooks() = default;
+  virtual bool Has(std::string_view collection, RecordEvent event) const = 0;
+  // Runs every hook for change.collection and change.event, in registration order; the first
+  // failure aborts the write.
+  virtual Status Run(RecordChange& change) const = 0;
+};
+
 struct WriteContext {
-  std::optional<int64_t> user_id;          // fills createdById / updatedById
+  std::optional<int64_t> user_id;  // fills createdById / updatedById
+  std::string role;
   std::function<Result<int64_t>()> next_snowflake;  // for snowflakeId fields; required if any exist
-  // Run in the create's transaction with each created record (e.g. a new user's default role).
-  std::vector<std::function<Status(db::Connection&, const boost::json::object&)>> after_create;
+  const RecordHooks* hooks = nullptr;                // may be null
 };
 
 class Repository {
@@ -71,6 +84,16 @@ class Repository {
                     const db::ResultSet& rs, std::string* out, bool as_array);
   Status InsertOne(const boost::json::object& values, const boost::json::object& fixed,
                    const ReadSpec& out, std::string* rendered);
+  bool HasHook(RecordEvent event) const;
+  Status RunHook(RecordEvent event, boost::json::object* values, const boost::json::object* before,
+                 const boost::json::object* after);
+  // Every visible column of the collection, first those of `out`, so that a result with these
+  // columns renders `out` from its leading columns and hooks from all of them.
+  std::vector<const Field*> AllColumns(const std::vector<const Field*>& first) const;
+  // The records (all visible columns) whose keys are listed, keyed by the primary key's text.
+  Result<std::map<std::string, boost::json::object>> RecordsByKey(const std::string& matching_sql,
+                                                                 std::vector<db::Value> params,
+                                                                 bool for_update);
   Result<std::vector<std::string>> FindKeysByValues(const std::vector<std::string>& keys,
                                                     const boost::json::object& values);
 

@@ -46,6 +46,10 @@ inline bool IsEmptyFilter(const boost::json::value& v) {
   return v.is_null() || (v.is_object() && v.as_object().empty());
 }
 
+// Writes row r of rs as a JSON object whose keys are `columns` (rs has them in that order).
+void WriteRecord(std::string* out, const std::vector<const Field*>& columns, const db::ResultSet& rs,
+                 int r);
+
 inline std::string WithWhere(const std::string& condition) {
   return condition.empty() ? "" : " WHERE " + condition;
 }

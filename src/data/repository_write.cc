@@ -181,8 +181,55 @@ bool NeedsTransaction(const Collection& c, const json::value& values, bool hooks
 
 }  // namespace
 
-Status Repository::InsertOne(const json::object& values, const json::object& fixed,
+bool Repository::HasHook(RecordEvent event) const {
+  return ctx_.hooks != nullptr && ctx_.hooks->Has(c_.name, event);
+}
+
+Status Repository::RunHook(RecordEvent event, json::object* values, const json::object* before,
+                           const json::object* after) {
+  if (!HasHook(event)) return Status::Ok();
+  RecordChange change;
+  change.collection = c_.name;
+  change.primary_key = c_.primary_key;
+  change.event = event;
+  change.values = values;
+  change.before = before;
+  change.after = after;
+  change.caller = Caller{ctx_.user_id.value_or(0), ctx_.role};
+  change.connection = &conn_;
+  return ctx_.hooks->Run(change);
+}
+
+std::vector<const Field*> Repository::AllColumns(const std::vector<const Field*>& first) const {
+  std::vector<const Field*> all = first;
+  for (const Field* f : c_.ColumnFields()) {
+    if (f->hidden() || IndexOf(all, f) >= 0) continue;
+    all.push_back(f);
+  }
+  return all;
+}
+
+Result<std::map<std::string, json::object>> Repository::RecordsByKey(const std::string& matching_sql,
+                                                                     std::vector<db::Value> params,
+                                                                     bool for_update) {
+  std::vector<const Field*> all = AllColumns({c_.PrimaryKey()});
+  std::string sql = "SELECT " + ColumnList(all, false) + " FROM " + QuoteIdent(c_.table) + " WHERE " +
+                    QuoteIdent(c_.PrimaryKey()->column) + " IN (" + matching_sql + ")";
+  if (for_update && conn_.dialect() == db::Dialect::kPostgres) sql += " FOR UPDATE";
+  ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, params));
+  std::map<std::string, json::object> out;
+  for (int r = 0; r < rs->row_count(); ++r) {
+    std::string text;
+    WriteRecord(&text, all, *rs, r);
+    out.emplace(std::string(rs->Text(r, 0)), json::parse(text).as_object());
+  }
+  return out;
+}
+
+Status Repository::InsertOne(const json::object& given, const json::object& fixed,
                              const ReadSpec& out, std::string* rendered) {
+  json::object values = given;
+  RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeCreate, &values, nullptr, nullptr));
   ASSIGN_OR_RETURN(PreparedValues prepared, PrepareValues(schema_, c_, values, fixed, conn_.dialect()));
   // What the server fills in: generated keys, defaults, timestamps, the author.
   std::string now;
@@ -207,7 +254,9 @@ Status Repository::InsertOne(const json::object& values, const json::object& fix
       return InvalidArgument("field '" + what + "' is required");
     }
   }
+  const bool after_hook = HasHook(RecordEvent::kAfterCreate);
   std::vector<const Field*> returning = WriteColumns(c_, out, prepared);
+  if (after_hook) returning = AllColumns(returning);  // hooks see the whole record
   SqlParams params;
   std::string columns, placeholders;
   for (auto& [f, v] : prepared.columns) {
@@ -222,16 +271,16 @@ Status Repository::InsertOne(const json::object& values, const json::object& fix
   ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, bound));
   if (rs->row_count() != 1) return Internal("insert returned no row");
   for (const auto& [rel, keys] : prepared.links) {
-    int col = IndexOf(returning, c_.FindField(rel->source_key));
     const Field* source_key = c_.FindField(rel->source_key);
+    int col = IndexOf(returning, source_key);
     RETURN_IF_ERROR(Relink(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(0, col)), keys));
   }
-  if (ctx_.after_create.empty()) return RenderRows(out.columns, {}, *rs, rendered, false);
-  // Hooks see the whole record, whatever `fields` asked the response to show.
-  std::string full;
-  RETURN_IF_ERROR(RenderRows(returning, {}, *rs, &full, false));
-  json::object record = json::parse(full).as_object();
-  for (const auto& hook : ctx_.after_create) RETURN_IF_ERROR(hook(conn_, record));
+  if (after_hook) {
+    std::string full;
+    WriteRecord(&full, returning, *rs, 0);
+    json::object record = json::parse(full).as_object();
+    RETURN_IF_ERROR(RunHook(RecordEvent::kAfterCreate, nullptr, nullptr, &record));
+  }
   return RenderRows(out.columns, {}, *rs, rendered, false);
 }
 
@@ -241,7 +290,8 @@ Status Repository::Create(const json::value& values, const json::object& fixed,
     return InvalidArgument("create expects the record's values as a JSON object (or an array of them)");
   }
   std::optional<db::Transaction> tx;
-  if (NeedsTransaction(c_, values, !ctx_.after_create.empty()) && !conn_.in_transaction()) {
+  bool hooks = HasHook(RecordEvent::kBeforeCreate) || HasHook(RecordEvent::kAfterCreate);
+  if (NeedsTransaction(c_, values, hooks) && !conn_.in_transaction()) {
     ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
     tx.emplace(std::move(t));
   }
@@ -265,10 +315,32 @@ Status Repository::Create(const json::value& values, const json::object& fixed,
 }
 
 Status Repository::Update(const json::value& filter_by_tk, const json::value& filter,
-                          const json::value& scope, const json::object& values,
+                          const json::value& scope, const json::object& given,
                           const ReadSpec& out, std::string* body) {
   if (filter_by_tk.is_null() && IsEmptyFilter(filter)) {
     return InvalidArgument("update needs filterByTk or filter (refusing to update every record)");
+  }
+  const bool hooks = HasHook(RecordEvent::kBeforeUpdate) || HasHook(RecordEvent::kAfterUpdate);
+  SqlParams params;
+  ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
+  const Field* pk = c_.PrimaryKey();
+  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                         where.joins + WithWhere(where.condition);
+  std::optional<db::Transaction> tx;
+  auto begin = [&]() -> Status {
+    if (tx || conn_.in_transaction()) return Status::Ok();
+    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+    tx.emplace(std::move(t));
+    return Status::Ok();
+  };
+  json::object values = given;
+  std::map<std::string, json::object> before;
+  if (hooks) {
+    RETURN_IF_ERROR(begin());
+    ASSIGN_OR_RETURN(before, RecordsByKey(matching, params.values(), /*for_update=*/true));
+    for (auto& [key, record] : before) {
+      RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeUpdate, &values, &record, nullptr));
+    }
   }
   ASSIGN_OR_RETURN(PreparedValues prepared, PrepareValues(schema_, c_, values, {}, conn_.dialect()));
   for (const Field* f : c_.ColumnFields()) {
@@ -277,11 +349,7 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
     if (f->name == "updatedById" && ctx_.user_id) prepared.Set(f, *ctx_.user_id);
   }
   std::vector<const Field*> returning = WriteColumns(c_, out, prepared);
-  SqlParams params;
-  ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
-  const Field* pk = c_.PrimaryKey();
-  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
-                         where.joins + WithWhere(where.condition);
+  if (hooks) returning = AllColumns(returning);
   std::string sets;
   for (auto& [f, v] : prepared.columns) {
     sets += (sets.empty() ? "" : ", ") + QuoteIdent(f->column) + " = " + params.Add(std::move(v));
@@ -292,11 +360,7 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
                 QuoteIdent(pk->column) + " IN (" + matching + ")"
           : "UPDATE " + QuoteIdent(c_.table) + " SET " + sets + " WHERE " + QuoteIdent(pk->column) +
                 " IN (" + matching + ") RETURNING " + ColumnList(returning, false);
-  std::optional<db::Transaction> tx;
-  if (!prepared.links.empty() && !conn_.in_transaction()) {
-    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
-    tx.emplace(std::move(t));
-  }
+  if (!prepared.links.empty()) RETURN_IF_ERROR(begin());
   std::vector<db::Value> bound = params.Take();
   ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, bound));
   for (const auto& [rel, keys] : prepared.links) {
@@ -304,6 +368,17 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
     int col = IndexOf(returning, source_key);
     for (int r = 0; r < rs->row_count(); ++r) {
       RETURN_IF_ERROR(Relink(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(r, col)), keys));
+    }
+  }
+  if (HasHook(RecordEvent::kAfterUpdate)) {
+    int pk_col = IndexOf(returning, pk);
+    for (int r = 0; r < rs->row_count(); ++r) {
+      std::string text;
+      WriteRecord(&text, returning, *rs, r);
+      json::object after = json::parse(text).as_object();
+      auto it = before.find(std::string(rs->Text(r, pk_col)));
+      RETURN_IF_ERROR(RunHook(RecordEvent::kAfterUpdate, nullptr, it == before.end() ? nullptr : &it->second,
+                              &after));
     }
   }
   body->append("{\"data\":");
@@ -321,9 +396,23 @@ Status Repository::Destroy(const json::value& filter_by_tk, const json::value& f
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
   const Field* pk = c_.PrimaryKey();
+  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                         where.joins + WithWhere(where.condition);
   std::string sql = "DELETE FROM " + QuoteIdent(c_.table) + " WHERE " + QuoteIdent(pk->column) +
-                    " IN (SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
-                    where.joins + WithWhere(where.condition) + ")";
+                    " IN (" + matching + ")";
+  const bool hooks = HasHook(RecordEvent::kBeforeDestroy) || HasHook(RecordEvent::kAfterDestroy);
+  std::optional<db::Transaction> tx;
+  std::map<std::string, json::object> before;
+  if (hooks) {
+    if (!conn_.in_transaction()) {
+      ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+      tx.emplace(std::move(t));
+    }
+    ASSIGN_OR_RETURN(before, RecordsByKey(matching, params.values(), /*for_update=*/true));
+    for (auto& [key, record] : before) {
+      RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeDestroy, nullptr, &record, nullptr));
+    }
+  }
   std::vector<db::Value> bound = params.Take();
   auto rs = conn_.Query(sql, bound);
   if (!rs.ok()) {
@@ -333,7 +422,11 @@ Status Repository::Destroy(const json::value& filter_by_tk, const json::value& f
     }
     return rs.status();
   }
+  for (auto& [key, record] : before) {
+    RETURN_IF_ERROR(RunHook(RecordEvent::kAfterDestroy, nullptr, &record, nullptr));
+  }
   body->append("{\"data\":" + std::to_string((*rs)->affected_rows()) + "}");
+  if (tx) RETURN_IF_ERROR(tx->Commit());
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "data/ddl.h"
+#include "db/catalog.h"
 #include "db/system_tables.h"
 
 namespace slipway::data {
@@ -141,6 +142,21 @@ Result<Field> FieldFromStored(const json::object& stored, std::string_view colle
   f.system = system;
   f.foreign_key_of = std::move(foreign_key_of);
   return f;
+}
+
+Status SyncTable(db::Connection& conn, const Collection& c, const Schema& schema) {
+  ASSIGN_OR_RETURN(bool exists, db::TableExists(conn, c.table));
+  if (!exists) {
+    ASSIGN_OR_RETURN(Statements create, CreateTableSql(c, schema, conn.dialect()));
+    return Run(conn, create);
+  }
+  ASSIGN_OR_RETURN(auto columns, db::ListColumns(conn, c.table));
+  for (const Field* f : c.ColumnFields()) {
+    if (std::find(columns.begin(), columns.end(), f->column) != columns.end()) continue;
+    ASSIGN_OR_RETURN(Statements add, AddColumnSql(c, *f, schema, conn.dialect()));
+    RETURN_IF_ERROR(Run(conn, add).WithContext("collection '" + c.name + "'"));
+  }
+  return Status::Ok();
 }
 
 bool SchemaStore::IsCodeCollection(std::string_view name) const {

@@ -56,6 +56,10 @@ class SchemaStore {
   CodeCollections code_;
 };
 
+// Brings the table of a collection defined in code in step with its definition: creates it
+// when missing, adds the columns of fields it lacks. Never drops or alters a column.
+Status SyncTable(db::Connection& conn, const Collection& collection, const Schema& schema);
+
 // The stored JSON of a field (its definition plus the bookkeeping keys), and back.
 boost::json::object StoredField(const Field& f, std::string_view collection);
 Result<Field> FieldFromStored(const boost::json::object& stored, std::string_view collection);

@@ -16,6 +16,18 @@ Result<bool> TableExists(Connection& conn, std::string_view table) {
   return rs->row_count() > 0;
 }
 
+Result<std::vector<std::string>> ListColumns(Connection& conn, std::string_view table) {
+  std::string name(table);
+  const char* sql = conn.dialect() == Dialect::kSqlite
+                        ? "SELECT name FROM pragma_table_info($1) ORDER BY cid"
+                        : "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                          "current_schema() AND table_name = $1 ORDER BY ordinal_position";
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
+  std::vector<std::string> columns;
+  for (int r = 0; r < rs->row_count(); ++r) columns.emplace_back(rs->Text(r, 0));
+  return columns;
+}
+
 Result<std::vector<std::string>> ListTables(Connection& conn) {
   const char* sql = conn.dialect() == Dialect::kSqlite
                         ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "

@@ -71,6 +71,12 @@ CREATE TABLE slipway_fields (
   PRIMARY KEY (collection_name, name)
 );
 )sql"));
+  // The plugin manager: the version a package brings (added, not yet migrated to) and where
+  // its files are under STORAGE_PATH.
+  all.push_back(Sql("0.1.0", "0004-plugin-packages", R"sql(
+ALTER TABLE slipway_plugins ADD COLUMN package_version TEXT;
+ALTER TABLE slipway_plugins ADD COLUMN package_path TEXT;
+)sql"));
   return all;
 }
 

@@ -56,6 +56,10 @@ Result<std::vector<const Migration*>> PendingMigrations(Connection& conn,
 
   std::vector<const Migration*> pending;
   for (const Migration& m : all) {
+    if (m.repeatable) {
+      pending.push_back(&m);
+      continue;
+    }
     auto it = by_id.find({m.owner, m.name});
     if (it == by_id.end()) {
       pending.push_back(&m);
@@ -95,6 +99,7 @@ Status ApplyMigration(Connection& conn, const Migration& migration) {
     status = conn.ExecScript(sql);
   }
   if (!status.ok()) return status.WithContext("migration " + migration.Id() + " failed");
+  if (migration.repeatable) return Status::Ok();
   auto recorded = conn.Query("INSERT INTO " + std::string(kMigrationsTable) +
                                  " (owner, name, version, checksum) VALUES ($1, $2, $3, $4)",
                              {migration.owner, migration.name, migration.version,

@@ -28,6 +28,8 @@ struct Migration {
   // the checksum; change it when the code's effect changes.
   std::function<Status(Connection&)> run;
   std::string revision;
+  // Runs every time (it is idempotent, e.g. a table sync) and is never recorded.
+  bool repeatable = false;
 
   std::string Id() const { return owner + "/" + version + "/" + name; }
   std::string Checksum(Dialect dialect) const;  // hex SHA-256

@@ -23,7 +23,7 @@ slipway::db::Migration Sql(std::string name, std::string sql) {
 int main(int argc, char** argv) {
   slipway::app::Distribution dist;
   dist.build = {SLIPWAY_NEXT_VERSION, "test", "test"};
-  dist.plugins = slipway::plugins::BuiltinPlugins;
+  dist.builtins = slipway::plugins::BuiltinPlugins;
   dist.extra_migrations.push_back(Sql("9001-upgrade-marker",
                                       "CREATE TABLE upgrade_marker (id INTEGER PRIMARY KEY, note TEXT);"
                                       "INSERT INTO upgrade_marker VALUES (1, 'added by the next version');"

@@ -1,0 +1,31 @@
+// BuiltinRegistrar: registrations only plugins compiled into the binary may make, because they
+// decide who a caller is and what a role may do (authentication, role resolution, the
+// permission policy) or need the internal request types. A plugin loaded from a package gets
+// null from PluginContext::builtin().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/plugin_api.h"
+
+namespace slipway {
+
+class BuiltinRegistrar {
+ public:
+  virtual ~BuiltinRegistrar() = default;
+  virtual void SetAuthenticator(std::shared_ptr<app::Authenticator> authenticator) = 0;
+  virtual void SetRoleResolver(app::RoleResolver resolver) = 0;
+  virtual void SetAclLoader(app::AclLoader loader) = 0;
+  // An action with the full internal request (http::Request, snapshot, services).
+  virtual void AddInternalAction(const std::string& resource, const std::string& action,
+                                 app::Action a) = 0;
+  // Called after records of any collection changed (after commit).
+  virtual void OnCollectionChanged(app::CollectionChangedFn fn) = 0;
+  // Writes to this collection's records bump the cluster epoch (they configure the cluster).
+  virtual void MarkClusterConfig(const std::string& collection) = 0;
+  // What actions may use (pool, config, snapshot), for plugins that keep a reference.
+  virtual app::Services& services() = 0;
+};
+
+}  // namespace slipway

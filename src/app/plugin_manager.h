@@ -1,0 +1,117 @@
+// PluginManager: which plugins exist (built in, or added as packages), their state in
+// slipway_plugins, and the lifecycle: add -> enable -> disable -> remove, and upgrade.
+//
+// Every change runs under the schema lock, in one transaction that also bumps the cluster
+// epoch, and is published as a new snapshot only after it committed: a failing migration or
+// hook rolls the whole change back, the plugin is marked with the error (pm:list shows it) and
+// the application keeps serving what it served before. A package is checked completely (archive
+// safety, manifest, API version, app version, dependencies, entry symbols, its registrations)
+// before anything is written, so a refused package leaves no trace.
+//
+// Thread-safe: operations are serialized; RuntimeFor() may be called from snapshot builds.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app/installer.h"
+#include "app/plugin_runtime.h"
+#include "core/semver.h"
+#include "db/database.h"
+#include "db/schema_lock.h"
+
+namespace slipway::app {
+
+struct BuiltinPlugin {
+  std::string name;
+  std::function<std::unique_ptr<slipway::Plugin>()> create;
+  std::vector<std::string> dependencies;
+  bool enabled_on_install = false;  // the preset
+  bool required = false;            // may not be disabled or removed
+};
+
+struct PluginRow {
+  std::string name;
+  std::string version;          // the version installed (migrated to)
+  std::string package_version;  // the newest version added
+  std::string package_path;     // relative to STORAGE_PATH; empty for built-ins
+  bool enabled = false, installed = false, built_in = false;
+  boost::json::object options;
+  std::string error;
+};
+
+class PluginManager {
+ public:
+  PluginManager(const core::Config& config, std::string app_version,
+                std::vector<BuiltinPlugin> builtins, Services& services, db::Pool& pool,
+                db::SchemaLock& lock);
+
+  // Creates and loads the built-in plugins (their registrations, not their state).
+  Status LoadBuiltins();
+
+  // For install: the preset plugins' migrations, and a hook that records every built-in in
+  // slipway_plugins and runs the preset plugins' Install/AfterEnable.
+  std::vector<db::Migration> InstallMigrations() const;
+  InstallHook MakeInstallHook() const;
+  // For an upgrade of the binary: the enabled built-ins' migrations (read from `conn`, a
+  // database at any earlier version), and a hook that records new built-ins and their version.
+  Result<std::vector<db::Migration>> UpgradeMigrations(db::Connection& conn) const;
+  InstallHook MakeUpgradeHook() const;
+
+  Result<std::vector<PluginRow>> ReadRows(db::Connection& conn) const;
+  // Enabled rows in load order (a plugin after what it depends on).
+  Result<std::vector<PluginRow>> EnabledInOrder(db::Connection& conn) const;
+  // The loaded runtime of a plugin at a version: a built-in, or a package under STORAGE_PATH.
+  Result<std::shared_ptr<PluginRuntime>> RuntimeFor(const PluginRow& row, const std::string& version);
+
+  // The lifecycle. Each returns the plugin as pm:get shows it.
+  Result<boost::json::object> Add(std::string_view archive_bytes);
+  Result<boost::json::object> AddFromPath(const std::filesystem::path& path);
+  Result<boost::json::object> Enable(const std::string& name);
+  Result<boost::json::object> Disable(const std::string& name);
+  Status Remove(const std::string& name, bool purge);
+  Result<boost::json::object> Upgrade(const std::string& name);
+  Result<boost::json::object> UpdateSettings(const std::string& name, const boost::json::object& options);
+
+  Result<boost::json::array> List();
+  Result<boost::json::object> Get(const std::string& name);
+
+  const BuiltinPlugin* FindBuiltin(std::string_view name) const;
+
+ private:
+  struct Dependency {
+    std::string name;
+    core::SemVerRange range;
+  };
+  Result<std::vector<Dependency>> DependenciesOf(const PluginRow& row, const std::string& version) const;
+  Result<boost::json::object> Describe(const PluginRow& row);
+  Result<PluginRow> FindRow(db::Connection& conn, const std::string& name) const;
+  // Migrates `row` to its package version and enables it (or only migrates, `enable` false),
+  // in one transaction. Records the error on the row when it fails.
+  Status Activate(db::Connection& conn, PluginRow row, bool enable);
+  Status RecordError(db::Connection& conn, const std::string& name, const std::string& error);
+  Status EnableWithDependencies(db::Connection& conn, const std::string& name,
+                                std::set<std::string>* visiting);
+  std::filesystem::path PackageDir(const std::string& name, const std::string& version) const;
+
+  const core::Config& config_;
+  const std::string app_version_;
+  const std::vector<BuiltinPlugin> builtins_;
+  Services& services_;
+  db::Pool& pool_;
+  db::SchemaLock& lock_;
+  std::mutex op_mu_;       // one lifecycle operation at a time on this node
+  std::mutex runtime_mu_;  // guards runtimes_
+  // name@version -> runtime. Shared with the snapshots that enable it.
+  std::map<std::string, std::shared_ptr<PluginRuntime>> runtimes_;
+};
+
+}  // namespace slipway::app

@@ -1,0 +1,110 @@
+#include "app/pm_actions.h"
+
+#include "http/multipart.h"
+
+namespace slipway::app {
+namespace json = boost::json;
+
+namespace {
+
+http::Response Data(const json::value& v) {
+  return http::Response::Json(200, json::serialize(json::object{{"data", v}}));
+}
+
+Result<std::string> Name(const ActionRequest& req) {
+  auto it = req.params.find("filterByTk");
+  if (it == req.params.end() || !it->value().is_string() || it->value().as_string().empty()) {
+    return InvalidArgument(req.route.Key() + " needs filterByTk (the plugin's name)");
+  }
+  return std::string(it->value().as_string());
+}
+
+bool Flag(const ActionRequest& req, std::string_view key) {
+  auto it = req.params.find(key);
+  if (it != req.params.end()) {
+    const json::value& v = it->value();
+    if ((v.is_string() && (v.as_string() == "true" || v.as_string() == "1")) || (v.is_bool() && v.as_bool())) {
+      return true;
+    }
+  }
+  if (req.body.is_object()) {
+    auto b = req.body.as_object().find(key);
+    if (b != req.body.as_object().end() && b->value().is_bool()) return b->value().as_bool();
+  }
+  return false;
+}
+
+Action Configure(ActionFn fn) { return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure}; }
+
+}  // namespace
+
+void RegisterPluginActions(ActionRegistry& r, PluginManager& pm) {
+  r.Add("pm", "list", Configure([&pm](ActionRequest&) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(json::array all, pm.List());
+          return Data(all);
+        }));
+  r.Add("pm", "get", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string name, Name(req));
+          ASSIGN_OR_RETURN(json::object p, pm.Get(name));
+          return Data(p);
+        }));
+  // A package as a multipart upload (any part with a filename, e.g. curl -F file=@x.tgz), or a
+  // path on the server: {"path": "/srv/plugins/x.tgz"} or ?path=.
+  r.Add("pm", "add", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          std::string_view type = req.http.header("content-type");
+          if (type.find("multipart/form-data") != std::string_view::npos) {
+            ASSIGN_OR_RETURN(auto parts, http::ParseMultipart(req.http.body, type));
+            for (const http::Part& part : parts) {
+              if (part.filename.empty()) continue;
+              ASSIGN_OR_RETURN(json::object p, pm.Add(part.data));
+              return Data(p);
+            }
+            return InvalidArgument("pm:add: the upload has no file part");
+          }
+          std::string path;
+          if (auto it = req.params.find("path"); it != req.params.end() && it->value().is_string()) {
+            path = std::string(it->value().as_string());
+          } else if (req.body.is_object() && req.body.as_object().contains("path") &&
+                     req.body.at("path").is_string()) {
+            path = std::string(req.body.at("path").as_string());
+          }
+          if (path.empty()) {
+            return InvalidArgument("pm:add needs a package: upload it as multipart/form-data or give "
+                                   "{\"path\": \"<file on the server>\"}");
+          }
+          ASSIGN_OR_RETURN(json::object p, pm.AddFromPath(path));
+          return Data(p);
+        }));
+  r.Add("pm", "enable", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string name, Name(req));
+          ASSIGN_OR_RETURN(json::object p, pm.Enable(name));
+          return Data(p);
+        }));
+  r.Add("pm", "disable", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string name, Name(req));
+          ASSIGN_OR_RETURN(json::object p, pm.Disable(name));
+          return Data(p);
+        }));
+  r.Add("pm", "upgrade", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string name, Name(req));
+          ASSIGN_OR_RETURN(json::object p, pm.Upgrade(name));
+          return Data(p);
+        }));
+  r.Add("pm", "remove", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string name, Name(req));
+          RETURN_IF_ERROR(pm.Remove(name, Flag(req, "purge")));
+          return Data(nullptr);
+        }));
+  // Plugin settings: {"options": {"key": value}} with keys the plugin declared.
+  r.Add("pm", "update", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string name, Name(req));
+          if (!req.body.is_object() || !req.body.as_object().contains("options") ||
+              !req.body.at("options").is_object()) {
+            return InvalidArgument("pm:update expects {\"options\": {...}}");
+          }
+          ASSIGN_OR_RETURN(json::object p, pm.UpdateSettings(name, req.body.at("options").as_object()));
+          return Data(p);
+        }));
+}
+
+}  // namespace slipway::app
