@@ -606,7 +606,17 @@ Result<json::object> PluginManager::Describe(const PluginRow& row) {
   } else {
     o["required"] = false;
   }
-  o["error"] = row.error.empty() ? json::value(nullptr) : json::value(row.error);
+  std::string error = row.error;
+  if (row.enabled && error.empty()) {
+    // Enabled, but this node could not load it (e.g. its package is missing here).
+    auto snap = services_.snapshot();
+    if (snap->schema && snap->FindPlugin(row.name) == nullptr) {
+      for (const auto& e : snap->load_errors) {
+        if (e.find("'" + row.name + "'") != std::string::npos) error = "not loaded on this node: " + e;
+      }
+    }
+  }
+  o["error"] = error.empty() ? json::value(nullptr) : json::value(error);
   auto rt = RuntimeFor(row, row.version);
   if (rt.ok()) {
     json::object settings = (*rt)->setting_defaults();

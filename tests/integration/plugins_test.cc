@@ -185,6 +185,21 @@ TEST_P(PluginsTest, UpgradeKeepsDataAndSurvivesARestart) {
   EXPECT_EQ(api_->Get("hello_notes:list").json.at("meta").at("count").as_int64(), 3);
 }
 
+TEST_P(PluginsTest, AMissingPackageIsReportedAndTheNodeStillServes) {
+  ASSERT_EQ(Add("1.0.0").status, 200);
+  ASSERT_EQ(api_->Post("pm:enable?filterByTk=hello").status, 200);
+  ASSERT_EQ(node_->Stop(), 0);
+  fs::remove_all(storage() / "plugins" / "hello");  // e.g. a node whose disk lacks the package
+  Start();
+  json::object p = Plugin("hello");
+  EXPECT_TRUE(p.at("enabled").as_bool());
+  ASSERT_TRUE(p.at("error").is_string()) << json::serialize(p);
+  EXPECT_NE(std::string(p.at("error").as_string()).find("missing"), std::string::npos) << json::serialize(p);
+  EXPECT_EQ(api_->Get("hello:ping").status, 404);
+  EXPECT_EQ(api_->Get("collections:list").status, 200);
+  EXPECT_TRUE(Plugin("audit-log").at("enabled").as_bool());  // what it pulled in still works
+}
+
 TEST_P(PluginsTest, FailingPluginMigrationRollsBackAndTheAppKeepsServing) {
   ASSERT_EQ(Add("2.0.0").status, 200);
   ASSERT_EQ(api_->Post("pm:enable?filterByTk=hello").status, 200);
