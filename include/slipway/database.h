@@ -27,7 +27,6 @@
 
 namespace slipway::db {
 
-
 enum class Dialect { kSqlite, kPostgres };
 std::string_view DialectName(Dialect dialect);  // "sqlite" | "postgres"
 

@@ -28,7 +28,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <functional>
 #include <optional>
 #include <string>
@@ -156,17 +155,18 @@ class Plugin {
   virtual Status AfterEnable(db::Connection& conn) { return Status::Ok(); }
   virtual Status AfterDisable(db::Connection& conn) { return Status::Ok(); }
   virtual Status Remove(db::Connection& conn) { return Status::Ok(); }
-  virtual Status Upgrade(db::Connection& conn, std::string_view from_version) { return Status::Ok(); }
+  virtual Status Upgrade(db::Connection& conn, std::string_view from_version) {
+    return Status::Ok();
+  }
 };
 
 }  // namespace slipway
 
 // Defines the two entry points of an external plugin library for `PluginClass`.
-#define SLIPWAY_PLUGIN(PluginClass)                                                   \
-  extern "C" __attribute__((visibility("default"))) int slipway_plugin_api_version() { \
-    return ::slipway::kPluginApiVersion;                                              \
-  }                                                                                   \
-  extern "C" __attribute__((visibility("default"))) ::slipway::Plugin*                \
-  slipway_plugin_create() {                                                           \
-    return new PluginClass();                                                         \
+#define SLIPWAY_PLUGIN(PluginClass)                                                              \
+  extern "C" __attribute__((visibility("default"))) int slipway_plugin_api_version() {           \
+    return ::slipway::kPluginApiVersion;                                                         \
+  }                                                                                              \
+  extern "C" __attribute__((visibility("default"))) ::slipway::Plugin* slipway_plugin_create() { \
+    return new PluginClass();                                                                    \
   }

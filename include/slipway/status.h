@@ -107,7 +107,7 @@ inline Status Internal(std::string m, std::string tag = {}) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK Status");
   }
@@ -138,9 +138,9 @@ class [[nodiscard]] Result {
 #define SLIPWAY_CONCAT(a, b) SLIPWAY_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                       \
-  do {                                              \
-    ::slipway::Status slipway_status_ = (expr);     \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::slipway::Status slipway_status_ = (expr);        \
     if (!slipway_status_.ok()) return slipway_status_; \
   } while (0)
 

@@ -21,7 +21,8 @@ json::array Changes(const RecordChange& change) {
   json::array out;
   if (change.event == RecordEvent::kAfterCreate && change.after != nullptr) {
     for (const auto& kv : *change.after) {
-      if (!kv.value().is_null()) out.push_back(json::object{{"field", kv.key()}, {"after", kv.value()}});
+      if (!kv.value().is_null())
+        out.push_back(json::object{{"field", kv.key()}, {"after", kv.value()}});
     }
   } else if (change.event == RecordEvent::kAfterUpdate && change.after != nullptr) {
     for (const auto& kv : *change.after) {
@@ -34,7 +35,8 @@ json::array Changes(const RecordChange& change) {
     }
   } else if (change.event == RecordEvent::kAfterDestroy && change.before != nullptr) {
     for (const auto& kv : *change.before) {
-      if (!kv.value().is_null()) out.push_back(json::object{{"field", kv.key()}, {"before", kv.value()}});
+      if (!kv.value().is_null())
+        out.push_back(json::object{{"field", kv.key()}, {"before", kv.value()}});
     }
   }
   return out;
@@ -57,8 +59,10 @@ Status Record(RecordChange& change) {
   std::string now = pg ? "now()" : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
   db::Value user = change.caller.user_id == 0 ? db::Null() : db::Value(change.caller.user_id);
   auto inserted = change.connection->Query(
-      "INSERT INTO \"auditLogs\" (\"type\", \"collectionName\", \"recordId\", \"userId\", \"role\", "
-      "\"changes\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $6, " + now + ", " + now + ")",
+      "INSERT INTO \"auditLogs\" (\"type\", \"collectionName\", \"recordId\", \"userId\", "
+      "\"role\", "
+      "\"changes\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $6, " +
+          now + ", " + now + ")",
       {std::string(type), std::string(change.collection), record_id, user, change.caller.role,
        json::serialize(changes)});
   return inserted.ok() ? Status::Ok() : inserted.status();
@@ -79,8 +83,10 @@ class AuditLogPlugin final : public slipway::Plugin {
         {"name": "userId", "type": "bigInt", "interface": "integer"},
         {"name": "role", "type": "string", "interface": "input"},
         {"name": "changes", "type": "json", "interface": "json"}
-      ]})").as_object()));
-    for (RecordEvent e : {RecordEvent::kAfterCreate, RecordEvent::kAfterUpdate, RecordEvent::kAfterDestroy}) {
+      ]})")
+                                          .as_object()));
+    for (RecordEvent e :
+         {RecordEvent::kAfterCreate, RecordEvent::kAfterUpdate, RecordEvent::kAfterDestroy}) {
       ctx.OnRecord("*", e, Record);
     }
     return Status::Ok();

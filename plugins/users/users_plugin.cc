@@ -43,9 +43,11 @@ class TokenAuthenticator final : public app::Authenticator {
  public:
   explicit TokenAuthenticator(std::string key) : key_(std::move(key)) {}
 
-  Result<app::CurrentUser> Authenticate(const http::Request& request, db::Connection& conn) override {
+  Result<app::CurrentUser> Authenticate(const http::Request& request,
+                                        db::Connection& conn) override {
     std::string_view header = request.header("authorization");
-    if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
+    if (header.size() > 7 &&
+        (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
       header.remove_prefix(7);
     } else {
       return Unauthenticated("Unauthenticated. Please sign in to continue.", "EMPTY_TOKEN");
@@ -85,12 +87,14 @@ class TokenAuthenticator final : public app::Authenticator {
     {
       std::lock_guard lock(mu_);
       auto it = verified_.find(std::string(token));
-      if (it != verified_.end() && (it->second.expires == 0 || it->second.expires > now)) return it->second;
+      if (it != verified_.end() && (it->second.expires == 0 || it->second.expires > now))
+        return it->second;
     }
     ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(token, key_, now));
     auto uid = claims.find("userId");
     auto jti = claims.find("jti");
-    if (uid == claims.end() || !uid->value().is_int64() || jti == claims.end() || !jti->value().is_string()) {
+    if (uid == claims.end() || !uid->value().is_int64() || jti == claims.end() ||
+        !jti->value().is_string()) {
       return Unauthenticated("The token does not name a user", "INVALID_TOKEN");
     }
     auto exp = claims.find("exp");
@@ -119,8 +123,9 @@ class TokenAuthenticator final : public app::Authenticator {
       std::lock_guard lock(mu_);
       if (loaded_ && Clock::now() - revoked_loaded_at_ < kCacheTtl) return Status::Ok();
     }
-    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT \"token\" FROM \"tokenBlacklist\" WHERE \"expiration\" > $1",
-                                         {data::NowInstant()}));
+    ASSIGN_OR_RETURN(
+        auto rs, conn.Query("SELECT \"token\" FROM \"tokenBlacklist\" WHERE \"expiration\" > $1",
+                            {data::NowInstant()}));
     std::lock_guard lock(mu_);
     for (int r = 0; r < rs->row_count(); ++r) revoked_.emplace(rs->Text(r, 0));
     revoked_loaded_at_ = Clock::now();
@@ -162,8 +167,12 @@ class UsersPlugin final : public slipway::Plugin {
     slipway::PluginMigration blacklist;
     blacklist.version = "0.1.0";
     blacklist.name = "0002-token-blacklist";
-    blacklist.sqlite_sql = "CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, \"expiration\" TEXT NOT NULL)";
-    blacklist.postgres_sql = "CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, \"expiration\" TIMESTAMPTZ NOT NULL)";
+    blacklist.sqlite_sql =
+        "CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, \"expiration\" TEXT NOT "
+        "NULL)";
+    blacklist.postgres_sql =
+        "CREATE TABLE \"tokenBlacklist\" (\"token\" TEXT PRIMARY KEY, \"expiration\" TIMESTAMPTZ "
+        "NOT NULL)";
     ctx.AddMigration(std::move(blacklist));
 
     authenticator_ = std::make_shared<TokenAuthenticator>(services_->config().app_key);
@@ -171,12 +180,15 @@ class UsersPlugin final : public slipway::Plugin {
     builtin->OnCollectionChanged([auth = authenticator_](std::string_view c) {
       if (c == "users") auth->ForgetUsers();
     });
-    builtin->AddInternalAction("auth", "signIn", {[this](app::ActionRequest& r) { return SignIn(r); },
-                                                  app::RunsOn::kWorker, app::Access::kOpen});
-    builtin->AddInternalAction("auth", "check", {[](app::ActionRequest& r) { return Check(r); },
-                                                 app::RunsOn::kWorker, app::Access::kSignedIn});
-    builtin->AddInternalAction("auth", "signOut", {[this](app::ActionRequest& r) { return SignOut(r); },
-                                                   app::RunsOn::kWorker, app::Access::kSignedIn});
+    builtin->AddInternalAction("auth", "signIn",
+                               {[this](app::ActionRequest& r) { return SignIn(r); },
+                                app::RunsOn::kWorker, app::Access::kOpen});
+    builtin->AddInternalAction("auth", "check",
+                               {[](app::ActionRequest& r) { return Check(r); },
+                                app::RunsOn::kWorker, app::Access::kSignedIn});
+    builtin->AddInternalAction("auth", "signOut",
+                               {[this](app::ActionRequest& r) { return SignOut(r); },
+                                app::RunsOn::kWorker, app::Access::kSignedIn});
     return Status::Ok();
   }
 
@@ -185,10 +197,12 @@ class UsersPlugin final : public slipway::Plugin {
     const core::Config& config = services_->config();
     ASSIGN_OR_RETURN(std::string hash, auth::HashPassword(config.init_root_password));
     std::string now = data::NowInstant();
-    ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO \"users\" (\"nickname\", \"username\", \"email\", "
-                                         "\"password\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $5)",
-                                         {config.init_root_nickname, config.init_root_username,
-                                          config.init_root_email, hash, now}));
+    ASSIGN_OR_RETURN(
+        auto rs,
+        conn.Query("INSERT INTO \"users\" (\"nickname\", \"username\", \"email\", "
+                   "\"password\", \"createdAt\", \"updatedAt\") VALUES ($1, $2, $3, $4, $5, $5)",
+                   {config.init_root_nickname, config.init_root_username, config.init_root_email,
+                    hash, now}));
     core::log::Info("created the first administrator", {{"email", config.init_root_email}});
     return Status::Ok();
   }
@@ -197,10 +211,12 @@ class UsersPlugin final : public slipway::Plugin {
   Result<http::Response> SignIn(app::ActionRequest& req) {
     std::string_view authenticator = req.http.header("x-authenticator");
     if (!authenticator.empty() && authenticator != "basic") {
-      return InvalidArgument("authenticator '" + std::string(authenticator) + "' is not available (use 'basic')",
-                             "AUTHENTICATOR_NOT_FOUND");
+      return InvalidArgument(
+          "authenticator '" + std::string(authenticator) + "' is not available (use 'basic')",
+          "AUTHENTICATOR_NOT_FOUND");
     }
-    if (!req.body.is_object()) return InvalidArgument("auth:signIn expects {\"account\", \"password\"}");
+    if (!req.body.is_object())
+      return InvalidArgument("auth:signIn expects {\"account\", \"password\"}");
     const json::object& body = req.body.as_object();
     std::string account;
     for (const char* key : {"account", "email", "username"}) {
@@ -215,19 +231,24 @@ class UsersPlugin final : public slipway::Plugin {
       return InvalidArgument("auth:signIn needs 'account' (email or username) and 'password'");
     }
     ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
-    ASSIGN_OR_RETURN(auto rs, conn->Query("SELECT \"id\", \"password\" FROM \"users\" WHERE \"email\" = $1 OR "
-                                          "\"username\" = $1 ORDER BY \"id\" LIMIT 1",
-                                          {account}));
+    ASSIGN_OR_RETURN(
+        auto rs, conn->Query("SELECT \"id\", \"password\" FROM \"users\" WHERE \"email\" = $1 OR "
+                             "\"username\" = $1 ORDER BY \"id\" LIMIT 1",
+                             {account}));
     // Verify even for unknown accounts, so response time does not tell which accounts exist.
     static const std::string kDecoy = *auth::HashPassword("decoy password for timing");
     bool found = rs->row_count() == 1 && !rs->IsNull(0, 1);
-    bool ok = auth::VerifyPassword(pw->value().as_string(), found ? rs->Text(0, 1) : std::string_view(kDecoy));
+    bool ok = auth::VerifyPassword(pw->value().as_string(),
+                                   found ? rs->Text(0, 1) : std::string_view(kDecoy));
     if (!found || !ok) {
-      return Unauthenticated("The account or password is incorrect, please re-enter", "INVALID_CREDENTIALS");
+      return Unauthenticated("The account or password is incorrect, please re-enter",
+                             "INVALID_CREDENTIALS");
     }
     int64_t id = rs->Int(0, 0);
     int64_t now = UnixNow();
-    json::object claims{{"userId", id}, {"iat", now}, {"signInTime", now * 1000},
+    json::object claims{{"userId", id},
+                        {"iat", now},
+                        {"signInTime", now * 1000},
                         {"exp", now + req.services.config().auth_token_ttl.count()},
                         {"jti", auth::RandomTokenId()}};
     std::string token = auth::SignJwt(claims, authenticator_->key());
@@ -252,13 +273,16 @@ class UsersPlugin final : public slipway::Plugin {
     std::string_view token = req.http.header("authorization").substr(7);
     ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(token, authenticator_->key(), UnixNow()));
     std::string jti(claims.at("jti").as_string());
-    int64_t exp = claims.contains("exp") && claims.at("exp").is_int64() ? claims.at("exp").as_int64()
-                                                                         : UnixNow() + 86400;
+    int64_t exp = claims.contains("exp") && claims.at("exp").is_int64()
+                      ? claims.at("exp").as_int64()
+                      : UnixNow() + 86400;
     std::string expiration = data::InstantFromUnixMillis(exp * 1000);
     ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
-    ASSIGN_OR_RETURN(auto rs, conn->Query("INSERT INTO \"tokenBlacklist\" (\"token\", \"expiration\") VALUES ($1, $2) "
-                                          "ON CONFLICT DO NOTHING",
-                                          {jti, expiration}));
+    ASSIGN_OR_RETURN(
+        auto rs,
+        conn->Query("INSERT INTO \"tokenBlacklist\" (\"token\", \"expiration\") VALUES ($1, $2) "
+                    "ON CONFLICT DO NOTHING",
+                    {jti, expiration}));
     authenticator_->Revoke(jti);
     return http::Response::Json(200, "{\"data\":null}");
   }

@@ -1,7 +1,6 @@
 #include "app/api_handler.h"
 
 #include <boost/json.hpp>
-
 #include <memory>
 
 #include "app/record_actions.h"
@@ -67,15 +66,16 @@ Status Authorize(ActionRequest& req, const Action& action, const data::Collectio
   }
   std::vector<std::string> needed = PermissionsFor(req.route.action);
   if (needed.empty()) {
-    return NotFound("action '" + req.route.action + "' not found on resource '" + req.route.resource + "'");
+    return NotFound("action '" + req.route.action + "' not found on resource '" +
+                    req.route.resource + "'");
   }
   bool own_only = false;
   for (const std::string& perm : needed) {
     Grant g = acl ? acl->Check(role, records->name, perm) : Grant::kDenied;
     if (g == Grant::kDenied) {
-      return PermissionDenied("No permissions: role '" + role + "' may not " + perm + " '" +
-                                  records->name + "'",
-                              "NO_PERMISSION");
+      return PermissionDenied(
+          "No permissions: role '" + role + "' may not " + perm + " '" + records->name + "'",
+          "NO_PERMISSION");
     }
     if (g == Grant::kOwn) own_only = true;
   }
@@ -97,8 +97,8 @@ const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords};
 http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
                                const http::Request& request, const http::Route& route) {
   auto result = [&]() -> Result<http::Response> {
-    ActionRequest req{request, route, std::move(snapshot), {}, nullptr, std::nullopt, nullptr,
-                      services_};
+    ActionRequest req{request, route,    std::move(snapshot), {}, nullptr, std::nullopt,
+                      nullptr, services_};
     const data::Collection* records = nullptr;
     if (action.access == Access::kRecords) {
       records = RecordCollection(*req.snapshot, route);
@@ -136,8 +136,8 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   } else if (path.compare(0, base_path_.size(), base_path_) == 0) {
     path.remove_prefix(base_path_.size());
   } else {
-    respond(http::ErrorResponse(NotFound("no route for '" + request.path + "'; the API is under " +
-                                         base_path_)));
+    respond(http::ErrorResponse(
+        NotFound("no route for '" + request.path + "'; the API is under " + base_path_)));
     return;
   }
 
@@ -171,8 +171,8 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
       action = &kRecordAction;
     } else if (RecordCollection(*snap, *route) != nullptr ||
                (snap->actions && snap->actions->HasResource(route->resource))) {
-      respond(http::ErrorResponse(NotFound("action '" + route->action + "' not found on resource '" +
-                                           route->resource + "'")));
+      respond(http::ErrorResponse(NotFound("action '" + route->action +
+                                           "' not found on resource '" + route->resource + "'")));
       return;
     } else {
       respond(http::ErrorResponse(NotFound(route->is_association()
@@ -188,9 +188,8 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   }
   // The request moves into the task; `respond` is copied so a refused Post can still answer. The
   // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
-  auto task = [this, action, snap, req = std::move(request), rt = std::move(route).value(), respond]() {
-    respond(Run(*action, snap, req, rt));
-  };
+  auto task = [this, action, snap, req = std::move(request), rt = std::move(route).value(),
+               respond]() { respond(Run(*action, snap, req, rt)); };
   Status queued = workers_.Post(std::move(task));
   if (!queued.ok()) respond(http::ErrorResponse(queued));
 }

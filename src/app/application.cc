@@ -1,26 +1,24 @@
 #include "app/application.h"
 
 #include <signal.h>
-
-#include <chrono>
-#include <thread>
-
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "app/api_handler.h"
 #include "app/pm_actions.h"
 #include "app/schema_actions.h"
-#include "db/cluster_state.h"
-#include "http/server.h"
 #include "core/json_writer.h"
 #include "core/logging.h"
+#include "db/cluster_state.h"
 #include "db/core_migrations.h"
 #include "db/postgres/postgres_connection.h"
 #include "db/postgres/postgres_schema_lock.h"
 #include "db/sqlite/sqlite_connection.h"
+#include "http/server.h"
 
 namespace slipway::app {
 namespace {
@@ -66,7 +64,7 @@ Status Application::OpenDatabase() {
     db::SqliteOptions options;
     options.path = config_.db.storage;
     options.synchronous = config_.db.sqlite_synchronous;
-  options.write_lock = std::make_shared<std::mutex>();
+    options.write_lock = std::make_shared<std::mutex>();
     pool_ = std::make_unique<db::Pool>(
         db::Dialect::kSqlite, [options] { return db::OpenSqlite(options); }, config_.db.pool_max);
     schema_lock_ = db::MakeFileSchemaLock(config_.db.storage.string() + ".lock");
@@ -93,8 +91,10 @@ InstallerOptions Application::MakeInstallerOptions(ProgressFn progress) const {
   options.migrations = core;
   // An existing database: the built-ins it has enabled (none yet when it is empty).
   auto conn = pool_->Acquire();
-  auto enabled = conn.ok() ? plugins_->UpgradeMigrations(**conn) : Result<std::vector<db::Migration>>(conn.status());
-  for (const auto& m : enabled.ok() ? *enabled : plugins_->InstallMigrations()) options.migrations.push_back(m);
+  auto enabled = conn.ok() ? plugins_->UpgradeMigrations(**conn)
+                           : Result<std::vector<db::Migration>>(conn.status());
+  for (const auto& m : enabled.ok() ? *enabled : plugins_->InstallMigrations())
+    options.migrations.push_back(m);
   for (const auto& m : distribution_.extra_migrations) {
     options.migrations.push_back(m);
     options.install_migrations.push_back(m);
@@ -113,7 +113,8 @@ Status Application::EnsureAppKey() {
     std::ifstream in(path);
     std::getline(in, config_.app_key);
     if (config_.app_key.size() < 32) {
-      return FailedPrecondition("the key in " + path.string() + " is shorter than 32 characters; "
+      return FailedPrecondition("the key in " + path.string() +
+                                " is shorter than 32 characters; "
                                 "remove the file or set APP_KEY");
     }
     return Status::Ok();
@@ -133,9 +134,10 @@ Status Application::EnsureAppKey() {
   std::filesystem::rename(tmp, path, ec);
   if (ec) return Unavailable("cannot write " + path.string() + ": " + ec.message());
   config_.app_key = hex;
-  core::log::Warn("APP_KEY is not set: generated one into the storage directory; set APP_KEY "
-                  "to the same value on every node of a cluster",
-                  {{"file", path.string()}});
+  core::log::Warn(
+      "APP_KEY is not set: generated one into the storage directory; set APP_KEY "
+      "to the same value on every node of a cluster",
+      {{"file", path.string()}});
   return Status::Ok();
 }
 
@@ -174,12 +176,14 @@ Result<PluginManager*> Application::Plugins() {
   ASSIGN_OR_RETURN(SchemaInfo info, installer.Inspect());
   switch (info.status) {
     case SchemaStatus::kEmpty:
-      return FailedPrecondition("the database is not installed; run slipway install", "APP_NOT_INSTALLED");
+      return FailedPrecondition("the database is not installed; run slipway install",
+                                "APP_NOT_INSTALLED");
     case SchemaStatus::kNewer:
       return Installer::NewerSchemaError(info.schema_version, version_);
     case SchemaStatus::kOlder:
-      return FailedPrecondition("the database schema is at " + info.schema_version + "; run slipway upgrade first",
-                                "APP_UPGRADE_REQUIRED");
+      return FailedPrecondition(
+          "the database schema is at " + info.schema_version + "; run slipway upgrade first",
+          "APP_UPGRADE_REQUIRED");
     case SchemaStatus::kCurrent:
       break;
   }
@@ -189,24 +193,25 @@ Result<PluginManager*> Application::Plugins() {
 
 void Application::RegisterCoreActions() {
   ActionRegistry& actions = core_actions_;
-  actions.Add("app", "getInfo",
-              {[this](ActionRequest& req) -> Result<http::Response> {
-                 std::string body;
-                 core::JsonWriter w(&body);
-                 w.BeginObject().Key("data").BeginObject();
-                 w.Key("database").BeginObject().Key("dialect").String(config_.db.dialect).EndObject();
-                 w.Key("version").String(version_.ToString());
-                 w.Key("schemaVersion").String(req.snapshot->schema_version);
-                 w.Key("lang").String("en-US");
-                 w.Key("name").String("main");
-                 w.Key("theme").String("default");
-                 w.Key("state").String(AppStateName(lifecycle_.state()));
-                 w.Key("nodeId").String(config_.node_id);
-                 w.Key("epoch").Int(req.snapshot->epoch);
-                 w.EndObject().EndObject();
-                 return http::Response::Json(200, std::move(body));
-               },
-               RunsOn::kIoThread, Access::kOpen});
+  actions.Add(
+      "app", "getInfo",
+      {[this](ActionRequest& req) -> Result<http::Response> {
+         std::string body;
+         core::JsonWriter w(&body);
+         w.BeginObject().Key("data").BeginObject();
+         w.Key("database").BeginObject().Key("dialect").String(config_.db.dialect).EndObject();
+         w.Key("version").String(version_.ToString());
+         w.Key("schemaVersion").String(req.snapshot->schema_version);
+         w.Key("lang").String("en-US");
+         w.Key("name").String("main");
+         w.Key("theme").String("default");
+         w.Key("state").String(AppStateName(lifecycle_.state()));
+         w.Key("nodeId").String(config_.node_id);
+         w.Key("epoch").Int(req.snapshot->epoch);
+         w.EndObject().EndObject();
+         return http::Response::Json(200, std::move(body));
+       },
+       RunsOn::kIoThread, Access::kOpen});
   RegisterPluginActions(actions, *plugins_);
   // A collection may not take the name of a resource the core or a plugin serves.
   RegisterSchemaActions(actions, [this](std::string_view name) {
@@ -266,9 +271,10 @@ void Application::StartUp(SchemaInfo info) {
     return;
   }
   if (lifecycle_.TransitionTo(AppState::kRunning).ok()) {
-    core::log::Info("serving", {{"epoch", services_->snapshot()->epoch},
-                                {"collections", services_->snapshot()->schema->collections().size()},
-                                {"startup_ms", MillisSince(started)}});
+    core::log::Info("serving",
+                    {{"epoch", services_->snapshot()->epoch},
+                     {"collections", services_->snapshot()->schema->collections().size()},
+                     {"startup_ms", MillisSince(started)}});
   }
 }
 
@@ -334,8 +340,9 @@ Status Application::Serve() {
 
   lifecycle_.TransitionTo(AppState::kStopping).IgnoreError();
   auto stopping = Clock::now();
-  core::log::Info("draining", {{"connections", server->connection_count()},
-                               {"grace_ms", static_cast<long long>(config_.shutdown_grace.count())}});
+  core::log::Info("draining",
+                  {{"connections", server->connection_count()},
+                   {"grace_ms", static_cast<long long>(config_.shutdown_grace.count())}});
   server->Shutdown(config_.shutdown_grace);
   workers.Stop();
   startup.join();

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "app/actions.h"
 #include "app/installer.h"
 #include "app/lifecycle.h"
 #include "app/plugin_api.h"
-#include "app/actions.h"
 #include "app/plugin_manager.h"
 #include "app/services_impl.h"
 #include "core/build_info.h"

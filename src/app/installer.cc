@@ -59,7 +59,8 @@ Status Installer::Install(bool force) {
                                info.schema_version + "); use install --force to start over",
                            "APP_INSTALLED");
     }
-    core::log::Warn("install --force: dropping every table", {{"schema_version", info.schema_version}});
+    core::log::Warn("install --force: dropping every table",
+                    {{"schema_version", info.schema_version}});
     RETURN_IF_ERROR(db::DropAllTables(*conn));
   }
   std::vector<const db::Migration*> all;
@@ -103,8 +104,8 @@ Status Installer::ApplyAll(db::Connection& conn, const std::vector<const db::Mig
                            const std::string& from_version, bool install) {
   const std::string to_version = options_.binary_version.ToString();
   const int total = static_cast<int>(pending.size()) + (install ? 1 : 0);
-  const std::string verb = install ? "install " + to_version
-                                   : "upgrade " + from_version + " -> " + to_version;
+  const std::string verb =
+      install ? "install " + to_version : "upgrade " + from_version + " -> " + to_version;
   auto fail = [&](const Status& s) {
     return Status(StatusCode::kAborted,
                   verb + " failed and was rolled back; the database is unchanged: " + s.message(),

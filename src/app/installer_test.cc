@@ -78,7 +78,8 @@ TEST_P(InstallerTest, InstallRefusesAnInstalledDatabaseUnlessForced) {
 
 TEST_P(InstallerTest, UpgradeAppliesNewMigrationsAndBumpsTheVersion) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
-  ASSERT_TRUE(Make("0.2.0", {Sql("0.2.0", "add", "CREATE TABLE added (x INTEGER)")}).Upgrade().ok());
+  ASSERT_TRUE(
+      Make("0.2.0", {Sql("0.2.0", "add", "CREATE TABLE added (x INTEGER)")}).Upgrade().ok());
   EXPECT_TRUE(Exists("added"));
   EXPECT_EQ(SchemaVersion(), "0.2.0");
 }

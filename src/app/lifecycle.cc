@@ -6,12 +6,18 @@ namespace slipway::app {
 
 std::string_view AppStateName(AppState state) {
   switch (state) {
-    case AppState::kInitializing: return "initializing";
-    case AppState::kInstalling: return "installing";
-    case AppState::kUpgrading: return "upgrading";
-    case AppState::kRunning: return "running";
-    case AppState::kStopping: return "stopping";
-    case AppState::kError: return "error";
+    case AppState::kInitializing:
+      return "initializing";
+    case AppState::kInstalling:
+      return "installing";
+    case AppState::kUpgrading:
+      return "upgrading";
+    case AppState::kRunning:
+      return "running";
+    case AppState::kStopping:
+      return "stopping";
+    case AppState::kError:
+      return "error";
   }
   return "unknown";
 }
@@ -40,32 +46,46 @@ bool Allowed(AppState from, AppState to) {
 // NocoBase's gateway codes for each state.
 const char* CodeFor(AppState state) {
   switch (state) {
-    case AppState::kInitializing: return "APP_INITIALIZING";
+    case AppState::kInitializing:
+      return "APP_INITIALIZING";
     case AppState::kInstalling:
-    case AppState::kUpgrading: return "APP_COMMANDING";
-    case AppState::kError: return "APP_ERROR";
-    case AppState::kStopping: return "APP_STOPPED";
-    case AppState::kRunning: return "APP_RUNNING";
+    case AppState::kUpgrading:
+      return "APP_COMMANDING";
+    case AppState::kError:
+      return "APP_ERROR";
+    case AppState::kStopping:
+      return "APP_STOPPED";
+    case AppState::kRunning:
+      return "APP_RUNNING";
   }
   return "APP_ERROR";
 }
 
 const char* CommandFor(AppState state) {
   switch (state) {
-    case AppState::kInstalling: return "install";
-    case AppState::kUpgrading: return "upgrade";
-    default: return nullptr;
+    case AppState::kInstalling:
+      return "install";
+    case AppState::kUpgrading:
+      return "upgrade";
+    default:
+      return nullptr;
   }
 }
 
 std::string DefaultMessage(AppState state) {
   switch (state) {
-    case AppState::kInitializing: return "application main is initializing";
-    case AppState::kInstalling: return "installing";
-    case AppState::kUpgrading: return "upgrading";
-    case AppState::kStopping: return "application main is stopping";
-    case AppState::kError: return "application main failed to start";
-    case AppState::kRunning: return "application main is running";
+    case AppState::kInitializing:
+      return "application main is initializing";
+    case AppState::kInstalling:
+      return "installing";
+    case AppState::kUpgrading:
+      return "upgrading";
+    case AppState::kStopping:
+      return "application main is stopping";
+    case AppState::kError:
+      return "application main failed to start";
+    case AppState::kRunning:
+      return "application main is running";
   }
   return "";
 }
@@ -74,11 +94,20 @@ std::string HtmlEscape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -116,9 +145,11 @@ http::Response Lifecycle::MaintenanceResponse(bool wants_html) const {
   r.headers.push_back({"retry-after", s == AppState::kError ? "30" : "5"});
   if (wants_html) {
     r.content_type = "text/html; charset=utf-8";
-    r.body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Maintenance</title>"
-             "<meta http-equiv=\"refresh\" content=\"5\"></head><body><h1>Under maintenance</h1>"
-             "<p>" + HtmlEscape(msg) + "</p><p>This page reloads by itself.</p></body></html>";
+    r.body =
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Maintenance</title>"
+        "<meta http-equiv=\"refresh\" content=\"5\"></head><body><h1>Under maintenance</h1>"
+        "<p>" +
+        HtmlEscape(msg) + "</p><p>This page reloads by itself.</p></body></html>";
     return r;
   }
   core::JsonWriter w(&r.body);

@@ -36,8 +36,9 @@ TEST(LifecycleTest, MaintenanceBodyIsNocoBases) {
 
 TEST(LifecycleTest, ErrorAndInitializingCodes) {
   Lifecycle l;
-  EXPECT_EQ(boost::json::parse(l.MaintenanceResponse(false).body).at("error").at("code").as_string(),
-            "APP_INITIALIZING");
+  EXPECT_EQ(
+      boost::json::parse(l.MaintenanceResponse(false).body).at("error").at("code").as_string(),
+      "APP_INITIALIZING");
   ASSERT_TRUE(l.TransitionTo(AppState::kError, "migration core/0.2.0/b failed").ok());
   auto e = boost::json::parse(l.MaintenanceResponse(false).body).at("error").as_object();
   EXPECT_EQ(e.at("code").as_string(), "APP_ERROR");

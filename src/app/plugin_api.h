@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,7 +23,6 @@
 #include "http/router.h"
 
 namespace slipway::app {
-
 
 // A change to cluster-wide state: runs inside a transaction that also bumps the epoch, and
 // returns the parts of the snapshot it replaced (null parts are kept).
@@ -80,9 +78,5 @@ struct Action {
   RunsOn runs_on = RunsOn::kWorker;
   Access access = Access::kSignedIn;
 };
-
-
-
-
 
 }  // namespace slipway::app

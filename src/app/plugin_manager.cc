@@ -19,7 +19,9 @@ namespace {
 constexpr auto kLockTimeout = std::chrono::seconds(60);
 const std::string kTable(db::kPluginsTable);
 
-std::string Now(db::Dialect d) { return d == db::Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP"; }
+std::string Now(db::Dialect d) {
+  return d == db::Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP";
+}
 
 Status PluginError(const std::string& name, const std::string& doing, const Status& cause) {
   return Status(StatusCode::kAborted,
@@ -30,8 +32,8 @@ Status PluginError(const std::string& name, const std::string& doing, const Stat
 }  // namespace
 
 PluginManager::PluginManager(const core::Config& config, std::string app_version,
-                             std::vector<BuiltinPlugin> builtins, Services& services, db::Pool& pool,
-                             db::SchemaLock& lock)
+                             std::vector<BuiltinPlugin> builtins, Services& services,
+                             db::Pool& pool, db::SchemaLock& lock)
     : config_(config),
       app_version_(std::move(app_version)),
       builtins_(std::move(builtins)),
@@ -52,7 +54,8 @@ fs::path PluginManager::PackageDir(const std::string& name, const std::string& v
 
 Status PluginManager::LoadBuiltins() {
   for (const BuiltinPlugin& b : builtins_) {
-    auto rt = std::make_shared<PluginRuntime>(b.create(), nullptr, /*built_in=*/true, app_version_, services_);
+    auto rt = std::make_shared<PluginRuntime>(b.create(), nullptr, /*built_in=*/true, app_version_,
+                                              services_);
     RETURN_IF_ERROR(rt->LoadRegistrations());
     std::lock_guard lock(runtime_mu_);
     runtimes_[b.name + "@" + app_version_] = std::move(rt);
@@ -74,10 +77,11 @@ std::vector<db::Migration> PluginManager::InstallMigrations() const {
 InstallHook PluginManager::MakeInstallHook() const {
   return [this](db::Connection& conn) -> Status {
     for (const BuiltinPlugin& b : builtins_) {
-      ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO " + kTable +
-                                               " (name, version, package_version, enabled, installed, built_in) "
-                                               "VALUES ($1, $2, $2, $3, $3, $4)",
-                                           {b.name, app_version_, b.enabled_on_install, true}));
+      ASSIGN_OR_RETURN(
+          auto rs, conn.Query("INSERT INTO " + kTable +
+                                  " (name, version, package_version, enabled, installed, built_in) "
+                                  "VALUES ($1, $2, $2, $3, $3, $4)",
+                              {b.name, app_version_, b.enabled_on_install, true}));
     }
     for (const BuiltinPlugin& b : builtins_) {
       if (!b.enabled_on_install) continue;
@@ -91,7 +95,9 @@ InstallHook PluginManager::MakeInstallHook() const {
 
 Result<std::vector<db::Migration>> PluginManager::UpgradeMigrations(db::Connection& conn) const {
   std::set<std::string> enabled;
-  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT name FROM " + kTable + " WHERE built_in = $1 AND enabled = $1", {true}));
+  ASSIGN_OR_RETURN(
+      auto rs,
+      conn.Query("SELECT name FROM " + kTable + " WHERE built_in = $1 AND enabled = $1", {true}));
   for (int r = 0; r < rs->row_count(); ++r) enabled.emplace(rs->Text(r, 0));
   std::vector<db::Migration> out;
   for (const BuiltinPlugin& b : builtins_) {
@@ -106,14 +112,18 @@ Result<std::vector<db::Migration>> PluginManager::UpgradeMigrations(db::Connecti
 InstallHook PluginManager::MakeUpgradeHook() const {
   return [this](db::Connection& conn) -> Status {
     for (const BuiltinPlugin& b : builtins_) {
-      ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT 1 FROM " + kTable + " WHERE name = $1", {b.name}));
+      ASSIGN_OR_RETURN(auto rs,
+                       conn.Query("SELECT 1 FROM " + kTable + " WHERE name = $1", {b.name}));
       if (rs->row_count() == 0) {  // a built-in new in this version: added, enabled if required
-        ASSIGN_OR_RETURN(auto ins, conn.Query("INSERT INTO " + kTable +
-                                                  " (name, version, package_version, enabled, installed, built_in) "
-                                                  "VALUES ($1, $2, $2, $3, $3, $4)",
-                                              {b.name, app_version_, b.required, true}));
+        ASSIGN_OR_RETURN(
+            auto ins,
+            conn.Query("INSERT INTO " + kTable +
+                           " (name, version, package_version, enabled, installed, built_in) "
+                           "VALUES ($1, $2, $2, $3, $3, $4)",
+                       {b.name, app_version_, b.required, true}));
       } else {
-        ASSIGN_OR_RETURN(auto up, conn.Query("UPDATE " + kTable + " SET version = $2, package_version = $2 "
+        ASSIGN_OR_RETURN(auto up, conn.Query("UPDATE " + kTable +
+                                                 " SET version = $2, package_version = $2 "
                                                  "WHERE name = $1 AND built_in = $3",
                                              {b.name, app_version_, true}));
       }
@@ -123,8 +133,10 @@ InstallHook PluginManager::MakeUpgradeHook() const {
 }
 
 Result<std::vector<PluginRow>> PluginManager::ReadRows(db::Connection& conn) const {
-  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT name, version, package_version, package_path, enabled, "
-                                       "installed, built_in, options, error FROM " + kTable + " ORDER BY name"));
+  ASSIGN_OR_RETURN(auto rs,
+                   conn.Query("SELECT name, version, package_version, package_path, enabled, "
+                              "installed, built_in, options, error FROM " +
+                              kTable + " ORDER BY name"));
   std::vector<PluginRow> rows;
   for (int r = 0; r < rs->row_count(); ++r) {
     PluginRow row;
@@ -162,19 +174,21 @@ Result<std::shared_ptr<PluginRuntime>> PluginManager::RuntimeFor(const PluginRow
     auto it = runtimes_.find(key);
     if (it != runtimes_.end()) return it->second;
   }
-  if (row.built_in) return NotFound("built-in plugin '" + row.name + "' is not part of this binary");
+  if (row.built_in)
+    return NotFound("built-in plugin '" + row.name + "' is not part of this binary");
   fs::path dir = PackageDir(row.name, version);
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    return FailedPrecondition("the package of plugin '" + row.name + "' " + version + " is missing: " +
-                                  dir.string() + " does not exist on this node",
+    return FailedPrecondition("the package of plugin '" + row.name + "' " + version +
+                                  " is missing: " + dir.string() + " does not exist on this node",
                               "PLUGIN_PACKAGE_MISSING");
   }
   ASSIGN_OR_RETURN(plugins::PackageInfo info, plugins::InspectPackage(dir));
   ASSIGN_OR_RETURN(auto library, plugins::PluginLibrary::Open(info.library));
   ASSIGN_OR_RETURN(auto plugin, library->Create());
   std::shared_ptr<plugins::PluginLibrary> shared_library(std::move(library));
-  auto rt = std::make_shared<PluginRuntime>(std::move(plugin), shared_library, false, app_version_, services_);
+  auto rt = std::make_shared<PluginRuntime>(std::move(plugin), shared_library, false, app_version_,
+                                            services_);
   RETURN_IF_ERROR(rt->LoadRegistrations());
   std::lock_guard lock(runtime_mu_);
   runtimes_[key] = rt;
@@ -194,7 +208,8 @@ Result<std::vector<PluginManager::Dependency>> PluginManager::DependenciesOf(
     }
     return deps;
   }
-  ASSIGN_OR_RETURN(plugins::PackageInfo info, plugins::InspectPackage(PackageDir(row.name, version)));
+  ASSIGN_OR_RETURN(plugins::PackageInfo info,
+                   plugins::InspectPackage(PackageDir(row.name, version)));
   for (const auto& d : info.manifest.dependencies) deps.push_back({d.name, d.range});
   return deps;
 }
@@ -239,7 +254,8 @@ Result<std::vector<PluginRow>> PluginManager::EnabledInOrder(db::Connection& con
   return order;
 }
 
-Status PluginManager::RecordError(db::Connection& conn, const std::string& name, const std::string& error) {
+Status PluginManager::RecordError(db::Connection& conn, const std::string& name,
+                                  const std::string& error) {
   if (conn.in_transaction()) conn.Rollback().IgnoreError();
   auto r = conn.Query("UPDATE " + kTable + " SET error = $2, updated_at = " + Now(conn.dialect()) +
                           " WHERE name = $1",
@@ -264,7 +280,8 @@ Status PluginManager::Activate(db::Connection& conn, PluginRow row, bool enable)
   for (const data::Collection& c : (*rt)->collections()) {
     const data::Collection* existing = snapshot->schema ? snapshot->schema->Find(c.name) : nullptr;
     if (existing != nullptr && existing->origin != row.name) {
-      Status clash = FailedPrecondition("collection '" + c.name + "' already exists (" + existing->origin + ")");
+      Status clash = FailedPrecondition("collection '" + c.name + "' already exists (" +
+                                        existing->origin + ")");
       RecordError(conn, row.name, PluginError(row.name, doing, clash).message()).IgnoreError();
       return PluginError(row.name, doing, clash);
     }
@@ -278,13 +295,16 @@ Status PluginManager::Activate(db::Connection& conn, PluginRow row, bool enable)
     if (!row.installed) {
       RETURN_IF_ERROR(GuardPlugin(row.name, "Install", [&] { return p.Install(conn); }));
     } else if (upgrading) {
-      RETURN_IF_ERROR(GuardPlugin(row.name, "Upgrade", [&] { return p.Upgrade(conn, row.version); }));
+      RETURN_IF_ERROR(
+          GuardPlugin(row.name, "Upgrade", [&] { return p.Upgrade(conn, row.version); }));
     }
     if (enable && !row.enabled) {
       RETURN_IF_ERROR(GuardPlugin(row.name, "AfterEnable", [&] { return p.AfterEnable(conn); }));
     }
-    ASSIGN_OR_RETURN(auto up, conn.Query("UPDATE " + kTable + " SET enabled = $2, installed = $3, version = $4, "
-                                             "error = NULL, updated_at = " + Now(conn.dialect()) + " WHERE name = $1",
+    ASSIGN_OR_RETURN(auto up, conn.Query("UPDATE " + kTable +
+                                             " SET enabled = $2, installed = $3, version = $4, "
+                                             "error = NULL, updated_at = " +
+                                             Now(conn.dialect()) + " WHERE name = $1",
                                          {row.name, enable || row.enabled, true, target}));
     RETURN_IF_ERROR(db::BumpEpoch(conn).status());
     return tx.Commit();
@@ -296,9 +316,12 @@ Status PluginManager::Activate(db::Connection& conn, PluginRow row, bool enable)
     RecordError(conn, row.name, failed.message()).IgnoreError();
     return failed;
   }
-  core::log::Info(enable ? "plugin enabled" : "plugin upgraded",
-                  {{"plugin", row.name}, {"version", target},
-                   {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
+  core::log::Info(
+      enable ? "plugin enabled" : "plugin upgraded",
+      {{"plugin", row.name},
+       {"version", target},
+       {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count()}});
   return Status::Ok();
 }
 
@@ -350,9 +373,9 @@ Result<json::object> PluginManager::Upgrade(const std::string& name) {
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   ASSIGN_OR_RETURN(PluginRow row, FindRow(*conn, name));
   if (row.installed && row.version == row.package_version) {
-    return FailedPrecondition("plugin '" + name + "' is already at " + row.version +
-                                  "; add a newer package first",
-                              "PLUGIN_UP_TO_DATE");
+    return FailedPrecondition(
+        "plugin '" + name + "' is already at " + row.version + "; add a newer package first",
+        "PLUGIN_UP_TO_DATE");
   }
   Status s = Activate(*conn, row, /*enable=*/false);
   RETURN_IF_ERROR(services_.ReloadSnapshot());
@@ -368,7 +391,8 @@ Result<json::object> PluginManager::Disable(const std::string& name) {
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   ASSIGN_OR_RETURN(PluginRow row, FindRow(*conn, name));
   if (const BuiltinPlugin* b = FindBuiltin(name); b != nullptr && b->required) {
-    return FailedPrecondition("plugin '" + name + "' is required and cannot be disabled", "PLUGIN_REQUIRED");
+    return FailedPrecondition("plugin '" + name + "' is required and cannot be disabled",
+                              "PLUGIN_REQUIRED");
   }
   if (!row.enabled) return Describe(row);
   ASSIGN_OR_RETURN(auto rows, ReadRows(*conn));
@@ -391,7 +415,8 @@ Result<json::object> PluginManager::Disable(const std::string& name) {
   auto run = [&]() -> Status {
     ASSIGN_OR_RETURN(auto rt, RuntimeFor(row, row.version));
     ASSIGN_OR_RETURN(db::Transaction tx, db::Transaction::Begin(*conn));
-    RETURN_IF_ERROR(GuardPlugin(name, "AfterDisable", [&] { return rt->plugin().AfterDisable(*conn); }));
+    RETURN_IF_ERROR(
+        GuardPlugin(name, "AfterDisable", [&] { return rt->plugin().AfterDisable(*conn); }));
     ASSIGN_OR_RETURN(auto up, conn->Query("UPDATE " + kTable + " SET enabled = $2, updated_at = " +
                                               Now(conn->dialect()) + " WHERE name = $1",
                                           {name, false}));
@@ -413,11 +438,13 @@ Status PluginManager::Remove(const std::string& name, bool purge) {
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   ASSIGN_OR_RETURN(PluginRow row, FindRow(*conn, name));
   if (row.built_in) {
-    return FailedPrecondition("plugin '" + name + "' is built in and cannot be removed; disable it instead",
-                              "PLUGIN_BUILT_IN");
+    return FailedPrecondition(
+        "plugin '" + name + "' is built in and cannot be removed; disable it instead",
+        "PLUGIN_BUILT_IN");
   }
   if (row.enabled) {
-    return FailedPrecondition("plugin '" + name + "' is enabled; disable it first", "PLUGIN_ENABLED");
+    return FailedPrecondition("plugin '" + name + "' is enabled; disable it first",
+                              "PLUGIN_ENABLED");
   }
   auto rt = RuntimeFor(row, row.installed ? row.version : row.package_version);
   auto run = [&]() -> Status {
@@ -426,7 +453,8 @@ Status PluginManager::Remove(const std::string& name, bool purge) {
       RETURN_IF_ERROR(GuardPlugin(name, "Remove", [&] { return (*rt)->plugin().Remove(*conn); }));
     }
     if (purge) {
-      if (!rt.ok()) return rt.status().WithContext("--purge needs the plugin's package to know its tables");
+      if (!rt.ok())
+        return rt.status().WithContext("--purge needs the plugin's package to know its tables");
       for (const data::Collection& c : (*rt)->collections()) {
         std::string drop = "DROP TABLE IF EXISTS " + db::QuoteIdent(c.table);
         if (conn->dialect() == db::Dialect::kPostgres) drop += " CASCADE";
@@ -451,7 +479,8 @@ Status PluginManager::Remove(const std::string& name, bool purge) {
   return services_.ReloadSnapshot();
 }
 
-Result<json::object> PluginManager::UpdateSettings(const std::string& name, const json::object& options) {
+Result<json::object> PluginManager::UpdateSettings(const std::string& name,
+                                                   const json::object& options) {
   std::lock_guard op(op_mu_);
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   ASSIGN_OR_RETURN(PluginRow row, FindRow(*conn, name));
@@ -459,7 +488,8 @@ Result<json::object> PluginManager::UpdateSettings(const std::string& name, cons
   json::object merged = row.options;
   for (const auto& kv : options) {
     if (!rt->setting_defaults().contains(kv.key())) {
-      return InvalidArgument("plugin '" + name + "' has no setting '" + std::string(kv.key()) + "'");
+      return InvalidArgument("plugin '" + name + "' has no setting '" + std::string(kv.key()) +
+                             "'");
     }
     merged[kv.key()] = kv.value();
   }
@@ -501,16 +531,19 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
   std::string label = "plugin '" + m.name + "' " + m.version_text;
   if (m.api_version != slipway::kPluginApiVersion) {
     return InvalidArgument(label + " targets plugin API " + std::to_string(m.api_version) +
-                           "; this Slipway provides " + std::to_string(slipway::kPluginApiVersion),
+                               "; this Slipway provides " +
+                               std::to_string(slipway::kPluginApiVersion),
                            "PLUGIN_API_VERSION");
   }
   ASSIGN_OR_RETURN(core::SemVer app, core::SemVer::Parse(app_version_));
   if (!m.app_versions.Matches(app)) {
-    return InvalidArgument(label + " supports Slipway " + m.app_versions.text() + "; this is " + app_version_,
-                           "PLUGIN_APP_VERSION");
+    return InvalidArgument(
+        label + " supports Slipway " + m.app_versions.text() + "; this is " + app_version_,
+        "PLUGIN_APP_VERSION");
   }
   if (FindBuiltin(m.name) != nullptr) {
-    return InvalidArgument("'" + m.name + "' is the name of a built-in plugin", "PLUGIN_NAME_TAKEN");
+    return InvalidArgument("'" + m.name + "' is the name of a built-in plugin",
+                           "PLUGIN_NAME_TAKEN");
   }
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   ASSIGN_OR_RETURN(auto rows, ReadRows(*conn));
@@ -535,26 +568,28 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
       }
     }
     if (have.empty()) {
-      return InvalidArgument(label + " needs '" + d.name + "' " + d.range.text() + ", which is not added",
-                             "PLUGIN_DEPENDENCY");
+      return InvalidArgument(
+          label + " needs '" + d.name + "' " + d.range.text() + ", which is not added",
+          "PLUGIN_DEPENDENCY");
     }
     auto v = core::SemVer::Parse(have);
     if (!v.ok() || !d.range.Matches(*v)) {
-      return InvalidArgument(label + " needs '" + d.name + "' " + d.range.text() + ", but " + have +
-                                 " is added",
-                             "PLUGIN_DEPENDENCY");
+      return InvalidArgument(
+          label + " needs '" + d.name + "' " + d.range.text() + ", but " + have + " is added",
+          "PLUGIN_DEPENDENCY");
     }
   }
   // Load it from the unpacked files: entry symbols, name and version, its registrations.
   ASSIGN_OR_RETURN(auto library, plugins::PluginLibrary::Open(info.library));
   ASSIGN_OR_RETURN(auto plugin, library->Create());
   if (plugin->name() != m.name || plugin->version() != m.version_text) {
-    return InvalidArgument("the library of " + label + " says it is '" + std::string(plugin->name()) + "' " +
-                           std::string(plugin->version()));
+    return InvalidArgument("the library of " + label + " says it is '" +
+                           std::string(plugin->name()) + "' " + std::string(plugin->version()));
   }
   {
-    PluginRuntime probe(std::move(plugin), std::shared_ptr<plugins::PluginLibrary>(std::move(library)),
-                        false, app_version_, services_);
+    PluginRuntime probe(std::move(plugin),
+                        std::shared_ptr<plugins::PluginLibrary>(std::move(library)), false,
+                        app_version_, services_);
     RETURN_IF_ERROR(probe.LoadRegistrations());
   }
   fs::path target = PackageDir(m.name, m.version_text);
@@ -567,18 +602,27 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
   auto write = [&]() -> Status {
     ASSIGN_OR_RETURN(db::Transaction tx, db::Transaction::Begin(*conn));
     if (existing != nullptr) {
-      ASSIGN_OR_RETURN(auto up, conn->Query("UPDATE " + kTable + " SET package_version = $2, package_path = $3, "
-                                                "error = NULL, updated_at = " + Now(conn->dialect()) +
-                                                " WHERE name = $1",
+      ASSIGN_OR_RETURN(auto up, conn->Query("UPDATE " + kTable +
+                                                " SET package_version = $2, package_path = $3, "
+                                                "error = NULL, updated_at = " +
+                                                Now(conn->dialect()) + " WHERE name = $1",
                                             {m.name, m.version_text, rel}));
     } else {
-      ASSIGN_OR_RETURN(auto ins, conn->Query("INSERT INTO " + kTable +
-                                                 " (name, version, package_version, package_path, enabled, "
-                                                 "installed, built_in) VALUES ($1, $2, $2, $3, $4, $4, $4)",
-                                             {m.name, m.version_text, rel, false}));
+      ASSIGN_OR_RETURN(auto ins,
+                       conn->Query("INSERT INTO " + kTable +
+                                       " (name, version, package_version, package_path, enabled, "
+                                       "installed, built_in) VALUES ($1, $2, $2, $3, $4, $4, $4)",
+                                   {m.name, m.version_text, rel, false}));
     }
-    PluginRow row{m.name, existing ? existing->version : m.version_text, m.version_text, rel,
-                  existing && existing->enabled, existing && existing->installed, false, {}, ""};
+    PluginRow row{m.name,
+                  existing ? existing->version : m.version_text,
+                  m.version_text,
+                  rel,
+                  existing && existing->enabled,
+                  existing && existing->installed,
+                  false,
+                  {},
+                  ""};
     ASSIGN_OR_RETURN(auto rt, RuntimeFor(row, m.version_text));
     RETURN_IF_ERROR(GuardPlugin(m.name, "AfterAdd", [&] { return rt->plugin().AfterAdd(*conn); }));
     RETURN_IF_ERROR(db::BumpEpoch(*conn).status());
@@ -593,14 +637,10 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
 }
 
 Result<json::object> PluginManager::Describe(const PluginRow& row) {
-  json::object o{{"name", row.name},
-                 {"packageName", row.name},
-                 {"version", row.version},
-                 {"packageVersion", row.package_version},
-                 {"enabled", row.enabled},
-                 {"installed", row.installed},
-                 {"builtIn", row.built_in},
-                 {"options", row.options}};
+  json::object o{{"name", row.name},        {"packageName", row.name},
+                 {"version", row.version},  {"packageVersion", row.package_version},
+                 {"enabled", row.enabled},  {"installed", row.installed},
+                 {"builtIn", row.built_in}, {"options", row.options}};
   if (const BuiltinPlugin* b = FindBuiltin(row.name)) {
     o["required"] = b->required;
   } else {
@@ -612,7 +652,8 @@ Result<json::object> PluginManager::Describe(const PluginRow& row) {
     auto snap = services_.snapshot();
     if (snap->schema && snap->FindPlugin(row.name) == nullptr) {
       for (const auto& e : snap->load_errors) {
-        if (e.find("'" + row.name + "'") != std::string::npos) error = "not loaded on this node: " + e;
+        if (e.find("'" + row.name + "'") != std::string::npos)
+          error = "not loaded on this node: " + e;
       }
     }
   }

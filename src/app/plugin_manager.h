@@ -12,7 +12,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -70,7 +69,8 @@ class PluginManager {
   // Enabled rows in load order (a plugin after what it depends on).
   Result<std::vector<PluginRow>> EnabledInOrder(db::Connection& conn) const;
   // The loaded runtime of a plugin at a version: a built-in, or a package under STORAGE_PATH.
-  Result<std::shared_ptr<PluginRuntime>> RuntimeFor(const PluginRow& row, const std::string& version);
+  Result<std::shared_ptr<PluginRuntime>> RuntimeFor(const PluginRow& row,
+                                                    const std::string& version);
 
   // The lifecycle. Each returns the plugin as pm:get shows it.
   Result<boost::json::object> Add(std::string_view archive_bytes);
@@ -79,7 +79,8 @@ class PluginManager {
   Result<boost::json::object> Disable(const std::string& name);
   Status Remove(const std::string& name, bool purge);
   Result<boost::json::object> Upgrade(const std::string& name);
-  Result<boost::json::object> UpdateSettings(const std::string& name, const boost::json::object& options);
+  Result<boost::json::object> UpdateSettings(const std::string& name,
+                                             const boost::json::object& options);
 
   Result<boost::json::array> List();
   Result<boost::json::object> Get(const std::string& name);
@@ -91,7 +92,8 @@ class PluginManager {
     std::string name;
     core::SemVerRange range;
   };
-  Result<std::vector<Dependency>> DependenciesOf(const PluginRow& row, const std::string& version) const;
+  Result<std::vector<Dependency>> DependenciesOf(const PluginRow& row,
+                                                 const std::string& version) const;
   Result<boost::json::object> Describe(const PluginRow& row);
   Result<PluginRow> FindRow(db::Connection& conn, const std::string& name) const;
   // Migrates `row` to its package version and enables it (or only migrates, `enable` false),

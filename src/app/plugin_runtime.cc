@@ -14,7 +14,8 @@ Status GuardPlugin(std::string_view plugin, std::string_view what,
   try {
     return fn().WithContext("plugin '" + std::string(plugin) + "' " + std::string(what));
   } catch (const std::exception& e) {
-    return Internal("plugin '" + std::string(plugin) + "' " + std::string(what) + " threw: " + e.what());
+    return Internal("plugin '" + std::string(plugin) + "' " + std::string(what) +
+                    " threw: " + e.what());
   } catch (...) {
     return Internal("plugin '" + std::string(plugin) + "' " + std::string(what) + " threw");
   }
@@ -33,7 +34,9 @@ class ActionContextImpl final : public slipway::ActionContext {
   std::string_view action() const override { return req_.route.action; }
   const json::object& params() const override { return req_.params; }
   const json::value& body() const override { return req_.body; }
-  std::string_view header(std::string_view lower_name) const override { return req_.http.header(lower_name); }
+  std::string_view header(std::string_view lower_name) const override {
+    return req_.http.header(lower_name);
+  }
   const Caller& caller() const override { return caller_; }
   Result<db::Connection*> db() override {
     if (!conn_) {
@@ -60,9 +63,12 @@ class ActionContextImpl final : public slipway::ActionContext {
 
 app::Access MapAccess(slipway::Access a) {
   switch (a) {
-    case slipway::Access::kOpen: return app::Access::kOpen;
-    case slipway::Access::kSignedIn: return app::Access::kSignedIn;
-    case slipway::Access::kConfigure: return app::Access::kConfigure;
+    case slipway::Access::kOpen:
+      return app::Access::kOpen;
+    case slipway::Access::kSignedIn:
+      return app::Access::kSignedIn;
+    case slipway::Access::kConfigure:
+      return app::Access::kConfigure;
   }
   return app::Access::kSignedIn;
 }
@@ -164,10 +170,12 @@ void PluginRuntime::AddAction(std::string resource, std::string action, ActionHa
   AddInternalAction(resource, action, std::move(a));
 }
 
-void PluginRuntime::AddInternalAction(const std::string& resource, const std::string& action, Action a) {
+void PluginRuntime::AddInternalAction(const std::string& resource, const std::string& action,
+                                      Action a) {
   for (const ActionReg& r : actions_) {
     if (r.resource == resource && r.action == action && registration_error_.ok()) {
-      registration_error_ = InvalidArgument("action '" + resource + ":" + action + "' is added twice");
+      registration_error_ =
+          InvalidArgument("action '" + resource + ":" + action + "' is added twice");
     }
   }
   actions_.push_back({resource, action, std::move(a)});

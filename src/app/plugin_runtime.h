@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <memory>
 #include <set>
 #include <string>
@@ -21,7 +20,8 @@
 namespace slipway::app {
 
 // Runs plugin code, turning an escaping exception into Internal naming the plugin.
-Status GuardPlugin(std::string_view plugin, std::string_view what, const std::function<Status()>& fn);
+Status GuardPlugin(std::string_view plugin, std::string_view what,
+                   const std::function<Status()>& fn);
 
 class PluginRuntime final : public slipway::PluginContext, public slipway::BuiltinRegistrar {
  public:

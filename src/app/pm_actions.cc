@@ -23,7 +23,8 @@ bool Flag(const ActionRequest& req, std::string_view key) {
   auto it = req.params.find(key);
   if (it != req.params.end()) {
     const json::value& v = it->value();
-    if ((v.is_string() && (v.as_string() == "true" || v.as_string() == "1")) || (v.is_bool() && v.as_bool())) {
+    if ((v.is_string() && (v.as_string() == "true" || v.as_string() == "1")) ||
+        (v.is_bool() && v.as_bool())) {
       return true;
     }
   }
@@ -62,15 +63,17 @@ void RegisterPluginActions(ActionRegistry& r, PluginManager& pm) {
             return InvalidArgument("pm:add: the upload has no file part");
           }
           std::string path;
-          if (auto it = req.params.find("path"); it != req.params.end() && it->value().is_string()) {
+          if (auto it = req.params.find("path");
+              it != req.params.end() && it->value().is_string()) {
             path = std::string(it->value().as_string());
           } else if (req.body.is_object() && req.body.as_object().contains("path") &&
                      req.body.at("path").is_string()) {
             path = std::string(req.body.at("path").as_string());
           }
           if (path.empty()) {
-            return InvalidArgument("pm:add needs a package: upload it as multipart/form-data or give "
-                                   "{\"path\": \"<file on the server>\"}");
+            return InvalidArgument(
+                "pm:add needs a package: upload it as multipart/form-data or give "
+                "{\"path\": \"<file on the server>\"}");
           }
           ASSIGN_OR_RETURN(json::object p, pm.AddFromPath(path));
           return Data(p);
@@ -102,7 +105,8 @@ void RegisterPluginActions(ActionRegistry& r, PluginManager& pm) {
               !req.body.at("options").is_object()) {
             return InvalidArgument("pm:update expects {\"options\": {...}}");
           }
-          ASSIGN_OR_RETURN(json::object p, pm.UpdateSettings(name, req.body.at("options").as_object()));
+          ASSIGN_OR_RETURN(json::object p,
+                           pm.UpdateSettings(name, req.body.at("options").as_object()));
           return Data(p);
         }));
 }

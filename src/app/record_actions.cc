@@ -25,8 +25,8 @@ json::value AndScopes(const json::value& a, const json::value& b) {
 // keeps it to the source record's relatives, and the key a created record gets.
 struct Association {
   const data::Collection* target = nullptr;
-  json::value scope;       // e.g. {"postId": {"$eq": 1}}
-  json::object fixed;      // e.g. {"postId": 1}
+  json::value scope;           // e.g. {"postId": {"$eq": 1}}
+  json::object fixed;          // e.g. {"postId": 1}
   json::value belongs_to_key;  // belongsTo: the one target key (null when unset)
   bool belongs_to = false;
 };
@@ -42,7 +42,8 @@ Result<Association> ResolveAssociation(const data::Schema& schema, const http::R
   }
   a.target = schema.Find(rel->target);
   const data::Field* pk = source->PrimaryKey();
-  std::string key_column = rel->type == data::FieldType::kHasMany ? rel->source_key : rel->foreign_key;
+  std::string key_column =
+      rel->type == data::FieldType::kHasMany ? rel->source_key : rel->foreign_key;
   const data::Field* key_field = source->FindField(key_column);
   if (a.target == nullptr || pk == nullptr || key_field == nullptr) {
     return Internal("association '" + route.resource + "' is incomplete");
@@ -120,7 +121,8 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
   }
   auto values_object = [&]() -> Result<json::object> {
     if (req.body.is_null()) return json::object();
-    if (!req.body.is_object()) return InvalidArgument(action + " expects the values as a JSON object");
+    if (!req.body.is_object())
+      return InvalidArgument(action + " expects the values as a JSON object");
     return req.body.as_object();
   };
   std::string body;

@@ -26,18 +26,24 @@ Result<http::Response> Page(json::array items, const json::object& params) {
     }
     if (*out < 1 || (*out > data::kMaxPageSize && std::string_view(key) == "pageSize")) {
       return InvalidArgument(std::string("'") + key + "' must be a whole number from 1 to " +
-                             (std::string_view(key) == "pageSize" ? std::to_string(data::kMaxPageSize) : "1000000000"));
+                             (std::string_view(key) == "pageSize"
+                                  ? std::to_string(data::kMaxPageSize)
+                                  : "1000000000"));
     }
   }
   auto paginate = params.find("paginate");
-  if (paginate != params.end() && ((paginate->value().is_string() && paginate->value().as_string() == "false") ||
-                                   (paginate->value().is_bool() && !paginate->value().as_bool()))) {
+  if (paginate != params.end() &&
+      ((paginate->value().is_string() && paginate->value().as_string() == "false") ||
+       (paginate->value().is_bool() && !paginate->value().as_bool()))) {
     return Data(items);
   }
   int64_t count = static_cast<int64_t>(items.size());
   json::array slice;
-  for (int64_t i = (page - 1) * page_size; i < std::min(count, page * page_size); ++i) slice.push_back(items[i]);
-  json::object meta{{"count", count}, {"page", page}, {"pageSize", page_size},
+  for (int64_t i = (page - 1) * page_size; i < std::min(count, page * page_size); ++i)
+    slice.push_back(items[i]);
+  json::object meta{{"count", count},
+                    {"page", page},
+                    {"pageSize", page_size},
                     {"totalPage", (count + page_size - 1) / page_size}};
   return http::Response::Json(200, json::serialize(json::object{{"data", slice}, {"meta", meta}}));
 }
@@ -51,7 +57,8 @@ Result<std::string> NameParam(const ActionRequest& req, std::string_view what) {
 }
 
 Result<json::object> BodyObject(const ActionRequest& req) {
-  if (!req.body.is_object()) return InvalidArgument(req.route.Key() + " expects a JSON object body");
+  if (!req.body.is_object())
+    return InvalidArgument(req.route.Key() + " expects a JSON object body");
   return req.body.as_object();
 }
 
@@ -72,7 +79,9 @@ const data::Collection* FindCollection(const ActionRequest& req, std::string_vie
 
 void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_view)> reserved) {
   auto read = [](ActionFn fn) { return Action{std::move(fn), RunsOn::kWorker, Access::kSignedIn}; };
-  auto change = [](ActionFn fn) { return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure}; };
+  auto change = [](ActionFn fn) {
+    return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure};
+  };
 
   r.Add("collections", "list", read([](ActionRequest& req) -> Result<http::Response> {
           json::array items;
@@ -90,16 +99,18 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
         }));
   r.Add("collections", "create", change([reserved](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(json::object def, BodyObject(req));
-          if (auto it = def.find("name"); it != def.end() && it->value().is_string() &&
-                                          reserved(it->value().as_string())) {
+          if (auto it = def.find("name");
+              it != def.end() && it->value().is_string() && reserved(it->value().as_string())) {
             return InvalidArgument("collection name '" + std::string(it->value().as_string()) +
                                    "' is reserved for a built-in resource");
           }
           std::shared_ptr<const data::Schema> created;
-          RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(created, now.schema_store->CreateCollection(conn, *now.schema, def));
-            return SnapshotUpdate{created, nullptr};
-          }));
+          RETURN_IF_ERROR(req.services.ApplyChange(
+              [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+                ASSIGN_OR_RETURN(created,
+                                 now.schema_store->CreateCollection(conn, *now.schema, def));
+                return SnapshotUpdate{created, nullptr};
+              }));
           std::string name(def.at("name").as_string());
           return Data(data::CollectionToJson(*created->Find(name), true));
         }));
@@ -107,18 +118,22 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:update"));
           ASSIGN_OR_RETURN(json::object values, BodyObject(req));
           std::shared_ptr<const data::Schema> next;
-          RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(next, now.schema_store->UpdateCollection(conn, *now.schema, name, values));
-            return SnapshotUpdate{next, nullptr};
-          }));
+          RETURN_IF_ERROR(req.services.ApplyChange(
+              [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+                ASSIGN_OR_RETURN(
+                    next, now.schema_store->UpdateCollection(conn, *now.schema, name, values));
+                return SnapshotUpdate{next, nullptr};
+              }));
           return Data(json::array{data::CollectionToJson(*next->Find(name), false)});
         }));
   r.Add("collections", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:destroy"));
-          RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(auto next, now.schema_store->DestroyCollection(conn, *now.schema, name));
-            return SnapshotUpdate{next, nullptr};
-          }));
+          RETURN_IF_ERROR(req.services.ApplyChange(
+              [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+                ASSIGN_OR_RETURN(auto next,
+                                 now.schema_store->DestroyCollection(conn, *now.schema, name));
+                return SnapshotUpdate{next, nullptr};
+              }));
           return Data(1);
         }));
 
@@ -127,13 +142,15 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
     if (c == nullptr) return NotFound("collection '" + req.route.source_index + "' not found");
     return c;
   };
-  r.Add("collections.fields", "list", read([collection_of](ActionRequest& req) -> Result<http::Response> {
+  r.Add("collections.fields", "list",
+        read([collection_of](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(const data::Collection* c, collection_of(req));
           json::array items;
           for (const data::Field& f : c->fields) items.push_back(data::FieldToJson(f, c->name));
           return Page(std::move(items), req.params);
         }));
-  r.Add("collections.fields", "get", read([collection_of](ActionRequest& req) -> Result<http::Response> {
+  r.Add("collections.fields", "get",
+        read([collection_of](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(const data::Collection* c, collection_of(req));
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "fields:get"));
           const data::Field* f = c->FindField(name);
@@ -144,11 +161,15 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           std::string collection = req.route.source_index;
           ASSIGN_OR_RETURN(json::object def, BodyObject(req));
           std::shared_ptr<const data::Schema> next;
-          RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(next, now.schema_store->CreateField(conn, *now.schema, collection, def));
-            return SnapshotUpdate{next, nullptr};
-          }));
-          std::string name = def.contains("name") && def.at("name").is_string() ? std::string(def.at("name").as_string()) : "";
+          RETURN_IF_ERROR(req.services.ApplyChange(
+              [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+                ASSIGN_OR_RETURN(next,
+                                 now.schema_store->CreateField(conn, *now.schema, collection, def));
+                return SnapshotUpdate{next, nullptr};
+              }));
+          std::string name = def.contains("name") && def.at("name").is_string()
+                                 ? std::string(def.at("name").as_string())
+                                 : "";
           const data::Field* f = next->Find(collection)->FindField(name);
           return Data(f ? json::value(data::FieldToJson(*f, collection)) : json::value(nullptr));
         }));
@@ -157,22 +178,28 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "fields:update"));
           ASSIGN_OR_RETURN(json::object values, BodyObject(req));
           std::shared_ptr<const data::Schema> next;
-          RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(next, now.schema_store->UpdateField(conn, *now.schema, collection, name, values));
-            return SnapshotUpdate{next, nullptr};
-          }));
+          RETURN_IF_ERROR(req.services.ApplyChange(
+              [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+                ASSIGN_OR_RETURN(next, now.schema_store->UpdateField(conn, *now.schema, collection,
+                                                                     name, values));
+                return SnapshotUpdate{next, nullptr};
+              }));
           std::string final_name = values.contains("name") && values.at("name").is_string()
-                                       ? std::string(values.at("name").as_string()) : name;
+                                       ? std::string(values.at("name").as_string())
+                                       : name;
           const data::Field* f = next->Find(collection)->FindField(final_name);
-          return Data(json::array{f ? json::value(data::FieldToJson(*f, collection)) : json::value(nullptr)});
+          return Data(json::array{f ? json::value(data::FieldToJson(*f, collection))
+                                    : json::value(nullptr)});
         }));
   r.Add("collections.fields", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           std::string collection = req.route.source_index;
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "fields:destroy"));
-          RETURN_IF_ERROR(req.services.ApplyChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
-            ASSIGN_OR_RETURN(auto next, now.schema_store->DestroyField(conn, *now.schema, collection, name));
-            return SnapshotUpdate{next, nullptr};
-          }));
+          RETURN_IF_ERROR(req.services.ApplyChange(
+              [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+                ASSIGN_OR_RETURN(
+                    auto next, now.schema_store->DestroyField(conn, *now.schema, collection, name));
+                return SnapshotUpdate{next, nullptr};
+              }));
           return Data(1);
         }));
 }

@@ -10,6 +10,7 @@
 namespace slipway::app {
 
 // `reserved` tells whether a name is taken by a registered resource (app, auth, pm, ...).
-void RegisterSchemaActions(ActionRegistry& registry, std::function<bool(std::string_view)> reserved);
+void RegisterSchemaActions(ActionRegistry& registry,
+                           std::function<bool(std::string_view)> reserved);
 
 }  // namespace slipway::app

@@ -1,7 +1,6 @@
 #include "app/services_impl.h"
 
 #include "app/plugin_manager.h"
-
 #include "core/logging.h"
 #include "db/cluster_state.h"
 
@@ -19,7 +18,8 @@ Result<std::shared_ptr<const Snapshot>> ServicesImpl::Load(db::Connection& conn)
     if (!rt.ok()) {
       // Serve without it, and say so (pm:list, the health check of a cluster node).
       next->load_errors.push_back(rt.status().message());
-      core::log::Error("plugin not loaded", {{"plugin", row.name}, {"error", rt.status().message()}});
+      core::log::Error("plugin not loaded",
+                       {{"plugin", row.name}, {"error", rt.status().message()}});
       continue;
     }
     const PluginRuntime& p = **rt;
@@ -98,7 +98,8 @@ Status ServicesImpl::ApplyChange(const ChangeFn& change) {
     ASSIGN_OR_RETURN(auto violations, conn->Query("PRAGMA foreign_key_check"));
     if (violations->row_count() > 0) {
       return FailedPrecondition("the change would leave records of '" +
-                                std::string(violations->Text(0, 0)) + "' pointing at missing records");
+                                std::string(violations->Text(0, 0)) +
+                                "' pointing at missing records");
     }
   }
   RETURN_IF_ERROR(tx.Commit());
@@ -107,9 +108,11 @@ Status ServicesImpl::ApplyChange(const ChangeFn& change) {
   if (update.acl) next->acl = update.acl;
   next->epoch = epoch;
   Publish(std::move(next));
-  core::log::Info("change applied",
-                  {{"epoch", epoch},
-                   {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
+  core::log::Info(
+      "change applied",
+      {{"epoch", epoch},
+       {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count()}});
   return Status::Ok();
 }
 

@@ -4,7 +4,8 @@
 
 namespace slipway::app {
 
-void RecordHookSet::Add(std::string collection, RecordEvent event, RecordHook hook, std::string plugin) {
+void RecordHookSet::Add(std::string collection, RecordEvent event, RecordHook hook,
+                        std::string plugin) {
   entries_.push_back({std::move(collection), event, std::move(hook), std::move(plugin)});
 }
 
@@ -17,7 +18,8 @@ bool RecordHookSet::Has(std::string_view collection, RecordEvent event) const {
 
 Status RecordHookSet::Run(RecordChange& change) const {
   for (const Entry& e : entries_) {
-    if (e.event != change.event || (e.collection != "*" && e.collection != change.collection)) continue;
+    if (e.event != change.event || (e.collection != "*" && e.collection != change.collection))
+      continue;
     RETURN_IF_ERROR(GuardPlugin(e.plugin, "record hook", [&] { return e.hook(change); }));
   }
   return Status::Ok();

@@ -5,9 +5,8 @@
 // and swaps it in, so readers never wait for a writer and never see a half-applied change.
 #pragma once
 
-#include <boost/json.hpp>
-
 #include <atomic>
+#include <boost/json.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -55,9 +54,9 @@ struct Snapshot {
   std::shared_ptr<const ActionRegistry> actions;
   std::shared_ptr<const RecordHookSet> hooks;
   std::map<std::string, boost::json::object> settings;  // stored plugin settings by plugin
-  std::shared_ptr<Authenticator> authenticator;          // from the users plugin, when enabled
-  RoleResolver role_resolver;                            // from the acl plugin, when enabled
-  std::vector<CollectionChangedFn> collection_changed;   // the enabled plugins' callbacks
+  std::shared_ptr<Authenticator> authenticator;         // from the users plugin, when enabled
+  RoleResolver role_resolver;                           // from the acl plugin, when enabled
+  std::vector<CollectionChangedFn> collection_changed;  // the enabled plugins' callbacks
   // Enabled plugins this node could not load (e.g. a package missing from its disk).
   std::vector<std::string> load_errors;
   int64_t epoch = 0;
@@ -70,7 +69,9 @@ struct Snapshot {
 class SnapshotHolder {
  public:
   std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
-  void Set(std::shared_ptr<const Snapshot> next) { current_.store(std::move(next), std::memory_order_release); }
+  void Set(std::shared_ptr<const Snapshot> next) {
+    current_.store(std::move(next), std::memory_order_release);
+  }
 
  private:
   // Shared: every in-flight request holds the snapshot it started with.

@@ -15,8 +15,9 @@ void ConfigFlags::AddTo(CLI::App* cmd, bool server_flags) {
   if (server_flags) {
     cmd->add_option("--host", host, "Address to listen on (APP_HOST, default 0.0.0.0)");
     cmd->add_option("--port", port, "Port to listen on (APP_PORT, default 13000)");
-    cmd->add_flag("--no-auto-upgrade", no_auto_upgrade,
-                  "Refuse to start on an older schema instead of upgrading it (AUTO_UPGRADE=false)");
+    cmd->add_flag(
+        "--no-auto-upgrade", no_auto_upgrade,
+        "Refuse to start on an older schema instead of upgrading it (AUTO_UPGRADE=false)");
   }
 }
 

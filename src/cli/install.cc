@@ -26,7 +26,8 @@ Command AddInstall(CLI::App& root, const app::Distribution& dist) {
               });
             }
             if (status.ok()) {
-              std::printf("installed slipway %s into %s\n", application.version().ToString().c_str(),
+              std::printf("installed slipway %s into %s\n",
+                          application.version().ToString().c_str(),
                           config->db.dialect == "sqlite" ? config->db.storage.c_str()
                                                          : config->db.database.c_str());
             }

@@ -3,7 +3,7 @@
 #include "core/build_info.h"
 
 int main(int argc, char** argv) {
-  slipway::app::Distribution dist{slipway::core::ProductBuildInfo(), {},
-                                  slipway::plugins::BuiltinPlugins};
+  slipway::app::Distribution dist{
+      slipway::core::ProductBuildInfo(), {}, slipway::plugins::BuiltinPlugins};
   return slipway::cli::Main(argc, argv, dist);
 }

@@ -19,7 +19,8 @@ std::string Text(const json::object& p, std::string_view key) {
 
 void PrintPlugin(const json::object& p) {
   std::string line = Text(p, "name") + " " + Text(p, "version");
-  if (Text(p, "packageVersion") != Text(p, "version")) line += " (added: " + Text(p, "packageVersion") + ")";
+  if (Text(p, "packageVersion") != Text(p, "version"))
+    line += " (added: " + Text(p, "packageVersion") + ")";
   line += p.at("enabled").as_bool() ? "  enabled" : "  disabled";
   if (p.at("builtIn").as_bool()) line += "  built-in";
   if (p.contains("required") && p.at("required").as_bool()) line += "  required";
@@ -31,7 +32,8 @@ void PrintPlugin(const json::object& p) {
 }  // namespace
 
 Command AddPm(CLI::App& root, const app::Distribution& dist) {
-  auto* cmd = root.add_subcommand("pm", "Manage plugins: list, add, enable, disable, remove, upgrade");
+  auto* cmd =
+      root.add_subcommand("pm", "Manage plugins: list, add, enable, disable, remove, upgrade");
   cmd->require_subcommand(1);
   auto flags = std::make_shared<ConfigFlags>();
   flags->AddTo(cmd, /*server_flags=*/false);
@@ -46,7 +48,8 @@ Command AddPm(CLI::App& root, const app::Distribution& dist) {
   auto* remove = cmd->add_subcommand("remove", "Remove a disabled plugin");
   remove->add_flag("--purge", *purge, "Also drop its tables and forget its migrations");
   auto* upgrade = cmd->add_subcommand("upgrade", "Run the migrations of a newer added version");
-  for (auto* sub : {enable, disable, remove, upgrade}) sub->add_option("name", *name, "The plugin")->required();
+  for (auto* sub : {enable, disable, remove, upgrade})
+    sub->add_option("name", *name, "The plugin")->required();
   // `slipway pm list --storage DIR` as well as `slipway pm --storage DIR list`.
   for (auto* sub : {list, add, enable, disable, remove, upgrade}) sub->fallthrough();
 
@@ -70,7 +73,8 @@ Command AddPm(CLI::App& root, const app::Distribution& dist) {
             if (upgrade->parsed()) result = (*pm)->Upgrade(*name);
             if (remove->parsed()) {
               Status s = (*pm)->Remove(*name, *purge);
-              if (s.ok()) std::printf("removed %s%s\n", name->c_str(), *purge ? " (tables dropped)" : "");
+              if (s.ok())
+                std::printf("removed %s%s\n", name->c_str(), *purge ? " (tables dropped)" : "");
               return Report(s);
             }
             if (!result.ok()) return Report(result.status());

@@ -44,10 +44,10 @@ class MapEnvironment final : public Environment {
 enum class LogFormat { kConsole, kJson };
 
 struct DatabaseConfig {
-  std::string dialect = "sqlite";  // DB_DIALECT: sqlite | postgres
-  std::filesystem::path storage;   // DB_STORAGE: the SQLite file
-  std::string host = "127.0.0.1";  // DB_HOST
-  uint16_t port = 5432;            // DB_PORT
+  std::string dialect = "sqlite";    // DB_DIALECT: sqlite | postgres
+  std::filesystem::path storage;     // DB_STORAGE: the SQLite file
+  std::string host = "127.0.0.1";    // DB_HOST
+  uint16_t port = 5432;              // DB_PORT
   std::string database = "slipway";  // DB_DATABASE
   std::string user = "slipway";      // DB_USER
   std::string password;              // DB_PASSWORD
@@ -57,11 +57,11 @@ struct DatabaseConfig {
 
 struct Config {
   // HTTP
-  std::string host = "0.0.0.0";  // APP_HOST
-  uint16_t port = 13000;         // APP_PORT
-  std::string api_base_path = "/api/";  // API_BASE_PATH
-  int io_threads = 0;                   // HTTP_THREADS; 0 = one per core
-  size_t body_limit_bytes = 8 << 20;    // HTTP_BODY_LIMIT (bytes)
+  std::string host = "0.0.0.0";                      // APP_HOST
+  uint16_t port = 13000;                             // APP_PORT
+  std::string api_base_path = "/api/";               // API_BASE_PATH
+  int io_threads = 0;                                // HTTP_THREADS; 0 = one per core
+  size_t body_limit_bytes = 8 << 20;                 // HTTP_BODY_LIMIT (bytes)
   std::chrono::milliseconds header_timeout{10'000};  // HTTP_HEADER_TIMEOUT (ms)
   std::chrono::milliseconds body_timeout{30'000};    // HTTP_BODY_TIMEOUT (ms)
   std::chrono::milliseconds idle_timeout{60'000};    // HTTP_IDLE_TIMEOUT (ms), keep-alive
@@ -71,12 +71,12 @@ struct Config {
   std::chrono::milliseconds sync_poll_interval{1000};
 
   // Application
-  std::string app_env = "production";        // APP_ENV
-  std::string app_key;                       // APP_KEY; generated into storage when empty
-  std::chrono::seconds auth_token_ttl{86400};  // AUTH_TOKEN_TTL (seconds a sign-in lasts)
+  std::string app_env = "production";              // APP_ENV
+  std::string app_key;                             // APP_KEY; generated into storage when empty
+  std::chrono::seconds auth_token_ttl{86400};      // AUTH_TOKEN_TTL (seconds a sign-in lasts)
   std::filesystem::path storage_path = "storage";  // STORAGE_PATH
-  std::string node_id;                       // NODE_ID; defaults to "<hostname>:<port>"
-  bool auto_upgrade = true;                  // AUTO_UPGRADE (flag --no-auto-upgrade)
+  std::string node_id;                             // NODE_ID; defaults to "<hostname>:<port>"
+  bool auto_upgrade = true;                        // AUTO_UPGRADE (flag --no-auto-upgrade)
   DatabaseConfig db;
 
   // Logging

@@ -17,14 +17,15 @@ TEST(ConfigTest, DefaultsMatchNocoBase) {
 }
 
 TEST(ConfigTest, ReadsNocoBaseVariableNames) {
-  auto c = Config::Load(MapEnvironment(std::map<std::string, std::string>{{"APP_PORT", "14000"},
-                                        {"STORAGE_PATH", "/srv/s"},
-                                        {"DB_DIALECT", "postgres"},
-                                        {"DB_HOST", "db"},
-                                        {"DB_PORT", "6543"},
-                                        {"APP_KEY", "k"},
-                                        {"LOGGER_FORMAT", "json"},
-                                        {"LOGGER_LEVEL", "debug"}}));
+  auto c =
+      Config::Load(MapEnvironment(std::map<std::string, std::string>{{"APP_PORT", "14000"},
+                                                                     {"STORAGE_PATH", "/srv/s"},
+                                                                     {"DB_DIALECT", "postgres"},
+                                                                     {"DB_HOST", "db"},
+                                                                     {"DB_PORT", "6543"},
+                                                                     {"APP_KEY", "k"},
+                                                                     {"LOGGER_FORMAT", "json"},
+                                                                     {"LOGGER_LEVEL", "debug"}}));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ASSERT_TRUE(c->Finish().ok());
   EXPECT_EQ(c->port, 14000);
@@ -61,11 +62,13 @@ TEST(ConfigTest, MalformedValuesNameTheVariable) {
 }
 
 TEST(ConfigTest, BasePathGetsTrailingSlashAndMustBeAbsolute) {
-  auto c = Config::Load(MapEnvironment(std::map<std::string, std::string>{{"API_BASE_PATH", "/v1"}}));
+  auto c =
+      Config::Load(MapEnvironment(std::map<std::string, std::string>{{"API_BASE_PATH", "/v1"}}));
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE(c->Finish().ok());
   EXPECT_EQ(c->api_base_path, "/v1/");
-  auto bad = Config::Load(MapEnvironment(std::map<std::string, std::string>{{"API_BASE_PATH", "api"}}));
+  auto bad =
+      Config::Load(MapEnvironment(std::map<std::string, std::string>{{"API_BASE_PATH", "api"}}));
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->Finish().code(), StatusCode::kInvalidArgument);
 }

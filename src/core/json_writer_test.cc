@@ -29,7 +29,11 @@ TEST(JsonWriterTest, EscapesEveryControlCharacterAndRoundTrips) {
 
 TEST(JsonWriterTest, NonFiniteDoublesBecomeNull) {
   std::string out;
-  JsonWriter(&out).BeginArray().Double(std::numeric_limits<double>::infinity()).Double(0.1).EndArray();
+  JsonWriter(&out)
+      .BeginArray()
+      .Double(std::numeric_limits<double>::infinity())
+      .Double(0.1)
+      .EndArray();
   EXPECT_EQ(out, "[null,0.1]");
 }
 

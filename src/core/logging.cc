@@ -4,8 +4,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
-#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -31,12 +31,18 @@ State& GetState() {
 
 spdlog::level::level_enum ToSpd(Level l) {
   switch (l) {
-    case Level::kTrace: return spdlog::level::trace;
-    case Level::kDebug: return spdlog::level::debug;
-    case Level::kInfo: return spdlog::level::info;
-    case Level::kWarn: return spdlog::level::warn;
-    case Level::kError: return spdlog::level::err;
-    case Level::kOff: return spdlog::level::off;
+    case Level::kTrace:
+      return spdlog::level::trace;
+    case Level::kDebug:
+      return spdlog::level::debug;
+    case Level::kInfo:
+      return spdlog::level::info;
+    case Level::kWarn:
+      return spdlog::level::warn;
+    case Level::kError:
+      return spdlog::level::err;
+    case Level::kOff:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -190,13 +196,13 @@ void Init(const Options& options) {
     });
     sink = std::make_shared<BufferedStdoutSink>();
   }
-  auto logger = std::make_shared<spdlog::async_logger>(
-      "slipway", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
+  auto logger = std::make_shared<spdlog::async_logger>("slipway", sink, spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::block);
   if (options.format == LogFormat::kJson) {
     logger->set_formatter(std::make_unique<JsonFormatter>(options.node_id, options.version));
   } else {
-    auto pattern = "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [" + options.node_id + " " + options.version +
-                   "] %v";
+    auto pattern =
+        "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [" + options.node_id + " " + options.version + "] %v";
     logger->set_formatter(
         std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
   }

@@ -25,8 +25,8 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
   size_t start = 0;
   while (true) {
     size_t pos = s.find(sep, start);
-    parts.push_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos
-                                                                  : pos - start));
+    parts.push_back(
+        s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
     if (pos == std::string_view::npos) break;
     start = pos + 1;
   }
@@ -36,7 +36,8 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
 bool IsIdentifier(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+    bool ok =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -45,7 +46,10 @@ bool IsIdentifier(std::string_view s) {
 }  // namespace
 
 Result<SemVer> SemVer::Parse(std::string_view text) {
-  auto bad = [&] { return InvalidArgument("'" + std::string(text) + "' is not a semantic version (expected MAJOR.MINOR.PATCH)"); };
+  auto bad = [&] {
+    return InvalidArgument("'" + std::string(text) +
+                           "' is not a semantic version (expected MAJOR.MINOR.PATCH)");
+  };
   std::string_view s = text;
   if (!s.empty() && (s[0] == 'v' || s[0] == 'V')) s.remove_prefix(1);
   SemVer v;
@@ -70,7 +74,8 @@ Result<SemVer> SemVer::Parse(std::string_view text) {
 }
 
 std::string SemVer::ToString() const {
-  std::string out = std::to_string(major_) + "." + std::to_string(minor_) + "." + std::to_string(patch_);
+  std::string out =
+      std::to_string(major_) + "." + std::to_string(minor_) + "." + std::to_string(patch_);
   for (size_t i = 0; i < prerelease_.size(); ++i) {
     out += (i == 0 ? '-' : '.');
     out += prerelease_[i];

@@ -18,7 +18,8 @@ TEST(SemVerTest, ParsesAndPrints) {
 }
 
 TEST(SemVerTest, RefusesMalformedWithTheText) {
-  for (const char* bad : {"", "1", "1.2", "1.2.3.4", "01.2.3", "1.2.x", "1.2.3-", "1.2.3+", "a.b.c"}) {
+  for (const char* bad :
+       {"", "1", "1.2", "1.2.3.4", "01.2.3", "1.2.x", "1.2.3-", "1.2.3+", "a.b.c"}) {
     auto v = SemVer::Parse(bad);
     ASSERT_FALSE(v.ok()) << bad;
     EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument);
@@ -28,9 +29,10 @@ TEST(SemVerTest, RefusesMalformedWithTheText) {
 
 TEST(SemVerTest, OrdersBySpecPrecedence) {
   // The example chain from semver.org section 11.
-  const char* chain[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-                         "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1",
-                         "1.1.0", "2.0.0", "10.0.0"};
+  const char* chain[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta",
+                         "1.0.0-beta",  "1.0.0-beta.2",  "1.0.0-beta.11",
+                         "1.0.0-rc.1",  "1.0.0",         "1.0.1",
+                         "1.1.0",       "2.0.0",         "10.0.0"};
   for (size_t i = 0; i + 1 < std::size(chain); ++i) {
     EXPECT_LT(V(chain[i]), V(chain[i + 1])) << chain[i] << " < " << chain[i + 1];
     EXPECT_GT(V(chain[i + 1]), V(chain[i]));

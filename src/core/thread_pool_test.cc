@@ -21,7 +21,10 @@ TEST(ThreadPoolTest, RunsEveryTaskAndDrainsOnStop) {
 TEST(ThreadPoolTest, RefusesWhenQueueIsFull) {
   std::atomic<bool> release{false};
   ThreadPool pool("t", 1, 2);
-  ASSERT_TRUE(pool.Post([&] { while (!release) std::this_thread::yield(); }).ok());
+  ASSERT_TRUE(pool.Post([&] {
+                    while (!release) std::this_thread::yield();
+                  })
+                  .ok());
   // The worker may or may not have taken the first task yet; fill the queue either way.
   Status last;
   for (int i = 0; i < 4 && last.ok(); ++i) last = pool.Post([] {});

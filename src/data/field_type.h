@@ -31,7 +31,9 @@ enum class FieldType {
 std::optional<FieldType> ParseFieldType(std::string_view name);
 std::string_view FieldTypeName(FieldType type);
 
-inline bool IsRelation(FieldType t) { return t == FieldType::kBelongsTo || t == FieldType::kHasMany; }
+inline bool IsRelation(FieldType t) {
+  return t == FieldType::kBelongsTo || t == FieldType::kHasMany;
+}
 inline bool IsIntegral(FieldType t) {
   return t == FieldType::kInteger || t == FieldType::kBigInt || t == FieldType::kSnowflakeId;
 }

@@ -77,18 +77,22 @@ Result<int64_t> IntParam(const json::object& params, std::string_view key, int64
 
 Status AddAppend(const Schema& schema, const Collection& root, std::string_view path,
                  std::vector<AppendNode>* nodes, int depth) {
-  if (depth > 4) return InvalidArgument("appends: '" + std::string(path) + "' is nested deeper than 4");
+  if (depth > 4)
+    return InvalidArgument("appends: '" + std::string(path) + "' is nested deeper than 4");
   size_t dot = path.find('.');
   std::string_view head = path.substr(0, dot);
   const Field* rel = root.FindField(head);
   if (rel == nullptr) {
-    return InvalidArgument("appends: unknown relation '" + root.name + "." + std::string(head) + "'");
+    return InvalidArgument("appends: unknown relation '" + root.name + "." + std::string(head) +
+                           "'");
   }
   if (!IsRelation(rel->type)) {
-    return InvalidArgument("appends: '" + root.name + "." + std::string(head) + "' is not a relation");
+    return InvalidArgument("appends: '" + root.name + "." + std::string(head) +
+                           "' is not a relation");
   }
   const Collection* target = schema.Find(rel->target);
-  if (target == nullptr) return Internal("relation target '" + rel->target + "' missing from the schema");
+  if (target == nullptr)
+    return Internal("relation target '" + rel->target + "' missing from the schema");
   AppendNode* node = nullptr;
   for (AppendNode& n : *nodes) {
     if (n.relation == rel) node = &n;
@@ -103,7 +107,8 @@ Status AddAppend(const Schema& schema, const Collection& root, std::string_view 
 
 }  // namespace
 
-Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c, const json::object& params) {
+Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
+                               const json::object& params) {
   ReadSpec spec;
   spec.collection = &c;
 
@@ -135,7 +140,8 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c, const 
     if (f->hidden()) return InvalidArgument("fields: '" + c.name + "." + name + "' cannot be read");
   }
   for (const std::string& name : except) {
-    if (c.FindField(name) == nullptr) return InvalidArgument("except: unknown field '" + c.name + "." + name + "'");
+    if (c.FindField(name) == nullptr)
+      return InvalidArgument("except: unknown field '" + c.name + "." + name + "'");
   }
   for (const Field* f : c.ColumnFields()) {
     if (wanted(*f)) spec.columns.push_back(f);
@@ -150,7 +156,8 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c, const 
     spec.columns.push_back(f);
   };
   for (const AppendNode& n : spec.appends) {
-    ensure(n.relation->type == FieldType::kBelongsTo ? n.relation->foreign_key : n.relation->source_key);
+    ensure(n.relation->type == FieldType::kBelongsTo ? n.relation->foreign_key
+                                                     : n.relation->source_key);
   }
 
   ASSIGN_OR_RETURN(auto sort, ListParam(params, "sort"));
@@ -165,11 +172,13 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c, const 
     const Field* f = c.FindField(name);
     if (f == nullptr) {
       if (name.find('.') != std::string::npos) {
-        return InvalidArgument("sort: sorting by a related collection's field ('" + name + "') is not supported");
+        return InvalidArgument("sort: sorting by a related collection's field ('" + name +
+                               "') is not supported");
       }
       return InvalidArgument("sort: unknown field '" + c.name + "." + name + "'");
     }
-    if (!f->has_column() || f->hidden()) return InvalidArgument("sort: cannot sort by '" + c.name + "." + name + "'");
+    if (!f->has_column() || f->hidden())
+      return InvalidArgument("sort: cannot sort by '" + c.name + "." + name + "'");
     spec.sort.push_back({f, desc});
     if (f == pk) has_pk = true;
   }

@@ -13,7 +13,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -31,7 +30,7 @@ struct SortKey {
 };
 
 struct AppendNode {
-  const Field* relation;       // belongsTo or hasMany of the parent collection
+  const Field* relation;  // belongsTo or hasMany of the parent collection
   const Collection* target;
   std::vector<AppendNode> children;
 };

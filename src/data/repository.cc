@@ -13,7 +13,6 @@ namespace json = boost::json;
 using db::QuoteIdent;
 using namespace repository_internal;
 
-
 Result<Repository::Where> Repository::BuildWhere(const json::value& filter_by_tk,
                                                  const json::value& filter,
                                                  const json::value& scope, SqlParams* params) {
@@ -49,7 +48,8 @@ Result<Repository::Where> Repository::BuildWhere(const json::value& filter_by_tk
     combined = scope;
   }
   if (!combined.is_null()) {
-    ASSIGN_OR_RETURN(CompiledFilter compiled, CompileFilter(combined, schema_, c_, conn_.dialect(), params));
+    ASSIGN_OR_RETURN(CompiledFilter compiled,
+                     CompileFilter(combined, schema_, c_, conn_.dialect(), params));
     for (const Join& j : compiled.joins) where.joins += " " + j.sql;
     if (!compiled.where.empty()) conditions.push_back("(" + compiled.where + ")");
   }
@@ -70,7 +70,8 @@ Result<std::string> Repository::SelectSql(const ReadSpec& spec, const Where& whe
       first = false;
       sql += Qualified(*k.field) + (k.descending ? " DESC" : " ASC");
       // PostgreSQL's NULL order, so both dialects page identically.
-      if (conn_.dialect() == db::Dialect::kSqlite) sql += k.descending ? " NULLS FIRST" : " NULLS LAST";
+      if (conn_.dialect() == db::Dialect::kSqlite)
+        sql += k.descending ? " NULLS FIRST" : " NULLS LAST";
     }
   }
   return sql;
@@ -83,7 +84,7 @@ namespace {
 struct LoadedAppend {
   const AppendNode* node;
   int key_col;
-  std::unordered_map<std::string, std::string> one;                 // belongsTo
+  std::unordered_map<std::string, std::string> one;                // belongsTo
   std::unordered_map<std::string, std::vector<std::string>> many;  // hasMany
 };
 
@@ -233,7 +234,6 @@ Status Repository::RenderRows(const std::vector<const Field*>& columns,
   return Status::Ok();
 }
 
-
 Status Repository::List(const ReadSpec& spec, const json::value& scope, std::string* body) {
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, spec.filter, scope, &params));
@@ -256,7 +256,8 @@ Status Repository::List(const ReadSpec& spec, const json::value& scope, std::str
     ASSIGN_OR_RETURN(rows, conn_.Query(sql, values));
     if (!spec.paginate && rows->row_count() > kMaxUnpaginatedRows) {
       return InvalidArgument("paginate=false would return more than " +
-                             std::to_string(kMaxUnpaginatedRows) + " records; use page and pageSize");
+                             std::to_string(kMaxUnpaginatedRows) +
+                             " records; use page and pageSize");
     }
   }
   body->append("{\"data\":");
@@ -297,8 +298,9 @@ Status Repository::Count(const json::value& filter, int64_t* count) {
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, filter, nullptr, &params));
   std::vector<db::Value> values = params.Take();
-  ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT count(*) FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
-                                        where.joins + WithWhere(where.condition), values));
+  ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT count(*) FROM " + QuoteIdent(c_.table) +
+                                            " AS \"t\"" + where.joins + WithWhere(where.condition),
+                                        values));
   *count = rs->Int(0, 0);
   return Status::Ok();
 }

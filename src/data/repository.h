@@ -10,7 +10,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <functional>
 #include <map>
 #include <optional>
@@ -38,7 +37,7 @@ struct WriteContext {
   std::optional<int64_t> user_id;  // fills createdById / updatedById
   std::string role;
   std::function<Result<int64_t>()> next_snowflake;  // for snowflakeId fields; required if any exist
-  const RecordHooks* hooks = nullptr;                // may be null
+  const RecordHooks* hooks = nullptr;               // may be null
 };
 
 class Repository {
@@ -80,8 +79,9 @@ class Repository {
   Result<Where> BuildWhere(const boost::json::value& filter_by_tk, const boost::json::value& filter,
                            const boost::json::value& scope, SqlParams* params);
   Result<std::string> SelectSql(const ReadSpec& spec, const Where& where) const;
-  Status RenderRows(const std::vector<const Field*>& columns, const std::vector<AppendNode>& appends,
-                    const db::ResultSet& rs, std::string* out, bool as_array);
+  Status RenderRows(const std::vector<const Field*>& columns,
+                    const std::vector<AppendNode>& appends, const db::ResultSet& rs,
+                    std::string* out, bool as_array);
   Status InsertOne(const boost::json::object& values, const boost::json::object& fixed,
                    const ReadSpec& out, std::string* rendered);
   bool HasHook(RecordEvent event) const;
@@ -92,8 +92,8 @@ class Repository {
   std::vector<const Field*> AllColumns(const std::vector<const Field*>& first) const;
   // The records (all visible columns) whose keys are listed, keyed by the primary key's text.
   Result<std::map<std::string, boost::json::object>> RecordsByKey(const std::string& matching_sql,
-                                                                 std::vector<db::Value> params,
-                                                                 bool for_update);
+                                                                  std::vector<db::Value> params,
+                                                                  bool for_update);
   Result<std::vector<std::string>> FindKeysByValues(const std::vector<std::string>& keys,
                                                     const boost::json::object& values);
 

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <string>
 #include <vector>
@@ -47,8 +46,8 @@ inline bool IsEmptyFilter(const boost::json::value& v) {
 }
 
 // Writes row r of rs as a JSON object whose keys are `columns` (rs has them in that order).
-void WriteRecord(std::string* out, const std::vector<const Field*>& columns, const db::ResultSet& rs,
-                 int r);
+void WriteRecord(std::string* out, const std::vector<const Field*>& columns,
+                 const db::ResultSet& rs, int r);
 
 inline std::string WithWhere(const std::string& condition) {
   return condition.empty() ? "" : " WHERE " + condition;

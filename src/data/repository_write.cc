@@ -40,16 +40,18 @@ struct PreparedValues {
 Result<db::Value> RelationKey(const Schema& schema, const Collection& c, const Field& rel,
                               const json::value& v, db::Dialect dialect, const Field** key_field) {
   const Collection* target = schema.Find(rel.target);
-  std::string key_name = rel.type == FieldType::kBelongsTo ? rel.target_key : (target ? target->primary_key : "id");
+  std::string key_name =
+      rel.type == FieldType::kBelongsTo ? rel.target_key : (target ? target->primary_key : "id");
   const Field* key = target ? target->FindField(key_name) : nullptr;
-  if (key == nullptr) return Internal("relation '" + c.name + "." + rel.name + "' has no target key");
+  if (key == nullptr)
+    return Internal("relation '" + c.name + "." + rel.name + "' has no target key");
   *key_field = key;
   const json::value* k = &v;
   if (v.is_object()) {
     auto it = v.as_object().find(key_name);
     if (it == v.as_object().end()) {
-      return InvalidArgument("field '" + c.name + "." + rel.name + "' expects a key or an object with '" +
-                             key_name + "'");
+      return InvalidArgument("field '" + c.name + "." + rel.name +
+                             "' expects a key or an object with '" + key_name + "'");
     }
     k = &it->value();
   }
@@ -80,7 +82,8 @@ Result<PreparedValues> PrepareValues(const Schema& schema, const Collection& c,
     if (f->type == FieldType::kHasMany) {
       std::vector<db::Value> keys;
       if (!v.is_null()) {
-        if (!v.is_array()) return InvalidArgument("field '" + what + "' expects a list of keys or objects");
+        if (!v.is_array())
+          return InvalidArgument("field '" + what + "' expects a list of keys or objects");
         for (const json::value& item : v.as_array()) {
           const Field* key = nullptr;
           ASSIGN_OR_RETURN(db::Value k, RelationKey(schema, c, *f, item, dialect, &key));
@@ -157,10 +160,10 @@ Status Relink(db::Connection& conn, const Schema& schema, const Field& rel,
   std::vector<db::Value> values = params.Take();
   ASSIGN_OR_RETURN(auto r1, conn.Query(unlink, values));
   if (list.empty()) return Status::Ok();
-  ASSIGN_OR_RETURN(auto r2, conn.Query("UPDATE " + QuoteIdent(target->table) + " SET " +
-                                       QuoteIdent(fk->column) + " = $1 WHERE " +
-                                       QuoteIdent(tpk->column) + " IN (" + list + ")",
-                                       values));
+  ASSIGN_OR_RETURN(
+      auto r2, conn.Query("UPDATE " + QuoteIdent(target->table) + " SET " + QuoteIdent(fk->column) +
+                              " = $1 WHERE " + QuoteIdent(tpk->column) + " IN (" + list + ")",
+                          values));
   if (static_cast<size_t>(r2->affected_rows()) != keys.size()) {
     return InvalidArgument("relation '" + rel.name + "': some of the given '" + rel.target +
                            "' records do not exist");
@@ -209,12 +212,11 @@ std::vector<const Field*> Repository::AllColumns(const std::vector<const Field*>
   return all;
 }
 
-Result<std::map<std::string, json::object>> Repository::RecordsByKey(const std::string& matching_sql,
-                                                                     std::vector<db::Value> params,
-                                                                     bool for_update) {
+Result<std::map<std::string, json::object>> Repository::RecordsByKey(
+    const std::string& matching_sql, std::vector<db::Value> params, bool for_update) {
   std::vector<const Field*> all = AllColumns({c_.PrimaryKey()});
-  std::string sql = "SELECT " + ColumnList(all, false) + " FROM " + QuoteIdent(c_.table) + " WHERE " +
-                    QuoteIdent(c_.PrimaryKey()->column) + " IN (" + matching_sql + ")";
+  std::string sql = "SELECT " + ColumnList(all, false) + " FROM " + QuoteIdent(c_.table) +
+                    " WHERE " + QuoteIdent(c_.PrimaryKey()->column) + " IN (" + matching_sql + ")";
   if (for_update && conn_.dialect() == db::Dialect::kPostgres) sql += " FOR UPDATE";
   ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, params));
   std::map<std::string, json::object> out;
@@ -230,7 +232,8 @@ Status Repository::InsertOne(const json::object& given, const json::object& fixe
                              const ReadSpec& out, std::string* rendered) {
   json::object values = given;
   RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeCreate, &values, nullptr, nullptr));
-  ASSIGN_OR_RETURN(PreparedValues prepared, PrepareValues(schema_, c_, values, fixed, conn_.dialect()));
+  ASSIGN_OR_RETURN(PreparedValues prepared,
+                   PrepareValues(schema_, c_, values, fixed, conn_.dialect()));
   // What the server fills in: generated keys, defaults, timestamps, the author.
   std::string now;
   for (const Field* f : c_.ColumnFields()) {
@@ -284,10 +287,11 @@ Status Repository::InsertOne(const json::object& given, const json::object& fixe
   return RenderRows(out.columns, {}, *rs, rendered, false);
 }
 
-Status Repository::Create(const json::value& values, const json::object& fixed,
-                          const ReadSpec& out, std::string* body) {
+Status Repository::Create(const json::value& values, const json::object& fixed, const ReadSpec& out,
+                          std::string* body) {
   if (!values.is_object() && !values.is_array()) {
-    return InvalidArgument("create expects the record's values as a JSON object (or an array of them)");
+    return InvalidArgument(
+        "create expects the record's values as a JSON object (or an array of them)");
   }
   std::optional<db::Transaction> tx;
   bool hooks = HasHook(RecordEvent::kBeforeCreate) || HasHook(RecordEvent::kAfterCreate);
@@ -315,8 +319,8 @@ Status Repository::Create(const json::value& values, const json::object& fixed,
 }
 
 Status Repository::Update(const json::value& filter_by_tk, const json::value& filter,
-                          const json::value& scope, const json::object& given,
-                          const ReadSpec& out, std::string* body) {
+                          const json::value& scope, const json::object& given, const ReadSpec& out,
+                          std::string* body) {
   if (filter_by_tk.is_null() && IsEmptyFilter(filter)) {
     return InvalidArgument("update needs filterByTk or filter (refusing to update every record)");
   }
@@ -324,8 +328,8 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
   const Field* pk = c_.PrimaryKey();
-  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
-                         where.joins + WithWhere(where.condition);
+  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
+                         " AS \"t\"" + where.joins + WithWhere(where.condition);
   std::optional<db::Transaction> tx;
   auto begin = [&]() -> Status {
     if (tx || conn_.in_transaction()) return Status::Ok();
@@ -342,7 +346,8 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
       RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeUpdate, &values, &record, nullptr));
     }
   }
-  ASSIGN_OR_RETURN(PreparedValues prepared, PrepareValues(schema_, c_, values, {}, conn_.dialect()));
+  ASSIGN_OR_RETURN(PreparedValues prepared,
+                   PrepareValues(schema_, c_, values, {}, conn_.dialect()));
   for (const Field* f : c_.ColumnFields()) {
     if (!IsManaged(*f) || prepared.Has(f)) continue;
     if (f->name == "updatedAt") prepared.Set(f, NowInstant());
@@ -377,8 +382,8 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
       WriteRecord(&text, returning, *rs, r);
       json::object after = json::parse(text).as_object();
       auto it = before.find(std::string(rs->Text(r, pk_col)));
-      RETURN_IF_ERROR(RunHook(RecordEvent::kAfterUpdate, nullptr, it == before.end() ? nullptr : &it->second,
-                              &after));
+      RETURN_IF_ERROR(RunHook(RecordEvent::kAfterUpdate, nullptr,
+                              it == before.end() ? nullptr : &it->second, &after));
     }
   }
   body->append("{\"data\":");
@@ -396,8 +401,8 @@ Status Repository::Destroy(const json::value& filter_by_tk, const json::value& f
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
   const Field* pk = c_.PrimaryKey();
-  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
-                         where.joins + WithWhere(where.condition);
+  std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
+                         " AS \"t\"" + where.joins + WithWhere(where.condition);
   std::string sql = "DELETE FROM " + QuoteIdent(c_.table) + " WHERE " + QuoteIdent(pk->column) +
                     " IN (" + matching + ")";
   const bool hooks = HasHook(RecordEvent::kBeforeDestroy) || HasHook(RecordEvent::kAfterDestroy);
@@ -417,8 +422,9 @@ Status Repository::Destroy(const json::value& filter_by_tk, const json::value& f
   auto rs = conn_.Query(sql, bound);
   if (!rs.ok()) {
     if (rs.status().tag() == "FOREIGN_KEY_VIOLATION") {
-      return FailedPrecondition("records of '" + c_.name + "' are still referenced: " + rs.status().message(),
-                                "FOREIGN_KEY_VIOLATION");
+      return FailedPrecondition(
+          "records of '" + c_.name + "' are still referenced: " + rs.status().message(),
+          "FOREIGN_KEY_VIOLATION");
     }
     return rs.status();
   }
@@ -436,26 +442,30 @@ Result<std::vector<std::string>> Repository::FindKeysByValues(const std::vector<
   json::object filter;
   for (const std::string& k : keys) {
     const Field* f = c_.FindField(k);
-    if (f == nullptr || !f->has_column()) return InvalidArgument("filterKeys: unknown field '" + c_.name + "." + k + "'");
+    if (f == nullptr || !f->has_column())
+      return InvalidArgument("filterKeys: unknown field '" + c_.name + "." + k + "'");
     auto it = values.find(k);
-    if (it == values.end()) return InvalidArgument("filterKeys: '" + k + "' has no value in values");
+    if (it == values.end())
+      return InvalidArgument("filterKeys: '" + k + "' has no value in values");
     filter[k] = json::object{{"$eq", it->value()}};
   }
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, filter, nullptr, &params));
   const Field* pk = c_.PrimaryKey();
   std::vector<db::Value> bound = params.Take();
-  ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
-                                        " AS \"t\"" + where.joins + WithWhere(where.condition) +
-                                        " ORDER BY " + Qualified(*pk) + " LIMIT 1",
-                                        bound));
+  ASSIGN_OR_RETURN(auto rs,
+                   conn_.Query("SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
+                                   " AS \"t\"" + where.joins + WithWhere(where.condition) +
+                                   " ORDER BY " + Qualified(*pk) + " LIMIT 1",
+                               bound));
   std::vector<std::string> found;
   for (int r = 0; r < rs->row_count(); ++r) found.emplace_back(rs->Text(r, 0));
   return found;
 }
 
 Status Repository::FirstOrCreate(const std::vector<std::string>& filter_keys,
-                                 const json::object& values, const ReadSpec& out, std::string* body) {
+                                 const json::object& values, const ReadSpec& out,
+                                 std::string* body) {
   std::optional<db::Transaction> tx;
   if (!conn_.in_transaction()) {
     ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
@@ -474,7 +484,8 @@ Status Repository::FirstOrCreate(const std::vector<std::string>& filter_keys,
 }
 
 Status Repository::UpdateOrCreate(const std::vector<std::string>& filter_keys,
-                                  const json::object& values, const ReadSpec& out, std::string* body) {
+                                  const json::object& values, const ReadSpec& out,
+                                  std::string* body) {
   std::optional<db::Transaction> tx;
   if (!conn_.in_transaction()) {
     ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
@@ -487,7 +498,8 @@ Status Repository::UpdateOrCreate(const std::vector<std::string>& filter_keys,
     // NocoBase answers updateOrCreate with the one record, not a list.
     auto doc = json::parse(updated);
     const json::array& rows = doc.at("data").as_array();
-    body->append("{\"data\":" + (rows.empty() ? std::string("null") : json::serialize(rows[0])) + "}");
+    body->append("{\"data\":" + (rows.empty() ? std::string("null") : json::serialize(rows[0])) +
+                 "}");
   } else {
     RETURN_IF_ERROR(Create(values, {}, out, body));
   }

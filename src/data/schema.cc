@@ -42,7 +42,8 @@ Status ValidateIdentifier(std::string_view kind, std::string_view name) {
 
 namespace {
 
-Result<std::string> OptString(const json::object& def, std::string_view key, std::string_view what) {
+Result<std::string> OptString(const json::object& def, std::string_view key,
+                              std::string_view what) {
   auto it = def.find(key);
   if (it == def.end() || it->value().is_null()) return std::string();
   if (!it->value().is_string()) {
@@ -56,7 +57,8 @@ Result<bool> OptBool(const json::object& def, std::string_view key, bool fallbac
   auto it = def.find(key);
   if (it == def.end() || it->value().is_null()) return fallback;
   if (!it->value().is_bool()) {
-    return InvalidArgument(std::string(what) + ": '" + std::string(key) + "' must be true or false");
+    return InvalidArgument(std::string(what) + ": '" + std::string(key) +
+                           "' must be true or false");
   }
   return it->value().as_bool();
 }
@@ -126,8 +128,8 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
   if (f.auto_increment && !(f.type == FieldType::kInteger || f.type == FieldType::kBigInt)) {
     return InvalidArgument(what + ": 'autoIncrement' needs an integer or bigInt field");
   }
-  if (f.primary_key && (IsRelation(f.type) || f.type == FieldType::kJson ||
-                        f.type == FieldType::kPassword)) {
+  if (f.primary_key &&
+      (IsRelation(f.type) || f.type == FieldType::kJson || f.type == FieldType::kPassword)) {
     return InvalidArgument(what + ": a " + type + " field cannot be the primary key");
   }
 
@@ -137,8 +139,8 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
     RETURN_IF_ERROR(ValidateIdentifier("target collection", f.target));
     ASSIGN_OR_RETURN(f.foreign_key, OptString(def, "foreignKey", what));
     if (f.foreign_key.empty()) {
-      f.foreign_key = f.type == FieldType::kBelongsTo ? f.name + "Id"
-                                                      : DefaultHasManyForeignKey(collection);
+      f.foreign_key =
+          f.type == FieldType::kBelongsTo ? f.name + "Id" : DefaultHasManyForeignKey(collection);
     }
     RETURN_IF_ERROR(ValidateIdentifier("foreign key", f.foreign_key));
     ASSIGN_OR_RETURN(std::string target_key, OptString(def, "targetKey", what));
@@ -209,7 +211,8 @@ Result<Collection> ParseCollectionDefinition(const json::object& def, bool users
     return InvalidArgument(what + ": with autoGenId false one field needs primaryKey true");
   }
   for (Field& f : given) {
-    if (c.FindField(f.name)) return InvalidArgument(what + ": field '" + f.name + "' is defined twice");
+    if (c.FindField(f.name))
+      return InvalidArgument(what + ": field '" + f.name + "' is defined twice");
     if (f.primary_key) c.primary_key = f.name;
     c.fields.push_back(std::move(f));
   }

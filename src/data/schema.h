@@ -7,7 +7,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,7 +53,7 @@ struct Field {
 struct Collection {
   std::string name;
   std::string title;
-  std::string table;  // equals name
+  std::string table;            // equals name
   std::string origin = "user";  // "user" for collections made through the API, else the plugin
   std::vector<Field> fields;
   boost::json::object options;  // the definition as given (without fields)

@@ -18,7 +18,8 @@ constexpr const char* kStoredForeignKeyOf = "x-slipway-foreign-key-of";
 Result<json::object> ParseObject(std::string_view text, std::string_view what) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return Internal("stored definition of " + std::string(what) + " is not a JSON object");
+  if (ec || !v.is_object())
+    return Internal("stored definition of " + std::string(what) + " is not a JSON object");
   return std::move(v.as_object());
 }
 
@@ -29,7 +30,8 @@ Status Run(db::Connection& conn, const Statements& statements) {
 
 // The relations (in any collection) that use column `field` of collection `c`: as their foreign
 // key, or as the key they point at.
-std::vector<std::string> RelationsUsing(const Schema& schema, const Collection& c, const Field& field) {
+std::vector<std::string> RelationsUsing(const Schema& schema, const Collection& c,
+                                        const Field& field) {
   std::vector<std::string> users;
   for (const auto& [name, other] : schema.collections()) {
     for (const Field& rel : other->fields) {
@@ -132,7 +134,8 @@ Result<Field> FieldFromStored(const json::object& stored, std::string_view colle
   json::object def = stored;
   bool system = false;
   std::string foreign_key_of;
-  if (auto it = def.find(kStoredSystem); it != def.end()) system = it->value().is_bool() && it->value().as_bool();
+  if (auto it = def.find(kStoredSystem); it != def.end())
+    system = it->value().is_bool() && it->value().as_bool();
   if (auto it = def.find(kStoredForeignKeyOf); it != def.end() && it->value().is_string()) {
     foreign_key_of = std::string(it->value().as_string());
   }
@@ -180,7 +183,8 @@ Status SaveCollectionRow(db::Connection& conn, const Collection& c, bool insert)
   if (insert) {
     ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO " + table +
                                              " (name, options, sort) VALUES ($1, $2, "
-                                             "(SELECT COALESCE(MAX(sort), 0) + 1 FROM " + table + "))",
+                                             "(SELECT COALESCE(MAX(sort), 0) + 1 FROM " +
+                                             table + "))",
                                          {c.name, options}));
   } else {
     ASSIGN_OR_RETURN(auto rs, conn.Query("UPDATE " + table + " SET options = $2 WHERE name = $1",
@@ -190,9 +194,11 @@ Status SaveCollectionRow(db::Connection& conn, const Collection& c, bool insert)
 }
 
 // Rewrites the stored fields of `c` except those a plugin defines in code (`code_fields`).
-Status SaveFieldRows(db::Connection& conn, const Collection& c, const std::set<std::string>& code_fields) {
+Status SaveFieldRows(db::Connection& conn, const Collection& c,
+                     const std::set<std::string>& code_fields) {
   std::string table(db::kFieldsTable);
-  ASSIGN_OR_RETURN(auto del, conn.Query("DELETE FROM " + table + " WHERE collection_name = $1", {c.name}));
+  ASSIGN_OR_RETURN(auto del,
+                   conn.Query("DELETE FROM " + table + " WHERE collection_name = $1", {c.name}));
   int sort = 0;
   for (const Field& f : c.fields) {
     ++sort;
@@ -211,8 +217,9 @@ Status SaveFieldRows(db::Connection& conn, const Collection& c, const std::set<s
 Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) const {
   std::map<std::string, Collection> all;
   for (const Collection& c : code_) all[c.name] = c;
-  ASSIGN_OR_RETURN(auto rows, conn.Query("SELECT name, options FROM " +
-                                         std::string(db::kCollectionsTable) + " ORDER BY sort, name"));
+  ASSIGN_OR_RETURN(auto rows,
+                   conn.Query("SELECT name, options FROM " + std::string(db::kCollectionsTable) +
+                              " ORDER BY sort, name"));
   for (int r = 0; r < rows->row_count(); ++r) {
     std::string name(rows->Text(r, 0));
     ASSIGN_OR_RETURN(json::object o, ParseObject(rows->Text(r, 1), "collection '" + name + "'"));
@@ -220,22 +227,27 @@ Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) co
     c.name = name;
     c.table = name;
     c.origin = "user";
-    if (auto it = o.find("title"); it != o.end() && it->value().is_string()) c.title = std::string(it->value().as_string());
-    if (auto it = o.find("primaryKey"); it != o.end() && it->value().is_string()) c.primary_key = std::string(it->value().as_string());
-    if (auto it = o.find("timestamps"); it != o.end() && it->value().is_bool()) c.timestamps = it->value().as_bool();
-    if (auto it = o.find("createdBy"); it != o.end() && it->value().is_bool()) c.created_by = it->value().as_bool();
+    if (auto it = o.find("title"); it != o.end() && it->value().is_string())
+      c.title = std::string(it->value().as_string());
+    if (auto it = o.find("primaryKey"); it != o.end() && it->value().is_string())
+      c.primary_key = std::string(it->value().as_string());
+    if (auto it = o.find("timestamps"); it != o.end() && it->value().is_bool())
+      c.timestamps = it->value().as_bool();
+    if (auto it = o.find("createdBy"); it != o.end() && it->value().is_bool())
+      c.created_by = it->value().as_bool();
     o.erase("primaryKey");
     c.options = std::move(o);
     all[name] = std::move(c);
   }
-  ASSIGN_OR_RETURN(auto fields, conn.Query("SELECT collection_name, options FROM " +
-                                           std::string(db::kFieldsTable) +
-                                           " ORDER BY collection_name, sort"));
+  ASSIGN_OR_RETURN(auto fields,
+                   conn.Query("SELECT collection_name, options FROM " +
+                              std::string(db::kFieldsTable) + " ORDER BY collection_name, sort"));
   for (int r = 0; r < fields->row_count(); ++r) {
     std::string collection(fields->Text(r, 0));
     auto it = all.find(collection);
     if (it == all.end()) continue;  // a plugin's collection whose plugin is not loaded
-    ASSIGN_OR_RETURN(json::object o, ParseObject(fields->Text(r, 1), "a field of '" + collection + "'"));
+    ASSIGN_OR_RETURN(json::object o,
+                     ParseObject(fields->Text(r, 1), "a field of '" + collection + "'"));
     ASSIGN_OR_RETURN(Field f, FieldFromStored(o, collection));
     if (it->second.FindField(f.name) == nullptr) it->second.fields.push_back(std::move(f));
   }
@@ -274,11 +286,14 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connecti
     if (rel.type != FieldType::kHasMany) continue;
     std::string what = "relation '" + c.name + "." + rel.name + "'";
     const Field* source_key = c.FindField(rel.source_key);
-    if (source_key == nullptr) return InvalidArgument(what + ": source key '" + rel.source_key + "' does not exist");
+    if (source_key == nullptr)
+      return InvalidArgument(what + ": source key '" + rel.source_key + "' does not exist");
     Collection* target = rel.target == c.name ? &c : draft.Find(rel.target);
-    if (target == nullptr) return InvalidArgument(what + ": target collection '" + rel.target + "' does not exist");
+    if (target == nullptr)
+      return InvalidArgument(what + ": target collection '" + rel.target + "' does not exist");
     if (const Field* existing = target->FindField(rel.foreign_key)) {
-      if (!existing->has_column()) return InvalidArgument(what + ": foreign key '" + rel.foreign_key + "' is a relation");
+      if (!existing->has_column())
+        return InvalidArgument(what + ": foreign key '" + rel.foreign_key + "' is a relation");
       continue;
     }
     Field fk = ForeignKeyColumn(rel.foreign_key, *source_key, c.name + "." + rel.name);
@@ -304,28 +319,32 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connecti
   return next;
 }
 
-Result<std::shared_ptr<const Schema>> SchemaStore::UpdateCollection(db::Connection& conn,
-                                                                    const Schema& now,
-                                                                    std::string_view name,
-                                                                    const json::object& values) const {
+Result<std::shared_ptr<const Schema>> SchemaStore::UpdateCollection(
+    db::Connection& conn, const Schema& now, std::string_view name,
+    const json::object& values) const {
   const Collection* c = now.Find(name);
   if (c == nullptr) return NotFound("collection '" + std::string(name) + "' not found");
   if (IsCodeCollection(name)) {
-    return FailedPrecondition("collection '" + std::string(name) + "' is defined by a plugin and cannot be changed");
+    return FailedPrecondition("collection '" + std::string(name) +
+                              "' is defined by a plugin and cannot be changed");
   }
-  for (const char* structural : {"fields", "autoGenId", "timestamps", "createdAt", "updatedAt", "createdBy", "updatedBy"}) {
+  for (const char* structural :
+       {"fields", "autoGenId", "timestamps", "createdAt", "updatedAt", "createdBy", "updatedBy"}) {
     if (values.contains(structural)) {
       return InvalidArgument("collection '" + std::string(name) + "': '" + structural +
                              "' cannot be changed after creation; use the fields API");
     }
   }
-  if (auto it = values.find("name"); it != values.end() && !(it->value().is_string() && it->value().as_string() == name)) {
-    return InvalidArgument("collection '" + std::string(name) + "': renaming a collection is not supported");
+  if (auto it = values.find("name");
+      it != values.end() && !(it->value().is_string() && it->value().as_string() == name)) {
+    return InvalidArgument("collection '" + std::string(name) +
+                           "': renaming a collection is not supported");
   }
   Collection next_c = *c;
   for (const auto& kv : values) next_c.options[kv.key()] = kv.value();
   if (auto it = values.find("title"); it != values.end()) {
-    if (!it->value().is_string()) return InvalidArgument("collection '" + std::string(name) + "': 'title' must be a string");
+    if (!it->value().is_string())
+      return InvalidArgument("collection '" + std::string(name) + "': 'title' must be a string");
     next_c.title = std::string(it->value().as_string());
   }
   Draft draft(now);
@@ -345,11 +364,13 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
                               "' is defined by a plugin and cannot be destroyed");
   }
   std::vector<std::string> users;
-  for (const auto& [other, rel] : now.RelationsInvolving(name)) users.push_back(other->name + "." + rel->name);
+  for (const auto& [other, rel] : now.RelationsInvolving(name))
+    users.push_back(other->name + "." + rel->name);
   if (!users.empty()) {
-    return FailedPrecondition("collection '" + std::string(name) + "' is the target of " +
-                                  JoinNames(users) + "; remove " + (users.size() > 1 ? "those relations" : "that relation") + " first",
-                              "COLLECTION_IN_USE");
+    return FailedPrecondition(
+        "collection '" + std::string(name) + "' is the target of " + JoinNames(users) +
+            "; remove " + (users.size() > 1 ? "those relations" : "that relation") + " first",
+        "COLLECTION_IN_USE");
   }
   Draft draft(now);
   draft.Erase(name);
@@ -377,8 +398,12 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
     RETURN_IF_ERROR(SaveFieldRows(conn, *after, CodeFieldNames(code_, after->name)));
   }
   RETURN_IF_ERROR(Run(conn, DropTableSql(*c, conn.dialect())));
-  ASSIGN_OR_RETURN(auto d1, conn.Query("DELETE FROM " + std::string(db::kFieldsTable) + " WHERE collection_name = $1", {std::string(name)}));
-  ASSIGN_OR_RETURN(auto d2, conn.Query("DELETE FROM " + std::string(db::kCollectionsTable) + " WHERE name = $1", {std::string(name)}));
+  ASSIGN_OR_RETURN(auto d1, conn.Query("DELETE FROM " + std::string(db::kFieldsTable) +
+                                           " WHERE collection_name = $1",
+                                       {std::string(name)}));
+  ASSIGN_OR_RETURN(
+      auto d2, conn.Query("DELETE FROM " + std::string(db::kCollectionsTable) + " WHERE name = $1",
+                          {std::string(name)}));
   return next;
 }
 
@@ -391,23 +416,29 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   ASSIGN_OR_RETURN(Field f, ParseFieldDefinition(def, collection));
   std::string what = "field '" + std::string(collection) + "." + f.name + "'";
   if (c->FindField(f.name)) return AlreadyExists(what + " already exists", "FIELD_EXISTS");
-  if (f.primary_key) return InvalidArgument(what + ": a primary key can only be defined when the collection is created");
+  if (f.primary_key)
+    return InvalidArgument(what +
+                           ": a primary key can only be defined when the collection is created");
 
   Draft draft(now);
   Collection* self = draft.Find(collection);
   std::vector<std::pair<std::string, Field>> new_columns;  // (collection, column field)
   if (f.type == FieldType::kBelongsTo) {
     const Collection* target = f.target == c->name ? c : now.Find(f.target);
-    if (target == nullptr) return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
+    if (target == nullptr)
+      return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
     const Field* key = target->FindField(f.target_key);
     if (key == nullptr || !key->has_column()) {
-      return InvalidArgument(what + ": target key '" + f.target + "." + f.target_key + "' does not exist");
+      return InvalidArgument(what + ": target key '" + f.target + "." + f.target_key +
+                             "' does not exist");
     }
     if (Field* existing = FindMutable(*self, f.foreign_key)) {
-      if (!existing->has_column()) return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
+      if (!existing->has_column())
+        return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
       if (!existing->foreign_key_of.empty()) {
-        return InvalidArgument(what + ": column '" + f.foreign_key + "' is already the foreign key of '" +
-                               existing->foreign_key_of + "'");
+        return InvalidArgument(what + ": column '" + f.foreign_key +
+                               "' is already the foreign key of '" + existing->foreign_key_of +
+                               "'");
       }
       existing->foreign_key_of = f.name;
     } else {
@@ -417,15 +448,19 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   } else if (f.type == FieldType::kHasMany) {
     const Field* source_key = c->FindField(f.source_key);
     if (source_key == nullptr || !source_key->has_column()) {
-      return InvalidArgument(what + ": source key '" + std::string(collection) + "." + f.source_key + "' does not exist");
+      return InvalidArgument(what + ": source key '" + std::string(collection) + "." +
+                             f.source_key + "' does not exist");
     }
     Collection* target = draft.Find(f.target);
-    if (target == nullptr) return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
+    if (target == nullptr)
+      return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
     if (const Field* existing = target->FindField(f.foreign_key)) {
-      if (!existing->has_column()) return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
+      if (!existing->has_column())
+        return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
     } else {
-      new_columns.emplace_back(target->name,
-                               ForeignKeyColumn(f.foreign_key, *source_key, std::string(collection) + "." + f.name));
+      new_columns.emplace_back(
+          target->name,
+          ForeignKeyColumn(f.foreign_key, *source_key, std::string(collection) + "." + f.name));
     }
   } else {
     new_columns.emplace_back(self->name, f);
@@ -436,7 +471,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   ASSIGN_OR_RETURN(auto next, draft.Build());
   std::set<std::string> touched = {std::string(collection)};
   for (const auto& [owner, column] : new_columns) {
-    ASSIGN_OR_RETURN(Statements add, AddColumnSql(*next->Find(owner), column, *next, conn.dialect()));
+    ASSIGN_OR_RETURN(Statements add,
+                     AddColumnSql(*next->Find(owner), column, *next, conn.dialect()));
     RETURN_IF_ERROR(Run(conn, add).WithContext(what));
     touched.insert(owner);
   }
@@ -459,8 +495,9 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
   if (CodeFieldNames(code_, collection).count(f->name)) {
     return FailedPrecondition(what + " is defined by a plugin and cannot be changed");
   }
-  for (const char* structural : {"type", "primaryKey", "autoIncrement", "allowNull", "target", "foreignKey",
-                                 "targetKey", "sourceKey", "length", "precision", "scale"}) {
+  for (const char* structural :
+       {"type", "primaryKey", "autoIncrement", "allowNull", "target", "foreignKey", "targetKey",
+        "sourceKey", "length", "precision", "scale"}) {
     auto it = values.find(structural);
     if (it == values.end()) continue;
     auto current = FieldToJson(*f, collection);
@@ -480,16 +517,20 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
   }
   if (new_name != target->name) {
     RETURN_IF_ERROR(ValidateIdentifier("field", new_name));
-    if (c->FindField(new_name)) return AlreadyExists("field '" + std::string(collection) + "." + new_name + "' already exists");
+    if (c->FindField(new_name))
+      return AlreadyExists("field '" + std::string(collection) + "." + new_name +
+                           "' already exists");
     std::vector<std::string> users = RelationsUsing(now, *c, *f);
     if (!users.empty()) {
-      return FailedPrecondition(what + " is used by relation " + JoinNames(users) +
-                                    "; it cannot be renamed",
-                                "FIELD_IN_USE");
+      return FailedPrecondition(
+          what + " is used by relation " + JoinNames(users) + "; it cannot be renamed",
+          "FIELD_IN_USE");
     }
     if (IsRelation(f->type) || f->primary_key || f->system) {
       return FailedPrecondition(what + ": renaming " +
-                                std::string(IsRelation(f->type) ? "a relation" : f->primary_key ? "the primary key" : "a system field") +
+                                std::string(IsRelation(f->type) ? "a relation"
+                                            : f->primary_key    ? "the primary key"
+                                                                : "a system field") +
                                 " is not supported");
     }
     ddl = RenameColumnSql(*c, *f, new_name, conn.dialect());
@@ -501,7 +542,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
     bool unique = it->value().as_bool();
     if (unique != f->unique) {
       if (!f->has_column()) return InvalidArgument(what + ": a relation cannot be unique");
-      for (auto& s : SetUniqueSql(*self, *target, unique, conn.dialect())) ddl.push_back(std::move(s));
+      for (auto& s : SetUniqueSql(*self, *target, unique, conn.dialect()))
+        ddl.push_back(std::move(s));
       target->unique = unique;
     }
   }
@@ -542,8 +584,9 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
   if (f->has_column()) {
     std::vector<std::string> users = RelationsUsing(now, *c, *f);
     if (!users.empty()) {
-      return FailedPrecondition(what + " is used by relation " + JoinNames(users) +
-                                    "; remove " + (users.size() > 1 ? "those relations" : "that relation") + " first",
+      return FailedPrecondition(what + " is used by relation " + JoinNames(users) + "; remove " +
+                                    (users.size() > 1 ? "those relations" : "that relation") +
+                                    " first",
                                 "FIELD_IN_USE");
     }
   }
@@ -560,10 +603,12 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
     std::string owner_name = f->type == FieldType::kBelongsTo ? std::string(collection) : f->target;
     Collection* owner = draft.Find(owner_name);
     const Field* fk = owner ? owner->FindField(f->foreign_key) : nullptr;
-    std::string mark = f->type == FieldType::kBelongsTo ? f->name : std::string(collection) + "." + f->name;
+    std::string mark =
+        f->type == FieldType::kBelongsTo ? f->name : std::string(collection) + "." + f->name;
     if (fk != nullptr && fk->foreign_key_of == mark) {
       std::vector<std::string> users = RelationsUsing(now, *now.Find(owner_name), *fk);
-      users.erase(std::remove(users.begin(), users.end(), std::string(collection) + "." + f->name), users.end());
+      users.erase(std::remove(users.begin(), users.end(), std::string(collection) + "." + f->name),
+                  users.end());
       if (users.empty()) {
         drops.emplace_back(*now.Find(owner_name), fk->name);
         RemoveField(*owner, fk->name);

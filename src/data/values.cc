@@ -94,14 +94,16 @@ std::string FormatInstant(std::chrono::sys_time<std::chrono::milliseconds> t) {
   auto sec = std::chrono::duration_cast<std::chrono::seconds>(rest);
   rest -= sec;
   char buf[40];
-  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(h.count()), static_cast<int>(m.count()),
-                static_cast<int>(sec.count()), static_cast<int>(rest.count()));
+  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(h.count()),
+                static_cast<int>(m.count()), static_cast<int>(sec.count()),
+                static_cast<int>(rest.count()));
   return buf;
 }
 
-Result<db::Value> TextValue(const json::value& v, std::string_view what, std::string_view expected) {
+Result<db::Value> TextValue(const json::value& v, std::string_view what,
+                            std::string_view expected) {
   if (v.is_string()) return db::Value(std::string(v.as_string()));
   return Expects(what, expected, v);
 }
@@ -114,8 +116,8 @@ Result<std::string> NormalizeInstant(std::string_view s) {
                            "' is not an ISO 8601 date-time (e.g. 2026-11-25T10:49:19.000Z)");
   };
   int y, mo, d;
-  if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) || s[7] != '-' ||
-      !Digits(s, 8, 2, &d) || !ValidDate(y, mo, d)) {
+  if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
+      s[7] != '-' || !Digits(s, 8, 2, &d) || !ValidDate(y, mo, d)) {
     return bad();
   }
   int h = 0, mi = 0, sec = 0, ms = 0;
@@ -150,12 +152,13 @@ Result<std::string> NormalizeInstant(std::string_view s) {
 }
 
 std::string InstantFromUnixMillis(int64_t ms) {
-  return FormatInstant(std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(ms)));
+  return FormatInstant(
+      std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(ms)));
 }
 
 std::string NowInstant() {
-  return FormatInstant(std::chrono::time_point_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now()));
+  return FormatInstant(
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
 }
 
 Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect dialect,
@@ -214,7 +217,8 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
     }
     case FieldType::kBoolean:
       if (v.is_bool()) return db::Value(v.as_bool());
-      if (v.is_int64() && (v.as_int64() == 0 || v.as_int64() == 1)) return db::Value(v.as_int64() == 1);
+      if (v.is_int64() && (v.as_int64() == 0 || v.as_int64() == 1))
+        return db::Value(v.as_int64() == 1);
       if (v.is_string()) {
         std::string_view s = v.as_string();
         if (s == "true" || s == "1") return db::Value(true);
@@ -229,12 +233,14 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
         return Expects(what, "a date-time from year 1 to 9999", v);
       }
       if (v.is_int64()) {
-        auto t = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(v.as_int64()));
+        auto t = std::chrono::sys_time<std::chrono::milliseconds>(
+            std::chrono::milliseconds(v.as_int64()));
         return db::Value(FormatInstant(t));
       }
       if (!v.is_string()) return Expects(what, "an ISO 8601 date-time", v);
       auto n = NormalizeInstant(v.as_string());
-      if (!n.ok()) return InvalidArgument("field '" + std::string(what) + "': " + n.status().message());
+      if (!n.ok())
+        return InvalidArgument("field '" + std::string(what) + "': " + n.status().message());
       return db::Value(std::move(n).value());
     }
     case FieldType::kDatetimeNoTz: {
@@ -246,7 +252,8 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
         return Expects(what, "a date-time like 2026-11-25 10:49:19", v);
       }
       if (s.size() > 10) {
-        if (s[10] != ' ' && s[10] != 'T') return Expects(what, "a date-time like 2026-11-25 10:49:19", v);
+        if (s[10] != ' ' && s[10] != 'T')
+          return Expects(what, "a date-time like 2026-11-25 10:49:19", v);
         size_t end = ParseTime(s, 11, &h, &mi, &sec, &ms);
         if (end != s.size()) return Expects(what, "a date-time like 2026-11-25 10:49:19", v);
       }
@@ -287,7 +294,8 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
         for (size_t i = 0; ok && i < s.size(); ++i) {
           char c = s[i];
           bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-          ok = dash ? c == '-' : ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
+          ok = dash ? c == '-'
+                    : ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
         }
         if (ok) return db::Value(std::string(s));
       }
@@ -329,7 +337,8 @@ void AppendPgInstant(std::string* out, std::string_view t) {
 
 }  // namespace
 
-void AppendCellJson(std::string* out, const Field& field, const db::ResultSet& rs, int row, int col) {
+void AppendCellJson(std::string* out, const Field& field, const db::ResultSet& rs, int row,
+                    int col) {
   const FieldType type = field.type;
   db::CellKind kind = rs.Kind(row, col);
   if (kind == db::CellKind::kNull) {

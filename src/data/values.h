@@ -9,7 +9,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <string>
 
 #include "data/schema.h"
@@ -29,7 +28,8 @@ std::string InstantFromUnixMillis(int64_t ms);
 
 // Appends the JSON for cell (row, col) of a field of this type. Hidden fields are the caller's
 // concern (they are never selected).
-void AppendCellJson(std::string* out, const Field& field, const db::ResultSet& rs, int row, int col);
+void AppendCellJson(std::string* out, const Field& field, const db::ResultSet& rs, int row,
+                    int col);
 
 // Reads a cell as the JSON value a client would get (used where a value is needed as an
 // object, e.g. to compare or to feed hooks).

@@ -42,13 +42,15 @@ Result<std::vector<std::string>> ListTables(Connection& conn) {
 
 Status DropAllTables(Connection& conn) {
   ASSIGN_OR_RETURN(auto tables, ListTables(conn));
-  if (conn.dialect() == Dialect::kSqlite) RETURN_IF_ERROR(conn.ExecScript("PRAGMA foreign_keys=OFF"));
+  if (conn.dialect() == Dialect::kSqlite)
+    RETURN_IF_ERROR(conn.ExecScript("PRAGMA foreign_keys=OFF"));
   for (const std::string& t : tables) {
     std::string sql = "DROP TABLE IF EXISTS " + QuoteIdent(t);
     if (conn.dialect() == Dialect::kPostgres) sql += " CASCADE";
     RETURN_IF_ERROR(conn.ExecScript(sql));
   }
-  if (conn.dialect() == Dialect::kSqlite) RETURN_IF_ERROR(conn.ExecScript("PRAGMA foreign_keys=ON"));
+  if (conn.dialect() == Dialect::kSqlite)
+    RETURN_IF_ERROR(conn.ExecScript("PRAGMA foreign_keys=ON"));
   return Status::Ok();
 }
 

@@ -11,7 +11,7 @@ namespace slipway::db {
 
 struct ClusterRow {
   std::string schema_version;
-  std::string state;    // running | maintenance | upgrading | restoring | importing
+  std::string state;  // running | maintenance | upgrading | restoring | importing
   std::string message;
   int64_t epoch = 0;
 };

@@ -41,9 +41,8 @@ Result<PooledConnection> Pool::Acquire(std::chrono::milliseconds timeout) {
   while (idle_.empty() && open_ >= max_size_) {
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
         open_ >= max_size_) {
-      return Unavailable("no database connection free after " +
-                         std::to_string(timeout.count()) + " ms (DB_POOL_MAX=" +
-                         std::to_string(max_size_) + ")");
+      return Unavailable("no database connection free after " + std::to_string(timeout.count()) +
+                         " ms (DB_POOL_MAX=" + std::to_string(max_size_) + ")");
     }
   }
   if (!idle_.empty()) {

@@ -23,22 +23,26 @@ std::string Migration::Checksum(Dialect dialect) const {
 
 Status EnsureBookkeepingTables(Connection& conn) {
   const bool pg = conn.dialect() == Dialect::kPostgres;
-  const char* ts = pg ? "TIMESTAMPTZ NOT NULL DEFAULT now()" : "TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP";
+  const char* ts =
+      pg ? "TIMESTAMPTZ NOT NULL DEFAULT now()" : "TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP";
   std::string sql = "CREATE TABLE IF NOT EXISTS " + std::string(kMigrationsTable) +
                     " (owner TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, "
-                    "checksum TEXT NOT NULL, applied_at " + ts + ", PRIMARY KEY (owner, name));"
-                    "CREATE TABLE IF NOT EXISTS " + std::string(kClusterTable) +
+                    "checksum TEXT NOT NULL, applied_at " +
+                    ts +
+                    ", PRIMARY KEY (owner, name));"
+                    "CREATE TABLE IF NOT EXISTS " +
+                    std::string(kClusterTable) +
                     " (id INTEGER PRIMARY KEY CHECK (id = 1), schema_version TEXT NOT NULL, "
                     "state TEXT NOT NULL DEFAULT 'running', message TEXT, "
-                    "epoch BIGINT NOT NULL DEFAULT 0, installed_at " + ts + ", updated_at " + ts +
-                    ");";
+                    "epoch BIGINT NOT NULL DEFAULT 0, installed_at " +
+                    ts + ", updated_at " + ts + ");";
   return conn.ExecScript(sql);
 }
 
 Result<std::vector<AppliedMigration>> ListApplied(Connection& conn) {
-  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT owner, name, version, checksum, applied_at FROM " +
-                                       std::string(kMigrationsTable) +
-                                       " ORDER BY applied_at, owner, name"));
+  ASSIGN_OR_RETURN(auto rs,
+                   conn.Query("SELECT owner, name, version, checksum, applied_at FROM " +
+                              std::string(kMigrationsTable) + " ORDER BY applied_at, owner, name"));
   std::vector<AppliedMigration> out;
   for (int r = 0; r < rs->row_count(); ++r) {
     out.push_back({std::string(rs->Text(r, 0)), std::string(rs->Text(r, 1)),
@@ -89,7 +93,8 @@ Result<std::vector<const Migration*>> PendingMigrations(Connection& conn,
 }
 
 Status ApplyMigration(Connection& conn, const Migration& migration) {
-  if (!conn.in_transaction()) return Internal("migration " + migration.Id() + " run outside a transaction");
+  if (!conn.in_transaction())
+    return Internal("migration " + migration.Id() + " run outside a transaction");
   Status status;
   if (migration.run) {
     status = migration.run(conn);
@@ -100,10 +105,10 @@ Status ApplyMigration(Connection& conn, const Migration& migration) {
   }
   if (!status.ok()) return status.WithContext("migration " + migration.Id() + " failed");
   if (migration.repeatable) return Status::Ok();
-  auto recorded = conn.Query("INSERT INTO " + std::string(kMigrationsTable) +
-                                 " (owner, name, version, checksum) VALUES ($1, $2, $3, $4)",
-                             {migration.owner, migration.name, migration.version,
-                              migration.Checksum(conn.dialect())});
+  auto recorded = conn.Query(
+      "INSERT INTO " + std::string(kMigrationsTable) +
+          " (owner, name, version, checksum) VALUES ($1, $2, $3, $4)",
+      {migration.owner, migration.name, migration.version, migration.Checksum(conn.dialect())});
   if (!recorded.ok()) return recorded.status().WithContext("record migration " + migration.Id());
   return Status::Ok();
 }

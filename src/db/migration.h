@@ -19,9 +19,9 @@
 namespace slipway::db {
 
 struct Migration {
-  std::string owner;    // "core" or the plugin's name
-  std::string version;  // semantic version that introduced it; orders migrations
-  std::string name;     // unique within the owner, e.g. "create-node-table"
+  std::string owner;         // "core" or the plugin's name
+  std::string version;       // semantic version that introduced it; orders migrations
+  std::string name;          // unique within the owner, e.g. "create-node-table"
   std::string sqlite_sql;    // the SQL for SQLite, or empty when `run` is set
   std::string postgres_sql;  // the SQL for PostgreSQL, or empty when `run` is set
   // Code migrations: runs inside the caller's transaction. `revision` stands in for the code in

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/semver.h"
 #include "db/catalog.h"
 #include "db/core_migrations.h"
-#include "core/semver.h"
 #include "test_database.h"
 
 namespace slipway::db {

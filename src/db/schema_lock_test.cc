@@ -1,7 +1,6 @@
 #include "db/schema_lock.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 

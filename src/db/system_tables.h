@@ -5,10 +5,10 @@
 
 namespace slipway::db {
 
-inline constexpr std::string_view kClusterTable = "slipway_cluster";        // one row
-inline constexpr std::string_view kMigrationsTable = "slipway_migrations";  // applied migrations
-inline constexpr std::string_view kNodesTable = "slipway_nodes";            // node registry
-inline constexpr std::string_view kPluginsTable = "slipway_plugins";        // plugin state
+inline constexpr std::string_view kClusterTable = "slipway_cluster";          // one row
+inline constexpr std::string_view kMigrationsTable = "slipway_migrations";    // applied migrations
+inline constexpr std::string_view kNodesTable = "slipway_nodes";              // node registry
+inline constexpr std::string_view kPluginsTable = "slipway_plugins";          // plugin state
 inline constexpr std::string_view kCollectionsTable = "slipway_collections";  // collection defs
 inline constexpr std::string_view kFieldsTable = "slipway_fields";            // field defs
 

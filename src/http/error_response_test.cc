@@ -17,7 +17,8 @@ TEST(ErrorResponseTest, NocoBaseBodyWithTagOrCanonicalCode) {
 
   Response t = ErrorResponse(AlreadyExists("dup", "UNIQUE_VIOLATION"));
   EXPECT_EQ(t.status, 409);
-  EXPECT_EQ(boost::json::parse(t.body).at("errors").at(0).at("code").as_string(), "UNIQUE_VIOLATION");
+  EXPECT_EQ(boost::json::parse(t.body).at("errors").at(0).at("code").as_string(),
+            "UNIQUE_VIOLATION");
 }
 
 TEST(ErrorResponseTest, EveryCodeHasAFittingHttpStatus) {

@@ -20,12 +20,17 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 std::string DefaultAction(Method method, bool has_index) {
   switch (method) {
     case Method::kGet:
-    case Method::kHead: return has_index ? "get" : "list";
-    case Method::kPost: return "create";
+    case Method::kHead:
+      return has_index ? "get" : "list";
+    case Method::kPost:
+      return "create";
     case Method::kPut:
-    case Method::kPatch: return "update";
-    case Method::kDelete: return "destroy";
-    default: return "";
+    case Method::kPatch:
+      return "update";
+    case Method::kDelete:
+      return "destroy";
+    default:
+      return "";
   }
 }
 

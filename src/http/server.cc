@@ -1,10 +1,9 @@
 #include "http/server.h"
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -26,14 +25,22 @@ using Clock = std::chrono::steady_clock;
 
 Method ToMethod(bhttp::verb v) {
   switch (v) {
-    case bhttp::verb::get: return Method::kGet;
-    case bhttp::verb::head: return Method::kHead;
-    case bhttp::verb::post: return Method::kPost;
-    case bhttp::verb::put: return Method::kPut;
-    case bhttp::verb::patch: return Method::kPatch;
-    case bhttp::verb::delete_: return Method::kDelete;
-    case bhttp::verb::options: return Method::kOptions;
-    default: return Method::kOther;
+    case bhttp::verb::get:
+      return Method::kGet;
+    case bhttp::verb::head:
+      return Method::kHead;
+    case bhttp::verb::post:
+      return Method::kPost;
+    case bhttp::verb::put:
+      return Method::kPut;
+    case bhttp::verb::patch:
+      return Method::kPatch;
+    case bhttp::verb::delete_:
+      return Method::kDelete;
+    case bhttp::verb::options:
+      return Method::kOptions;
+    default:
+      return Method::kOther;
   }
 }
 
@@ -314,16 +321,16 @@ void Session::WaitForRequest() {
   // The wait for a request to begin: short for a new connection, longer between keep-alive
   // requests. No bytes yet, so a timeout here closes silently.
   Arm(first_request_ ? server_->options().header_timeout : server_->options().idle_timeout);
-  socket_.async_read_some(
-      buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
-        self->Disarm();
-        if (ec) {
-          self->Close();
-          return;
-        }
-        self->buffer_.commit(n);
-        self->ReadHeader();
-      });
+  socket_.async_read_some(buffer_.prepare(8192),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            self->Disarm();
+                            if (ec) {
+                              self->Close();
+                              return;
+                            }
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
 }
 
 void Session::ReadHeader() {
@@ -383,9 +390,9 @@ void Session::ReadBody() {
 }
 
 void Session::FailRead(beast::error_code ec) {
-  if (closed_ || (!timed_out_ && (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-                                   ec == net::error::operation_aborted ||
-                                   ec == net::error::connection_reset))) {
+  if (closed_ || (!timed_out_ &&
+                  (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+                   ec == net::error::operation_aborted || ec == net::error::connection_reset))) {
     Close();
     return;
   }
@@ -427,7 +434,7 @@ void Session::Dispatch() {
   req.body = std::move(beast_req.body());
   std::string_view given_id = req.header("x-request-id");
   req.request_id = (!given_id.empty() && given_id.size() <= 128) ? std::string(given_id)
-                                                                  : server_->NextRequestId();
+                                                                 : server_->NextRequestId();
   request_id_ = req.request_id;
 
   in_flight_ = true;

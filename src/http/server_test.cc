@@ -60,8 +60,9 @@ TEST_F(ServerTest, ServesAndKeepsConnectionsAlive) {
   Start();
   RawConnection c(port_);
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Length: 3\r\n\r\nxyz"));  // two pipelined requests
+  ASSERT_TRUE(
+      c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\n"
+             "Content-Length: 3\r\n\r\nxyz"));  // two pipelined requests
   std::string first = c.ReadResponse(2s);
   std::string second = c.ReadResponse(2s);
   EXPECT_NE(first.find("echo:/a:"), std::string::npos) << first;
@@ -125,7 +126,8 @@ TEST_F(ServerTest, IdleKeepAliveConnectionIsClosedSilently) {
 TEST_F(ServerTest, AnswersExpectContinue) {
   Start();
   RawConnection c(port_);
-  ASSERT_TRUE(c.Send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
   std::string interim = c.ReadAll(300ms);
   EXPECT_NE(interim.find("100 Continue"), std::string::npos) << interim;
   ASSERT_TRUE(c.Send("ok"));

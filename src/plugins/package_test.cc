@@ -1,12 +1,11 @@
 #include "plugins/package.h"
 
 #include <gtest/gtest.h>
-
-#include <map>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 

@@ -31,9 +31,10 @@ ApiResult Api::Call(const std::string& method, const std::string& path, const st
 
 ApiResult Api::SignIn(const std::string& account, const std::string& password) {
   token_.clear();
-  ApiResult r = Call("POST", "auth:signIn",
-                     boost::json::serialize(boost::json::object{{"account", account}, {"password", password}}),
-                     {"X-Authenticator: basic"});
+  ApiResult r = Call(
+      "POST", "auth:signIn",
+      boost::json::serialize(boost::json::object{{"account", account}, {"password", password}}),
+      {"X-Authenticator: basic"});
   if (r.status == 200) token_ = std::string(r.json.at("data").at("token").as_string());
   return r;
 }

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -32,7 +31,9 @@ class Api {
   ApiResult Post(const std::string& path, const boost::json::value& body) const {
     return Call("POST", path, boost::json::serialize(body));
   }
-  ApiResult Post(const std::string& path, const std::string& body = "") const { return Call("POST", path, body); }
+  ApiResult Post(const std::string& path, const std::string& body = "") const {
+    return Call("POST", path, body);
+  }
 
   // Signs in with the basic authenticator; returns the status and keeps the token.
   ApiResult SignIn(const std::string& account, const std::string& password);

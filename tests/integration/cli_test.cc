@@ -24,7 +24,8 @@ TEST(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCommand({SLIPWAY_BIN, "frobnicate"}, {}, dir.path()).exit_code, 2);
   auto bad_env = RunCommand({SLIPWAY_BIN, "serve"}, {{"APP_PORT", "eighty"}}, dir.path());
   EXPECT_EQ(bad_env.exit_code, 2);
-  EXPECT_EQ(bad_env.err, "slipway: error: APP_PORT='eighty' is not a whole number from 0 to 65535\n");
+  EXPECT_EQ(bad_env.err,
+            "slipway: error: APP_PORT='eighty' is not a whole number from 0 to 65535\n");
 }
 
 TEST(CliTest, InstallThenInstallAgainNeedsForce) {
@@ -39,20 +40,23 @@ TEST(CliTest, InstallThenInstallAgainNeedsForce) {
   EXPECT_EQ(again.exit_code, 3);
   EXPECT_NE(again.err.find("already installed"), std::string::npos) << again.err;
 
-  auto forced = RunCommand({SLIPWAY_BIN, "install", "--force", "--storage", storage}, {}, dir.path());
+  auto forced =
+      RunCommand({SLIPWAY_BIN, "install", "--force", "--storage", storage}, {}, dir.path());
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
 }
 
 TEST(CliTest, UpgradeOfAnEmptyDatabaseSaysToInstall) {
   TempDir dir;
-  auto r = RunCommand({SLIPWAY_BIN, "upgrade", "--storage", (dir.path() / "s").string()}, {}, dir.path());
+  auto r = RunCommand({SLIPWAY_BIN, "upgrade", "--storage", (dir.path() / "s").string()}, {},
+                      dir.path());
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("not installed"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, UnwritableStorageIsUnavailableAndNamed) {
   TempDir dir;
-  auto r = RunCommand({SLIPWAY_BIN, "install", "--db-storage", "/proc/nope/x.sqlite"}, {}, dir.path());
+  auto r =
+      RunCommand({SLIPWAY_BIN, "install", "--db-storage", "/proc/nope/x.sqlite"}, {}, dir.path());
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_NE(r.err.find("/proc/nope"), std::string::npos) << r.err;
 }

@@ -25,8 +25,12 @@ class DataApiTest : public ::testing::TestWithParam<db::Dialect> {
       pg_.emplace();
       ASSERT_TRUE(pg_->Create());
       const auto& o = pg_->options();
-      env.insert({{"DB_DIALECT", "postgres"}, {"DB_HOST", o.host}, {"DB_PORT", std::to_string(o.port)},
-                  {"DB_DATABASE", o.database}, {"DB_USER", o.user}, {"DB_PASSWORD", o.password}});
+      env.insert({{"DB_DIALECT", "postgres"},
+                  {"DB_HOST", o.host},
+                  {"DB_PORT", std::to_string(o.port)},
+                  {"DB_DATABASE", o.database},
+                  {"DB_USER", o.user},
+                  {"DB_PASSWORD", o.password}});
     }
     node_ = std::make_unique<Node>(NodeOptions{.storage = dir_.path() / "storage", .env = env});
     ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stdout() << node_->process().Stderr();
@@ -39,7 +43,8 @@ class DataApiTest : public ::testing::TestWithParam<db::Dialect> {
 
   // Creates authors and posts (posts belongsTo author, authors hasMany posts) with data.
   void CreateBlog() {
-    ApiResult a = api_->Post("collections:create", J(R"({"name":"authors","title":"Authors","fields":[
+    ApiResult a =
+        api_->Post("collections:create", J(R"({"name":"authors","title":"Authors","fields":[
         {"name":"name","type":"string","unique":true,"interface":"input"},
         {"name":"age","type":"integer"}]})"));
     ASSERT_EQ(a.status, 200) << a.body;
@@ -61,8 +66,9 @@ class DataApiTest : public ::testing::TestWithParam<db::Dialect> {
         {"name":"secret","type":"password"},
         {"name":"author","type":"belongsTo","target":"authors"}]})"));
     ASSERT_EQ(p.status, 200) << p.body;
-    ApiResult hm = api_->Post("collections/authors/fields:create",
-                              J(R"({"name":"posts","type":"hasMany","target":"posts","foreignKey":"authorId"})"));
+    ApiResult hm = api_->Post(
+        "collections/authors/fields:create",
+        J(R"({"name":"posts","type":"hasMany","target":"posts","foreignKey":"authorId"})"));
     ASSERT_EQ(hm.status, 200) << hm.body;
     for (const char* name : {"Ann", "Bob", "Cy"}) {
       ApiResult r = api_->Post("authors:create", json::object{{"name", name}, {"age", 30}});
@@ -95,7 +101,8 @@ class DataApiTest : public ::testing::TestWithParam<db::Dialect> {
     return out;
   }
 
-  std::vector<std::string> Filtered(const std::string& filter, const std::string& extra = "sort=title") {
+  std::vector<std::string> Filtered(const std::string& filter,
+                                    const std::string& extra = "sort=title") {
     return Titles("filter=" + Encode(filter) + "&" + extra);
   }
 
@@ -140,13 +147,16 @@ TEST_P(DataApiTest, CollectionsBecomeTablesAndRecordsRoundTrip) {
   ASSERT_EQ(list.status, 200);
   std::set<std::string> names;
   for (const auto& c : list.data().as_array()) names.insert(std::string(c.at("name").as_string()));
-  EXPECT_TRUE(names.count("posts") && names.count("authors") && names.count("users") && names.count("roles"));
+  EXPECT_TRUE(names.count("posts") && names.count("authors") && names.count("users") &&
+              names.count("roles"));
 
   ApiResult fields = api_->Get("collections/posts/fields:list?paginate=false");
   ASSERT_EQ(fields.status, 200);
   std::set<std::string> field_names;
-  for (const auto& f : fields.data().as_array()) field_names.insert(std::string(f.at("name").as_string()));
-  for (const char* expected : {"id", "createdAt", "updatedAt", "createdById", "updatedById", "authorId", "author"}) {
+  for (const auto& f : fields.data().as_array())
+    field_names.insert(std::string(f.at("name").as_string()));
+  for (const char* expected :
+       {"id", "createdAt", "updatedAt", "createdById", "updatedById", "authorId", "author"}) {
     EXPECT_TRUE(field_names.count(expected)) << expected;
   }
 
@@ -169,15 +179,17 @@ TEST_P(DataApiTest, CollectionsBecomeTablesAndRecordsRoundTrip) {
   EXPECT_FALSE(p.contains("secret"));  // passwords are never returned
   EXPECT_TRUE(p.at("createdAt").as_string().ends_with("Z"));
   EXPECT_EQ(api_->Get("posts/1").data().at("title").as_string(), "Alpha");  // REST form
-  EXPECT_TRUE(api_->Get("posts:get?filterByTk=999").data().is_null());     // as NocoBase
-  EXPECT_EQ(api_->Get("posts:get?filterByTk=2").data().at("published").as_bool(), false);  // default
+  EXPECT_TRUE(api_->Get("posts:get?filterByTk=999").data().is_null());      // as NocoBase
+  EXPECT_EQ(api_->Get("posts:get?filterByTk=2").data().at("published").as_bool(),
+            false);  // default
 }
 
 TEST_P(DataApiTest, FiltersFollowNocoBaseSemantics) {
   CreateBlog();
   EXPECT_EQ(Filtered(R"({"score":{"$gt":5}})"), (V{"Alpha", "Gamma"}));
   EXPECT_EQ(Filtered(R"({"score":{"$gte":5,"$lt":9}})"), (V{"Beta 100%", "Gamma"}));
-  EXPECT_EQ(Filtered(R"({"score":{"$ne":9}})"), (V{"Beta 100%", "Delta", "Epsilon", "Gamma"}));  // NULL kept
+  EXPECT_EQ(Filtered(R"({"score":{"$ne":9}})"),
+            (V{"Beta 100%", "Delta", "Epsilon", "Gamma"}));  // NULL kept
   EXPECT_EQ(Filtered(R"({"score":{"$in":[1,7]}})"), (V{"Epsilon", "Gamma"}));
   EXPECT_EQ(Filtered(R"({"score":{"$notIn":[1,7,9]}})"), (V{"Beta 100%", "Delta"}));
   EXPECT_EQ(Filtered(R"({"score":{"$between":[5,7]}})"), (V{"Beta 100%", "Gamma"}));
@@ -191,7 +203,8 @@ TEST_P(DataApiTest, FiltersFollowNocoBaseSemantics) {
   EXPECT_EQ(Filtered(R"({"body":{"$notEmpty":true}})"), (V{"Beta 100%"}));
   EXPECT_EQ(Filtered(R"({"title":{"$like":"%mm%"}})"), (V{"Gamma"}));
   EXPECT_EQ(Filtered(R"({"$or":[{"score":9},{"title":"Delta"}]})"), (V{"Alpha", "Delta"}));
-  EXPECT_EQ(Filtered(R"({"$and":[{"score":{"$gt":1}},{"published":false}]})"), (V{"Beta 100%", "Gamma"}));
+  EXPECT_EQ(Filtered(R"({"$and":[{"score":{"$gt":1}},{"published":false}]})"),
+            (V{"Beta 100%", "Gamma"}));
   EXPECT_EQ(Filtered(R"({"author.name":{"$eq":"Ann"}})"), (V{"Alpha", "Beta 100%"}));
   EXPECT_EQ(Filtered(R"({"author":{"name":{"$in":["Bob","Cy"]}}})"), (V{"Epsilon", "Gamma"}));
   EXPECT_EQ(Filtered(R"({"publishedAt":{"$gt":"2026-01-01"}})"), (V{"Alpha"}));
@@ -256,24 +269,30 @@ TEST_P(DataApiTest, UpdateDestroyAndUpserts) {
   ASSERT_TRUE(up.data().is_array());
   EXPECT_EQ(up.data().at(0).at("score").as_int64(), 6);
   EXPECT_EQ(api_->Get("posts:get?filterByTk=2").data().at("published").as_bool(), true);
-  ApiResult many = api_->Post("posts:update?filter=" + Encode(R"({"score":{"$lt":7}})"), J(R"({"body":"low"})"));
+  ApiResult many =
+      api_->Post("posts:update?filter=" + Encode(R"({"score":{"$lt":7}})"), J(R"({"body":"low"})"));
   EXPECT_EQ(many.data().as_array().size(), 2u);
   ApiResult no_filter = api_->Post("posts:update", J(R"({"body":"x"})"));
   EXPECT_EQ(no_filter.status, 400);
 
-  ApiResult first = api_->Post("posts:firstOrCreate?filterKeys[]=title", J(R"({"title":"Gamma","score":100})"));
+  ApiResult first =
+      api_->Post("posts:firstOrCreate?filterKeys[]=title", J(R"({"title":"Gamma","score":100})"));
   ASSERT_EQ(first.status, 200) << first.body;
   EXPECT_EQ(first.data().at("score").as_int64(), 7);  // found, not changed
-  ApiResult made = api_->Post("posts:firstOrCreate?filterKeys[]=title", J(R"({"title":"Eta","score":2})"));
+  ApiResult made =
+      api_->Post("posts:firstOrCreate?filterKeys[]=title", J(R"({"title":"Eta","score":2})"));
   EXPECT_EQ(made.data().at("score").as_int64(), 2);
-  ApiResult upd = api_->Post("posts:updateOrCreate?filterKeys[]=title", J(R"({"title":"Eta","score":3})"));
+  ApiResult upd =
+      api_->Post("posts:updateOrCreate?filterKeys[]=title", J(R"({"title":"Eta","score":3})"));
   EXPECT_EQ(upd.data().at("score").as_int64(), 3);
   EXPECT_EQ(CountPosts(), 6);
 
   ApiResult d = api_->Post("posts:destroy?filterByTk=6");
   ASSERT_EQ(d.status, 200) << d.body;
   EXPECT_EQ(d.data().as_int64(), 1);
-  EXPECT_EQ(api_->Post("posts:destroy?filter=" + Encode(R"({"score":{"$in":[1,5]}})")).data().as_int64(), 1);
+  EXPECT_EQ(
+      api_->Post("posts:destroy?filter=" + Encode(R"({"score":{"$in":[1,5]}})")).data().as_int64(),
+      1);
   EXPECT_EQ(api_->Post("posts:destroy").status, 400);  // refuses to destroy everything
   EXPECT_EQ(CountPosts(), 4);
   // Deleting an author detaches its posts (ON DELETE SET NULL).
@@ -303,7 +322,8 @@ TEST_P(DataApiTest, BadInputIsRefusedClearlyAndChangesNothing) {
       {"POST", "posts:create", R"({"title":"x","day":"2026-02-30"})", 400, "posts.day"},
       {"POST", "posts:create", R"({"title":"x","author":999})", 409, ""},
       {"POST", "posts:create", R"({"title":"x",)", 400, "position"},
-      {"POST", "posts:create", R"([{"title":"ok"},{"title":"x","score":"bad"}])", 400, "posts.score"},
+      {"POST", "posts:create", R"([{"title":"ok"},{"title":"x","score":"bad"}])", 400,
+       "posts.score"},
       {"POST", "posts:update?filterByTk=abc", R"({"score":1})", 400, "filterByTk"},
       {"POST", "authors:create", R"({"name":"Ann"})", 409, ""},
   };
@@ -325,26 +345,35 @@ TEST_P(DataApiTest, SchemaChangesAreCheckedAgainstRelations) {
   EXPECT_EQ(drop_fk.status, 409) << drop_fk.body;
   EXPECT_EQ(drop_fk.code(), "FIELD_IN_USE");
   EXPECT_NE(drop_fk.message().find("posts.author"), std::string::npos);
-  ApiResult rename_fk = api_->Post("collections/posts/fields:update?filterByTk=authorId", J(R"({"name":"writerId"})"));
+  ApiResult rename_fk = api_->Post("collections/posts/fields:update?filterByTk=authorId",
+                                   J(R"({"name":"writerId"})"));
   EXPECT_EQ(rename_fk.status, 409) << rename_fk.body;
   ApiResult drop_target = api_->Post("collections:destroy?filterByTk=authors");
   EXPECT_EQ(drop_target.status, 409) << drop_target.body;
   EXPECT_NE(drop_target.message().find("posts.author"), std::string::npos);
-  ApiResult type_change = api_->Post("collections/posts/fields:update?filterByTk=score", J(R"({"type":"string"})"));
+  ApiResult type_change =
+      api_->Post("collections/posts/fields:update?filterByTk=score", J(R"({"type":"string"})"));
   EXPECT_EQ(type_change.status, 400);
   ApiResult dup = api_->Post("collections:create", J(R"({"name":"posts"})"));
   EXPECT_EQ(dup.status, 409);
   ApiResult reserved = api_->Post("collections:create", J(R"({"name":"auth"})"));
   EXPECT_EQ(reserved.status, 400);
-  ApiResult bad_type = api_->Post("collections/posts/fields:create", J(R"({"name":"x","type":"blob"})"));
+  ApiResult bad_type =
+      api_->Post("collections/posts/fields:create", J(R"({"name":"x","type":"blob"})"));
   EXPECT_EQ(bad_type.status, 400);
   EXPECT_NE(bad_type.message().find("'blob'"), std::string::npos);
 
   // Allowed changes: rename a plain field, make it unique, drop it; drop the relation, then
   // its foreign key went with it, and then the target can go.
-  ASSERT_EQ(api_->Post("collections/posts/fields:update?filterByTk=body", J(R"({"name":"content"})")).status, 200);
-  EXPECT_EQ(Titles("filter=" + Encode(R"({"content":{"$eq":"has_underscore"}})")), (V{"Beta 100%"}));
-  ASSERT_EQ(api_->Post("collections/posts/fields:update?filterByTk=title", J(R"({"unique":true})")).status, 200);
+  ASSERT_EQ(
+      api_->Post("collections/posts/fields:update?filterByTk=body", J(R"({"name":"content"})"))
+          .status,
+      200);
+  EXPECT_EQ(Titles("filter=" + Encode(R"({"content":{"$eq":"has_underscore"}})")),
+            (V{"Beta 100%"}));
+  ASSERT_EQ(api_->Post("collections/posts/fields:update?filterByTk=title", J(R"({"unique":true})"))
+                .status,
+            200);
   EXPECT_EQ(api_->Post("posts:create", J(R"({"title":"Alpha"})")).status, 409);
   ASSERT_EQ(api_->Post("collections/posts/fields:destroy?filterByTk=content").status, 200);
   EXPECT_EQ(api_->Get("posts:get?filterByTk=2&fields=content").status, 400);
@@ -362,7 +391,9 @@ TEST_P(DataApiTest, SchemaChangesAreCheckedAgainstRelations) {
 
 TEST_P(DataApiTest, RolesLimitWhatUsersMayDo) {
   CreateBlog();
-  ApiResult user = api_->Post("users:create", J(R"({"nickname":"Rita","email":"rita@example.com","password":"pw-rita-1"})"));
+  ApiResult user =
+      api_->Post("users:create",
+                 J(R"({"nickname":"Rita","email":"rita@example.com","password":"pw-rita-1"})"));
   ASSERT_EQ(user.status, 200) << user.body;
   EXPECT_FALSE(user.data().as_object().contains("password"));
   int64_t rita = user.data().at("id").as_int64();
@@ -376,16 +407,26 @@ TEST_P(DataApiTest, RolesLimitWhatUsersMayDo) {
   ApiResult mine = member.Post("posts:create", J(R"({"title":"Rita's"})"));
   ASSERT_EQ(mine.status, 200) << mine.body;
   int64_t my_post = mine.data().at("id").as_int64();
-  EXPECT_EQ(member.Post("posts:update?filterByTk=" + std::to_string(my_post), J(R"({"score":1})")).data().as_array().size(), 1u);
-  EXPECT_EQ(member.Post("posts:update?filterByTk=1", J(R"({"score":0})")).data().as_array().size(), 0u);  // not own
+  EXPECT_EQ(member.Post("posts:update?filterByTk=" + std::to_string(my_post), J(R"({"score":1})"))
+                .data()
+                .as_array()
+                .size(),
+            1u);
+  EXPECT_EQ(member.Post("posts:update?filterByTk=1", J(R"({"score":0})")).data().as_array().size(),
+            0u);  // not own
   EXPECT_EQ(api_->Get("posts:get?filterByTk=1").data().at("score").as_int64(), 9);
   ApiResult configure = member.Post("collections:create", J(R"({"name":"mine"})"));
   EXPECT_EQ(configure.status, 403);
   EXPECT_NE(configure.message().find("No permissions"), std::string::npos);
 
   // A custom role: read-only on posts, nothing elsewhere.
-  ASSERT_EQ(api_->Post("roles:create", J(R"({"name":"reader","title":"Reader","strategy":{"actions":[]}})")).status, 200);
-  ApiResult res = api_->Post("roles/reader/resources:create", J(R"({"name":"posts","usingActionsConfig":true,"actions":[{"name":"view"}]})"));
+  ASSERT_EQ(api_->Post("roles:create",
+                       J(R"({"name":"reader","title":"Reader","strategy":{"actions":[]}})"))
+                .status,
+            200);
+  ApiResult res =
+      api_->Post("roles/reader/resources:create",
+                 J(R"({"name":"posts","usingActionsConfig":true,"actions":[{"name":"view"}]})"));
   ASSERT_EQ(res.status, 200) << res.body;
   ASSERT_EQ(api_->Post("roles/reader/users:add", json::array{rita}).status, 200);
   member.set_role("reader");

@@ -21,8 +21,10 @@ class Node {
  public:
   explicit Node(NodeOptions options, const std::string& name = "node")
       : options_(std::move(options)), port_(FreePort()) {
-    std::vector<std::string> argv = {options_.binary, "serve", "--host", "127.0.0.1", "--port",
-                                     std::to_string(port_), "--storage", options_.storage.string()};
+    std::vector<std::string> argv = {options_.binary, "serve",
+                                     "--host",        "127.0.0.1",
+                                     "--port",        std::to_string(port_),
+                                     "--storage",     options_.storage.string()};
     for (const auto& a : options_.extra_args) argv.push_back(a);
     process_ = std::make_unique<Process>(argv, options_.env, options_.storage / "logs", name);
   }

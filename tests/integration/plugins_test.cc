@@ -35,8 +35,12 @@ class PluginsTest : public ::testing::TestWithParam<db::Dialect> {
       pg_.emplace();
       ASSERT_TRUE(pg_->Create());
       const auto& o = pg_->options();
-      env_.insert({{"DB_DIALECT", "postgres"}, {"DB_HOST", o.host}, {"DB_PORT", std::to_string(o.port)},
-                   {"DB_DATABASE", o.database}, {"DB_USER", o.user}, {"DB_PASSWORD", o.password}});
+      env_.insert({{"DB_DIALECT", "postgres"},
+                   {"DB_HOST", o.host},
+                   {"DB_PORT", std::to_string(o.port)},
+                   {"DB_DATABASE", o.database},
+                   {"DB_USER", o.user},
+                   {"DB_PASSWORD", o.password}});
     }
     Start();
   }
@@ -83,7 +87,8 @@ TEST_P(PluginsTest, BuiltinsFollowThePreset) {
   ApiResult list = api_->Get("pm:list");
   ASSERT_EQ(list.status, 200) << list.body;
   std::map<std::string, json::object> by_name;
-  for (const auto& p : list.data().as_array()) by_name[std::string(p.at("name").as_string())] = p.as_object();
+  for (const auto& p : list.data().as_array())
+    by_name[std::string(p.at("name").as_string())] = p.as_object();
   ASSERT_TRUE(by_name.count("users") && by_name.count("acl") && by_name.count("audit-log"));
   EXPECT_TRUE(by_name["users"].at("enabled").as_bool());
   EXPECT_TRUE(by_name["users"].at("required").as_bool());
@@ -97,7 +102,9 @@ TEST_P(PluginsTest, BuiltinsFollowThePreset) {
   EXPECT_EQ(api_->Post("pm:remove?filterByTk=audit-log").code(), "PLUGIN_BUILT_IN");
   EXPECT_EQ(api_->Post("pm:enable?filterByTk=nope").status, 404);
   // Only roles that may configure manage plugins.
-  ASSERT_EQ(api_->Post("users:create", J(R"({"email":"m@example.com","password":"member-pw-1"})")).status, 200);
+  ASSERT_EQ(
+      api_->Post("users:create", J(R"({"email":"m@example.com","password":"member-pw-1"})")).status,
+      200);
   Api member(node_->port());
   ASSERT_EQ(member.SignIn("m@example.com", "member-pw-1").status, 200);
   EXPECT_EQ(member.Get("pm:list").status, 403);
@@ -131,7 +138,8 @@ TEST_P(PluginsTest, LifecycleOfAPackage) {
   EXPECT_EQ(api_->Post("pm:remove?filterByTk=hello").code(), "PLUGIN_ENABLED");
 
   // Settings
-  ApiResult settings = api_->Post("pm:update?filterByTk=hello", J(R"({"options":{"greeting":"hej"}})"));
+  ApiResult settings =
+      api_->Post("pm:update?filterByTk=hello", J(R"({"options":{"greeting":"hej"}})"));
   ASSERT_EQ(settings.status, 200) << settings.body;
   EXPECT_EQ(settings.data().at("settings").at("greeting").as_string(), "hej");
   EXPECT_EQ(api_->Post("pm:update?filterByTk=hello", J(R"({"options":{"nope":1}})")).status, 400);
@@ -194,7 +202,8 @@ TEST_P(PluginsTest, AMissingPackageIsReportedAndTheNodeStillServes) {
   json::object p = Plugin("hello");
   EXPECT_TRUE(p.at("enabled").as_bool());
   ASSERT_TRUE(p.at("error").is_string()) << json::serialize(p);
-  EXPECT_NE(std::string(p.at("error").as_string()).find("missing"), std::string::npos) << json::serialize(p);
+  EXPECT_NE(std::string(p.at("error").as_string()).find("missing"), std::string::npos)
+      << json::serialize(p);
   EXPECT_EQ(api_->Get("hello:ping").status, 404);
   EXPECT_EQ(api_->Get("collections:list").status, 200);
   EXPECT_TRUE(Plugin("audit-log").at("enabled").as_bool());  // what it pulled in still works
@@ -226,7 +235,8 @@ TEST_P(PluginsTest, BadPackagesAreRefusedAndWriteNothing) {
   std::string library = ReadFile(SLIPWAY_HELLO_1_LIBRARY);
   std::string no_entry = ReadFile(SLIPWAY_BAD_PLUGIN_NO_ENTRY);
   auto package = [&](const std::string& manifest, const std::string& lib = "") {
-    return BuildPackage({{"manifest.json", manifest}, {"lib/libslipway_hello.so", lib.empty() ? library : lib}});
+    return BuildPackage(
+        {{"manifest.json", manifest}, {"lib/libslipway_hello.so", lib.empty() ? library : lib}});
   };
   struct Case {
     std::string what;
@@ -235,29 +245,45 @@ TEST_P(PluginsTest, BadPackagesAreRefusedAndWriteNothing) {
   } cases[] = {
       {"not an archive", "this is not a tgz", ""},
       {"malformed manifest", package("{\"name\": "), "manifest.json"},
-      {"manifest without a version", package(R"({"name":"hello","api_version":1,"main":"lib/libslipway_hello.so"})"), "version"},
+      {"manifest without a version",
+       package(R"({"name":"hello","api_version":1,"main":"lib/libslipway_hello.so"})"), "version"},
       {"wrong api version", package(ManifestJson("hello", "1.0.0", 2)), "plugin API 2"},
-      {"missing library", BuildPackage({{"manifest.json", ManifestJson()}}), "lib/libslipway_hello.so"},
+      {"missing library", BuildPackage({{"manifest.json", ManifestJson()}}),
+       "lib/libslipway_hello.so"},
       {"missing entry symbol", package(ManifestJson(), no_entry), "missing entry symbol"},
-      {"unmet dependency", package(ManifestJson("hello", "1.0.0", 1, "lib/libslipway_hello.so",
-                                                R"("dependencies": {"nope": ">=1.0.0"},)")), "'nope'"},
-      {"app version out of range", package(ManifestJson("hello", "1.0.0", 1, "lib/libslipway_hello.so",
-                                                        R"("app_versions": ">=9.0.0",)")), ">=9.0.0"},
-      {"name differs from the library", package(ManifestJson("other", "1.0.0")), "says it is 'hello'"},
-      {"path traversal", BuildPackage({{"manifest.json", ManifestJson()}, {"lib/libslipway_hello.so", library},
-                                       {"../evil.sh", "#!/bin/sh"}}), ".."},
-      {"absolute path", BuildPackage({{"manifest.json", ManifestJson()}, {"/etc/evil", "x"}}), "/etc/evil"},
-      {"symlink", BuildPackage({{"manifest.json", ManifestJson()},
-                                {"lib/libslipway_hello.so", "/etc/passwd", EntryType::kSymlink}}), "link"},
+      {"unmet dependency",
+       package(ManifestJson("hello", "1.0.0", 1, "lib/libslipway_hello.so",
+                            R"("dependencies": {"nope": ">=1.0.0"},)")),
+       "'nope'"},
+      {"app version out of range",
+       package(ManifestJson("hello", "1.0.0", 1, "lib/libslipway_hello.so",
+                            R"("app_versions": ">=9.0.0",)")),
+       ">=9.0.0"},
+      {"name differs from the library", package(ManifestJson("other", "1.0.0")),
+       "says it is 'hello'"},
+      {"path traversal",
+       BuildPackage({{"manifest.json", ManifestJson()},
+                     {"lib/libslipway_hello.so", library},
+                     {"../evil.sh", "#!/bin/sh"}}),
+       ".."},
+      {"absolute path", BuildPackage({{"manifest.json", ManifestJson()}, {"/etc/evil", "x"}}),
+       "/etc/evil"},
+      {"symlink",
+       BuildPackage({{"manifest.json", ManifestJson()},
+                     {"lib/libslipway_hello.so", "/etc/passwd", EntryType::kSymlink}}),
+       "link"},
   };
   std::string before = State();
   int i = 0;
   for (const Case& c : cases) {
     // Upload as curl -F file=@x.tgz does: multipart/form-data.
     std::string boundary = "----slipway-test-" + std::to_string(++i);
-    std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.tgz\"\r\n"
-                       "Content-Type: application/gzip\r\n\r\n" + c.bytes + "\r\n--" + boundary + "--\r\n";
-    ApiResult r = api_->Call("POST", "pm:add", body, {"Content-Type: multipart/form-data; boundary=" + boundary});
+    std::string body = "--" + boundary +
+                       "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.tgz\"\r\n"
+                       "Content-Type: application/gzip\r\n\r\n" +
+                       c.bytes + "\r\n--" + boundary + "--\r\n";
+    ApiResult r = api_->Call("POST", "pm:add", body,
+                             {"Content-Type: multipart/form-data; boundary=" + boundary});
     EXPECT_EQ(r.status, 400) << c.what << ": " << r.body;
     EXPECT_NE(r.message().find(c.mentions), std::string::npos) << c.what << ": " << r.message();
   }
@@ -266,20 +292,29 @@ TEST_P(PluginsTest, BadPackagesAreRefusedAndWriteNothing) {
   EXPECT_EQ(after, before);
   // A good package still goes in afterwards, by upload.
   std::string good = ReadFile(Package("1.0.0"));
-  std::string body = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hello.tgz\"\r\n\r\n" + good +
-                     "\r\n--b--\r\n";
-  ApiResult ok = api_->Call("POST", "pm:add", body, {"Content-Type: multipart/form-data; boundary=b"});
+  std::string body =
+      "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hello.tgz\"\r\n\r\n" +
+      good + "\r\n--b--\r\n";
+  ApiResult ok =
+      api_->Call("POST", "pm:add", body, {"Content-Type: multipart/form-data; boundary=b"});
   EXPECT_EQ(ok.status, 200) << ok.body;
 }
 
 TEST_P(PluginsTest, AuditLogRecordsWhoChangedWhat) {
   ASSERT_EQ(api_->Post("pm:enable?filterByTk=audit-log").status, 200);
-  ASSERT_EQ(api_->Post("collections:create", J(R"({"name":"things","fields":[{"name":"title","type":"string"},{"name":"n","type":"integer"}]})")).status, 200);
+  ASSERT_EQ(
+      api_->Post(
+              "collections:create",
+              J(R"({"name":"things","fields":[{"name":"title","type":"string"},{"name":"n","type":"integer"}]})"))
+          .status,
+      200);
   ASSERT_EQ(api_->Post("things:create", J(R"({"title":"a","n":1})")).status, 200);
   ASSERT_EQ(api_->Post("things:update?filterByTk=1", J(R"({"n":2})")).status, 200);
-  ASSERT_EQ(api_->Post("things:update?filterByTk=1", J(R"({"n":2})")).status, 200);  // no change: no entry
+  ASSERT_EQ(api_->Post("things:update?filterByTk=1", J(R"({"n":2})")).status,
+            200);  // no change: no entry
   ASSERT_EQ(api_->Post("things:destroy?filterByTk=1").status, 200);
-  ApiResult logs = api_->Get("auditLogs:list?sort=id&filter=" + Encode(R"({"collectionName":"things"})"));
+  ApiResult logs =
+      api_->Get("auditLogs:list?sort=id&filter=" + Encode(R"({"collectionName":"things"})"));
   ASSERT_EQ(logs.status, 200) << logs.body;
   const auto& rows = logs.data().as_array();
   ASSERT_EQ(rows.size(), 3u) << logs.body;
@@ -300,11 +335,18 @@ TEST_P(PluginsTest, AuditLogRecordsWhoChangedWhat) {
   ASSERT_EQ(api_->Post("pm:disable?filterByTk=audit-log").status, 200);
   ASSERT_EQ(api_->Post("things:create", J(R"({"title":"b"})")).status, 200);
   ASSERT_EQ(api_->Post("pm:enable?filterByTk=audit-log").status, 200);
-  EXPECT_EQ(api_->Get("auditLogs:list?filter=" + Encode(R"({"collectionName":"things"})")).json.at("meta").at("count").as_int64(), 3);
+  EXPECT_EQ(api_->Get("auditLogs:list?filter=" + Encode(R"({"collectionName":"things"})"))
+                .json.at("meta")
+                .at("count")
+                .as_int64(),
+            3);
 }
 
 TEST_P(PluginsTest, EnableAndDisableCauseNoOutage) {
-  ASSERT_EQ(api_->Post("collections:create", J(R"({"name":"orders","fields":[{"name":"total","type":"integer"}]})")).status, 200);
+  ASSERT_EQ(api_->Post("collections:create",
+                       J(R"({"name":"orders","fields":[{"name":"total","type":"integer"}]})"))
+                .status,
+            200);
   ASSERT_EQ(api_->Post("orders:create", J(R"({"total":5})")).status, 200);
   ASSERT_EQ(Add("1.0.0").status, 200);
   std::atomic<bool> stop{false};
@@ -351,7 +393,8 @@ TEST_P(PluginsTest, CommandLineManagesPluginsOfARunningNode) {
   };
   auto list = pm({"list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_NE(list.out.find("users 0.1.0  enabled  built-in  required"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("users 0.1.0  enabled  built-in  required"), std::string::npos)
+      << list.out;
   auto added = pm({"add", Package("1.0.0")});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_NE(added.out.find("hello 1.0.0  disabled"), std::string::npos) << added.out;

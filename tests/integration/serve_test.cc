@@ -40,8 +40,9 @@ TEST(ServeTest, EnvironmentConfiguresAndFlagsOverride) {
   TempDir dir;
   int env_port = FreePort();
   // APP_PORT says one port, --port (set by Node) another: the flag wins.
-  Node node({.storage = dir.path() / "s", .env = {{"APP_PORT", std::to_string(env_port)},
-                                                  {"DB_STORAGE", (dir.path() / "custom.db").string()}}});
+  Node node({.storage = dir.path() / "s",
+             .env = {{"APP_PORT", std::to_string(env_port)},
+                     {"DB_STORAGE", (dir.path() / "custom.db").string()}}});
   ASSERT_TRUE(node.WaitHealthy());
   EXPECT_NE(env_port, node.port());
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "custom.db"));
@@ -123,12 +124,13 @@ TEST(ServeTest, PortInUseIsOneClearLine) {
   TempDir dir;
   Node first({.storage = dir.path() / "a"});
   ASSERT_TRUE(first.WaitHealthy());
-  auto r = RunCommand({SLIPWAY_BIN, "serve", "--host", "127.0.0.1", "--port", std::to_string(first.port()),
-                "--storage", (dir.path() / "b").string()},
-               {}, dir.path());
+  auto r = RunCommand({SLIPWAY_BIN, "serve", "--host", "127.0.0.1", "--port",
+                       std::to_string(first.port()), "--storage", (dir.path() / "b").string()},
+                      {}, dir.path());
   EXPECT_EQ(r.exit_code, 4);
-  EXPECT_NE(r.err.find("slipway: error: cannot listen on 127.0.0.1:" + std::to_string(first.port())),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("slipway: error: cannot listen on 127.0.0.1:" + std::to_string(first.port())),
+      std::string::npos)
       << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   first.Stop();

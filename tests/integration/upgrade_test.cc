@@ -2,7 +2,6 @@
 // extra migration (slipway-next) and one whose second extra migration fails
 // (slipway-next-broken). Assertions look at the database itself, not only at exit codes.
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
 #include <boost/json.hpp>
@@ -43,7 +42,8 @@ class Db {
     return One("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" + t + "'") == "1";
   }
   bool HasColumn(const std::string& table, const std::string& col) {
-    return One("SELECT count(*) FROM pragma_table_info('" + table + "') WHERE name='" + col + "'") == "1";
+    return One("SELECT count(*) FROM pragma_table_info('" + table + "') WHERE name='" + col +
+               "'") == "1";
   }
 
  private:
@@ -60,9 +60,10 @@ class UpgradeTest : public ::testing::Test {
     auto r = RunCommand({SLIPWAY_BIN, "install", "--storage", storage().string()}, {}, dir_.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     Db db(db_file());
-    db.Exec("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL);"
-            "INSERT INTO orders (total) VALUES (10.5), (20.25), (30);"
-            "INSERT INTO slipway_plugins (name, version, enabled) VALUES ('acme', '1.0.0', 1);");
+    db.Exec(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL);"
+        "INSERT INTO orders (total) VALUES (10.5), (20.25), (30);"
+        "INSERT INTO slipway_plugins (name, version, enabled) VALUES ('acme', '1.0.0', 1);");
     applied_before_ = db.Column("SELECT owner || '/' || name FROM slipway_migrations ORDER BY 1");
     ASSERT_FALSE(applied_before_.empty());
   }
@@ -96,43 +97,54 @@ TEST_F(UpgradeTest, ServeUpgradesAnOlderDatabaseAndKeepsItsData) {
   EXPECT_TRUE(db.HasColumn("slipway_plugins", "description"));
   EXPECT_EQ(db.One("SELECT version FROM slipway_migrations WHERE name = '9001-upgrade-marker'"),
             SLIPWAY_NEXT_VERSION);
-  EXPECT_EQ(db.One("SELECT length(checksum) FROM slipway_migrations WHERE name = '9001-upgrade-marker'"),
-            "64");
+  EXPECT_EQ(
+      db.One("SELECT length(checksum) FROM slipway_migrations WHERE name = '9001-upgrade-marker'"),
+      "64");
   // Application data and the earlier bookkeeping survived.
   EXPECT_EQ(db.Column("SELECT total FROM orders ORDER BY id"),
             (std::vector<std::string>{"10.5", "20.25", "30.0"}));
   EXPECT_EQ(db.One("SELECT version FROM slipway_plugins WHERE name = 'acme'"), "1.0.0");
   for (const auto& id : applied_before_) {
-    EXPECT_EQ(db.One("SELECT count(*) FROM slipway_migrations WHERE owner || '/' || name = '" + id + "'"), "1");
+    EXPECT_EQ(
+        db.One("SELECT count(*) FROM slipway_migrations WHERE owner || '/' || name = '" + id + "'"),
+        "1");
   }
 }
 
 TEST_F(UpgradeTest, UpgradeCommandDoesTheSameWithoutServing) {
   InstallOldWithData();
-  auto r = RunCommand({SLIPWAY_NEXT_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path());
+  auto r =
+      RunCommand({SLIPWAY_NEXT_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(std::string("database is at slipway ") + SLIPWAY_NEXT_VERSION), std::string::npos);
+  EXPECT_NE(r.out.find(std::string("database is at slipway ") + SLIPWAY_NEXT_VERSION),
+            std::string::npos);
   Db db(db_file());
   EXPECT_EQ(db.One("SELECT schema_version FROM slipway_cluster"), SLIPWAY_NEXT_VERSION);
   EXPECT_TRUE(db.HasTable("upgrade_marker"));
   // A second run has nothing to do and says so the same way.
-  EXPECT_EQ(RunCommand({SLIPWAY_NEXT_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path()).exit_code, 0);
+  EXPECT_EQ(
+      RunCommand({SLIPWAY_NEXT_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path())
+          .exit_code,
+      0);
 }
 
 TEST_F(UpgradeTest, OlderBinaryRefusesNewerDatabase) {
   InstallOldWithData();
-  ASSERT_EQ(RunCommand({SLIPWAY_NEXT_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path()).exit_code, 0);
+  ASSERT_EQ(
+      RunCommand({SLIPWAY_NEXT_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path())
+          .exit_code,
+      0);
   Db before(db_file());
   std::string migrations_before = before.One("SELECT count(*) FROM slipway_migrations");
 
   int port = FreePort();
   auto r = RunCommand({SLIPWAY_BIN, "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
-                "--storage", storage().string()},
-               {}, dir_.path(), 20s);
+                       "--storage", storage().string()},
+                      {}, dir_.path(), 20s);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(std::string("schema is at version ") + SLIPWAY_NEXT_VERSION + ", newer than this binary (" +
-                       SLIPWAY_VERSION + ")"),
+  EXPECT_NE(r.err.find(std::string("schema is at version ") + SLIPWAY_NEXT_VERSION +
+                       ", newer than this binary (" + SLIPWAY_VERSION + ")"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(HttpGet(port, "/api/__health_check").status, 0);  // it never listened
@@ -159,7 +171,9 @@ TEST_F(UpgradeTest, FailingMigrationRollsBackAndTheNodeReportsIt) {
   EXPECT_EQ(e.at("code").as_string(), "APP_ERROR");
   EXPECT_TRUE(e.at("maintaining").as_bool());
   std::string message(e.at("message").as_string());
-  EXPECT_NE(message.find(std::string("core/") + SLIPWAY_NEXT_VERSION + "/9002-broken"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::string("core/") + SLIPWAY_NEXT_VERSION + "/9002-broken"),
+            std::string::npos)
+      << message;
   EXPECT_NE(message.find("rolled back"), std::string::npos) << message;
   EXPECT_FALSE(body.headers["retry-after"].empty());
   auto health = broken.Get("/api/__health_check");
@@ -170,7 +184,8 @@ TEST_F(UpgradeTest, FailingMigrationRollsBackAndTheNodeReportsIt) {
   ExpectOldSchemaIntact();  // 9001 ran before 9002 failed, and was rolled back with it
 
   // The same through the CLI: exit 5, one line, same intact schema; the old binary still serves.
-  auto r = RunCommand({SLIPWAY_BROKEN_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path());
+  auto r =
+      RunCommand({SLIPWAY_BROKEN_BIN, "upgrade", "--storage", storage().string()}, {}, dir_.path());
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_NE(r.err.find("9002-broken"), std::string::npos);
   ExpectOldSchemaIntact();
@@ -182,9 +197,9 @@ TEST_F(UpgradeTest, FailingMigrationRollsBackAndTheNodeReportsIt) {
 TEST_F(UpgradeTest, NoAutoUpgradeRefusesToServeAnOlderSchema) {
   InstallOldWithData();
   int port = FreePort();
-  auto r = RunCommand({SLIPWAY_NEXT_BIN, "serve", "--no-auto-upgrade", "--host", "127.0.0.1", "--port",
-                std::to_string(port), "--storage", storage().string()},
-               {}, dir_.path(), 20s);
+  auto r = RunCommand({SLIPWAY_NEXT_BIN, "serve", "--no-auto-upgrade", "--host", "127.0.0.1",
+                       "--port", std::to_string(port), "--storage", storage().string()},
+                      {}, dir_.path(), 20s);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("run slipway upgrade"), std::string::npos) << r.err;
   ExpectOldSchemaIntact();

@@ -148,7 +148,8 @@ HttpResult HttpRequest(int port, const std::string& method, const std::string& t
   }
   if (result.status == 0) {
     ParseResponse(raw, &result);
-    if (result.status == 0) result.error = "no complete response (" + std::to_string(raw.size()) + " bytes)";
+    if (result.status == 0)
+      result.error = "no complete response (" + std::to_string(raw.size()) + " bytes)";
   }
   ::close(fd);
   return result;
@@ -160,7 +161,8 @@ RawConnection::~RawConnection() {
 }
 
 bool RawConnection::Send(const std::string& bytes) {
-  return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(bytes.size());
 }
 
 std::string RawConnection::ReadAll(std::chrono::milliseconds timeout) {
@@ -265,7 +267,7 @@ std::string Process::Stdout() const { return ReadFile(stdout_path_); }
 std::string Process::Stderr() const { return ReadFile(stderr_path_); }
 
 RunResult RunCommand(std::vector<std::string> argv, std::map<std::string, std::string> env,
-              const std::filesystem::path& output_dir, std::chrono::milliseconds timeout) {
+                     const std::filesystem::path& output_dir, std::chrono::milliseconds timeout) {
   static int counter = 0;
   Process p(std::move(argv), std::move(env), output_dir, "run-" + std::to_string(++counter));
   RunResult r;
@@ -278,8 +280,8 @@ RunResult RunCommand(std::vector<std::string> argv, std::map<std::string, std::s
 bool WaitForHealth(int port, int want_status, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
-    HttpResult r = HttpRequest(port, "GET", "/api/__health_check", "", {},
-                               std::chrono::milliseconds(1000));
+    HttpResult r =
+        HttpRequest(port, "GET", "/api/__health_check", "", {}, std::chrono::milliseconds(1000));
     if (r.status == want_status) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -27,7 +27,7 @@ class TempDir {
 int FreePort();
 
 struct HttpResult {
-  int status = 0;  // 0: no response (connection failed or closed)
+  int status = 0;                              // 0: no response (connection failed or closed)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string error;  // why status is 0
@@ -90,8 +90,8 @@ struct RunResult {
   std::string out, err;
 };
 RunResult RunCommand(std::vector<std::string> argv, std::map<std::string, std::string> env,
-              const std::filesystem::path& output_dir,
-              std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                     const std::filesystem::path& output_dir,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // Polls `port`'s health check until it answers `want_status` or the timeout passes.
 bool WaitForHealth(int port, int want_status, std::chrono::milliseconds timeout);

@@ -24,10 +24,11 @@ int main(int argc, char** argv) {
   slipway::app::Distribution dist;
   dist.build = {SLIPWAY_NEXT_VERSION, "test", "test"};
   dist.builtins = slipway::plugins::BuiltinPlugins;
-  dist.extra_migrations.push_back(Sql("9001-upgrade-marker",
-                                      "CREATE TABLE upgrade_marker (id INTEGER PRIMARY KEY, note TEXT);"
-                                      "INSERT INTO upgrade_marker VALUES (1, 'added by the next version');"
-                                      "ALTER TABLE slipway_plugins ADD COLUMN description TEXT;"));
+  dist.extra_migrations.push_back(
+      Sql("9001-upgrade-marker",
+          "CREATE TABLE upgrade_marker (id INTEGER PRIMARY KEY, note TEXT);"
+          "INSERT INTO upgrade_marker VALUES (1, 'added by the next version');"
+          "ALTER TABLE slipway_plugins ADD COLUMN description TEXT;"));
 #ifdef SLIPWAY_BROKEN_MIGRATION
   dist.extra_migrations.push_back(Sql("9002-broken", "INSERT INTO no_such_table VALUES (1);"));
 #endif

@@ -133,7 +133,9 @@ class SqliteResultSet final : public ResultSet {
   void set_affected(int64_t n) { affected_ = n; }
 
  private:
-  Cell& At(int row, int col) const { return cells_[static_cast<size_t>(row) * names_.size() + col]; }
+  Cell& At(int row, int col) const {
+    return cells_[static_cast<size_t>(row) * names_.size() + col];
+  }
 
   std::vector<std::string> names_;
   mutable std::deque<Cell> cells_;  // deque: stable addresses for string_views handed out
@@ -190,7 +192,8 @@ class SqliteConnection final : public Connection {
     result->SetColumns(stmt);
     // A write outside a transaction holds the writer lock for its one statement.
     std::unique_lock<std::mutex> writing;
-    if (write_lock_ && !held_ && sqlite3_stmt_readonly(stmt) == 0) writing = std::unique_lock(*write_lock_);
+    if (write_lock_ && !held_ && sqlite3_stmt_readonly(stmt) == 0)
+      writing = std::unique_lock(*write_lock_);
     while (true) {
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_ROW) {
@@ -264,7 +267,6 @@ class SqliteConnection final : public Connection {
     // DDL may have changed what cached statements refer to; SQLite re-prepares them itself.
     return Status::Ok();
   }
-
 
   static constexpr size_t kMaxCachedStatements = 512;
 

@@ -14,7 +14,7 @@
 namespace slipway::db {
 
 struct SqliteOptions {
-  std::filesystem::path path;      // ":memory:" for a private in-memory database (tests)
+  std::filesystem::path path;  // ":memory:" for a private in-memory database (tests)
   std::string synchronous = "full";
   // Shared by every connection of one pool to one file: writers take it in this process
   // instead of sleeping in SQLite's busy handler, so queued writes hand over at once. Readers

@@ -19,8 +19,9 @@ class SqliteTest : public ::testing::Test {
     auto c = OpenSqlite({dir_.path() / "sub" / "t.sqlite"});
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     conn_ = std::move(c).value();
-    ASSERT_TRUE(conn_->ExecScript("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT "
-                                  "NULL, score REAL, ok BOOLEAN)")
+    ASSERT_TRUE(conn_
+                    ->ExecScript("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT "
+                                 "NULL, score REAL, ok BOOLEAN)")
                     .ok());
   }
   testing::TempDir dir_;
@@ -33,7 +34,8 @@ TEST_F(SqliteTest, BindsAndReadsEveryKind) {
   ASSERT_TRUE(ins.ok()) << ins.status().ToString();
   EXPECT_EQ((*ins)->affected_rows(), 1);
   EXPECT_EQ((*ins)->Int(0, 0), 1);
-  auto rs = conn_->Query("SELECT id, name, score, ok, NULL AS n FROM t WHERE name = $1", {std::string("a")});
+  auto rs = conn_->Query("SELECT id, name, score, ok, NULL AS n FROM t WHERE name = $1",
+                         {std::string("a")});
   ASSERT_TRUE(rs.ok());
   auto& r = **rs;
   ASSERT_EQ(r.row_count(), 1);
@@ -80,10 +82,13 @@ TEST_F(SqliteTest, RollbackUndoesAndCommitKeeps) {
 TEST(PoolTest, ReusesConnectionsAndRollsBackLeftoverTransactions) {
   testing::TempDir dir;
   int opened = 0;
-  Pool pool(Dialect::kSqlite, [&] {
-    ++opened;
-    return OpenSqlite({dir.path() / "p.sqlite"});
-  }, 2);
+  Pool pool(
+      Dialect::kSqlite,
+      [&] {
+        ++opened;
+        return OpenSqlite({dir.path() / "p.sqlite"});
+      },
+      2);
   {
     auto c = pool.Acquire();
     ASSERT_TRUE(c.ok());
@@ -102,7 +107,8 @@ TEST(PoolTest, ReusesConnectionsAndRollsBackLeftoverTransactions) {
 
 TEST(PoolTest, AcquireTimesOutWhenAllAreLent) {
   testing::TempDir dir;
-  Pool pool(Dialect::kSqlite, [&] { return OpenSqlite({dir.path() / "p.sqlite"}); }, 1);
+  Pool pool(
+      Dialect::kSqlite, [&] { return OpenSqlite({dir.path() / "p.sqlite"}); }, 1);
   auto held = pool.Acquire();
   ASSERT_TRUE(held.ok());
   auto second = pool.Acquire(std::chrono::milliseconds(50));
