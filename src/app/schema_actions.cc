@@ -13,30 +13,9 @@ http::Response Data(const json::value& data) {
 
 // NocoBase's paginated envelope over an in-memory list.
 Result<http::Response> Page(json::array items, const json::object& params) {
-  int64_t page = 1, page_size = 20;
-  for (auto [key, out] : {std::pair{"page", &page}, std::pair{"pageSize", &page_size}}) {
-    auto it = params.find(key);
-    if (it == params.end()) continue;
-    std::string text = it->value().is_string() ? std::string(it->value().as_string())
-                                               : json::serialize(it->value());
-    try {
-      *out = std::stoll(text);
-    } catch (...) {
-      *out = 0;
-    }
-    if (*out < 1 || (*out > data::kMaxPageSize && std::string_view(key) == "pageSize")) {
-      return InvalidArgument(std::string("'") + key + "' must be a whole number from 1 to " +
-                             (std::string_view(key) == "pageSize"
-                                  ? std::to_string(data::kMaxPageSize)
-                                  : "1000000000"));
-    }
-  }
-  auto paginate = params.find("paginate");
-  if (paginate != params.end() &&
-      ((paginate->value().is_string() && paginate->value().as_string() == "false") ||
-       (paginate->value().is_bool() && !paginate->value().as_bool()))) {
-    return Data(items);
-  }
+  ASSIGN_OR_RETURN(data::Pagination pages, data::PaginationParams(params));
+  if (!pages.paginate) return Data(items);
+  const int64_t page = pages.page, page_size = pages.page_size;
   int64_t count = static_cast<int64_t>(items.size());
   json::array slice;
   for (int64_t i = (page - 1) * page_size; i < std::min(count, page * page_size); ++i)

@@ -11,17 +11,15 @@
 #include <optional>
 #include <string>
 
+#include "core/sodium.h"
+
 namespace slipway::auth {
 namespace {
 
+using core::SodiumReady;
+
 constexpr std::string_view kHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
 constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-
-// sodium_init() is itself idempotent; the static makes the "once" explicit and thread-safe.
-bool SodiumReady() {
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 // For the functions that cannot report an error: libsodium only fails to initialise when the
 // system has no random source, and then nothing we sign or issue could be trusted.

@@ -4,17 +4,15 @@
 
 #include <string>
 
+#include "core/sodium.h"
+
 namespace slipway::auth {
 namespace {
 
+using core::SodiumReady;
+
 constexpr unsigned long long kOpsLimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 constexpr size_t kMemLimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-
-// sodium_init() is itself idempotent; the static makes the "once" explicit and thread-safe.
-bool SodiumReady() {
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 Status CheckPasswordLength(std::string_view password) {
   if (password.empty()) return InvalidArgument("password must not be empty");

@@ -1,6 +1,6 @@
 #include "data/read_spec.h"
 
-#include <charconv>
+#include "core/parse.h"
 
 namespace slipway::data {
 namespace json = boost::json;
@@ -64,8 +64,7 @@ Result<int64_t> IntParam(const json::object& params, std::string_view key, int64
   } else if (v.is_string()) {
     std::string_view s = v.as_string();
     if (s.empty()) return fallback;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    ok = ec == std::errc() && p == s.data() + s.size();
+    ok = core::ParseInt64(s, &n);
   }
   if (!ok || n < min || n > max) {
     return InvalidArgument("'" + std::string(key) + "' must be a whole number from " +
@@ -184,16 +183,25 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
   }
   if (pk != nullptr && !has_pk) spec.sort.push_back({pk, false});  // stable pages
 
-  ASSIGN_OR_RETURN(spec.page, IntParam(params, "page", 1, 1, 1'000'000'000));
-  ASSIGN_OR_RETURN(spec.page_size, IntParam(params, "pageSize", 20, 1, kMaxPageSize));
+  ASSIGN_OR_RETURN(Pagination pages, PaginationParams(params));
+  spec.page = pages.page;
+  spec.page_size = pages.page_size;
+  spec.paginate = pages.paginate;
+  ASSIGN_OR_RETURN(spec.filter, FilterParam(params));
+  return spec;
+}
+
+Result<Pagination> PaginationParams(const json::object& params) {
+  Pagination out;
+  ASSIGN_OR_RETURN(out.page, IntParam(params, "page", 1, 1, 1'000'000'000));
+  ASSIGN_OR_RETURN(out.page_size, IntParam(params, "pageSize", 20, 1, kMaxPageSize));
   if (auto it = params.find("paginate"); it != params.end()) {
     const json::value& v = it->value();
     if ((v.is_bool() && !v.as_bool()) || (v.is_string() && v.as_string() == "false")) {
-      spec.paginate = false;
+      out.paginate = false;
     }
   }
-  ASSIGN_OR_RETURN(spec.filter, FilterParam(params));
-  return spec;
+  return out;
 }
 
 }  // namespace slipway::data

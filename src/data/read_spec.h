@@ -35,6 +35,13 @@ struct AppendNode {
   std::vector<AppendNode> children;
 };
 
+// page, pageSize and paginate as NocoBase reads them.
+struct Pagination {
+  int64_t page = 1;
+  int64_t page_size = 20;
+  bool paginate = true;
+};
+
 struct ReadSpec {
   const Collection* collection = nullptr;
   std::vector<const Field*> columns;  // in output order; includes keys appends need
@@ -50,6 +57,9 @@ struct ReadSpec {
 // parameters). `filter` may be an object or JSON text.
 Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& collection,
                                const boost::json::object& params);
+
+// Reads page (1..1e9), pageSize (1..kMaxPageSize) and paginate ("false" turns it off).
+Result<Pagination> PaginationParams(const boost::json::object& params);
 
 // Reads a list parameter given as an array of strings or as comma-separated text.
 Result<std::vector<std::string>> ListParam(const boost::json::object& params, std::string_view key);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/json_writer.h"
+#include "core/parse.h"
 
 namespace slipway::data {
 namespace json = boost::json;
@@ -21,12 +22,6 @@ std::string Describe(const json::value& v) {
 Status Expects(std::string_view what, std::string_view expected, const json::value& v) {
   return InvalidArgument("field '" + std::string(what) + "' expects " + std::string(expected) +
                          ", got " + Describe(v));
-}
-
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size();
 }
 
 bool ParseDouble(std::string_view s, double* out) {
@@ -189,7 +184,7 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
         ok = std::trunc(d) == d && std::fabs(d) < 9.2e18;  // before the cast: it is UB out of range
         if (ok) n = static_cast<int64_t>(d);
       } else if (v.is_string()) {
-        ok = ParseInt64(v.as_string(), &n);
+        ok = core::ParseInt64(v.as_string(), &n);
       }
       if (ok && f.type == FieldType::kInteger && (n < INT32_MIN || n > INT32_MAX)) ok = false;
       if (!ok) {
