@@ -153,6 +153,8 @@ class Plugin {
   virtual Status BeforeLoad() { return Status::Ok(); }
   virtual Status Install(db::Connection& conn) { return Status::Ok(); }
   virtual Status AfterEnable(db::Connection& conn) { return Status::Ok(); }
+  // Not called when the plugin is disabled through a node whose disk lacks its package (the
+  // way out for a node that went out of service over it); keep it to best-effort cleanup.
   virtual Status AfterDisable(db::Connection& conn) { return Status::Ok(); }
   virtual Status Remove(db::Connection& conn) { return Status::Ok(); }
   virtual Status Upgrade(db::Connection& conn, std::string_view from_version) {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "app/builtin_registrar.h"
+#include "core/parse.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
 #include "db/cluster_state.h"
@@ -168,7 +169,7 @@ Status ChangeRoles(app::ActionRequest& req, const std::function<Status(db::Conne
     RETURN_IF_ERROR(tx.Commit());
   }
   req.services.CollectionChanged("roles");
-  return req.services.ReloadSnapshot();
+  return req.services.AfterCommit();
 }
 
 Result<std::vector<int64_t>> UserIds(const app::ActionRequest& req) {
@@ -177,11 +178,10 @@ Result<std::vector<int64_t>> UserIds(const app::ActionRequest& req) {
     if (v.is_int64()) {
       ids.push_back(v.as_int64());
     } else if (v.is_string()) {
-      try {
-        ids.push_back(std::stoll(std::string(v.as_string())));
-      } catch (...) {
+      int64_t id = 0;
+      if (!core::ParseInt64(v.as_string(), &id))
         return InvalidArgument("user ids must be integers");
-      }
+      ids.push_back(id);
     } else if (v.is_object() && v.as_object().contains("id") && v.at("id").is_int64()) {
       ids.push_back(v.at("id").as_int64());
     } else {
@@ -510,9 +510,7 @@ class AclPlugin final : public slipway::Plugin {
            }
            ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
            int64_t uid = 0;
-           try {
-             uid = std::stoll(req.route.source_index);
-           } catch (...) {
+           if (!core::ParseInt64(req.route.source_index, &uid)) {
              return InvalidArgument("'" + req.route.source_index + "' is not a user id");
            }
            ASSIGN_OR_RETURN(

@@ -143,7 +143,9 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
 
   if (path == "__health_check") {
     if (lifecycle_.serving()) {
-      respond(http::Response::Text(200, "ok"));
+      http::Response ok = http::Response::Text(200, "ok");
+      ok.routine = true;
+      respond(std::move(ok));
     } else {
       http::Response r = http::Response::Text(
           503, std::string(AppStateName(lifecycle_.state())) + ": " + lifecycle_.message());
@@ -153,18 +155,29 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
     return;
   }
 
-  if (!lifecycle_.serving()) {
+  auto route = http::ParseRoute(request.method, path);
+  // What repairs a node or the cluster stays reachable when the rest is gated.
+  const bool operating =
+      route.ok() && (route->resource == "maintenance" || route->resource == "cluster" ||
+                     route->resource == "pm" || route->resource == "auth");
+  if (!lifecycle_.serving() && !(operating && lifecycle_.state() == AppState::kOutOfService)) {
     respond(lifecycle_.MaintenanceResponse(WantsHtml(request)));
     return;
   }
-
-  auto route = http::ParseRoute(request.method, path);
   if (!route.ok()) {
     respond(http::ErrorResponse(route.status()));
     return;
   }
   // The snapshot (with its actions) is taken once; the action runs against that same one.
   std::shared_ptr<const Snapshot> snap = services_.snapshot();
+  if (snap->cluster_state != "running" && !operating) {
+    // The cluster's gate (slipway maintenance on): every node answers alike.
+    std::string message = snap->cluster_message.empty()
+                              ? "the application is under maintenance (" + snap->cluster_state + ")"
+                              : snap->cluster_message;
+    respond(MaintenanceBody("APP_COMMANDING", message, snap->cluster_state, WantsHtml(request)));
+    return;
+  }
   const Action* action = snap->actions ? snap->actions->Find(route->Key()) : nullptr;
   if (action == nullptr) {
     if (RecordCollection(*snap, *route) != nullptr && IsRecordAction(route->action)) {

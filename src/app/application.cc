@@ -9,8 +9,10 @@
 #include <thread>
 
 #include "app/api_handler.h"
+#include "app/cluster_actions.h"
 #include "app/pm_actions.h"
 #include "app/schema_actions.h"
+#include "cluster/adapters.h"
 #include "core/json_writer.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
@@ -153,7 +155,8 @@ Status Application::Prepare() {
       *pool_, *schema_lock_);
   RETURN_IF_ERROR(plugins_->LoadBuiltins());
   RegisterCoreActions();
-  services_->Attach(plugins_.get(), &core_actions_);
+  services_->Attach(plugins_.get(), &core_actions_, &version_);
+  services_->OnPublish([this](const Snapshot& snap) { OnSnapshot(snap); });
   prepared_ = true;
   return Status::Ok();
 }
@@ -191,6 +194,38 @@ Result<PluginManager*> Application::Plugins() {
   return plugins_.get();
 }
 
+Status Application::SetClusterGate(const std::string& state, const std::string& message) {
+  RETURN_IF_ERROR(Plugins().status());  // installed and at this version
+  int64_t epoch = 0;
+  {
+    ASSIGN_OR_RETURN(auto conn, pool_->Acquire());
+    ASSIGN_OR_RETURN(epoch, db::SetClusterState(*conn, state, message));
+  }
+  // Tell the nodes now (they would also find it within SYNC_POLL_INTERVAL), then confirm.
+  ASSIGN_OR_RETURN(cluster::Adapters adapters,
+                   cluster::MakeAdapters(core::ProcessEnvironment(), config_.node_id + "/cli"));
+  Status sent =
+      adapters.bus->Publish("sync", boost::json::object{{"type", "epoch"}, {"epoch", epoch}});
+  if (!sent.ok())
+    core::log::Warn("sync signal not sent; nodes poll the epoch", {{"error", sent.message()}});
+  return WaitUntilApplied(*pool_, epoch, config_.node_live_timeout,
+                          config_.cluster_confirm_timeout);
+}
+
+Result<boost::json::object> Application::ClusterStatus() {
+  RETURN_IF_ERROR(OpenDatabase());
+  ASSIGN_OR_RETURN(auto conn, pool_->Acquire());
+  ASSIGN_OR_RETURN(db::ClusterRow row, db::ReadClusterRow(*conn));
+  ASSIGN_OR_RETURN(auto nodes, ListNodes(*conn, config_.node_live_timeout));
+  boost::json::array list;
+  for (const auto& n : nodes) list.push_back(NodeJson(n));
+  return boost::json::object{{"state", row.state},
+                             {"message", row.message},
+                             {"schemaVersion", row.schema_version},
+                             {"epoch", row.epoch},
+                             {"nodes", list}};
+}
+
 void Application::RegisterCoreActions() {
   ActionRegistry& actions = core_actions_;
   actions.Add(
@@ -213,6 +248,7 @@ void Application::RegisterCoreActions() {
        },
        RunsOn::kIoThread, Access::kOpen});
   RegisterPluginActions(actions, *plugins_);
+  RegisterClusterActions(actions, [this] { return cluster_.get(); });
   // A collection may not take the name of a resource the core or a plugin serves.
   RegisterSchemaActions(actions, [this](std::string_view name) {
     auto snap = services_->snapshot();
@@ -224,15 +260,78 @@ void Application::RegisterCoreActions() {
 void Application::PollEpoch(std::atomic<bool>* stop) {
   while (!stop->load()) {
     std::this_thread::sleep_for(config_.sync_poll_interval);
-    if (stop->load() || !lifecycle_.serving()) continue;
-    auto conn = pool_->Acquire(std::chrono::seconds(1));
-    if (!conn.ok()) continue;
-    auto row = db::ReadClusterRow(**conn);
-    if (!row.ok() || row->epoch <= services_->snapshot()->epoch) continue;
+    AppState state = lifecycle_.state();
+    if (stop->load() || (state != AppState::kRunning && state != AppState::kOutOfService)) continue;
+    int64_t epoch = 0;
+    {
+      auto conn = pool_->Acquire(std::chrono::seconds(1));
+      if (!conn.ok()) continue;
+      auto row = db::ReadClusterRow(**conn);
+      if (!row.ok()) continue;
+      epoch = row->epoch;
+    }
+    if (epoch <= services_->snapshot()->epoch) continue;
     core::log::Info("epoch changed elsewhere; reloading",
-                    {{"from", services_->snapshot()->epoch}, {"to", row->epoch}});
-    Status s = services_->ReloadSnapshot();
-    if (!s.ok()) core::log::Error("reload failed", {{"error", s.message()}});
+                    {{"from", services_->snapshot()->epoch}, {"to", epoch}});
+    Refresh().status().IgnoreError();
+  }
+}
+
+Result<int64_t> Application::Refresh() {
+  Status s = services_->ReloadSnapshot();
+  if (!s.ok()) {
+    if (s.tag() == "APP_OUTDATED") {
+      // Another node upgraded the schema past this binary: stop serving, say why (fencing).
+      if (lifecycle_.TransitionTo(AppState::kOutdated, s.message()).ok()) {
+        core::log::Error("the database is newer than this node; out of service",
+                         {{"error", s.message()}});
+      }
+    } else {
+      core::log::Error("reload failed", {{"error", s.message()}});
+    }
+    return s;
+  }
+  return services_->snapshot()->epoch;
+}
+
+void Application::OnSnapshot(const Snapshot& snap) {
+  // A node that could not apply what the cluster enabled takes itself out of service rather
+  // than serve a diverged application; it comes back once a later change can be applied.
+  AppState state = lifecycle_.state();
+  if (!snap.load_errors.empty() && state == AppState::kRunning) {
+    std::string why = "could not apply the cluster's plugins: " + snap.load_errors.front();
+    if (lifecycle_.TransitionTo(AppState::kOutOfService, why).ok()) {
+      core::log::Error("out of service", {{"reason", why}});
+    }
+  } else if (snap.load_errors.empty() && state == AppState::kOutOfService) {
+    if (lifecycle_.TransitionTo(AppState::kRunning).ok()) core::log::Info("back in service");
+  }
+  // After the state: the registry row then says both what this node applied and whether it
+  // serves, so a node waiting for confirmation never counts a node that is leaving service.
+  if (cluster_) cluster_->Applied(snap.epoch);
+}
+
+// Joining needs a worker id; with Redis unreachable the node waits (503 APP_INITIALIZING, saying
+// why) and retries with backoff instead of failing for good, and a stop signal ends the wait.
+Status Application::JoinCluster() {
+  auto backoff = std::chrono::milliseconds(200);
+  while (true) {
+    Status s = cluster_->Start();
+    if (s.code() != StatusCode::kUnavailable) return s;
+    if (lifecycle_.state() == AppState::kStopping) return s;
+    std::string why = "waiting to join the cluster: " + s.message();
+    if (lifecycle_.message() != why) {
+      core::log::Warn(
+          "cannot join the cluster yet; retrying",
+          {{"error", s.message()}, {"retry_ms", static_cast<int64_t>(backoff.count())}});
+      lifecycle_.SetMessage(why);
+    }
+    for (auto waited = std::chrono::milliseconds(0); waited < backoff;
+         waited += std::chrono::milliseconds(50)) {
+      if (lifecycle_.state() == AppState::kStopping) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }
 
@@ -244,6 +343,24 @@ void Application::StartUp(SchemaInfo info) {
                                               "/" + std::to_string(total) + ")");
                       }));
   Status status;
+  // First start of several nodes at once: one takes the schema lock and installs; the others
+  // stay `initializing` (503 APP_INITIALIZING) until the database is installed, then serve.
+  while (info.status == SchemaStatus::kEmpty) {
+    if (lifecycle_.state() == AppState::kStopping) return;
+    auto free = schema_lock_->TryAcquire();
+    if (free.ok() && *free) {
+      schema_lock_->Release();
+      break;
+    }
+    if (lifecycle_.message().find("another node") == std::string::npos) {
+      core::log::Info("another node is installing the database; waiting for it");
+    }
+    lifecycle_.SetMessage(
+        "another node is installing the database; this one serves when it is done");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto again = installer.Inspect();
+    if (again.ok()) info = *again;
+  }
   if (info.status == SchemaStatus::kEmpty) {
     lifecycle_.TransitionTo(AppState::kInstalling).IgnoreError();
     core::log::Info("installing", {{"version", version_.ToString()}});
@@ -265,12 +382,17 @@ void Application::StartUp(SchemaInfo info) {
     return;
   }
   Status loaded = services_->ReloadSnapshot();
+  if (loaded.ok() && cluster_) {
+    loaded = JoinCluster();
+    if (loaded.ok()) loaded = services_->SetWorkerId(cluster_->worker_id());
+  }
   if (!loaded.ok()) {
     core::log::Error("start-up failed", {{"error", loaded.message()}});
     lifecycle_.TransitionTo(AppState::kError, loaded.message()).IgnoreError();
     return;
   }
   if (lifecycle_.TransitionTo(AppState::kRunning).ok()) {
+    OnSnapshot(*services_->snapshot());  // a plugin this node could not load: out of service
     core::log::Info("serving",
                     {{"epoch", services_->snapshot()->epoch},
                      {"collections", services_->snapshot()->schema->collections().size()},
@@ -314,6 +436,31 @@ Status Application::Serve() {
                               "APP_UPGRADE_REQUIRED");
   }
 
+  // The cluster adapters (Redis when configured, else in-process) and this node's registration.
+  ASSIGN_OR_RETURN(cluster::Adapters adapters,
+                   cluster::MakeAdapters(core::ProcessEnvironment(), config_.node_id));
+  ClusterNode::Hooks hooks;
+  hooks.state = [this] { return std::string(AppStateName(lifecycle_.state())); };
+  hooks.reload = [this] { return Refresh(); };
+  hooks.plugin_message = [this](std::string_view plugin, const boost::json::value& body) {
+    auto snap = services_->snapshot();
+    if (const PluginRuntime* p = snap->FindPlugin(plugin)) {
+      for (const auto& handler : p->sync_handlers()) {
+        GuardPlugin(plugin, "sync message", [&] {
+          handler(body);
+          return Status::Ok();
+        }).IgnoreError();
+      }
+    }
+  };
+  hooks.worker_id_changed = [this](int id) {
+    Status s = services_->SetWorkerId(id);
+    if (!s.ok()) core::log::Error("could not change the worker id", {{"error", s.message()}});
+  };
+  cluster_ = std::make_unique<ClusterNode>(config_, version_.ToString(), *pool_,
+                                           std::move(adapters), std::move(hooks));
+  services_->SetCluster(cluster_.get());
+
   core::ThreadPool workers("db", config_.db.pool_max, 10'000);
   ApiHandler api(config_.api_base_path, lifecycle_, workers, *services_);
   http::ServerOptions options;
@@ -344,9 +491,11 @@ Status Application::Serve() {
                   {{"connections", server->connection_count()},
                    {"grace_ms", static_cast<long long>(config_.shutdown_grace.count())}});
   server->Shutdown(config_.shutdown_grace);
-  workers.Stop();
-  startup.join();
+  startup.join();  // it ends its waits (for an installer, for Redis) once the state is stopping
   poller.join();
+  services_->SetCluster(nullptr);
+  cluster_->Stop();
+  workers.Stop();
   server.reset();
   core::log::Info("stopped", {{"drain_ms", MillisSince(stopping)},
                               {"uptime_s", MillisSince(started) / 1000.0}});

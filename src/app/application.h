@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/actions.h"
+#include "app/cluster_node.h"
 #include "app/installer.h"
 #include "app/lifecycle.h"
 #include "app/plugin_api.h"
@@ -50,6 +51,11 @@ class Application {
   // The plugin manager, for the CLI's `slipway pm`: refuses unless the database is installed
   // and at this binary's version.
   Result<PluginManager*> Plugins();
+  // For `slipway maintenance on|off`: sets the cluster's gate, signals the nodes and waits until
+  // every live node applied it.
+  Status SetClusterGate(const std::string& state, const std::string& message);
+  // For `slipway cluster status`: the cluster row and the node registry.
+  Result<boost::json::object> ClusterStatus();
 
  private:
   // Opens the database, settles APP_KEY and loads the plugins. Idempotent.
@@ -59,8 +65,14 @@ class Application {
   InstallerOptions MakeInstallerOptions(ProgressFn progress) const;
   // Re-reads the epoch every SYNC_POLL_INTERVAL and reloads when another process changed it.
   void PollEpoch(std::atomic<bool>* stop);
+  // Reloads the snapshot; a schema newer than this binary makes the node `outdated`.
+  Result<int64_t> Refresh();
+  // After every published snapshot: records the applied epoch, takes the node out of service
+  // when it could not load an enabled plugin (and back when it can again).
+  void OnSnapshot(const Snapshot& snap);
   void RegisterCoreActions();
   void StartUp(SchemaInfo info);  // runs on its own thread during Serve
+  Status JoinCluster();
   Status WaitForStopSignal();
 
   core::Config config_;
@@ -70,6 +82,7 @@ class Application {
   std::unique_ptr<db::SchemaLock> schema_lock_;
   std::unique_ptr<ServicesImpl> services_;
   std::unique_ptr<PluginManager> plugins_;
+  std::unique_ptr<ClusterNode> cluster_;  // serve only
   ActionRegistry core_actions_;
   Lifecycle lifecycle_;
   bool prepared_ = false;

@@ -143,9 +143,12 @@ Status Installer::ApplyAll(db::Connection& conn, const std::vector<const db::Mig
       if (!s.ok()) return fail(s.WithContext("upgrade hook"));
     }
     std::string now = conn.dialect() == db::Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP";
-    auto updated = conn.Query("UPDATE " + std::string(db::kClusterTable) +
-                                  " SET schema_version = $1, updated_at = " + now + " WHERE id = 1",
-                              {to_version});
+    // An upgrade is a cluster-wide change: the epoch tells every running node to look (and an
+    // older one to stop serving).
+    auto updated = conn.Query(
+        "UPDATE " + std::string(db::kClusterTable) +
+            " SET schema_version = $1, epoch = epoch + 1, updated_at = " + now + " WHERE id = 1",
+        {to_version});
     if (!updated.ok()) return fail(updated.status());
   }
   Status committed = tx.Commit();

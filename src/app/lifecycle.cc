@@ -18,6 +18,10 @@ std::string_view AppStateName(AppState state) {
       return "stopping";
     case AppState::kError:
       return "error";
+    case AppState::kOutdated:
+      return "outdated";
+    case AppState::kOutOfService:
+      return "out_of_service";
   }
   return "unknown";
 }
@@ -34,7 +38,12 @@ bool Allowed(AppState from, AppState to) {
     case AppState::kUpgrading:
       return to == AppState::kRunning || to == AppState::kError;
     case AppState::kRunning:
-      return to == AppState::kUpgrading || to == AppState::kError;
+      return to == AppState::kUpgrading || to == AppState::kError || to == AppState::kOutdated ||
+             to == AppState::kOutOfService;
+    case AppState::kOutOfService:
+      return to == AppState::kRunning || to == AppState::kOutdated;
+    case AppState::kOutdated:
+      return false;
     case AppState::kError:
       return to == AppState::kInstalling || to == AppState::kUpgrading;
     case AppState::kStopping:
@@ -53,6 +62,10 @@ const char* CodeFor(AppState state) {
       return "APP_COMMANDING";
     case AppState::kError:
       return "APP_ERROR";
+    case AppState::kOutOfService:
+      return "APP_ERROR";
+    case AppState::kOutdated:
+      return "APP_OUTDATED";
     case AppState::kStopping:
       return "APP_STOPPED";
     case AppState::kRunning:
@@ -84,6 +97,10 @@ std::string DefaultMessage(AppState state) {
       return "application main is stopping";
     case AppState::kError:
       return "application main failed to start";
+    case AppState::kOutdated:
+      return "the database was upgraded past this node's version";
+    case AppState::kOutOfService:
+      return "this node could not apply a cluster change";
     case AppState::kRunning:
       return "application main is running";
   }
@@ -137,32 +154,37 @@ std::string Lifecycle::message() const {
   return message_.empty() ? DefaultMessage(state()) : message_;
 }
 
-http::Response Lifecycle::MaintenanceResponse(bool wants_html) const {
-  AppState s = state();
-  std::string msg = message();
+http::Response MaintenanceBody(std::string_view code, std::string_view message,
+                               std::string_view command, bool wants_html,
+                               std::string_view retry_after) {
   http::Response r;
   r.status = 503;
-  r.headers.push_back({"retry-after", s == AppState::kError ? "30" : "5"});
+  r.headers.push_back({"retry-after", std::string(retry_after)});
   if (wants_html) {
     r.content_type = "text/html; charset=utf-8";
     r.body =
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Maintenance</title>"
         "<meta http-equiv=\"refresh\" content=\"5\"></head><body><h1>Under maintenance</h1>"
         "<p>" +
-        HtmlEscape(msg) + "</p><p>This page reloads by itself.</p></body></html>";
+        HtmlEscape(message) + "</p><p>This page reloads by itself.</p></body></html>";
     return r;
   }
   core::JsonWriter w(&r.body);
   w.BeginObject().Key("error").BeginObject();
   w.Key("status").Int(503);
   w.Key("maintaining").Bool(true);
-  w.Key("code").String(CodeFor(s));
-  w.Key("message").String(msg);
-  if (const char* command = CommandFor(s)) {
-    w.Key("command").BeginObject().Key("name").String(command).EndObject();
-  }
+  w.Key("code").String(code);
+  w.Key("message").String(message);
+  if (!command.empty()) w.Key("command").BeginObject().Key("name").String(command).EndObject();
   w.EndObject().EndObject();
   return r;
+}
+
+http::Response Lifecycle::MaintenanceResponse(bool wants_html) const {
+  AppState s = state();
+  const char* command = CommandFor(s);
+  return MaintenanceBody(CodeFor(s), message(), command ? command : "", wants_html,
+                         s == AppState::kError || s == AppState::kOutdated ? "30" : "5");
 }
 
 }  // namespace slipway::app

@@ -47,6 +47,12 @@ class Services {
   // Re-reads schema and permissions from the database and publishes them (no epoch bump: use
   // after a change that bumped it itself).
   virtual Status ReloadSnapshot() = 0;
+  // After a cluster-wide change committed (it bumped the epoch): reloads here, signals the other
+  // nodes, and waits until every live node applied it. DeadlineExceeded (CLUSTER_UNCONFIRMED)
+  // names the nodes that did not confirm in time; the change itself is committed either way.
+  virtual Status AfterCommit() = 0;
+  // Sends a plugin's message to the same plugin on the other nodes (OnSyncMessage).
+  virtual Status PublishSync(std::string_view plugin, const boost::json::value& message) = 0;
 };
 
 struct ActionRequest {

@@ -360,7 +360,7 @@ Result<json::object> PluginManager::Enable(const std::string& name) {
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   std::set<std::string> visiting;
   Status s = EnableWithDependencies(*conn, name, &visiting);
-  RETURN_IF_ERROR(services_.ReloadSnapshot());  // also after a failure: dependencies may be on
+  RETURN_IF_ERROR(services_.AfterCommit());  // also after a failure: dependencies may be on
   RETURN_IF_ERROR(s);
   ASSIGN_OR_RETURN(PluginRow row, FindRow(*conn, name));
   return Describe(row);
@@ -378,7 +378,7 @@ Result<json::object> PluginManager::Upgrade(const std::string& name) {
         "PLUGIN_UP_TO_DATE");
   }
   Status s = Activate(*conn, row, /*enable=*/false);
-  RETURN_IF_ERROR(services_.ReloadSnapshot());
+  RETURN_IF_ERROR(services_.AfterCommit());
   RETURN_IF_ERROR(s);
   ASSIGN_OR_RETURN(PluginRow now, FindRow(*conn, name));
   return Describe(now);
@@ -412,11 +412,23 @@ Result<json::object> PluginManager::Disable(const std::string& name) {
                                   "; disable " + (dependents.size() > 1 ? "them" : "it") + " first",
                               "PLUGIN_IN_USE");
   }
+  // A package missing from this node's disk must not keep an administrator from disabling the
+  // plugin (that is how a node that went out of service for it is brought back): its
+  // AfterDisable hook cannot run here, which the log says.
+  auto rt = RuntimeFor(row, row.version);
+  if (!rt.ok() && rt.status().tag() != "PLUGIN_PACKAGE_MISSING")
+    return PluginError(name, "disabling", rt.status());
+  if (!rt.ok()) {
+    core::log::Warn(
+        "disabling a plugin whose package is missing; its AfterDisable hook does not run",
+        {{"plugin", name}, {"error", rt.status().message()}});
+  }
   auto run = [&]() -> Status {
-    ASSIGN_OR_RETURN(auto rt, RuntimeFor(row, row.version));
     ASSIGN_OR_RETURN(db::Transaction tx, db::Transaction::Begin(*conn));
-    RETURN_IF_ERROR(
-        GuardPlugin(name, "AfterDisable", [&] { return rt->plugin().AfterDisable(*conn); }));
+    if (rt.ok()) {
+      RETURN_IF_ERROR(
+          GuardPlugin(name, "AfterDisable", [&] { return (*rt)->plugin().AfterDisable(*conn); }));
+    }
     ASSIGN_OR_RETURN(auto up, conn->Query("UPDATE " + kTable + " SET enabled = $2, updated_at = " +
                                               Now(conn->dialect()) + " WHERE name = $1",
                                           {name, false}));
@@ -425,7 +437,7 @@ Result<json::object> PluginManager::Disable(const std::string& name) {
   };
   Status s = run();
   if (!s.ok()) return PluginError(name, "disabling", s);
-  RETURN_IF_ERROR(services_.ReloadSnapshot());
+  RETURN_IF_ERROR(services_.AfterCommit());
   core::log::Info("plugin disabled", {{"plugin", name}});
   ASSIGN_OR_RETURN(PluginRow now, FindRow(*conn, name));
   return Describe(now);
@@ -476,7 +488,7 @@ Status PluginManager::Remove(const std::string& name, bool purge) {
   std::error_code ec;
   fs::remove_all(config_.storage_path / "plugins" / name, ec);
   core::log::Info("plugin removed", {{"plugin", name}, {"purge", purge}});
-  return services_.ReloadSnapshot();
+  return services_.AfterCommit();
 }
 
 Result<json::object> PluginManager::UpdateSettings(const std::string& name,
@@ -501,7 +513,7 @@ Result<json::object> PluginManager::UpdateSettings(const std::string& name,
     RETURN_IF_ERROR(db::BumpEpoch(*conn).status());
     RETURN_IF_ERROR(tx.Commit());
   }
-  RETURN_IF_ERROR(services_.ReloadSnapshot());
+  RETURN_IF_ERROR(services_.AfterCommit());
   ASSIGN_OR_RETURN(PluginRow now, FindRow(*conn, name));
   return Describe(now);
 }
@@ -631,7 +643,7 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
   RETURN_IF_ERROR(write());
   cleanup.path.clear();
   core::log::Info("plugin added", {{"plugin", m.name}, {"version", m.version_text}});
-  RETURN_IF_ERROR(services_.ReloadSnapshot());
+  RETURN_IF_ERROR(services_.AfterCommit());
   ASSIGN_OR_RETURN(PluginRow row, FindRow(*conn, m.name));
   return Describe(row);
 }

@@ -162,7 +162,7 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
     RETURN_IF_ERROR(tx->Commit());
   }
   if (writes) req.services.CollectionChanged(c->name);
-  if (tx) RETURN_IF_ERROR(req.services.ReloadSnapshot());  // e.g. a role changed: new policy
+  if (tx) RETURN_IF_ERROR(req.services.AfterCommit());  // e.g. a role changed: every node reloads
   return http::Response::Json(200, std::move(body));
 }
 

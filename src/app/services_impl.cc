@@ -1,5 +1,6 @@
 #include "app/services_impl.h"
 
+#include "app/cluster_node.h"
 #include "app/plugin_manager.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
@@ -7,6 +8,12 @@
 namespace slipway::app {
 
 Result<std::shared_ptr<const Snapshot>> ServicesImpl::Load(db::Connection& conn) const {
+  // Version fencing first: a schema newer than this binary is never read as if it were ours.
+  ASSIGN_OR_RETURN(db::ClusterRow cluster, db::ReadClusterRow(conn));
+  auto schema_version = core::SemVer::Parse(cluster.schema_version);
+  if (binary_version_ != nullptr && schema_version.ok() && *binary_version_ < *schema_version) {
+    return Installer::NewerSchemaError(cluster.schema_version, *binary_version_);
+  }
   auto next = std::make_shared<Snapshot>();
   auto actions = std::make_shared<ActionRegistry>(*core_actions_);
   auto hooks = std::make_shared<RecordHookSet>();
@@ -42,16 +49,29 @@ Result<std::shared_ptr<const Snapshot>> ServicesImpl::Load(db::Connection& conn)
   }
   next->actions = std::move(actions);
   next->hooks = std::move(hooks);
-  ASSIGN_OR_RETURN(db::ClusterRow row, db::ReadClusterRow(conn));
-  next->epoch = row.epoch;
-  next->schema_version = row.schema_version;
+  next->epoch = cluster.epoch;
+  next->schema_version = cluster.schema_version;
+  next->cluster_state = cluster.state;
+  next->cluster_message = cluster.message;
   return std::shared_ptr<const Snapshot>(std::move(next));
 }
 
 void ServicesImpl::Publish(std::shared_ptr<const Snapshot> next) {
   auto current = snapshots_.Get();
   if (current && current->schema && next->epoch < current->epoch) return;  // never go back
-  snapshots_.Set(std::move(next));
+  snapshots_.Set(next);
+  if (on_publish_) on_publish_(*next);
+}
+
+Status ServicesImpl::AfterCommit() {
+  RETURN_IF_ERROR(ReloadSnapshot());
+  if (cluster_ == nullptr) return Status::Ok();
+  return cluster_->AnnounceAndConfirm(snapshot()->epoch);
+}
+
+Status ServicesImpl::PublishSync(std::string_view plugin, const boost::json::value& message) {
+  if (cluster_ == nullptr) return Status::Ok();  // a single node has nobody to tell
+  return cluster_->PublishPluginMessage(plugin, message);
 }
 
 Status ServicesImpl::ReloadSnapshot() {
@@ -79,41 +99,46 @@ class ForeignKeysOff {
 }  // namespace
 
 Status ServicesImpl::ApplyChange(const ChangeFn& change) {
-  std::lock_guard lock(change_mu_);
   auto started = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
-  const bool sqlite = conn->dialect() == db::Dialect::kSqlite;
-  std::optional<ForeignKeysOff> fk_off;
-  if (sqlite) {
-    fk_off.emplace(*conn);
-    RETURN_IF_ERROR(fk_off->Begin());
-  }
-  ASSIGN_OR_RETURN(db::Transaction tx, db::Transaction::Begin(*conn));
-  // Bumping first takes the cluster row's lock, so the state read next is current even when
-  // another node changes something at the same time.
-  ASSIGN_OR_RETURN(int64_t epoch, db::BumpEpoch(*conn));
-  ASSIGN_OR_RETURN(auto fresh, Load(*conn));
-  ASSIGN_OR_RETURN(SnapshotUpdate update, change(*conn, *fresh));
-  if (sqlite) {
-    ASSIGN_OR_RETURN(auto violations, conn->Query("PRAGMA foreign_key_check"));
-    if (violations->row_count() > 0) {
-      return FailedPrecondition("the change would leave records of '" +
-                                std::string(violations->Text(0, 0)) +
-                                "' pointing at missing records");
+  int64_t epoch = 0;
+  RETURN_IF_ERROR([&]() -> Status {
+    std::lock_guard lock(change_mu_);
+    ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+    const bool sqlite = conn->dialect() == db::Dialect::kSqlite;
+    std::optional<ForeignKeysOff> fk_off;
+    if (sqlite) {
+      fk_off.emplace(*conn);
+      RETURN_IF_ERROR(fk_off->Begin());
     }
-  }
-  RETURN_IF_ERROR(tx.Commit());
-  auto next = std::make_shared<Snapshot>(*fresh);
-  if (update.schema) next->schema = update.schema;
-  if (update.acl) next->acl = update.acl;
-  next->epoch = epoch;
-  Publish(std::move(next));
+    ASSIGN_OR_RETURN(db::Transaction tx, db::Transaction::Begin(*conn));
+    // Bumping first takes the cluster row's lock, so the state read next is current even when
+    // another node changes something at the same time.
+    ASSIGN_OR_RETURN(epoch, db::BumpEpoch(*conn));
+    ASSIGN_OR_RETURN(auto fresh, Load(*conn));
+    ASSIGN_OR_RETURN(SnapshotUpdate update, change(*conn, *fresh));
+    if (sqlite) {
+      ASSIGN_OR_RETURN(auto violations, conn->Query("PRAGMA foreign_key_check"));
+      if (violations->row_count() > 0) {
+        return FailedPrecondition("the change would leave records of '" +
+                                  std::string(violations->Text(0, 0)) +
+                                  "' pointing at missing records");
+      }
+    }
+    RETURN_IF_ERROR(tx.Commit());
+    auto next = std::make_shared<Snapshot>(*fresh);
+    if (update.schema) next->schema = update.schema;
+    if (update.acl) next->acl = update.acl;
+    next->epoch = epoch;
+    Publish(std::move(next));
+    return Status::Ok();
+  }());
   core::log::Info(
       "change applied",
       {{"epoch", epoch},
        {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count()}});
-  return Status::Ok();
+  // Outside the lock: waiting for the other nodes must not hold up the next change here.
+  return cluster_ == nullptr ? Status::Ok() : cluster_->AnnounceAndConfirm(epoch);
 }
 
 void ServicesImpl::CollectionChanged(std::string_view collection) {

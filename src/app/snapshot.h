@@ -61,6 +61,9 @@ struct Snapshot {
   std::vector<std::string> load_errors;
   int64_t epoch = 0;
   std::string schema_version;
+  // The cluster's gate (slipway_cluster.state/message): "running", or e.g. "maintenance".
+  std::string cluster_state = "running";
+  std::string cluster_message;
 
   const PluginRuntime* FindPlugin(std::string_view name) const;
 };

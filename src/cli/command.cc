@@ -58,9 +58,10 @@ int Main(int argc, char** argv, const app::Distribution& dist) {
                 "slipway");
   root.require_subcommand(1);
   root.set_version_flag("--version", std::string("slipway ") + std::string(dist.build.version));
-  std::vector<Command> commands = {AddServe(root, dist), AddInstall(root, dist),
+  std::vector<Command> commands = {AddServe(root, dist),   AddInstall(root, dist),
                                    AddUpgrade(root, dist), AddVersion(root, dist),
-                                   AddPm(root, dist)};
+                                   AddPm(root, dist),      AddMaintenance(root, dist),
+                                   AddCluster(root, dist)};
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

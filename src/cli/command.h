@@ -40,6 +40,8 @@ Command AddInstall(CLI::App& root, const app::Distribution& dist);
 Command AddUpgrade(CLI::App& root, const app::Distribution& dist);
 Command AddVersion(CLI::App& root, const app::Distribution& dist);
 Command AddPm(CLI::App& root, const app::Distribution& dist);
+Command AddMaintenance(CLI::App& root, const app::Distribution& dist);
+Command AddCluster(CLI::App& root, const app::Distribution& dist);
 
 // The whole CLI; returns the process exit code.
 int Main(int argc, char** argv, const app::Distribution& dist);

@@ -113,6 +113,9 @@ Result<Config> Config::Load(const Environment& env) {
   RETURN_IF_ERROR(r.Millis("HTTP_IDLE_TIMEOUT", &c.idle_timeout));
   RETURN_IF_ERROR(r.Millis("SHUTDOWN_GRACE", &c.shutdown_grace));
   RETURN_IF_ERROR(r.Millis("SYNC_POLL_INTERVAL", &c.sync_poll_interval));
+  RETURN_IF_ERROR(r.Millis("HEARTBEAT_INTERVAL", &c.heartbeat_interval));
+  RETURN_IF_ERROR(r.Millis("NODE_LIVE_TIMEOUT", &c.node_live_timeout));
+  RETURN_IF_ERROR(r.Millis("CLUSTER_CONFIRM_TIMEOUT", &c.cluster_confirm_timeout));
 
   r.String("APP_ENV", &c.app_env);
   r.String("APP_KEY", &c.app_key);

@@ -68,7 +68,10 @@ struct Config {
   std::chrono::milliseconds shutdown_grace{30'000};  // SHUTDOWN_GRACE (ms)
   // SYNC_POLL_INTERVAL (ms): how often a node re-reads the cluster epoch, so that a change made
   // elsewhere (another node, the CLI) is applied here even without a sync message.
-  std::chrono::milliseconds sync_poll_interval{1000};
+  std::chrono::milliseconds sync_poll_interval{500};
+  std::chrono::milliseconds heartbeat_interval{1000};        // HEARTBEAT_INTERVAL (ms)
+  std::chrono::milliseconds node_live_timeout{5000};         // NODE_LIVE_TIMEOUT (ms)
+  std::chrono::milliseconds cluster_confirm_timeout{10000};  // CLUSTER_CONFIRM_TIMEOUT (ms)
 
   // Application
   std::string app_env = "production";              // APP_ENV

@@ -6,14 +6,10 @@
 #include <thread>
 #include <utility>
 
+#include "core/sodium.h"
+
 namespace slipway::core {
 namespace {
-
-// sodium_init() is itself idempotent; the static makes the "once" explicit and thread-safe.
-bool SodiumReady() {
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 Status CheckWorkerId(int worker_id) {
   if (worker_id < 0 || worker_id > SnowflakeGenerator::kMaxWorkerId) {
@@ -62,6 +58,9 @@ SnowflakeGenerator::SnowflakeGenerator(int worker_id, Clock clock,
 
 Result<int64_t> SnowflakeGenerator::Next() {
   std::lock_guard lock(mu_);
+  if (worker_id_ == kNoWorkerId) {
+    return Unavailable("this node holds no worker id lease, so it cannot issue unique ids now");
+  }
   int64_t now = clock_() - kEpochUnixMs;
   if (last_timestamp_ < 0 && now < 0) {
     return FailedPrecondition("the clock reads before 2024-01-01, the id epoch");
@@ -90,7 +89,7 @@ Result<int64_t> SnowflakeGenerator::Next() {
 }
 
 Status SnowflakeGenerator::set_worker_id(int worker_id) {
-  RETURN_IF_ERROR(CheckWorkerId(worker_id));
+  if (worker_id != kNoWorkerId) RETURN_IF_ERROR(CheckWorkerId(worker_id));
   std::lock_guard lock(mu_);
   worker_id_ = worker_id;
   // Mark the current millisecond full, so the next id moves to a later one.

@@ -51,6 +51,7 @@ class SnowflakeGenerator {
   static constexpr int kWorkerIdShift = kSequenceBits;
   static constexpr int kTimestampShift = kSequenceBits + kWorkerIdBits;
   static constexpr int kMaxWorkerId = (1 << kWorkerIdBits) - 1;
+  static constexpr int kNoWorkerId = -1;
   static constexpr int kMaxSequence = (1 << kSequenceBits) - 1;
   static constexpr int64_t kMaxTimestamp = (int64_t{1} << 41) - 1;
   // How long Next() waits for the clock to pass the last timestamp before giving up. A sequence
@@ -80,7 +81,9 @@ class SnowflakeGenerator {
 
   // Changes the worker id for the following ids. Those ids use a later millisecond than every id
   // issued before, so they still increase and cannot repeat an earlier id of this generator.
-  // Fails with InvalidArgument when `worker_id` is outside 0..kMaxWorkerId.
+  // kNoWorkerId suspends the generator (a node that lost its lease): Next() fails with
+  // Unavailable until a worker id is set again.
+  // Fails with InvalidArgument when `worker_id` is outside 0..kMaxWorkerId and not kNoWorkerId.
   Status set_worker_id(int worker_id);
   int worker_id() const;
 

@@ -101,6 +101,18 @@ TEST(SnowflakeTest, RefusesWorkerIdsOutOfRange) {
   auto generator = MustCreate(1023, SnowflakeGenerator::SystemClockMs);
   EXPECT_EQ(generator->set_worker_id(1024).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(generator->worker_id(), 1023);
+  EXPECT_EQ(generator->set_worker_id(-2).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SnowflakeTest, WithoutAWorkerIdItIssuesNothingUntilOneIsSetAgain) {
+  auto generator = MustCreate(7, SnowflakeGenerator::SystemClockMs);
+  const int64_t before = MustNext(*generator);
+  ASSERT_TRUE(generator->set_worker_id(SnowflakeGenerator::kNoWorkerId).ok());
+  EXPECT_EQ(generator->Next().status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(generator->set_worker_id(8).ok());
+  const int64_t after = MustNext(*generator);
+  EXPECT_GT(after, before);
+  EXPECT_EQ((after >> SnowflakeGenerator::kWorkerIdShift) & SnowflakeGenerator::kMaxWorkerId, 8);
 }
 
 TEST(SnowflakeTest, MonotonicOnTheSystemClock) {

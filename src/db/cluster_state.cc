@@ -25,4 +25,17 @@ Result<int64_t> BumpEpoch(Connection& conn) {
   return rs->Int(0, 0);
 }
 
+Result<int64_t> SetClusterState(Connection& conn, const std::string& state,
+                                const std::string& message) {
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn));
+  std::string now = conn.dialect() == Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP";
+  ASSIGN_OR_RETURN(auto rs, conn.Query("UPDATE " + std::string(kClusterTable) +
+                                           " SET state = $1, message = $2, updated_at = " + now +
+                                           " WHERE id = 1",
+                                       {state, message.empty() ? Value(Null()) : Value(message)}));
+  ASSIGN_OR_RETURN(int64_t epoch, BumpEpoch(conn));
+  RETURN_IF_ERROR(tx.Commit());
+  return epoch;
+}
+
 }  // namespace slipway::db

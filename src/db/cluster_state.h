@@ -20,4 +20,9 @@ Result<ClusterRow> ReadClusterRow(Connection& conn);
 // Increments the epoch inside the caller's transaction and returns the new value.
 Result<int64_t> BumpEpoch(Connection& conn);
 
+// Sets the cluster's gate ("running", "maintenance", ...) and its message, with the epoch bump,
+// in one transaction of its own. Returns the new epoch.
+Result<int64_t> SetClusterState(Connection& conn, const std::string& state,
+                                const std::string& message);
+
 }  // namespace slipway::db

@@ -39,6 +39,9 @@ struct Response {
   std::string content_type = "application/json; charset=utf-8";
   std::string body;
   std::vector<Header> headers;
+  // Logged at debug level instead of info: answers a load balancer asks for every second or so
+  // (a passing health check) would drown the log.
+  bool routine = false;
 
   static Response Json(int status, std::string body);
   static Response Text(int status, std::string body);

@@ -137,6 +137,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Method method_ = Method::kGet;
   std::string path_;
   std::string request_id_;
+  bool routine_ = false;  // of the response being written
   Clock::time_point started_;
   bhttp::response<bhttp::string_body> res_;
 };
@@ -464,6 +465,7 @@ void Session::Dispatch() {
 
 void Session::Write(Response response) {
   if (closed_) return;
+  routine_ = response.routine;
   res_ = {};
   res_.version(11);
   res_.result(static_cast<unsigned>(response.status));
@@ -487,13 +489,15 @@ void Session::Write(Response response) {
 
 void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-  if (core::log::Enabled(core::log::Level::kInfo)) {
-    core::log::Info("request", {{"method", MethodName(method_)},
-                                {"path", path_},
-                                {"status", res_.result_int()},
-                                {"bytes", bytes},
-                                {"ms", ms},
-                                {"id", request_id_}});
+  const core::log::Level level = routine_ ? core::log::Level::kDebug : core::log::Level::kInfo;
+  if (core::log::Enabled(level)) {
+    core::log::Write(level, "request",
+                     {{"method", MethodName(method_)},
+                      {"path", path_},
+                      {"status", res_.result_int()},
+                      {"bytes", bytes},
+                      {"ms", ms},
+                      {"id", request_id_}});
   }
   in_flight_ = false;
   request_id_.clear();

@@ -47,9 +47,23 @@ class PluginsTest : public ::testing::TestWithParam<db::Dialect> {
   void TearDown() override {
     if (node_) EXPECT_EQ(node_->Stop(), 0);
   }
-  void Start() {
+  // Starts the node and signs in. `out_of_service_because` non-empty: the node is expected to
+  // come up out of service, with that text in its health check's answer.
+  void Start(const std::string& out_of_service_because = "") {
     node_ = std::make_unique<Node>(NodeOptions{.storage = storage(), .env = env_});
-    ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stdout() << node_->process().Stderr();
+    if (out_of_service_because.empty()) {
+      ASSERT_TRUE(node_->WaitHealthy(30s))
+          << node_->process().Stdout() << node_->process().Stderr();
+    } else {
+      HttpResult health;
+      for (int i = 0; i < 1500; ++i) {
+        health = HttpGet(node_->port(), "/api/__health_check");
+        if (health.status == 503 && health.body.find(out_of_service_because) != std::string::npos)
+          break;
+        std::this_thread::sleep_for(20ms);
+      }
+      ASSERT_NE(health.body.find(out_of_service_because), std::string::npos) << health.body;
+    }
     api_ = std::make_unique<Api>(node_->port());
     ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
   }
@@ -193,19 +207,28 @@ TEST_P(PluginsTest, UpgradeKeepsDataAndSurvivesARestart) {
   EXPECT_EQ(api_->Get("hello_notes:list").json.at("meta").at("count").as_int64(), 3);
 }
 
-TEST_P(PluginsTest, AMissingPackageIsReportedAndTheNodeStillServes) {
+TEST_P(PluginsTest, AMissingPackageTakesTheNodeOutOfServiceUntilAnAdminActs) {
   ASSERT_EQ(Add("1.0.0").status, 200);
   ASSERT_EQ(api_->Post("pm:enable?filterByTk=hello").status, 200);
   ASSERT_EQ(node_->Stop(), 0);
   fs::remove_all(storage() / "plugins" / "hello");  // e.g. a node whose disk lacks the package
-  Start();
+  Start("could not apply");
+  // The node does not serve a schema that differs from the cluster's: out of rotation, saying why.
+  HttpResult health = HttpGet(node_->port(), "/api/__health_check");
+  EXPECT_EQ(health.status, 503);
+  EXPECT_NE(health.body.find("hello"), std::string::npos) << health.body;
+  EXPECT_EQ(api_->Get("collections:list").status, 503);
+  // An admin can still see what is wrong and act on it.
   json::object p = Plugin("hello");
   EXPECT_TRUE(p.at("enabled").as_bool());
   ASSERT_TRUE(p.at("error").is_string()) << json::serialize(p);
   EXPECT_NE(std::string(p.at("error").as_string()).find("missing"), std::string::npos)
       << json::serialize(p);
-  EXPECT_EQ(api_->Get("hello:ping").status, 404);
+  ApiResult disable = api_->Post("pm:disable?filterByTk=hello");
+  ASSERT_EQ(disable.status, 200) << disable.body;
+  EXPECT_EQ(HttpGet(node_->port(), "/api/__health_check").status, 200);
   EXPECT_EQ(api_->Get("collections:list").status, 200);
+  EXPECT_EQ(api_->Get("hello:ping").status, 404);
   EXPECT_TRUE(Plugin("audit-log").at("enabled").as_bool());  // what it pulled in still works
 }
 

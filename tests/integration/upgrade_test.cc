@@ -63,7 +63,8 @@ class UpgradeTest : public ::testing::Test {
     db.Exec(
         "CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL);"
         "INSERT INTO orders (total) VALUES (10.5), (20.25), (30);"
-        "INSERT INTO slipway_plugins (name, version, enabled) VALUES ('acme', '1.0.0', 1);");
+        // an added, disabled plugin: its row must survive the upgrade
+        "INSERT INTO slipway_plugins (name, version, enabled) VALUES ('acme', '1.0.0', 0);");
     applied_before_ = db.Column("SELECT owner || '/' || name FROM slipway_migrations ORDER BY 1");
     ASSERT_FALSE(applied_before_.empty());
   }

@@ -29,6 +29,13 @@ int main(int argc, char** argv) {
           "CREATE TABLE upgrade_marker (id INTEGER PRIMARY KEY, note TEXT);"
           "INSERT INTO upgrade_marker VALUES (1, 'added by the next version');"
           "ALTER TABLE slipway_plugins ADD COLUMN description TEXT;"));
+#ifdef SLIPWAY_SLOW_MIGRATION
+  // Slow enough to be killed in the middle of it (cluster tests: kill -9 during an upgrade).
+  slipway::db::Migration slow = Sql("9003-slow", "");
+  slow.sqlite_sql = "SELECT 1;";
+  slow.postgres_sql = "SELECT pg_sleep(3);";
+  dist.extra_migrations.push_back(slow);
+#endif
 #ifdef SLIPWAY_BROKEN_MIGRATION
   dist.extra_migrations.push_back(Sql("9002-broken", "INSERT INTO no_such_table VALUES (1);"));
 #endif

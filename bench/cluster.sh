@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Cluster benchmark, on one machine: PostgreSQL, Redis, three nodes and HAProxy (active health
+# checks on /api/__health_check), started by scripts/cluster-local.
+#   1. Propagation: 100 schema changes (collections:update of a title) made through node 1. The
+#      call returns only when every live node has applied the change (each node's applied_epoch),
+#      so its duration is the time for a change to be applied on all nodes: p50 and p99.
+#   2. Throughput: get and list (the data API benchmark's workloads, 10,000 rows) through HAProxy
+#      with three nodes in rotation, then with one (the other two disabled through HAProxy's
+#      runtime API), in the same run.
+#   bench/cluster.sh [duration]     (default 15s per workload)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+duration=${1:-15s}
+changes=${CHANGES:-100}
+rows=10000
+"$BENCH_ROOT/scripts/build" >/dev/null
+bench_init
+cluster=$BENCH_DIR/cluster
+trap '"$BENCH_ROOT/scripts/cluster-local" stop "$cluster" >/dev/null 2>&1 || true; bench_cleanup' EXIT
+"$BENCH_ROOT/scripts/cluster-local" start "$cluster" 3 >"$BENCH_DIR/cluster-local.log"
+# shellcheck disable=SC1091
+source "$cluster/cluster.env"
+port_of() { awk -v n="$1" '$1 == n {print $2}' "$cluster/ports"; }
+n1=$(port_of n1) lb=$(port_of lb)
+export PGPASSWORD=slipway
+
+token=$(curl -fs -X POST "http://127.0.0.1:$n1/api/auth:signIn" -H 'X-Authenticator: basic' \
+  -H 'Content-Type: application/json' -d '{"account":"admin@nocobase.com","password":"admin123"}' |
+  sed 's/.*"token":"\([^"]*\)".*/\1/')
+api() {  # port method action [body] -> body on stdout; fails on non-2xx
+  curl -fsS -X "$2" "http://127.0.0.1:$1/api/$3" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' ${4:+-d "$4"}
+}
+api "$n1" POST collections:create '{"name":"bench_items","fields":[
+  {"name":"title","type":"string"},{"name":"score","type":"integer"},{"name":"note","type":"text"}]}' >/dev/null
+psql -q -X -h 127.0.0.1 -p "$DB_PORT" -U slipway -d slipway -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO bench_items (title, score, note, "createdAt", "updatedAt", "createdById", "updatedById")
+SELECT 'item ' || i, (i * 7919) % $rows, 'seeded', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 1, 1
+FROM generate_series(1, $rows) AS s(i);
+ANALYZE bench_items;
+SQL
+
+# --- 1. propagation ---
+: >"$BENCH_DIR/changes"
+for i in $(seq 1 "$changes"); do
+  [ -t 1 ] && printf '\rchanges: %d/%d' "$i" "$changes"
+  curl -fsS -o /dev/null -w '%{time_total}\n' -X POST \
+    "http://127.0.0.1:$n1/api/collections:update?filterByTk=bench_items" \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"title\":\"Items $i\"}" >>"$BENCH_DIR/changes"
+done
+[ -t 1 ] && echo
+# Each node must now show the last title (the call's own promise, checked once more here).
+for n in n1 n2 n3; do
+  api "$(port_of $n)" GET "collections:get?filterByTk=bench_items" | grep -q "\"Items $changes\"" ||
+    { echo "bench: $n does not show the last change" >&2; exit 1; }
+done
+percentile() {  # p file -> milliseconds
+  sort -n "$2" | awk -v p="$1" '{v[NR] = $1} END {i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] * 1000}'
+}
+p50=$(percentile 50 "$BENCH_DIR/changes") p99=$(percentile 99 "$BENCH_DIR/changes")
+
+# --- 2. throughput through HAProxy: three nodes, then one ---
+haproxy_cmd() { echo "$1" | socat stdio "unix-connect:$cluster/haproxy.sock" >/dev/null; }
+export BENCH_TOKEN=$token BENCH_ROWS=$rows
+: >"$BENCH_DIR/results"
+run_set() {  # label
+  for w in get list; do
+    wrk -t2 -c32 -d3s -s "$BENCH_ROOT/bench/lua/$w.lua" "http://127.0.0.1:$lb" >/dev/null  # warm up
+    read -r rps p50w p99w bad < <(run_wrk "http://127.0.0.1:$lb" "$duration" 32 -s "$BENCH_ROOT/bench/lua/$w.lua")
+    echo "$1 $w $rps $p50w $p99w $bad" >>"$BENCH_DIR/results"
+  done
+}
+run_set 3
+haproxy_cmd "disable server nodes/n2"
+haproxy_cmd "disable server nodes/n3"
+run_set 1
+haproxy_cmd "enable server nodes/n2"
+haproxy_cmd "enable server nodes/n3"
+
+machine_info
+echo "command: bench/cluster.sh $duration (PostgreSQL 15, Redis 7, HAProxy 2.6 roundrobin, nodes with default DB_POOL_MAX; wrk -t2 -c32 --latency through HAProxy)"
+echo
+echo "| measure | value |"
+echo "|---|---:|"
+echo "| change applied on all 3 nodes, p50 (collections:update through node 1, $changes changes) | $p50 ms |"
+echo "| change applied on all 3 nodes, p99 | $p99 ms |"
+echo
+echo "| workload | nodes behind HAProxy | req/s | p50 ms | p99 ms | non-2xx |"
+echo "|---|---:|---:|---:|---:|---:|"
+while read -r nodes w rps p50w p99w bad; do
+  printf "| %s | %s | %.0f | %s | %s | %s |\n" "$w" "$nodes" "$rps" "$p50w" "$p99w" "$bad"
+done < <(sort -k2,2 -k1,1r "$BENCH_DIR/results")

@@ -1,0 +1,144 @@
+#include "cluster/adapters.h"
+
+#include <ctime>
+#include <optional>
+
+#include "cluster/memory/memory_cache.h"
+#include "cluster/memory/memory_lock.h"
+#include "cluster/memory/memory_sync_bus.h"
+#include "cluster/memory/memory_worker_ids.h"
+#include "cluster/redis/redis_cache.h"
+#include "cluster/redis/redis_lock.h"
+#include "cluster/redis/redis_sync_bus.h"
+#include "cluster/redis/redis_worker_ids.h"
+
+namespace slipway::cluster {
+namespace {
+
+using redis::RedisUrl;
+
+std::optional<std::string> Read(const core::Environment& env, const std::string& name) {
+  std::optional<std::string> v = env.Get(name);
+  if (v && v->empty()) return std::nullopt;
+  return v;
+}
+
+Result<std::optional<RedisUrl>> ReadUrl(const core::Environment& env, const std::string& name) {
+  std::optional<std::string> text = Read(env, name);
+  if (!text) return std::optional<RedisUrl>();
+  Result<RedisUrl> url = redis::ParseRedisUrl(*text);
+  if (!url.ok()) return InvalidArgument(name + ": " + url.status().message());
+  return std::optional<RedisUrl>(std::move(url).value());
+}
+
+// Whether `name` (memory_name | "redis") asks for Redis; unset: whenever a URL is configured.
+Result<bool> UseRedis(const core::Environment& env, const std::string& name,
+                      const std::string& memory_name, const std::optional<RedisUrl>& url,
+                      const std::string& url_variable) {
+  std::optional<std::string> choice = Read(env, name);
+  if (!choice) return url.has_value();
+  if (*choice == memory_name) return false;
+  if (*choice != "redis") {
+    return InvalidArgument(name + " must be " + memory_name + " or redis, not '" + *choice + "'");
+  }
+  if (!url) return InvalidArgument(name + "=redis needs " + url_variable + " or REDIS_URL");
+  return true;
+}
+
+std::unique_ptr<redis::RedisClient> Client(const RedisUrl& url, const std::string& name) {
+  redis::RedisClientOptions options;
+  options.name = name;
+  return std::make_unique<redis::RedisClient>(url, options);
+}
+
+std::string IsoTime(std::chrono::system_clock::time_point t) {
+  if (t.time_since_epoch().count() == 0) return "";
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+boost::json::object ClientJson(std::string_view backend, redis::RedisClient* client) {
+  boost::json::object o{{"backend", backend}};
+  if (client != nullptr) {
+    o["url"] = client->url().Address();
+    o["connected"] = client->connected();
+    o["reconnects"] = client->reconnects();
+    o["lastError"] = client->last_error();
+  }
+  return o;
+}
+
+}  // namespace
+
+Result<Adapters> MakeAdapters(const core::Environment& env, const std::string& node_id) {
+  ASSIGN_OR_RETURN(std::optional<RedisUrl> redis_url, ReadUrl(env, "REDIS_URL"));
+  ASSIGN_OR_RETURN(std::optional<RedisUrl> pubsub_url, ReadUrl(env, "PUBSUB_ADAPTER_REDIS_URL"));
+  ASSIGN_OR_RETURN(std::optional<RedisUrl> cache_url, ReadUrl(env, "CACHE_REDIS_URL"));
+  ASSIGN_OR_RETURN(std::optional<RedisUrl> lock_url, ReadUrl(env, "LOCK_ADAPTER_REDIS_URL"));
+  if (!pubsub_url) pubsub_url = redis_url;
+  if (!cache_url) cache_url = redis_url;
+  if (!lock_url) lock_url = redis_url;
+
+  ASSIGN_OR_RETURN(bool redis_cache,
+                   UseRedis(env, "CACHE_DEFAULT_STORE", "memory", cache_url, "CACHE_REDIS_URL"));
+  ASSIGN_OR_RETURN(bool redis_lock, UseRedis(env, "LOCK_ADAPTER_DEFAULT", "local", lock_url,
+                                             "LOCK_ADAPTER_REDIS_URL"));
+
+  Adapters a;
+  if (pubsub_url) {
+    a.bus = std::make_unique<redis::RedisSyncBus>(*pubsub_url, node_id);
+  } else {
+    a.bus = std::make_unique<memory::MemorySyncBus>(node_id);
+  }
+  if (redis_cache) {
+    a.cache = std::make_unique<redis::RedisCache>(Client(*cache_url, "cache"));
+  } else {
+    a.cache = std::make_unique<memory::MemoryCache>();
+  }
+  if (redis_lock) {
+    a.lock = std::make_unique<redis::RedisLeaseLock>(Client(*lock_url, "lock"));
+  } else {
+    a.lock = std::make_unique<memory::MemoryLeaseLock>();
+  }
+  if (lock_url) {
+    a.worker_ids =
+        std::make_unique<redis::RedisWorkerIdAllocator>(Client(*lock_url, "worker-ids"), node_id);
+  } else {
+    a.worker_ids = std::make_unique<memory::MemoryWorkerIdAllocator>();
+  }
+  return a;
+}
+
+boost::json::object DescribeAdapters(const Adapters& a) {
+  boost::json::object out;
+  if (a.bus) {
+    BusStatus s = a.bus->status();
+    out["bus"] = boost::json::object{{"backend", s.backend},
+                                     {"connected", s.connected},
+                                     {"since", IsoTime(s.since)},
+                                     {"reconnects", s.reconnects},
+                                     {"lastError", s.last_error}};
+  }
+  if (a.lock) {
+    auto* r = dynamic_cast<redis::RedisLeaseLock*>(a.lock.get());
+    out["lock"] = ClientJson(a.lock->backend(), r ? &r->client() : nullptr);
+  }
+  if (a.cache) {
+    auto* r = dynamic_cast<redis::RedisCache*>(a.cache.get());
+    out["cache"] = ClientJson(a.cache->backend(), r ? &r->client() : nullptr);
+  }
+  if (a.worker_ids) {
+    auto* r = dynamic_cast<redis::RedisWorkerIdAllocator*>(a.worker_ids.get());
+    boost::json::object w = ClientJson(a.worker_ids->backend(), r ? &r->client() : nullptr);
+    w["id"] = a.worker_ids->id();
+    w["lost"] = a.worker_ids->lost();
+    out["workerIds"] = std::move(w);
+  }
+  return out;
+}
+
+}  // namespace slipway::cluster

@@ -1,0 +1,302 @@
+#include "cluster/sync_bus.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cluster/cluster_test_util.h"
+#include "cluster/memory/memory_sync_bus.h"
+#include "cluster/redis/redis_sync_bus.h"
+#include "cluster/sync_envelope.h"
+#include "core/logging.h"
+#include "test_redis.h"
+
+namespace slipway::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using slipway::testing::TestRedis;
+using testing::Backend;
+using testing::Eventually;
+using testing::UniqueName;
+namespace json = boost::json;
+
+// What a node's handler saw, in order.
+class Inbox {
+ public:
+  SyncBus::Handler Handler() {
+    return [this](const json::value& v) {
+      std::lock_guard lock(mu_);
+      messages_.push_back(v);
+    };
+  }
+  std::vector<json::value> messages() const {
+    std::lock_guard lock(mu_);
+    return messages_;
+  }
+  size_t size() const { return messages().size(); }
+  bool Has(const json::value& v) const {
+    for (const auto& m : messages()) {
+      if (m == v) return true;
+    }
+    return false;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<json::value> messages_;
+};
+
+redis::RedisSyncBusOptions FastOptions() {
+  redis::RedisSyncBusOptions o;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  return o;
+}
+
+class SyncBusTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::kRedis) {
+      ASSERT_TRUE(TestRedis::Shared().Start());
+    }
+    hub_ = std::make_shared<memory::MemorySyncHub>();
+  }
+
+  std::unique_ptr<SyncBus> MakeBus(const std::string& node) {
+    if (GetParam() == Backend::kMemory) return std::make_unique<memory::MemorySyncBus>(node, hub_);
+    return std::make_unique<redis::RedisSyncBus>(*redis::ParseRedisUrl(TestRedis::Shared().url()),
+                                                 node, FastOptions());
+  }
+
+  // Publishes raw bytes on `channel`, as a foreign or broken publisher would.
+  void InjectRaw(const std::string& channel, const std::string& payload) {
+    if (GetParam() == Backend::kMemory) {
+      hub_->Deliver(channel, payload);
+    } else {
+      auto client = testing::ClientFor(TestRedis::Shared());
+      ASSERT_TRUE(client->Call({"PUBLISH", "slipway:" + channel, payload}).ok());
+    }
+  }
+
+  static bool Connected(const SyncBus& bus) { return bus.status().connected; }
+
+  std::shared_ptr<memory::MemorySyncHub> hub_;
+};
+
+TEST_P(SyncBusTest, EachNodeGetsTheOthersMessagesNeverItsOwn) {
+  std::string channel = UniqueName("sync");
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_a, in_b;
+  a->Subscribe(channel, in_a.Handler());
+  b->Subscribe(channel, in_b.Handler());
+  a->Start();
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return Connected(*a) && Connected(*b); }));
+  EXPECT_EQ(a->status().backend, GetParam() == Backend::kMemory ? "memory" : "redis");
+
+  json::value from_a = {{"type", "epoch"}, {"epoch", 7}, {"nested", {1, "two", nullptr}}};
+  ASSERT_TRUE(a->Publish(channel, from_a).ok());
+  ASSERT_TRUE(Eventually([&] { return in_b.size() == 1; }));
+  EXPECT_EQ(in_b.messages()[0], from_a);
+
+  // b answers after it got a's message; once a has b's answer, a's own message (sent earlier on
+  // the same path) would have arrived before it had it not been skipped.
+  json::value from_b = {{"type", "ack"}};
+  ASSERT_TRUE(b->Publish(channel, from_b).ok());
+  ASSERT_TRUE(Eventually([&] { return in_a.size() >= 1; }));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(in_a.size(), 1u);
+  EXPECT_EQ(in_a.messages()[0], from_b);
+  EXPECT_EQ(in_b.size(), 1u);
+}
+
+TEST_P(SyncBusTest, DeliversOnlyTheSubscribedChannelsAndLateSubscriptions) {
+  std::string x = UniqueName("x"), y = UniqueName("y"), late = UniqueName("late");
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_x, in_y, in_late;
+  b->Subscribe(x, in_x.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
+  b->Subscribe(y, in_y.Handler());
+  b->Subscribe(late, in_late.Handler());
+  // A subscription made after Start takes effect shortly; probe until it does.
+  ASSERT_TRUE(Eventually([&] {
+    (void)a->Publish(late, json::value("probe"));
+    return in_late.size() > 0;
+  }));
+  ASSERT_TRUE(a->Publish(y, json::value("for y")).ok());
+  ASSERT_TRUE(a->Publish(x, json::value("for x")).ok());
+  ASSERT_TRUE(Eventually([&] { return in_x.size() == 1 && in_y.size() == 1; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(in_x.messages(), std::vector<json::value>{json::value("for x")});
+  EXPECT_EQ(in_y.messages(), std::vector<json::value>{json::value("for y")});
+}
+
+TEST_P(SyncBusTest, DropsMalformedMessagesAndKeepsGoing) {
+  std::string channel = UniqueName("sync");
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_b;
+  b->Subscribe(channel, in_b.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
+  InjectRaw(channel, "not json at all");
+  InjectRaw(channel, R"({"from":"x","body":1})");       // no ts
+  InjectRaw(channel, R"({"from":7,"ts":1,"body":1})");  // from is not a string
+  InjectRaw(channel, R"({"from":"x","ts":1})");         // no body
+  InjectRaw(channel, R"([1,2,3])");
+  InjectRaw(channel, R"({"from":"foreign","ts":1,"body":"ok"})");  // well-formed, foreign
+  ASSERT_TRUE(a->Publish(channel, json::value("last")).ok());
+  ASSERT_TRUE(Eventually([&] { return in_b.size() == 2; }));
+  EXPECT_EQ(in_b.messages(), (std::vector<json::value>{json::value("ok"), json::value("last")}));
+}
+
+TEST_P(SyncBusTest, AHandlerThatThrowsDoesNotStopDelivery) {
+  std::string channel = UniqueName("sync");
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_b;
+  b->Subscribe(channel, [](const json::value&) { throw std::runtime_error("boom"); });
+  b->Subscribe(channel, in_b.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
+  ASSERT_TRUE(a->Publish(channel, json::value(1)).ok());
+  ASSERT_TRUE(a->Publish(channel, json::value(2)).ok());
+  EXPECT_TRUE(Eventually([&] { return in_b.size() == 2; }));
+}
+
+TEST_P(SyncBusTest, StopsPromptlyAndDeliversNothingAfterwards) {
+  std::string channel = UniqueName("sync");
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_b;
+  b->Subscribe(channel, in_b.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
+  auto start = std::chrono::steady_clock::now();
+  b->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+  EXPECT_FALSE(b->status().connected);
+  ASSERT_TRUE(a->Publish(channel, json::value("after stop")).ok());
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(in_b.size(), 0u);
+  // And it can start again.
+  b->Start();
+  ASSERT_TRUE(Eventually([&] {
+    (void)a->Publish(channel, json::value("again"));
+    return in_b.size() > 0;
+  }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SyncBusTest,
+                         ::testing::Values(Backend::kMemory, Backend::kRedis),
+                         testing::BackendName);
+
+TEST(SyncEnvelopeTest, RoundTripsAndNamesTheSender) {
+  std::string wire = EncodeEnvelope("n1", json::value{{"k", "v"}});
+  auto e = DecodeEnvelope(wire);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->from, "n1");
+  EXPECT_GT(e->ts, 1'700'000'000'000);
+  EXPECT_EQ(e->body, (json::value{{"k", "v"}}));
+  EXPECT_EQ(DecodeEnvelope("{").status().code(), StatusCode::kInvalidArgument);
+}
+
+// Redis only: the subscriber's own connection comes and goes with the server.
+
+class RedisSyncBusTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.Start()); }
+  std::unique_ptr<redis::RedisSyncBus> MakeBus(const std::string& node) {
+    return std::make_unique<redis::RedisSyncBus>(*redis::ParseRedisUrl(server_.url()), node,
+                                                 FastOptions());
+  }
+  TestRedis server_;
+};
+
+TEST_F(RedisSyncBusTest, SubscriberSurvivesARestart) {
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_b;
+  b->Subscribe("sync", in_b.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return b->status().connected; }));
+  auto first_since = b->status().since;
+  EXPECT_EQ(b->status().reconnects, 0);
+
+  auto restart_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(server_.Restart());
+  auto restarted_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      Eventually([&] { return b->status().reconnects == 1 && b->status().connected; }, 5000ms))
+      << "last error: " << b->status().last_error;
+  auto resubscribed_at = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::cout << "[ timing   ] redis restart took " << ms(restarted_at - restart_at)
+            << " ms; subscriber back " << ms(resubscribed_at - restarted_at)
+            << " ms after the server was\n";
+  BusStatus s = b->status();
+  EXPECT_GT(s.since, first_since);
+  EXPECT_NE(s.last_error, "");
+
+  // The publisher's connection also died with the old server; the first publish reconnects.
+  ASSERT_TRUE(a->Publish("sync", json::value("after restart")).ok());
+  ASSERT_TRUE(Eventually([&] { return in_b.Has(json::value("after restart")); }, 2000ms));
+}
+
+TEST_F(RedisSyncBusTest, PublishFailsFastWhileDownAndWorksWhenBack) {
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  Inbox in_b;
+  b->Subscribe("sync", in_b.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return b->status().connected; }));
+  ASSERT_TRUE(a->Publish("sync", json::value("before")).ok());
+
+  ASSERT_TRUE(server_.Stop());
+  ASSERT_TRUE(Eventually([&] { return !b->status().connected; }));
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) {
+    Status s = a->Publish("sync", json::value("while down"));
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+    EXPECT_NE(s.message().find("is unreachable"), std::string::npos) << s.message();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 300ms);
+  EXPECT_FALSE(b->status().connected);
+  EXPECT_NE(b->status().last_error, "");
+
+  ASSERT_TRUE(server_.Start());
+  ASSERT_TRUE(Eventually([&] { return b->status().connected; }));
+  ASSERT_TRUE(Eventually([&] { return a->Publish("sync", json::value("back")).ok(); }, 2000ms));
+  ASSERT_TRUE(Eventually([&] { return in_b.Has(json::value("back")); }, 2000ms));
+  EXPECT_FALSE(in_b.Has(json::value("while down")));
+}
+
+TEST_F(RedisSyncBusTest, NoticesASilentServerByPing) {
+  redis::RedisSyncBusOptions options = FastOptions();
+  options.ping_interval = 100ms;
+  options.timeout = 200ms;
+  redis::RedisSyncBus b(*redis::ParseRedisUrl(server_.url()), "node-b", options);
+  Inbox in_b;
+  b.Subscribe("sync", in_b.Handler());
+  b.Start();
+  ASSERT_TRUE(Eventually([&] { return b.status().connected; }));
+  // A paused server keeps the connection open but answers nothing.
+  auto admin = testing::ClientFor(server_);
+  ASSERT_TRUE(admin->Call({"CLIENT", "PAUSE", "1500", "ALL"}).ok());
+  // While paused, PINGs go unanswered: the subscriber gives up on the connection...
+  EXPECT_TRUE(Eventually([&] { return !b.status().connected; }, 1400ms));
+  // ...and gets a new one once the pause ends.
+  EXPECT_TRUE(
+      Eventually([&] { return b.status().connected && b.status().reconnects >= 1; }, 4000ms));
+}
+
+}  // namespace
+}  // namespace slipway::cluster
