@@ -22,6 +22,11 @@ using Clock = std::chrono::steady_clock;
 
 json::value J(std::string_view text) { return json::parse(text); }
 
+ApiResult AddHello(Api& api) {
+  return api.Post("pm:add", json::object{{"path", std::string(SLIPWAY_HELLO_PACKAGE_DIR) +
+                                                      "/hello-1.0.0.tgz"}});
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -135,11 +140,7 @@ TEST_F(ClusterTest, ChangesThroughOneNodeAreInForceEverywhereWhenTheCallReturns)
   ASSERT_EQ(field.status, 200) << field.body;
   EXPECT_EQ(api_[0]->Post("tickets:create", J(R"({"title":"p","priority":3})")).status, 200);
 
-  ASSERT_EQ(api_[0]
-                ->Post("pm:add", json::object{{"path", std::string(SLIPWAY_HELLO_PACKAGE_DIR) +
-                                                           "/hello-1.0.0.tgz"}})
-                .status,
-            200);
+  ASSERT_EQ(AddHello(*api_[0]).status, 200);
   ApiResult enabled = api_[0]->Post("pm:enable?filterByTk=hello");
   ASSERT_EQ(enabled.status, 200) << enabled.body;
   for (int i = 1; i <= 3; ++i) {
@@ -161,11 +162,7 @@ TEST_F(ClusterTest, ANodeThatCannotApplyAChangeTakesItselfOutOfService) {
   StartNode(3, SLIPWAY_BIN, other_disk.path() / "storage");  // does not share the packages
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(node(i).WaitHealthy(60s));
   for (int i = 1; i <= 3; ++i) api_.push_back(AdminOn(i));
-  ASSERT_EQ(api_[0]
-                ->Post("pm:add", json::object{{"path", std::string(SLIPWAY_HELLO_PACKAGE_DIR) +
-                                                           "/hello-1.0.0.tgz"}})
-                .status,
-            200);
+  ASSERT_EQ(AddHello(*api_[0]).status, 200);
   ApiResult enabled = api_[0]->Post("pm:enable?filterByTk=hello");
   EXPECT_EQ(enabled.status, 200) << enabled.body;  // the nodes that are in service confirmed
   HttpResult health = HttpGet(node(3).port(), "/api/__health_check");
@@ -279,12 +276,7 @@ TEST_F(ClusterTest, ANodeStartedWhileRedisIsDownWaitsAndJoinsOnceItIsBack) {
   const int port = redis_.port();
   ASSERT_TRUE(redis_.Stop());
   Node& n = StartNode(1);
-  HttpResult health;
-  for (int k = 0; k < 500; ++k) {
-    health = HttpGet(n.port(), "/api/__health_check");
-    if (health.body.find("waiting to join the cluster") != std::string::npos) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  HttpResult health = WaitForHealthSaying(n.port(), 503, "waiting to join the cluster", 10s);
   EXPECT_EQ(health.status, 503);
   EXPECT_NE(health.body.find("waiting to join the cluster"), std::string::npos) << health.body;
   ASSERT_TRUE(redis_.Start());

@@ -55,13 +55,7 @@ class PluginsTest : public ::testing::TestWithParam<db::Dialect> {
       ASSERT_TRUE(node_->WaitHealthy(30s))
           << node_->process().Stdout() << node_->process().Stderr();
     } else {
-      HttpResult health;
-      for (int i = 0; i < 1500; ++i) {
-        health = HttpGet(node_->port(), "/api/__health_check");
-        if (health.status == 503 && health.body.find(out_of_service_because) != std::string::npos)
-          break;
-        std::this_thread::sleep_for(20ms);
-      }
+      HttpResult health = WaitForHealthSaying(node_->port(), 503, out_of_service_because, 30s);
       ASSERT_NE(health.body.find(out_of_service_because), std::string::npos) << health.body;
     }
     api_ = std::make_unique<Api>(node_->port());

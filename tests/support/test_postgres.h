@@ -16,39 +16,21 @@
 #include <string>
 
 #include "db/postgres/postgres_connection.h"
+#include "script_server.h"
 #include "test_support.h"
 
 namespace slipway::testing {
 
-class TestPostgres {
+class TestPostgres : public ScriptServer {
  public:
-  TestPostgres();
-  ~TestPostgres();  // stops the server (only in the process that created the object)
-  TestPostgres(const TestPostgres&) = delete;
-  TestPostgres& operator=(const TestPostgres&) = delete;
+  // fsync off (PG_FAST=1): a test server need not survive a power cut.
+  TestPostgres() : ScriptServer("pg-server", "pg", {{"PG_FAST", "1"}}) {}
 
   // The per-process server. Call Start() (cheap when running) before using it.
   static TestPostgres& Shared();
 
-  // Starts the server unless it runs (fsync off: PG_FAST=1).
-  ::testing::AssertionResult Start();
-  // Fast shutdown, then start again on the same port.
-  ::testing::AssertionResult Restart();
-  ::testing::AssertionResult Stop();
-
-  bool running() const { return running_; }
-  int port() const { return port_; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
   // Connection options for `database` as user slipway (a superuser).
   db::PostgresOptions options(const std::string& database = "slipway") const;
-
- private:
-  ::testing::AssertionResult Run(const std::string& command);
-
-  TempDir dir_;
-  pid_t owner_pid_;
-  bool running_ = false;
-  int port_ = 0;
 };
 
 // A fresh, uniquely named database, dropped (closing its sessions) when the object dies.

@@ -9,45 +9,21 @@
 // ASSERT_TRUE(redis.Start()). Nothing here skips a test when Redis is missing.
 #pragma once
 
-#include <gtest/gtest.h>
-#include <sys/types.h>
-
-#include <filesystem>
 #include <string>
 
-#include "test_support.h"
+#include "script_server.h"
 
 namespace slipway::testing {
 
-class TestRedis {
+class TestRedis : public ScriptServer {
  public:
-  TestRedis();
-  ~TestRedis();  // stops the server (only in the process that created the object)
-  TestRedis(const TestRedis&) = delete;
-  TestRedis& operator=(const TestRedis&) = delete;
+  TestRedis() : ScriptServer("redis-server", "redis") {}
 
   // The per-process server. Call Start() (cheap when running) before using it.
   static TestRedis& Shared();
 
-  // Starts the server unless it runs.
-  ::testing::AssertionResult Start();
-  // SIGTERM, wait for exit, then start again on the same port.
-  ::testing::AssertionResult Restart();
-  ::testing::AssertionResult Stop();
-
-  bool running() const { return running_; }
-  int port() const { return port_; }
   // "redis://127.0.0.1:<port>" plus `suffix` (e.g. "/2").
   std::string url(const std::string& suffix = "") const;
-  const std::filesystem::path& dir() const { return dir_.path(); }
-
- private:
-  ::testing::AssertionResult Run(const std::string& command);
-
-  TempDir dir_;
-  pid_t owner_pid_;
-  bool running_ = false;
-  int port_ = 0;
 };
 
 }  // namespace slipway::testing

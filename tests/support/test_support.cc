@@ -277,6 +277,18 @@ RunResult RunCommand(std::vector<std::string> argv, std::map<std::string, std::s
   return r;
 }
 
+HttpResult WaitForHealthSaying(int port, int want_status, std::string_view text,
+                               std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  HttpResult r;
+  while (Clock::now() < deadline) {
+    r = HttpRequest(port, "GET", "/api/__health_check", "", {}, std::chrono::milliseconds(1000));
+    if (r.status == want_status && r.body.find(text) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return r;
+}
+
 bool WaitForHealth(int port, int want_status, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

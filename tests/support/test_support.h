@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace slipway::testing {
@@ -95,6 +96,10 @@ RunResult RunCommand(std::vector<std::string> argv, std::map<std::string, std::s
 
 // Polls `port`'s health check until it answers `want_status` or the timeout passes.
 bool WaitForHealth(int port, int want_status, std::chrono::milliseconds timeout);
+// Polls the health check until it answers `want_status` with `text` in its body; returns the
+// last answer either way (check it with EXPECT/ASSERT).
+HttpResult WaitForHealthSaying(int port, int want_status, std::string_view text,
+                               std::chrono::milliseconds timeout);
 
 std::string ReadFile(const std::filesystem::path& p);
 

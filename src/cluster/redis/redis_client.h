@@ -78,6 +78,16 @@ class RedisClient {
   int64_t reconnects_ = 0;
 };
 
+// Scripts for keys that hold an owner token (lock and worker-id leases): act only when the key
+// still holds ARGV[1]; 1 when they acted, 0 when the key is gone or someone else's.
+// ARGV[2] of the first is the new TTL in milliseconds.
+inline constexpr std::string_view kExtendIfOwnerScript =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+inline constexpr std::string_view kDeleteIfOwnerScript =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) else return 0 end";
+
 // The argv of EVAL with one key: {"EVAL", script, "1", key, args...}.
 std::vector<std::string> EvalArgs(std::string_view script, std::string key,
                                   std::vector<std::string> args);

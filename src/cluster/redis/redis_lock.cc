@@ -8,13 +8,6 @@
 namespace slipway::cluster::redis {
 namespace {
 
-constexpr std::string_view kExtendScript =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-constexpr std::string_view kReleaseScript =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('del', KEYS[1]) else return 0 end";
-
 Status CheckArgs(const std::string& name, std::chrono::milliseconds ttl) {
   if (name.empty()) return InvalidArgument("lock name is empty");
   if (ttl.count() <= 0) return InvalidArgument("lock ttl must be positive");
@@ -67,14 +60,14 @@ Result<std::string> RedisLeaseLock::Acquire(const std::string& name, std::chrono
 Result<bool> RedisLeaseLock::Extend(const std::string& name, const std::string& token,
                                     std::chrono::milliseconds ttl) {
   RETURN_IF_ERROR(CheckArgs(name, ttl));
-  ASSIGN_OR_RETURN(Reply reply, client_->Call(EvalArgs(kExtendScript, Key(name),
+  ASSIGN_OR_RETURN(Reply reply, client_->Call(EvalArgs(kExtendIfOwnerScript, Key(name),
                                                        {token, std::to_string(ttl.count())})));
   return ScriptAnswer(reply, name);
 }
 
 Result<bool> RedisLeaseLock::Release(const std::string& name, const std::string& token) {
   if (name.empty()) return InvalidArgument("lock name is empty");
-  ASSIGN_OR_RETURN(Reply reply, client_->Call(EvalArgs(kReleaseScript, Key(name), {token})));
+  ASSIGN_OR_RETURN(Reply reply, client_->Call(EvalArgs(kDeleteIfOwnerScript, Key(name), {token})));
   return ScriptAnswer(reply, name);
 }
 

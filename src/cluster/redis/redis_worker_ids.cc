@@ -6,16 +6,6 @@
 #include "core/logging.h"
 
 namespace slipway::cluster::redis {
-namespace {
-
-constexpr std::string_view kRenewScript =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-constexpr std::string_view kReleaseScript =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('del', KEYS[1]) else return 0 end";
-
-}  // namespace
 
 RedisWorkerIdAllocator::RedisWorkerIdAllocator(std::unique_ptr<RedisClient> client,
                                                std::string node_id, RedisWorkerIdOptions options)
@@ -75,8 +65,8 @@ Status RedisWorkerIdAllocator::Renew() {
     owner = owner_;
   }
   auto sent = Clock::now();
-  Result<Reply> reply =
-      client_->Call(EvalArgs(kRenewScript, Key(id), {owner, std::to_string(options_.ttl.count())}));
+  Result<Reply> reply = client_->Call(
+      EvalArgs(kExtendIfOwnerScript, Key(id), {owner, std::to_string(options_.ttl.count())}));
   std::lock_guard lock(mu_);
   if (id_ != id || owner_ != owner) return FailedPrecondition("worker id released meanwhile");
   if (!reply.ok()) {
@@ -133,7 +123,7 @@ void RedisWorkerIdAllocator::Release() {
     owner_.clear();
     lost_ = false;
   }
-  Result<Reply> reply = client_->Call(EvalArgs(kReleaseScript, Key(id), {owner}));
+  Result<Reply> reply = client_->Call(EvalArgs(kDeleteIfOwnerScript, Key(id), {owner}));
   if (!reply.ok()) {
     core::log::Warn("worker id not released; it expires with its ttl",
                     {{"worker_id", id}, {"error", reply.status().message()}});
