@@ -9,7 +9,9 @@ duration=${1:-15s}
 bench_init
 
 start_nginx_static
-start_slipway
+# LOG_LEVEL=debug: a passing health check is logged at debug, and the point is the cost of the
+# request path of any API call, which is logged.
+LOG_LEVEL=debug start_slipway
 # Warm both up so first-connection costs do not count.
 wrk -t2 -c32 -d2s "http://127.0.0.1:$NGINX_PORT/static.txt" >/dev/null
 wrk -t2 -c32 -d2s "http://127.0.0.1:$SLIPWAY_PORT/api/__health_check" >/dev/null
