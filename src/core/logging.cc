@@ -186,8 +186,11 @@ void Init(const Options& options) {
   std::call_once(pool_once, [] { spdlog::init_thread_pool(16384, 1); });
 
   spdlog::sink_ptr sink;
+  std::shared_ptr<spdlog::logger> logger;
   if (isatty(1)) {
     sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+    logger = std::make_shared<spdlog::async_logger>("slipway", sink, spdlog::thread_pool(),
+                                                    spdlog::async_overflow_policy::block);
   } else {
     static std::once_flag buffered_once;  // setvbuf is valid only before the first output
     std::call_once(buffered_once, [] {
@@ -195,9 +198,8 @@ void Init(const Options& options) {
       std::setvbuf(stdout, buffer, _IOFBF, sizeof(buffer));
     });
     sink = std::make_shared<BufferedStdoutSink>();
+    logger = std::make_shared<spdlog::logger>("slipway", sink);
   }
-  auto logger = std::make_shared<spdlog::async_logger>("slipway", sink, spdlog::thread_pool(),
-                                                       spdlog::async_overflow_policy::block);
   if (options.format == LogFormat::kJson) {
     logger->set_formatter(std::make_unique<JsonFormatter>(options.node_id, options.version));
   } else {

@@ -7,8 +7,11 @@
 // and with LOG_FORMAT=json it is one JSON object per line with "time", "level", "node",
 // "version", "msg" and the fields as keys. Every line names the node and the binary version.
 //
-// Thread-safe. Lines are rendered on the caller's thread and written by a background thread
-// (spdlog's async logger) so a request never waits on the terminal. Before Init() lines go to
+// Thread-safe. Lines are rendered on the caller's thread. On a terminal a background thread
+// (spdlog's async logger) writes them, so a request never waits on the terminal. Elsewhere (a
+// file, a pipe, a container log) they go into a 64 KiB buffer that is written when full, every
+// second, at once for warnings and at shutdown: no thread is woken per line, which at tens of
+// thousands of requests a second would cost more than the line. Before Init() lines go to
 // stderr synchronously at level warn, which is what unit tests see.
 #pragma once
 
