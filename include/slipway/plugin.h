@@ -128,7 +128,9 @@ class PluginContext {
   virtual void AddMigration(PluginMigration migration) = 0;
   virtual void AddAction(std::string resource, std::string action, ActionHandler handler,
                          Access access = Access::kSignedIn) = 0;
-  // `collection` "*" means every collection.
+  // `collection` "*" means every collection. On PostgreSQL a hook may run in a fiber on an HTTP
+  // thread (docs/architecture.md): use the connection it is given, do not block the thread
+  // (sleeps, condition variables, long CPU work) and hold no mutex across a query.
   virtual void OnRecord(std::string collection, RecordEvent event, RecordHook hook) = 0;
   // A setting with its default; values live in the database and are changed with pm:update.
   virtual void DeclareSetting(std::string key, boost::json::value default_value) = 0;

@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "app/record_actions.h"
+#include "core/fiber.h"
 #include "core/logging.h"
+#include "data/schema.h"
 #include "http/error_response.h"
 #include "http/query_string.h"
 #include "http/router.h"
@@ -112,7 +114,7 @@ http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snaps
     if (action.access != Access::kOpen) {
       const Snapshot& snap = *req.snapshot;
       if (!snap.authenticator) return Unauthenticated("no authenticator is enabled", "EMPTY_TOKEN");
-      ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+      ASSIGN_OR_RETURN(auto conn, services_.pool().AcquireReader());  // single reads only
       ASSIGN_OR_RETURN(req.user, snap.authenticator->Authenticate(request, *conn));
       if (snap.role_resolver) RETURN_IF_ERROR(snap.role_resolver(*req.user, request, *conn));
     }
@@ -127,6 +129,21 @@ http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snaps
     return http::ErrorResponse(s);
   }
   return std::move(result).value();
+}
+
+// Record actions on PostgreSQL run in a fiber on the I/O thread that read the request
+// (src/core/fiber.h): their waits for the database suspend the fiber, not the thread, which saves
+// the two thread switches of a trip through the worker pool. Not on SQLite (its calls block); not
+// on a collection with a password field, whose writes hash with Argon2id (tens of milliseconds
+// of CPU that must not stall the other connections of the thread); not on cluster configuration
+// (roles), whose writes reload the snapshot under a mutex held across queries.
+bool ApiHandler::RunsInFiber(const data::Collection& collection) const {
+  if (services_.pool().per_thread() == 0 || !fiber::CanSpawn()) return false;
+  if (collection.cluster_config) return false;
+  for (const data::Field& f : collection.fields) {
+    if (f.type == data::FieldType::kPassword) return false;
+  }
+  return true;
 }
 
 void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
@@ -201,8 +218,13 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   }
   // The request moves into the task; `respond` is copied so a refused Post can still answer. The
   // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
+  const bool in_fiber = action == &kRecordAction && RunsInFiber(*RecordCollection(*snap, *route));
   auto task = [this, action, snap, req = std::move(request), rt = std::move(route).value(),
                respond]() { respond(Run(*action, snap, req, rt)); };
+  if (in_fiber) {
+    fiber::Spawn(std::move(task));
+    return;
+  }
   Status queued = workers_.Post(std::move(task));
   if (!queued.ok()) respond(http::ErrorResponse(queued));
 }

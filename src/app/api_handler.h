@@ -2,7 +2,8 @@
 //
 // For each request, in order: the health check (inline, never gated); the lifecycle gate (503
 // maintenance body unless running); the route; the action (a registered one, else a record
-// action on a collection of the current snapshot); then, on a database worker, the parameters
+// action on a collection of the current snapshot); then, on a database worker (or, for record
+// actions on PostgreSQL, in a fiber on the I/O thread: RunsInFiber), the parameters
 // and body are parsed, the caller authenticated and authorized, and the action run. Every
 // failure is a Status turned into NocoBase's error body by one function.
 #pragma once
@@ -29,6 +30,7 @@ class ApiHandler final : public http::Handler {
   void Handle(http::Request&& request, http::Responder respond) override;
 
  private:
+  bool RunsInFiber(const data::Collection& collection) const;
   http::Response Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
                      const http::Request& request, const http::Route& route);
 

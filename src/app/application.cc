@@ -18,6 +18,7 @@
 #include "db/cluster_state.h"
 #include "db/core_migrations.h"
 #include "db/postgres/postgres_connection.h"
+#include "db/postgres/postgres_pipeline.h"
 #include "db/postgres/postgres_schema_lock.h"
 #include "db/sqlite/sqlite_connection.h"
 #include "http/server.h"
@@ -60,7 +61,10 @@ Status Application::OpenDatabase() {
     options.password = config_.db.password;
     pool_ = std::make_unique<db::Pool>(
         db::Dialect::kPostgres, [options] { return db::OpenPostgres(options); },
-        config_.db.pool_max);
+        config_.db.pool_max, config_.db.fiber_pool);
+    if (config_.db.fiber_pool > 0) {
+      pool_->SetReaderFactory([options] { return Result(db::MakePostgresPipeline(options)); });
+    }
     schema_lock_ = db::MakePostgresSchemaLock(options, db::kSchemaLockKey);
   } else if (config_.db.dialect == "sqlite") {
     db::SqliteOptions options;

@@ -20,7 +20,9 @@ struct CurrentUser {
   std::vector<std::string> roles;  // every role the user has
 };
 
-// Resolves a request's credentials.
+// Resolves a request's credentials. The connection both interfaces get may be a fiber's shared
+// read pipeline (db/database.h, Pool::AcquireReader): single-statement reads only, no
+// transactions, and no mutex held across a query.
 class Authenticator {
  public:
   virtual ~Authenticator() = default;

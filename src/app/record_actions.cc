@@ -85,7 +85,10 @@ bool IsRecordAction(std::string_view action) {
 Result<http::Response> RunRecordAction(ActionRequest& req) {
   const data::Schema& schema = *req.snapshot->schema;
   const std::string& action = req.route.action;
-  ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+  const bool writes = action != "list" && action != "get";
+  // Reads take the shared read pipeline when this runs in a fiber (db/database.h).
+  ASSIGN_OR_RETURN(auto conn,
+                   writes ? req.services.pool().Acquire() : req.services.pool().AcquireReader());
 
   Association assoc;
   const data::Collection* c = nullptr;
@@ -113,7 +116,6 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
   ctx.next_snowflake = [&services = req.services] { return services.NextSnowflake(); };
   data::Repository repo(schema, *c, *conn, std::move(ctx));
 
-  bool writes = action != "list" && action != "get";
   std::optional<db::Transaction> tx;
   if (writes && c->cluster_config) {
     ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(*conn));

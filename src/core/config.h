@@ -52,6 +52,9 @@ struct DatabaseConfig {
   std::string user = "slipway";      // DB_USER
   std::string password;              // DB_PASSWORD
   int pool_max = 4;                  // DB_POOL_MAX: connections (and database worker threads)
+  // DB_FIBER_POOL: PostgreSQL connections per I/O thread for record actions run in fibers
+  // (src/core/fiber.h), on top of DB_POOL_MAX; 0 sends them to the worker threads instead.
+  int fiber_pool = 4;
   std::string sqlite_synchronous = "full";  // DB_SQLITE_SYNCHRONOUS: full | normal
 };
 

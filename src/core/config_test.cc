@@ -11,6 +11,7 @@ TEST(ConfigTest, DefaultsMatchNocoBase) {
   EXPECT_EQ(c->port, 13000);
   EXPECT_EQ(c->db.dialect, "sqlite");
   EXPECT_EQ(c->api_base_path, "/api/");
+  EXPECT_EQ(c->db.fiber_pool, 4);
   ASSERT_TRUE(c->Finish().ok());
   EXPECT_EQ(c->db.storage, std::filesystem::path("storage/db/slipway.sqlite"));
   EXPECT_FALSE(c->node_id.empty());
@@ -24,6 +25,7 @@ TEST(ConfigTest, ReadsNocoBaseVariableNames) {
                                                                      {"DB_HOST", "db"},
                                                                      {"DB_PORT", "6543"},
                                                                      {"APP_KEY", "k"},
+                                                                     {"DB_FIBER_POOL", "0"},
                                                                      {"LOGGER_FORMAT", "json"},
                                                                      {"LOGGER_LEVEL", "debug"}}));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -33,6 +35,7 @@ TEST(ConfigTest, ReadsNocoBaseVariableNames) {
   EXPECT_EQ(c->db.host, "db");
   EXPECT_EQ(c->db.port, 6543);
   EXPECT_EQ(c->app_key, "k");
+  EXPECT_EQ(c->db.fiber_pool, 0);
   EXPECT_EQ(c->log_format, LogFormat::kJson);
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->db.storage, std::filesystem::path("/srv/s/db/slipway.sqlite"));
@@ -48,9 +51,9 @@ TEST(ConfigTest, MalformedValuesNameTheVariable) {
   struct Case {
     const char* name;
     const char* value;
-  } cases[] = {{"APP_PORT", "abc"},        {"APP_PORT", "70000"},   {"DB_DIALECT", "mysql"},
-               {"DB_POOL_MAX", "0"},       {"LOG_FORMAT", "xml"},   {"AUTO_UPGRADE", "maybe"},
-               {"HTTP_BODY_LIMIT", "12x"}, {"LOGGER_LEVEL", "loud"}};
+  } cases[] = {{"APP_PORT", "abc"},        {"APP_PORT", "70000"},    {"DB_DIALECT", "mysql"},
+               {"DB_POOL_MAX", "0"},       {"LOG_FORMAT", "xml"},    {"AUTO_UPGRADE", "maybe"},
+               {"HTTP_BODY_LIMIT", "12x"}, {"LOGGER_LEVEL", "loud"}, {"DB_FIBER_POOL", "-1"}};
   for (const auto& tc : cases) {
     auto c = Config::Load(MapEnvironment(std::map<std::string, std::string>{{tc.name, tc.value}}));
     ASSERT_FALSE(c.ok()) << tc.name << "=" << tc.value;

@@ -1,6 +1,25 @@
 #include "db/database.h"
 
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
+
+#include "core/fiber.h"
+
 namespace slipway::db {
+
+// One I/O thread's connections for its fibers. Touched only by that thread.
+struct FiberSet {
+  std::vector<std::unique_ptr<Connection>> idle;
+  int open = 0;
+  std::deque<fiber::Waiter*> waiters;
+  std::unique_ptr<Connection> reader;
+};
+
+namespace {
+std::atomic<uint64_t> next_pool_id{1};
+thread_local std::unordered_map<uint64_t, FiberSet*> t_sets;
+}  // namespace
 
 std::string_view DialectName(Dialect dialect) {
   return dialect == Dialect::kSqlite ? "sqlite" : "postgres";
@@ -17,7 +36,9 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept
   if (this != &other) {
     Release();
     pool_ = other.pool_;
+    set_ = other.set_;
     conn_ = std::move(other.conn_);
+    shared_ = other.shared_;
     other.pool_ = nullptr;
   }
   return *this;
@@ -26,16 +47,91 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept
 PooledConnection::~PooledConnection() { Release(); }
 
 void PooledConnection::Release() {
-  if (pool_ != nullptr && conn_) pool_->Return(std::move(conn_));
+  if (pool_ != nullptr && conn_) {
+    if (set_ != nullptr) {
+      pool_->ReturnToSet(*set_, std::move(conn_));
+    } else {
+      pool_->Return(std::move(conn_));
+    }
+  }
   pool_ = nullptr;
+  set_ = nullptr;
 }
 
-Pool::Pool(Dialect dialect, ConnectionFactory factory, int max_size)
-    : dialect_(dialect), factory_(std::move(factory)), max_size_(max_size) {}
+Pool::Pool(Dialect dialect, ConnectionFactory factory, int max_size, int per_thread)
+    : dialect_(dialect),
+      factory_(std::move(factory)),
+      max_size_(max_size),
+      per_thread_(per_thread),
+      id_(next_pool_id.fetch_add(1)) {}
 
 Pool::~Pool() = default;
 
+FiberSet& Pool::ThisThreadSet() {
+  auto it = t_sets.find(id_);
+  if (it != t_sets.end()) return *it->second;
+  std::lock_guard lock(mu_);
+  sets_.push_back(std::make_unique<FiberSet>());
+  t_sets[id_] = sets_.back().get();
+  return *sets_.back();
+}
+
+Result<PooledConnection> Pool::AcquireInFiber(std::chrono::milliseconds timeout) {
+  FiberSet& set = ThisThreadSet();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (set.idle.empty() && set.open >= per_thread_) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    fiber::Waiter waiter;
+    set.waiters.push_back(&waiter);
+    if (left.count() <= 0 || !waiter.Wait(left)) {
+      set.waiters.erase(std::find(set.waiters.begin(), set.waiters.end(), &waiter));
+      if (set.idle.empty() && set.open >= per_thread_) {
+        return Unavailable("no database connection free after " + std::to_string(timeout.count()) +
+                           " ms (" + std::to_string(per_thread_) + " per I/O thread)");
+      }
+    }
+  }
+  if (!set.idle.empty()) {
+    std::unique_ptr<Connection> conn = std::move(set.idle.back());
+    set.idle.pop_back();
+    return PooledConnection(this, std::move(conn), &set);
+  }
+  ++set.open;
+  auto conn = factory_();  // suspends this fiber while it connects
+  if (!conn.ok()) {
+    --set.open;
+    if (!set.waiters.empty()) set.waiters.front()->Wake();
+    return std::move(conn).TakeStatus();
+  }
+  return PooledConnection(this, std::move(conn).value(), &set);
+}
+
+void Pool::ReturnToSet(FiberSet& set, std::unique_ptr<Connection> conn) {
+  if (conn->healthy() && conn->in_transaction()) conn->Rollback().IgnoreError();
+  if (conn->healthy() && !conn->in_transaction()) {
+    set.idle.push_back(std::move(conn));
+  } else {
+    --set.open;
+  }
+  if (!set.waiters.empty()) {
+    fiber::Waiter* next = set.waiters.front();
+    set.waiters.pop_front();
+    next->Wake();
+  }
+}
+
+Result<PooledConnection> Pool::AcquireReader(std::chrono::milliseconds timeout) {
+  if (!reader_factory_ || !fiber::InFiber()) return Acquire(timeout);
+  FiberSet& set = ThisThreadSet();
+  if (!set.reader) {
+    ASSIGN_OR_RETURN(set.reader, reader_factory_());
+  }
+  return PooledConnection::Shared(set.reader.get());
+}
+
 Result<PooledConnection> Pool::Acquire(std::chrono::milliseconds timeout) {
+  if (per_thread_ > 0 && fiber::InFiber()) return AcquireInFiber(timeout);
   std::unique_lock lock(mu_);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (idle_.empty() && open_ >= max_size_) {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/fiber.h"
 #include "core/logging.h"
 #include "http/error_response.h"
 
@@ -178,7 +179,11 @@ class ServerImpl final : public Server {
       guards_.emplace_back(net::make_work_guard(*ctx));
     }
     for (auto& ctx : contexts_) {
-      threads_.emplace_back([c = ctx.get()] { c->run(); });
+      threads_.emplace_back([c = ctx.get()] {
+        fiber::BindThread(c);  // handlers may run database work in fibers on this thread
+        c->run();
+        fiber::UnbindThread();
+      });
     }
     net::post(acceptor_->get_executor(), [this] { Accept(); });
     return Status::Ok();

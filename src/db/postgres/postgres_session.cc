@@ -1,14 +1,281 @@
 #include "db/postgres/postgres_session.h"
 
+#include <charconv>
+#include <chrono>
+#include <cstring>
 #include <string>
+#include <unordered_map>
+#include <variant>
 #include <vector>
+
+#include "core/fiber.h"
 
 namespace slipway::db::postgres {
 namespace {
 
 void IgnoreNotice(void*, const char*) {}
 
+// Type OIDs from pg_type.dat; stable across server versions.
+constexpr Oid kBoolOid = 16;
+constexpr Oid kByteaOid = 17;
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kInt2Oid = 21;
+constexpr Oid kInt4Oid = 23;
+constexpr Oid kOidOid = 26;
+constexpr Oid kJsonOid = 114;
+constexpr Oid kFloat4Oid = 700;
+constexpr Oid kFloat8Oid = 701;
+constexpr Oid kJsonbOid = 3802;
+
+CellKind KindOfType(Oid type) {
+  switch (type) {
+    case kInt2Oid:
+    case kInt4Oid:
+    case kInt8Oid:
+    case kOidOid:
+      return CellKind::kInteger;
+    case kFloat4Oid:
+    case kFloat8Oid:
+      return CellKind::kReal;
+    case kBoolOid:
+      return CellKind::kBool;
+    case kJsonOid:
+    case kJsonbOid:
+      return CellKind::kJson;
+    case kByteaOid:
+      return CellKind::kBlob;
+    default:
+      return CellKind::kText;  // numeric included: its text keeps every digit
+  }
+}
+
+class PostgresResultSet final : public ResultSet {
+ public:
+  explicit PostgresResultSet(PgResultPtr result) : result_(std::move(result)) {
+    PGresult* r = result_.get();
+    rows_ = PQntuples(r);
+    kinds_.reserve(PQnfields(r));
+    for (int c = 0; c < PQnfields(r); ++c) kinds_.push_back(KindOfType(PQftype(r, c)));
+    // PQcmdTuples also counts the rows a SELECT returned; the interface wants 0 for those.
+    if (std::strncmp(PQcmdStatus(r), "SELECT", 6) != 0) {
+      std::string_view n = PQcmdTuples(r);
+      std::from_chars(n.data(), n.data() + n.size(), affected_);
+    }
+  }
+
+  int row_count() const override { return rows_; }
+  int column_count() const override { return static_cast<int>(kinds_.size()); }
+  std::string_view column_name(int col) const override { return PQfname(result_.get(), col); }
+  int64_t affected_rows() const override { return affected_; }
+
+  CellKind Kind(int row, int col) const override {
+    return PQgetisnull(result_.get(), row, col) ? CellKind::kNull : kinds_[col];
+  }
+
+  std::string_view Text(int row, int col) const override {
+    if (kinds_[col] == CellKind::kBlob && !PQgetisnull(result_.get(), row, col)) {
+      return Bytes(row, col);
+    }
+    return Raw(row, col);
+  }
+
+  int64_t Int(int row, int col) const override {
+    switch (kinds_[col]) {
+      case CellKind::kBool:
+        return Bool(row, col) ? 1 : 0;
+      case CellKind::kReal:
+        return static_cast<int64_t>(Double(row, col));
+      default: {
+        std::string_view t = Raw(row, col);
+        int64_t v = 0;
+        std::from_chars(t.data(), t.data() + t.size(), v);
+        return v;
+      }
+    }
+  }
+
+  double Double(int row, int col) const override {
+    if (kinds_[col] == CellKind::kBool) return Bool(row, col) ? 1 : 0;
+    std::string_view t = Raw(row, col);
+    double v = 0;
+    std::from_chars(t.data(), t.data() + t.size(), v);  // also reads NaN and [-]Infinity
+    return v;
+  }
+
+  bool Bool(int row, int col) const override {
+    std::string_view t = Raw(row, col);
+    switch (kinds_[col]) {
+      case CellKind::kBool:
+        return t == "t";
+      case CellKind::kInteger:
+      case CellKind::kReal:
+        return Double(row, col) != 0;
+      default:
+        return t == "t" || t == "true" || t == "1";
+    }
+  }
+
+ private:
+  std::string_view Raw(int row, int col) const {
+    return {PQgetvalue(result_.get(), row, col),
+            static_cast<size_t>(PQgetlength(result_.get(), row, col))};
+  }
+
+  // bytea arrives hex-escaped ("\x0aff"); Text() hands out the bytes, decoded on first use.
+  std::string_view Bytes(int row, int col) const {
+    int64_t key = static_cast<int64_t>(row) * column_count() + col;
+    auto it = bytes_.find(key);
+    if (it == bytes_.end()) {
+      size_t length = 0;
+      unsigned char* raw = PQunescapeBytea(
+          reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, col)), &length);
+      std::string decoded;
+      if (raw != nullptr) decoded.assign(reinterpret_cast<const char*>(raw), length);
+      PQfreemem(raw);
+      // unordered_map nodes never move, so the views handed out stay valid.
+      it = bytes_.emplace(key, std::move(decoded)).first;
+    }
+    return it->second;
+  }
+
+  PgResultPtr result_;
+  std::vector<CellKind> kinds_;
+  int rows_ = 0;
+  int64_t affected_ = 0;
+  mutable std::unordered_map<int64_t, std::string> bytes_;
+};
+
+// PQconnectdbParams, but a fiber waits for the server without blocking its thread.
+PGconn* ConnectInFiber(const char* const* keys, const char* const* values,
+                       std::chrono::milliseconds timeout) {
+  PGconn* conn = PQconnectStartParams(keys, values, /*expand_dbname=*/0);
+  if (conn == nullptr || PQstatus(conn) == CONNECTION_BAD) return conn;
+  PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
+  while (poll != PGRES_POLLING_OK && poll != PGRES_POLLING_FAILED) {
+    Status ready = poll == PGRES_POLLING_READING ? fiber::WaitReadable(PQsocket(conn), timeout)
+                                                 : fiber::WaitWritable(PQsocket(conn), timeout);
+    if (!ready.ok()) return conn;  // still not CONNECTION_OK: the caller reports it
+    poll = PQconnectPoll(conn);
+  }
+  return conn;
+}
+
 }  // namespace
+
+PgResultPtr Await(PGconn* conn, int sent) {
+  if (!sent) return nullptr;
+  PgResultPtr kept;
+  while (true) {
+    while (PQisBusy(conn)) {
+      if (!fiber::WaitReadable(PQsocket(conn)).ok() || !PQconsumeInput(conn)) return nullptr;
+    }
+    PGresult* r = PQgetResult(conn);
+    if (r == nullptr) return kept;
+    ExecStatusType s = PQresultStatus(r);
+    const bool kept_failed = kept != nullptr && PQresultStatus(kept.get()) == PGRES_FATAL_ERROR;
+    if (kept_failed) {
+      PQclear(r);
+    } else {
+      kept.reset(r);
+    }
+    if (s == PGRES_COPY_IN || s == PGRES_COPY_OUT || s == PGRES_COPY_BOTH) return kept;
+  }
+}
+
+TextParams::TextParams(std::span<const Value> params)
+    : values_(params.size()), lengths_(params.size()), numbers_(params.size()) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::monostate>) {
+            values_[i] = nullptr;
+          } else if constexpr (std::is_same_v<T, bool>) {
+            values_[i] = v ? "true" : "false";
+            lengths_[i] = v ? 4 : 5;
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            values_[i] = v.c_str();
+            lengths_[i] = static_cast<int>(v.size());
+          } else {  // int64_t, double: shortest text that reads back exactly
+            auto [end, ec] = std::to_chars(numbers_[i].data(), numbers_[i].data() + 31, v);
+            *end = '\0';
+            values_[i] = numbers_[i].data();
+            lengths_[i] = static_cast<int>(end - numbers_[i].data());
+          }
+        },
+        params[i]);
+  }
+}
+
+bool Succeeded(const PGresult* r) {
+  if (r == nullptr) return false;
+  ExecStatusType s = PQresultStatus(r);
+  return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+namespace {
+std::string_view SqlState(const PGresult* r) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  return state ? state : "";
+}
+}  // namespace
+
+bool ServerForgotStatement(PGconn* conn, const PGresult* r) {
+  return PQtransactionStatus(conn) == PQTRANS_IDLE && StatementInvalidated(r);
+}
+
+bool StatementInvalidated(const PGresult* r) {
+  std::string_view state = SqlState(r);
+  if (state == "26000") return true;  // invalid_sql_statement_name
+  const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  return state == "0A000" && primary != nullptr &&
+         std::strstr(primary, "cached plan must not change result type") != nullptr;
+}
+
+Status ErrorFrom(PGconn* conn, const PGresult* r, std::string_view where, bool* lost) {
+  std::string_view state = SqlState(r);
+  std::string message;
+  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  if (primary != nullptr) {
+    message = primary;
+    if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)) {
+      message += ": ";
+      message += detail;
+    }
+  } else {
+    message = OneLine(r ? PQresultErrorMessage(r) : "");
+    if (message.empty()) message = OneLine(PQerrorMessage(conn));
+  }
+  if (PQstatus(conn) == CONNECTION_BAD || state.starts_with("08") || state == "57P01" ||
+      state == "57P02" || state == "57P03") {
+    *lost = true;
+    return Unavailable("connection to PostgreSQL at " + std::string(where) + " lost: " + message);
+  }
+  if (r != nullptr) {
+    switch (PQresultStatus(r)) {
+      case PGRES_EMPTY_QUERY:
+        return Internal("empty statement");
+      case PGRES_COPY_IN:
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH:
+        *lost = true;  // the session is stuck in COPY mode
+        return Internal("COPY is not supported through this interface");
+      default:
+        break;
+    }
+  }
+  if (state == "23505") return AlreadyExists(message, "UNIQUE_VIOLATION");
+  if (state == "23503") return FailedPrecondition(message, "FOREIGN_KEY_VIOLATION");
+  if (state == "23502" || state == "23514" || state.starts_with("22")) {
+    return InvalidArgument(message);
+  }
+  if (state == "40001" || state == "40P01") return Aborted(message);
+  return Internal(message);
+}
+
+std::unique_ptr<ResultSet> WrapResult(PgResultPtr result) {
+  return std::make_unique<PostgresResultSet>(std::move(result));
+}
 
 std::string OneLine(std::string_view message) {
   std::string out;
@@ -57,18 +324,22 @@ Result<PgConnPtr> Connect(const PostgresOptions& options, std::string_view appli
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  PgConnPtr conn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/0));
+  PgConnPtr conn(fiber::InFiber()
+                     ? ConnectInFiber(keys.data(), values.data(),
+                                      std::chrono::seconds(options.connect_timeout_s))
+                     : PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/0));
   if (conn == nullptr) {
     return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": out of memory");
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": " +
-                       OneLine(PQerrorMessage(conn.get())));
+    std::string why = OneLine(PQerrorMessage(conn.get()));
+    if (why.empty()) why = "no answer within " + timeout + " s";
+    return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": " + why);
   }
   PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
-  PgResultPtr set(PQexec(conn.get(),
-                         "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'; "
-                         "SET DateStyle = 'ISO, MDY'"));
+  const char* setup =
+      "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, MDY'";
+  PgResultPtr set = Await(conn.get(), PQsendQuery(conn.get(), setup));
   if (set == nullptr || PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
     return Unavailable("cannot configure the session on " + options.Describe() + ": " +
                        OneLine(PQerrorMessage(conn.get())));

@@ -4,9 +4,12 @@
 
 #include <libpq-fe.h>
 
+#include <array>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "db/postgres/postgres_connection.h"
 
@@ -26,6 +29,44 @@ using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
 // session to UTC, UTF8 and ISO dates. `application_name` overrides options.application_name
 // when not empty. Unavailable, naming options.Describe() and libpq's reason, on failure.
 Result<PgConnPtr> Connect(const PostgresOptions& options, std::string_view application_name = {});
+
+// Collects the results of what a PQsend* call queued (`sent` is its return value), the way
+// PQexec does (the last result, or the first failed one), but waits for the server through
+// fiber::WaitReadable: inside a fiber only the fiber is suspended. Null when nothing could be
+// sent or the connection broke (PQerrorMessage says why).
+PgResultPtr Await(PGconn* conn, int sent);
+
+// Statement parameters in libpq's text format (booleans as true/false, numbers as the shortest
+// text that reads back exactly, null as a null pointer). Points into `params`, which must outlive
+// it.
+class TextParams {
+ public:
+  explicit TextParams(std::span<const Value> params);
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  int size() const { return static_cast<int>(values_.size()); }
+
+ private:
+  std::vector<const char*> values_;
+  std::vector<int> lengths_;
+  std::vector<std::array<char, 32>> numbers_;
+};
+
+// A result that carries rows or a command's completion (not an error).
+bool Succeeded(const PGresult* r);
+
+// True when a statement failed because the server no longer has our prepared statement (or its
+// plan changed result type after DDL) outside a transaction: preparing it again is safe.
+bool ServerForgotStatement(PGconn* conn, const PGresult* r);
+// The same test without the transaction check (for a connection in pipeline mode).
+bool StatementInvalidated(const PGresult* r);
+
+// Classifies a failed result (or a null one: libpq could not even send) as the Status the
+// interface promises (db/database.h). `*lost` is set when the connection is gone.
+Status ErrorFrom(PGconn* conn, const PGresult* r, std::string_view where, bool* lost);
+
+// The ResultSet over a successful result.
+std::unique_ptr<ResultSet> WrapResult(PgResultPtr result);
 
 // libpq's multi-line messages ("...failed: Connection refused\n\tIs the server running...")
 // as one trimmed line.
