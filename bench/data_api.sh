@@ -57,7 +57,7 @@ start_node() {  # label env... ; sets NODE_PORT NODE_PID
   local label=$1; shift
   NODE_PORT=$(free_port)
   env "$@" STORAGE_PATH="$BENCH_DIR/storage-$label" APP_KEY=bench-key-0123456789abcdef0123456789 \
-    "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 --port "$NODE_PORT" >"$BENCH_DIR/slipway-$label.log" 2>&1 &
+    setsid "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 --port "$NODE_PORT" >"$BENCH_DIR/slipway-$label.log" 2>&1 &
   NODE_PID=$!
   BENCH_PIDS+=($NODE_PID)
   wait_http "http://127.0.0.1:$NODE_PORT/api/__health_check" 400

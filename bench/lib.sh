@@ -1,5 +1,10 @@
 # Shared helpers for Slipway's benchmarks (sourced, not run). Every server is started on
 # 127.0.0.1 with a free port and stopped by the PID recorded here.
+#
+# Servers (Slipway, nginx) start in a session of their own (setsid), as a service would. The
+# kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled is 1 here) shares the
+# CPUs between sessions first, and every PostgreSQL backend starts a session of its own; a server
+# left in this script's session would share its part with wrk, the load generator.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_PIDS=()
@@ -62,7 +67,7 @@ http {
   }
 }
 CONF
-  nginx -p "$d/" -c conf/nginx.conf -e "$d/logs/error.log" -g 'daemon off;' &
+  setsid nginx -p "$d/" -c conf/nginx.conf -e "$d/logs/error.log" -g 'daemon off;' &
   BENCH_PIDS+=($!)
   wait_http "http://127.0.0.1:$NGINX_PORT/static.txt"
 }
@@ -70,7 +75,7 @@ CONF
 # Starts `slipway serve` on SQLite in the bench directory; sets SLIPWAY_PORT and SLIPWAY_PID.
 start_slipway() {
   SLIPWAY_PORT=$(free_port)
-  STORAGE_PATH=$BENCH_DIR/storage "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 \
+  STORAGE_PATH=$BENCH_DIR/storage setsid "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 \
     --port "$SLIPWAY_PORT" "$@" >"$BENCH_DIR/slipway.log" 2>&1 &
   SLIPWAY_PID=$!
   BENCH_PIDS+=($SLIPWAY_PID)

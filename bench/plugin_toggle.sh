@@ -24,7 +24,7 @@ run_dialect() {  # label env...
   local label=$1; shift
   PORT=$(free_port)
   env "$@" STORAGE_PATH="$BENCH_DIR/storage-$label" APP_KEY=bench-key-0123456789abcdef0123456789 \
-    "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 --port "$PORT" >"$BENCH_DIR/slipway-$label.log" 2>&1 &
+    setsid "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 --port "$PORT" >"$BENCH_DIR/slipway-$label.log" 2>&1 &
   local pid=$!
   BENCH_PIDS+=($pid)
   wait_http "http://127.0.0.1:$PORT/api/__health_check" 400
