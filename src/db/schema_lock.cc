@@ -16,16 +16,8 @@ class FileSchemaLock final : public SchemaLock {
   explicit FileSchemaLock(std::filesystem::path path) : path_(std::move(path)) {}
   ~FileSchemaLock() override { Release(); }
 
-  Status Acquire(std::chrono::milliseconds timeout) override {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      ASSIGN_OR_RETURN(bool got, TryAcquire());
-      if (got) return Status::Ok();
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return Unavailable("the schema lock " + path_.string() + " is held by another process");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+  std::string Describe() const override {
+    return "the schema lock " + path_.string() + " (a file lock, held per process)";
   }
 
   Result<bool> TryAcquire() override {
@@ -61,6 +53,19 @@ class FileSchemaLock final : public SchemaLock {
 };
 
 }  // namespace
+
+Status SchemaLock::Acquire(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    ASSIGN_OR_RETURN(bool got, TryAcquire());
+    if (got) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Unavailable(Describe() + " is held by someone else after waiting " +
+                         std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
 
 std::unique_ptr<SchemaLock> MakeFileSchemaLock(std::filesystem::path path) {
   return std::make_unique<FileSchemaLock>(std::move(path));

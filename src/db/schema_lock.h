@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "slipway/status.h"
 
@@ -19,12 +20,16 @@ namespace slipway::db {
 class SchemaLock {
  public:
   virtual ~SchemaLock() = default;
-  // Waits up to `timeout` for the lock. Unavailable when another holder kept it that long.
-  virtual Status Acquire(std::chrono::milliseconds timeout) = 0;
+  // Waits up to `timeout` for the lock, trying every 50 ms. Unavailable, naming the lock, when
+  // another holder kept it that long.
+  Status Acquire(std::chrono::milliseconds timeout);
   // Takes the lock only if free now; false when someone else holds it.
   virtual Result<bool> TryAcquire() = 0;
   virtual void Release() = 0;
   virtual bool held() const = 0;
+  // The lock and what holds it, for messages: "the schema lock (advisory lock 42 on h:5432/db,
+  // held per session)".
+  virtual std::string Describe() const = 0;
 };
 
 // flock()-based lock on `path` (created when missing). Works between processes on one host.

@@ -17,7 +17,10 @@ TEST(FileSchemaLockTest, ExcludesAnotherHolderAndReleases) {
   auto try_b = b->TryAcquire();
   ASSERT_TRUE(try_b.ok());
   EXPECT_FALSE(*try_b);
-  EXPECT_EQ(b->Acquire(std::chrono::milliseconds(100)).code(), StatusCode::kUnavailable);
+  Status waited = b->Acquire(std::chrono::milliseconds(100));
+  EXPECT_EQ(waited.code(), StatusCode::kUnavailable);
+  EXPECT_NE(waited.message().find((dir.path() / "x.lock").string()), std::string::npos)
+      << waited.message();
   a->Release();
   EXPECT_TRUE(b->Acquire(std::chrono::milliseconds(100)).ok());
 }

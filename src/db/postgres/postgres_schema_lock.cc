@@ -3,7 +3,6 @@
 #include <poll.h>
 
 #include <string>
-#include <thread>
 
 #include "db/postgres/postgres_session.h"
 
@@ -14,25 +13,15 @@ using postgres::OneLine;
 using postgres::PgConnPtr;
 using postgres::PgResultPtr;
 
-constexpr std::chrono::milliseconds kPollInterval{50};
-
 class PostgresSchemaLock final : public SchemaLock {
  public:
   PostgresSchemaLock(PostgresOptions options, int64_t key)
       : options_(std::move(options)), key_text_(std::to_string(key)) {}
   ~PostgresSchemaLock() override { Release(); }
 
-  Status Acquire(std::chrono::milliseconds timeout) override {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      ASSIGN_OR_RETURN(bool got, TryAcquire());
-      if (got) return Status::Ok();
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return Unavailable("the schema lock (advisory lock " + key_text_ + " on " +
-                           options_.Describe() + ") is held by another session");
-      }
-      std::this_thread::sleep_for(kPollInterval);
-    }
+  std::string Describe() const override {
+    return "the schema lock (advisory lock " + key_text_ + " on " + options_.Describe() +
+           ", held per session)";
   }
 
   Result<bool> TryAcquire() override {
