@@ -72,6 +72,10 @@ class Repository {
                         const boost::json::object& values, const ReadSpec& out, std::string* body);
 
  private:
+  // Begins a transaction into `*tx` unless one is open already: the caller's (which this work
+  // then joins) or one begun here before.
+  Status BeginUnlessOpen(std::optional<db::Transaction>* tx);
+
   struct Where {
     std::string joins;      // " LEFT JOIN ..." clauses
     std::string condition;  // "" for none

@@ -295,10 +295,7 @@ Status Repository::Create(const json::value& values, const json::object& fixed, 
   }
   std::optional<db::Transaction> tx;
   bool hooks = HasHook(RecordEvent::kBeforeCreate) || HasHook(RecordEvent::kAfterCreate);
-  if (NeedsTransaction(c_, values, hooks) && !conn_.in_transaction()) {
-    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
-    tx.emplace(std::move(t));
-  }
+  if (NeedsTransaction(c_, values, hooks)) RETURN_IF_ERROR(BeginUnlessOpen(&tx));
   body->append("{\"data\":");
   if (values.is_object()) {
     RETURN_IF_ERROR(InsertOne(values.as_object(), fixed, out, body));
@@ -331,16 +328,10 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
   std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
                          " AS \"t\"" + where.joins + WithWhere(where.condition);
   std::optional<db::Transaction> tx;
-  auto begin = [&]() -> Status {
-    if (tx || conn_.in_transaction()) return Status::Ok();
-    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
-    tx.emplace(std::move(t));
-    return Status::Ok();
-  };
   json::object values = given;
   std::map<std::string, json::object> before;
   if (hooks) {
-    RETURN_IF_ERROR(begin());
+    RETURN_IF_ERROR(BeginUnlessOpen(&tx));
     ASSIGN_OR_RETURN(before, RecordsByKey(matching, params.values(), /*for_update=*/true));
     for (auto& [key, record] : before) {
       RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeUpdate, &values, &record, nullptr));
@@ -365,7 +356,7 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
                 QuoteIdent(pk->column) + " IN (" + matching + ")"
           : "UPDATE " + QuoteIdent(c_.table) + " SET " + sets + " WHERE " + QuoteIdent(pk->column) +
                 " IN (" + matching + ") RETURNING " + ColumnList(returning, false);
-  if (!prepared.links.empty()) RETURN_IF_ERROR(begin());
+  if (!prepared.links.empty()) RETURN_IF_ERROR(BeginUnlessOpen(&tx));
   std::vector<db::Value> bound = params.Take();
   ASSIGN_OR_RETURN(auto rs, conn_.Query(sql, bound));
   for (const auto& [rel, keys] : prepared.links) {
@@ -409,10 +400,7 @@ Status Repository::Destroy(const json::value& filter_by_tk, const json::value& f
   std::optional<db::Transaction> tx;
   std::map<std::string, json::object> before;
   if (hooks) {
-    if (!conn_.in_transaction()) {
-      ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
-      tx.emplace(std::move(t));
-    }
+    RETURN_IF_ERROR(BeginUnlessOpen(&tx));
     ASSIGN_OR_RETURN(before, RecordsByKey(matching, params.values(), /*for_update=*/true));
     for (auto& [key, record] : before) {
       RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeDestroy, nullptr, &record, nullptr));
@@ -463,14 +451,18 @@ Result<std::vector<std::string>> Repository::FindKeysByValues(const std::vector<
   return found;
 }
 
+Status Repository::BeginUnlessOpen(std::optional<db::Transaction>* tx) {
+  if (*tx || conn_.in_transaction()) return Status::Ok();
+  ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
+  tx->emplace(std::move(t));
+  return Status::Ok();
+}
+
 Status Repository::FirstOrCreate(const std::vector<std::string>& filter_keys,
                                  const json::object& values, const ReadSpec& out,
                                  std::string* body) {
   std::optional<db::Transaction> tx;
-  if (!conn_.in_transaction()) {
-    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
-    tx.emplace(std::move(t));
-  }
+  RETURN_IF_ERROR(BeginUnlessOpen(&tx));
   ASSIGN_OR_RETURN(auto found, FindKeysByValues(filter_keys, values));
   if (!found.empty()) {
     ReadSpec spec = out;
@@ -487,10 +479,7 @@ Status Repository::UpdateOrCreate(const std::vector<std::string>& filter_keys,
                                   const json::object& values, const ReadSpec& out,
                                   std::string* body) {
   std::optional<db::Transaction> tx;
-  if (!conn_.in_transaction()) {
-    ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn_));
-    tx.emplace(std::move(t));
-  }
+  RETURN_IF_ERROR(BeginUnlessOpen(&tx));
   ASSIGN_OR_RETURN(auto found, FindKeysByValues(filter_keys, values));
   if (!found.empty()) {
     std::string updated;

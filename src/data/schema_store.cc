@@ -482,19 +482,30 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   return next;
 }
 
-Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& conn,
-                                                               const Schema& now,
-                                                               std::string_view collection,
-                                                               std::string_view field,
-                                                               const json::object& values) const {
+Result<SchemaStore::FieldTarget> SchemaStore::EditableField(const Schema& now,
+                                                            std::string_view collection,
+                                                            std::string_view field,
+                                                            std::string_view verb) const {
   const Collection* c = now.Find(collection);
   if (c == nullptr) return NotFound("collection '" + std::string(collection) + "' not found");
   const Field* f = c->FindField(field);
   std::string what = "field '" + std::string(collection) + "." + std::string(field) + "'";
   if (f == nullptr) return NotFound(what + " not found");
   if (CodeFieldNames(code_, collection).count(f->name)) {
-    return FailedPrecondition(what + " is defined by a plugin and cannot be changed");
+    return FailedPrecondition(what + " is defined by a plugin and cannot be " + std::string(verb));
   }
+  return FieldTarget{c, f, std::move(what)};
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& conn,
+                                                               const Schema& now,
+                                                               std::string_view collection,
+                                                               std::string_view field,
+                                                               const json::object& values) const {
+  ASSIGN_OR_RETURN(FieldTarget found, EditableField(now, collection, field, "changed"));
+  const Collection* c = found.collection;
+  const Field* f = found.field;
+  const std::string& what = found.what;
   for (const char* structural :
        {"type", "primaryKey", "autoIncrement", "allowNull", "target", "foreignKey", "targetKey",
         "sourceKey", "length", "precision", "scale"}) {
@@ -572,14 +583,10 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
                                                                 const Schema& now,
                                                                 std::string_view collection,
                                                                 std::string_view field) const {
-  const Collection* c = now.Find(collection);
-  if (c == nullptr) return NotFound("collection '" + std::string(collection) + "' not found");
-  const Field* f = c->FindField(field);
-  std::string what = "field '" + std::string(collection) + "." + std::string(field) + "'";
-  if (f == nullptr) return NotFound(what + " not found");
-  if (CodeFieldNames(code_, collection).count(f->name)) {
-    return FailedPrecondition(what + " is defined by a plugin and cannot be removed");
-  }
+  ASSIGN_OR_RETURN(FieldTarget found, EditableField(now, collection, field, "removed"));
+  const Collection* c = found.collection;
+  const Field* f = found.field;
+  const std::string& what = found.what;
   if (f->primary_key) return FailedPrecondition(what + " is the primary key and cannot be removed");
   if (f->has_column()) {
     std::vector<std::string> users = RelationsUsing(now, *c, *f);

@@ -53,6 +53,17 @@ class SchemaStore {
  private:
   bool IsCodeCollection(std::string_view name) const;
 
+  // The field a request changes or removes (`verb`: "changed", "removed"), with its name for
+  // messages. NotFound for an unknown collection or field; FailedPrecondition for a field that a
+  // plugin defines.
+  struct FieldTarget {
+    const Collection* collection;
+    const Field* field;
+    std::string what;  // "field 'posts.title'"
+  };
+  Result<FieldTarget> EditableField(const Schema& now, std::string_view collection,
+                                    std::string_view field, std::string_view verb) const;
+
   CodeCollections code_;
 };
 
