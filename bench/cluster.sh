@@ -24,9 +24,7 @@ port_of() { awk -v n="$1" '$1 == n {print $2}' "$cluster/ports"; }
 n1=$(port_of n1) lb=$(port_of lb)
 export PGPASSWORD=slipway
 
-token=$(curl -fs -X POST "http://127.0.0.1:$n1/api/auth:signIn" -H 'X-Authenticator: basic' \
-  -H 'Content-Type: application/json' -d '{"account":"admin@nocobase.com","password":"admin123"}' |
-  sed 's/.*"token":"\([^"]*\)".*/\1/')
+token=$(sign_in "$n1")
 api() {  # port method action [body] -> body on stdout; fails on non-2xx
   curl -fsS -X "$2" "http://127.0.0.1:$1/api/$3" -H "Authorization: Bearer $token" \
     -H 'Content-Type: application/json' ${4:+-d "$4"}

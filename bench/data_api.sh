@@ -14,18 +14,9 @@ rows=10000
 bench_init
 
 # --- PostgreSQL, durable settings (the server and pgbench share it) ---
-pg_dir=$BENCH_DIR/pg
-mkdir -p "$pg_dir"
-pg_port=$("$BENCH_ROOT/scripts/pg-server" start "$pg_dir")
-trap '"$BENCH_ROOT/scripts/pg-server" stop "$pg_dir" >/dev/null 2>&1 || true; bench_cleanup' EXIT
+start_bench_postgres
 export PGPASSWORD=slipway
 psql_q() { psql -q -X -h 127.0.0.1 -p "$pg_port" -U slipway -d slipway -v ON_ERROR_STOP=1 "$@"; }
-
-sign_in() {  # port -> token
-  curl -fs -X POST "http://127.0.0.1:$1/api/auth:signIn" -H 'X-Authenticator: basic' \
-    -H 'Content-Type: application/json' -d '{"account":"admin@nocobase.com","password":"admin123"}' |
-    sed 's/.*"token":"\([^"]*\)".*/\1/'
-}
 
 create_collection() {  # port token
   curl -fs -X POST "http://127.0.0.1:$1/api/collections:create" -H "Authorization: Bearer $2" \

@@ -21,6 +21,21 @@ bench_init() {
   trap bench_cleanup EXIT
 }
 
+# Starts a PostgreSQL server (scripts/pg-server) in $BENCH_DIR/pg; sets pg_dir and pg_port and
+# stops it on exit, before bench_cleanup.
+start_bench_postgres() {
+  pg_dir=$BENCH_DIR/pg
+  mkdir -p "$pg_dir"
+  pg_port=$("$BENCH_ROOT/scripts/pg-server" start "$pg_dir")
+  trap '"$BENCH_ROOT/scripts/pg-server" stop "$pg_dir" >/dev/null 2>&1 || true; bench_cleanup' EXIT
+}
+
+sign_in() {  # port -> a token of the first administrator (the default credentials)
+  curl -fs -X POST "http://127.0.0.1:$1/api/auth:signIn" -H 'X-Authenticator: basic' \
+    -H 'Content-Type: application/json' -d '{"account":"admin@nocobase.com","password":"admin123"}' |
+    sed 's/.*"token":"\([^"]*\)".*/\1/'
+}
+
 free_port() {
   python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null ||
     shuf -i 20000-60000 -n 1

@@ -10,10 +10,7 @@ duration=${1:-20s}
 seconds=${duration%s}
 "$BENCH_ROOT/scripts/build" >/dev/null
 bench_init
-pg_dir=$BENCH_DIR/pg
-mkdir -p "$pg_dir"
-pg_port=$("$BENCH_ROOT/scripts/pg-server" start "$pg_dir")
-trap '"$BENCH_ROOT/scripts/pg-server" stop "$pg_dir" >/dev/null 2>&1 || true; bench_cleanup' EXIT
+start_bench_postgres
 
 call() {  # method path [body]
   curl -fs -X "$1" "http://127.0.0.1:$PORT/api/$2" -H "Authorization: Bearer $TOKEN" \
@@ -28,8 +25,7 @@ run_dialect() {  # label env...
   local pid=$!
   BENCH_PIDS+=($pid)
   wait_http "http://127.0.0.1:$PORT/api/__health_check" 400
-  TOKEN=$(curl -fs -X POST "http://127.0.0.1:$PORT/api/auth:signIn" -H 'Content-Type: application/json' \
-    -d '{"account":"admin@nocobase.com","password":"admin123"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  TOKEN=$(sign_in "$PORT")
   call POST collections:create '{"name":"orders","fields":[{"name":"total","type":"integer"}]}' >/dev/null
   for i in $(seq 1 50); do call POST orders:create "{\"total\":$i}" >/dev/null; done
   call POST pm:add "{\"path\":\"$BENCH_ROOT/build/plugins/hello-1.0.0.tgz\"}" >/dev/null
