@@ -80,6 +80,15 @@ TEST(PostgresNodeTest, RecoversWhenTheDatabaseRestarts) {
   ApiResult before = api.Post("notes:create", std::string(R"({"text":"before"})"));
   ASSERT_EQ(before.status, 200) << before.body;
   ASSERT_EQ(api.Get("notes:get?filterByTk=1").status, 200);
+  // The get went through an HTTP thread's read pipeline (its own session, named so).
+  {
+    auto admin = db::OpenPostgres(database.options());
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    auto rs = (*admin)->Query(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'slipway (reads)'");
+    ASSERT_TRUE(rs.ok()) << rs.status().ToString();
+    EXPECT_GE((*rs)->Int(0, 0), 1);
+  }
 
   ASSERT_TRUE(server.Restart());
   // Each kind of connection finds out on its first use after the restart; keep asking until
