@@ -28,7 +28,8 @@ run_dialect() {  # label env...
   TOKEN=$(sign_in "$PORT")
   call POST collections:create '{"name":"orders","fields":[{"name":"total","type":"integer"}]}' >/dev/null
   for i in $(seq 1 50); do call POST orders:create "{\"total\":$i}" >/dev/null; done
-  call POST pm:add "{\"path\":\"$BENCH_ROOT/build/plugins/hello-1.0.0.tgz\"}" >/dev/null
+  curl -sf -X POST "http://127.0.0.1:$PORT/api/pm:add" -H "Authorization: Bearer $TOKEN" \
+    -F "file=@$BENCH_ROOT/build/plugins/hello-1.0.0.tgz" >/dev/null
   export BENCH_TOKEN=$TOKEN
   wrk -t2 -c32 -d"$duration" --latency -s "$BENCH_ROOT/bench/lua/orders_list.lua" "http://127.0.0.1:$PORT" \
     >"$BENCH_DIR/wrk-$label.txt" &

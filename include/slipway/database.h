@@ -72,6 +72,14 @@ class Connection {
     return Query(sql, std::span<const Value>(params.begin(), params.size()));
   }
 
+  // Runs one statement for its effect only (INSERT, UPDATE, DELETE, DDL with parameters).
+  Status Exec(std::string_view sql, std::span<const Value> params) {
+    return Query(sql, params).status();
+  }
+  Status Exec(std::string_view sql, std::initializer_list<Value> params = {}) {
+    return Query(sql, params).status();
+  }
+
   // Runs a script of one or more statements without parameters (DDL, migrations).
   virtual Status ExecScript(std::string_view sql) = 0;
 

@@ -6,12 +6,14 @@
 #include <unordered_set>
 
 #include "app/builtin_registrar.h"
+#include "auth/failure_limiter.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
 #include "core/logging.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
 #include "data/values.h"
+#include "http/error_response.h"
 
 namespace slipway::plugins {
 namespace {
@@ -27,6 +29,12 @@ int64_t UnixNow() {
       .count();
 }
 
+int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 constexpr const char* kUsersDefinition = R"({
   "name": "users", "title": "Users", "autoGenId": true,
   "fields": [
@@ -34,8 +42,13 @@ constexpr const char* kUsersDefinition = R"({
     {"name": "username", "type": "string", "interface": "input", "unique": true},
     {"name": "email", "type": "string", "interface": "email", "unique": true},
     {"name": "phone", "type": "string", "interface": "phone", "unique": true},
-    {"name": "password", "type": "password", "interface": "password"}
+    {"name": "password", "type": "password", "interface": "password"},
+    {"name": "passwordChangeTz", "type": "bigInt"}
   ]})";
+
+// The fields a user may change in its own profile (users:updateProfile), as NocoBase's profile
+// form has them. Everything else of a user (password, roles, other users) is configuration.
+constexpr const char* kProfileFields[] = {"nickname", "username", "email", "phone"};
 
 // Verifies bearer tokens; remembers revoked token ids and users known to exist for a few
 // seconds, so a request costs no extra query in the common case.
@@ -55,22 +68,32 @@ class TokenAuthenticator final : public app::Authenticator {
     ASSIGN_OR_RETURN(Verified token, Verify(header));
     int64_t user_id = token.user_id;
     RETURN_IF_ERROR(RefreshRevoked(conn));
+    std::optional<KnownUser> known;
     {
       std::lock_guard lock(mu_);
       if (revoked_.count(token.jti)) {
         return Unauthenticated("The token was signed out. Please sign in again.", "BLOCKED_TOKEN");
       }
       auto it = known_users_.find(user_id);
-      if (it != known_users_.end() && Clock::now() - it->second < kCacheTtl) {
-        return app::CurrentUser{user_id, {}, {}};
+      if (it != known_users_.end() && Clock::now() - it->second.loaded < kCacheTtl) {
+        known = it->second;
       }
     }
-    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT 1 FROM \"users\" WHERE \"id\" = $1", {user_id}));
-    if (rs->row_count() == 0) {
-      return Unauthenticated("The user of this token no longer exists", "NOT_EXIST_USER");
+    if (!known) {
+      ASSIGN_OR_RETURN(
+          auto rs,
+          conn.Query("SELECT \"passwordChangeTz\" FROM \"users\" WHERE \"id\" = $1", {user_id}));
+      if (rs->row_count() == 0) {
+        return Unauthenticated("The user of this token no longer exists", "NOT_EXIST_USER");
+      }
+      known = KnownUser{rs->IsNull(0, 0) ? 0 : rs->Int(0, 0), Clock::now()};
+      std::lock_guard lock(mu_);
+      known_users_[user_id] = *known;
     }
-    std::lock_guard lock(mu_);
-    known_users_[user_id] = Clock::now();
+    // A password change signs out every session that began before it.
+    if (known->password_changed_ms > token.sign_in_ms) {
+      return Unauthenticated("The password was changed. Please sign in again.", "INVALID_TOKEN");
+    }
     return app::CurrentUser{user_id, {}, {}};
   }
 
@@ -79,7 +102,12 @@ class TokenAuthenticator final : public app::Authenticator {
   struct Verified {
     int64_t user_id;
     std::string jti;
-    int64_t expires;  // unix seconds, 0 for none
+    int64_t expires;     // unix seconds, 0 for none
+    int64_t sign_in_ms;  // when the session began (unix milliseconds), 0 when unknown
+  };
+  struct KnownUser {
+    int64_t password_changed_ms;  // users.passwordChangeTz
+    Clock::time_point loaded;
   };
 
   Result<Verified> Verify(std::string_view token) {
@@ -98,8 +126,11 @@ class TokenAuthenticator final : public app::Authenticator {
       return Unauthenticated("The token does not name a user", "INVALID_TOKEN");
     }
     auto exp = claims.find("exp");
-    Verified v{uid->value().as_int64(), std::string(jti->value().as_string()),
-               exp != claims.end() && exp->value().is_int64() ? exp->value().as_int64() : 0};
+    auto sign_in = claims.find("signInTime");
+    Verified v{
+        uid->value().as_int64(), std::string(jti->value().as_string()),
+        exp != claims.end() && exp->value().is_int64() ? exp->value().as_int64() : 0,
+        sign_in != claims.end() && sign_in->value().is_int64() ? sign_in->value().as_int64() : 0};
     std::lock_guard lock(mu_);
     if (verified_.size() >= kMaxVerified) verified_.clear();
     verified_.emplace(std::string(token), v);
@@ -136,7 +167,7 @@ class TokenAuthenticator final : public app::Authenticator {
   const std::string key_;
   std::mutex mu_;
   std::unordered_set<std::string> revoked_;
-  std::unordered_map<int64_t, Clock::time_point> known_users_;
+  std::unordered_map<int64_t, KnownUser> known_users_;
   static constexpr size_t kMaxVerified = 10000;
   std::unordered_map<std::string, Verified> verified_;
   Clock::time_point revoked_loaded_at_;
@@ -175,19 +206,33 @@ class UsersPlugin final : public slipway::Plugin {
         "NOT NULL)";
     ctx.AddMigration(std::move(blacklist));
 
-    authenticator_ = std::make_shared<TokenAuthenticator>(services_->config().app_key);
+    const core::Config& config = services_->config();
+    authenticator_ = std::make_shared<TokenAuthenticator>(config.app_key);
+    by_account_ = std::make_unique<auth::FailureLimiter>(config.auth_max_failures_per_account,
+                                                         config.auth_failure_window);
+    by_address_ = std::make_unique<auth::FailureLimiter>(config.auth_max_failures_per_address,
+                                                         config.auth_failure_window);
     builtin->SetAuthenticator(authenticator_);
+    // Users are configuration (NocoBase's "pm.users"): a role's record strategy never reaches
+    // them; a user changes its own profile and password through the two actions below.
+    builtin->GovernCollection("users", "pm.users");
     builtin->OnCollectionChanged([auth = authenticator_](std::string_view c) {
       if (c == "users") auth->ForgetUsers();
     });
     builtin->AddInternalAction("auth", "signIn",
                                {[this](app::ActionRequest& r) { return SignIn(r); },
-                                app::RunsOn::kWorker, app::Access::kOpen});
+                                app::RunsOn::kHashing, app::Access::kOpen});
     builtin->AddInternalAction("auth", "check",
                                {[](app::ActionRequest& r) { return Check(r); },
-                                app::RunsOn::kWorker, app::Access::kSignedIn});
+                                app::RunsOn::kWorker, app::Access::kSignedIn, "", /*safe=*/true});
     builtin->AddInternalAction("auth", "signOut",
                                {[this](app::ActionRequest& r) { return SignOut(r); },
+                                app::RunsOn::kWorker, app::Access::kSignedIn});
+    builtin->AddInternalAction("auth", "changePassword",
+                               {[this](app::ActionRequest& r) { return ChangePassword(r); },
+                                app::RunsOn::kHashing, app::Access::kSignedIn});
+    builtin->AddInternalAction("users", "updateProfile",
+                               {[](app::ActionRequest& r) { return UpdateProfile(r); },
                                 app::RunsOn::kWorker, app::Access::kSignedIn});
     return Status::Ok();
   }
@@ -208,6 +253,29 @@ class UsersPlugin final : public slipway::Plugin {
   }
 
  private:
+  // 429 with Retry-After, before any hashing, when the account or the client address failed too
+  // often lately.
+  std::optional<http::Response> TooManyFailures(const std::string& account_key,
+                                                const std::string& address) {
+    int64_t wait = std::max(by_account_->RetryAfter(account_key), by_address_->RetryAfter(address));
+    if (wait == 0) return std::nullopt;
+    http::Response r =
+        http::ErrorResponse(429,
+                            "Too many failed sign-in attempts. Please try again in " +
+                                std::to_string(wait) + " seconds.",
+                            "TOO_MANY_SIGN_IN_ATTEMPTS");
+    r.headers.push_back({"retry-after", std::to_string(wait)});
+    return r;
+  }
+  void RecordFailure(const std::string& account_key, const std::string& address) {
+    by_account_->RecordFailure(account_key);
+    by_address_->RecordFailure(address);
+  }
+  std::string AddressOf(const http::Request& request) const {
+    return auth::ClientAddress(request.remote, request.header("x-forwarded-for"),
+                               services_->config().trusted_proxies);
+  }
+
   Result<http::Response> SignIn(app::ActionRequest& req) {
     std::string_view authenticator = req.http.header("x-authenticator");
     if (!authenticator.empty() && authenticator != "basic") {
@@ -230,6 +298,9 @@ class UsersPlugin final : public slipway::Plugin {
     if (account.empty() || pw == body.end() || !pw->value().is_string()) {
       return InvalidArgument("auth:signIn needs 'account' (email or username) and 'password'");
     }
+    std::string account_key = "account:" + account;
+    std::string address = "address:" + AddressOf(req.http);
+    if (auto refused = TooManyFailures(account_key, address)) return *std::move(refused);
     ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
     ASSIGN_OR_RETURN(
         auto rs, conn->Query("SELECT \"id\", \"password\" FROM \"users\" WHERE \"email\" = $1 OR "
@@ -238,23 +309,119 @@ class UsersPlugin final : public slipway::Plugin {
     // Verify even for unknown accounts, so response time does not tell which accounts exist.
     static const std::string kDecoy = *auth::HashPassword("decoy password for timing");
     bool found = rs->row_count() == 1 && !rs->IsNull(0, 1);
-    bool ok = auth::VerifyPassword(pw->value().as_string(),
-                                   found ? rs->Text(0, 1) : std::string_view(kDecoy));
+    std::string stored = found ? std::string(rs->Text(0, 1)) : kDecoy;
+    bool ok = auth::VerifyPassword(pw->value().as_string(), stored);
     if (!found || !ok) {
+      RecordFailure(account_key, address);
       return Unauthenticated("The account or password is incorrect, please re-enter",
                              "INVALID_CREDENTIALS");
     }
+    by_account_->Reset(account_key);
     int64_t id = rs->Int(0, 0);
+    if (auth::NeedsRehash(stored)) {
+      // Hashed with older parameters: store one made with today's (the password is at hand
+      // only now). A failure here does not fail the sign-in.
+      auto fresh = auth::HashPassword(pw->value().as_string());
+      if (fresh.ok()) {
+        auto updated =
+            conn->Query("UPDATE \"users\" SET \"password\" = $1 WHERE \"id\" = $2", {*fresh, id});
+        if (!updated.ok()) {
+          core::log::Warn("could not store a re-hashed password",
+                          {{"user", id}, {"error", updated.status().message()}});
+        }
+      }
+    }
     int64_t now = UnixNow();
     json::object claims{{"userId", id},
                         {"iat", now},
-                        {"signInTime", now * 1000},
+                        {"signInTime", UnixMillisNow()},
                         {"exp", now + req.services.config().auth_token_ttl.count()},
                         {"jti", auth::RandomTokenId()}};
     std::string token = auth::SignJwt(claims, authenticator_->key());
     ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, id));
     json::object data{{"user", user}, {"token", token}};
     return http::Response::Json(200, json::serialize(json::object{{"data", data}}));
+  }
+
+  // NocoBase's auth:changePassword: {oldPassword, newPassword, confirmPassword}. Every session
+  // that began before the change (this one included) must sign in again.
+  Result<http::Response> ChangePassword(app::ActionRequest& req) {
+    if (!req.body.is_object()) {
+      return InvalidArgument(
+          "auth:changePassword expects {\"oldPassword\", \"newPassword\", \"confirmPassword\"}");
+    }
+    const json::object& body = req.body.as_object();
+    auto text = [&](const char* key) -> std::optional<std::string> {
+      auto it = body.find(key);
+      if (it == body.end() || !it->value().is_string()) return std::nullopt;
+      return std::string(it->value().as_string());
+    };
+    auto old_pw = text("oldPassword"), new_pw = text("newPassword");
+    auto confirm = text("confirmPassword");
+    if (!old_pw || !new_pw) {
+      return InvalidArgument("auth:changePassword needs 'oldPassword' and 'newPassword'");
+    }
+    if (confirm && *confirm != *new_pw) {
+      return InvalidArgument("The password and the confirmation do not match", "PASSWORD_MISMATCH");
+    }
+    std::string account_key = "user:" + std::to_string(req.user->id);
+    std::string address = "address:" + AddressOf(req.http);
+    if (auto refused = TooManyFailures(account_key, address)) return *std::move(refused);
+    ASSIGN_OR_RETURN(std::string hash, auth::HashPassword(*new_pw));
+    ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+    ASSIGN_OR_RETURN(auto rs, conn->Query("SELECT \"password\" FROM \"users\" WHERE \"id\" = $1",
+                                          {req.user->id}));
+    if (rs->row_count() == 0 || rs->IsNull(0, 0) ||
+        !auth::VerifyPassword(*old_pw, rs->Text(0, 0))) {
+      RecordFailure(account_key, address);
+      return Unauthenticated("The password is incorrect, please re-enter", "INVALID_PASSWORD");
+    }
+    by_account_->Reset(account_key);
+    RETURN_IF_ERROR(conn->Exec(
+        "UPDATE \"users\" SET \"password\" = $1, \"passwordChangeTz\" = $2, \"updatedAt\" = $3 "
+        "WHERE \"id\" = $4",
+        {hash, UnixMillisNow(), data::NowInstant(), req.user->id}));
+    req.services.CollectionChanged("users");  // forget the cached sessions of this user here
+    ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, req.user->id));
+    return http::Response::Json(200, json::serialize(json::object{{"data", user}}));
+  }
+
+  // NocoBase's users:updateProfile: the caller's own record, profile fields only.
+  static Result<http::Response> UpdateProfile(app::ActionRequest& req) {
+    json::object values;
+    if (req.body.is_object()) {
+      values = req.body.as_object();
+      if (auto it = values.find("values"); it != values.end() && it->value().is_object()) {
+        values = it->value().as_object();
+      }
+    } else if (!req.body.is_null()) {
+      return InvalidArgument("users:updateProfile expects the profile fields as a JSON object");
+    }
+    for (const auto& kv : values) {
+      bool profile = false;
+      for (const char* f : kProfileFields) profile = profile || kv.key() == f;
+      if (!profile) {
+        return PermissionDenied(
+            "users:updateProfile changes only nickname, username, email and "
+            "phone; '" +
+                std::string(kv.key()) + "' is not one of them",
+            "NO_PERMISSION");
+      }
+    }
+    const data::Schema& schema = *req.snapshot->schema;
+    const data::Collection* users = schema.Find("users");
+    if (users == nullptr) return Internal("the users collection is missing");
+    ASSIGN_OR_RETURN(data::ReadSpec spec, data::BuildReadSpec(schema, *users, {}));
+    ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+    data::WriteContext ctx;
+    ctx.user_id = req.user->id;
+    ctx.role = req.user->role;
+    ctx.hooks = req.snapshot->hooks.get();
+    data::Repository repo(schema, *users, *conn, std::move(ctx));
+    std::string body;
+    RETURN_IF_ERROR(repo.Update(json::value(req.user->id), nullptr, nullptr, values, spec, &body));
+    req.services.CollectionChanged("users");
+    return http::Response::Json(200, std::move(body));
   }
 
   static Result<http::Response> Check(app::ActionRequest& req) {
@@ -289,6 +456,7 @@ class UsersPlugin final : public slipway::Plugin {
 
   app::Services* services_ = nullptr;
   std::shared_ptr<TokenAuthenticator> authenticator_;  // shared with the snapshots
+  std::unique_ptr<auth::FailureLimiter> by_account_, by_address_;
 };
 
 }  // namespace

@@ -19,6 +19,10 @@ class ActionRegistry {
     auto it = actions_.find(key);
     return it == actions_.end() ? nullptr : &it->second;
   }
+  template <typename F>
+  void ForEach(F f) const {
+    for (const auto& [key, action] : actions_) f(action);
+  }
   bool HasResource(const std::string& resource) const {
     auto it = actions_.lower_bound(resource + ":");
     return it != actions_.end() && it->first.compare(0, resource.size() + 1, resource + ":") == 0;

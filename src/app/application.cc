@@ -250,7 +250,7 @@ void Application::RegisterCoreActions() {
          w.EndObject().EndObject();
          return http::Response::Json(200, std::move(body));
        },
-       RunsOn::kIoThread, Access::kOpen});
+       RunsOn::kIoThread, Access::kOpen, "", /*safe=*/true});
   RegisterPluginActions(actions, *plugins_);
   RegisterClusterActions(actions, [this] { return cluster_.get(); });
   // A collection may not take the name of a resource the core or a plugin serves.
@@ -396,6 +396,7 @@ void Application::StartUp(SchemaInfo info) {
     return;
   }
   if (lifecycle_.TransitionTo(AppState::kRunning).ok()) {
+    if (cluster_) cluster_->StateChanged();
     OnSnapshot(*services_->snapshot());  // a plugin this node could not load: out of service
     core::log::Info("serving",
                     {{"epoch", services_->snapshot()->epoch},
@@ -466,7 +467,9 @@ Status Application::Serve() {
   services_->SetCluster(cluster_.get());
 
   core::ThreadPool workers("db", config_.db.pool_max, 10'000);
-  ApiHandler api(config_.api_base_path, lifecycle_, workers, *services_);
+  core::ThreadPool hashing("hash", config_.auth_hash_threads,
+                           static_cast<size_t>(config_.auth_hash_queue));
+  ApiHandler api(config_.api_base_path, lifecycle_, workers, hashing, *services_);
   http::ServerOptions options;
   options.host = config_.host;
   options.port = config_.port;
@@ -500,6 +503,7 @@ Status Application::Serve() {
   services_->SetCluster(nullptr);
   cluster_->Stop();
   workers.Stop();
+  hashing.Stop();
   server.reset();
   core::log::Info("stopped", {{"drain_ms", MillisSince(stopping)},
                               {"uptime_s", MillisSince(started) / 1000.0}});

@@ -24,6 +24,10 @@ class BuiltinRegistrar {
   virtual void OnCollectionChanged(app::CollectionChangedFn fn) = 0;
   // Writes to this collection's records bump the cluster epoch (they configure the cluster).
   virtual void MarkClusterConfig(const std::string& collection) = 0;
+  // The records of this collection are configuration (users, roles): a request reaches them only
+  // with a role whose snippets allow `snippet`, never through a role's record strategy. Reading
+  // them through a relation (a post's createdBy) still follows the record permissions.
+  virtual void GovernCollection(const std::string& collection, const std::string& snippet) = 0;
   // What actions may use (pool, config, snapshot), for plugins that keep a reference.
   virtual app::Services& services() = 0;
 };

@@ -11,7 +11,10 @@ http::Response Data(const json::value& v) {
   return http::Response::Json(200, json::serialize(json::object{{"data", v}}));
 }
 
-Action Configure(ActionFn fn) { return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure}; }
+// The cluster's state and its gate are the application's own configuration ("app").
+Action Configure(ActionFn fn, bool safe = false) {
+  return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure, "app", safe};
+}
 
 Result<http::Response> SetGate(ActionRequest& req, const std::string& state) {
   std::string message;
@@ -37,38 +40,52 @@ void RegisterClusterActions(ActionRegistry& r, std::function<ClusterNode*()> clu
         Configure([](ActionRequest& req) { return SetGate(req, "maintenance"); }));
   r.Add("maintenance", "off",
         Configure([](ActionRequest& req) { return SetGate(req, "running"); }));
-  r.Add("maintenance", "status", Configure([](ActionRequest& req) -> Result<http::Response> {
-          return Data(json::object{{"state", req.snapshot->cluster_state},
-                                   {"message", req.snapshot->cluster_message}});
-        }));
-  r.Add("cluster", "nodes", Configure([](ActionRequest& req) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
-          ASSIGN_OR_RETURN(auto nodes, ListNodes(*conn, req.services.config().node_live_timeout));
-          json::array out;
-          for (const auto& n : nodes) out.push_back(NodeJson(n));
-          return Data(out);
-        }));
-  r.Add("cluster", "status", Configure([cluster](ActionRequest& req) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
-          ASSIGN_OR_RETURN(db::ClusterRow row, db::ReadClusterRow(*conn));
-          ASSIGN_OR_RETURN(auto nodes, ListNodes(*conn, req.services.config().node_live_timeout));
-          int live = 0;
-          json::array list;
-          for (const auto& n : nodes) {
-            live += n.live ? 1 : 0;
-            list.push_back(NodeJson(n));
-          }
-          json::object out{
-              {"state", row.state}, {"message", row.message}, {"schemaVersion", row.schema_version},
-              {"epoch", row.epoch}, {"liveNodes", live},      {"nodes", list}};
-          if (ClusterNode* c = cluster()) {
-            out["node"] = json::object{{"id", c->id()},
-                                       {"workerId", c->worker_id()},
-                                       {"appliedEpoch", req.snapshot->epoch}};
-            out["adapters"] = c->AdapterStatus();
-          }
-          return Data(out);
-        }));
+  r.Add("maintenance", "status",
+        Configure(
+            [](ActionRequest& req) -> Result<http::Response> {
+              return Data(json::object{{"state", req.snapshot->cluster_state},
+                                       {"message", req.snapshot->cluster_message}});
+            },
+            /*safe=*/true));
+  r.Add("cluster", "nodes",
+        Configure(
+            [](ActionRequest& req) -> Result<http::Response> {
+              ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+              ASSIGN_OR_RETURN(auto nodes,
+                               ListNodes(*conn, req.services.config().node_live_timeout));
+              json::array out;
+              for (const auto& n : nodes) out.push_back(NodeJson(n));
+              return Data(out);
+            },
+            /*safe=*/true));
+  r.Add("cluster", "status",
+        Configure(
+            [cluster](ActionRequest& req) -> Result<http::Response> {
+              ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
+              ASSIGN_OR_RETURN(db::ClusterRow row, db::ReadClusterRow(*conn));
+              ASSIGN_OR_RETURN(auto nodes,
+                               ListNodes(*conn, req.services.config().node_live_timeout));
+              int live = 0;
+              json::array list;
+              for (const auto& n : nodes) {
+                live += n.live ? 1 : 0;
+                list.push_back(NodeJson(n));
+              }
+              json::object out{{"state", row.state},
+                               {"message", row.message},
+                               {"schemaVersion", row.schema_version},
+                               {"epoch", row.epoch},
+                               {"liveNodes", live},
+                               {"nodes", list}};
+              if (ClusterNode* c = cluster()) {
+                out["node"] = json::object{{"id", c->id()},
+                                           {"workerId", c->worker_id()},
+                                           {"appliedEpoch", req.snapshot->epoch}};
+                out["adapters"] = c->AdapterStatus();
+              }
+              return Data(out);
+            },
+            /*safe=*/true));
 }
 
 }  // namespace slipway::app

@@ -113,6 +113,12 @@ void ClusterNode::Applied(int64_t epoch) {
                     {{"epoch", epoch}, {"error", s.message()}});
 }
 
+void ClusterNode::StateChanged() {
+  if (!started_) return;
+  Status s = WriteRow(/*starting=*/false);
+  if (!s.ok()) core::log::Warn("could not record the node's state", {{"error", s.message()}});
+}
+
 void ClusterNode::HeartbeatLoop() {
   bool failing = false;
   while (!stopping_.load()) {

@@ -72,6 +72,9 @@ class ClusterNode {
 
   // This node applied `epoch` (called after every published snapshot).
   void Applied(int64_t epoch);
+  // This node's state changed (it began serving, left service): the registry says so at once,
+  // not at the next heartbeat.
+  void StateChanged();
   Status AnnounceAndConfirm(int64_t epoch);
   Status PublishPluginMessage(std::string_view plugin, const boost::json::value& message);
 

@@ -523,6 +523,27 @@ Result<json::object> PluginManager::AddFromPath(const fs::path& path) {
   return Add(bytes);
 }
 
+Result<json::object> PluginManager::AddFromStorage(const std::string& path) {
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(fs::absolute(config_.storage_path / "plugins"), ec);
+  if (ec) return Internal("cannot resolve the plugin storage folder: " + ec.message());
+  fs::path given(path);
+  fs::path real = fs::weakly_canonical(given.is_absolute() ? given : base / given, ec);
+  auto inside = [&] {
+    auto b = base.begin(), r = real.begin();
+    for (; b != base.end(); ++b, ++r) {
+      if (r == real.end() || *b != *r) return false;
+    }
+    return r != real.end();
+  };
+  if (ec || !inside()) {
+    return InvalidArgument("pm:add reads package files only from " + base.string() +
+                               " (on the server); upload the package instead",
+                           "PLUGIN_PATH_OUTSIDE_STORAGE");
+  }
+  return AddFromPath(real);
+}
+
 Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
   std::lock_guard op(op_mu_);
   fs::path staging_root = config_.storage_path / "plugins" / ".staging";

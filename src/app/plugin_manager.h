@@ -74,7 +74,12 @@ class PluginManager {
 
   // The lifecycle. Each returns the plugin as pm:get shows it.
   Result<boost::json::object> Add(std::string_view archive_bytes);
+  // A package file on this machine (the CLI: any file its user can read).
   Result<boost::json::object> AddFromPath(const std::filesystem::path& path);
+  // A package named by an API caller: a regular file inside <STORAGE_PATH>/plugins only
+  // (relative paths are taken from there), so that a request can neither read other files of the
+  // server nor hold a thread on a FIFO.
+  Result<boost::json::object> AddFromStorage(const std::string& path);
   Result<boost::json::object> Enable(const std::string& name);
   Result<boost::json::object> Disable(const std::string& name);
   Status Remove(const std::string& name, bool purge);

@@ -158,6 +158,9 @@ void PluginRuntime::AddAction(std::string resource, std::string action, ActionHa
   Action a;
   a.access = MapAccess(access);
   a.runs_on = RunsOn::kWorker;
+  // NocoBase's convention: a plugin's own configuration permission is "pm.<plugin>".
+  if (a.access == Access::kConfigure) a.snippet = "pm." + name_;
+  a.safe = true;  // a plugin action may answer GET, as NocoBase's custom actions do
   a.fn = [this, handler = std::move(handler)](ActionRequest& req) -> Result<http::Response> {
     ActionContextImpl ctx(req, *this);
     json::value data;
@@ -195,6 +198,10 @@ void PluginRuntime::OnSyncMessage(std::function<void(const json::value&)> handle
 
 void PluginRuntime::SetAuthenticator(std::shared_ptr<Authenticator> authenticator) {
   authenticator_ = std::move(authenticator);
+}
+
+void PluginRuntime::GovernCollection(const std::string& collection, const std::string& snippet) {
+  governed_[collection] = snippet;
 }
 
 void PluginRuntime::MarkClusterConfig(const std::string& collection) {

@@ -83,7 +83,9 @@ class PluginRuntime final : public slipway::PluginContext, public slipway::Built
   void AddInternalAction(const std::string& resource, const std::string& action, Action a) override;
   void OnCollectionChanged(CollectionChangedFn fn) override { changed_.push_back(std::move(fn)); }
   void MarkClusterConfig(const std::string& collection) override;
+  void GovernCollection(const std::string& collection, const std::string& snippet) override;
   Services& services() override { return services_; }
+  const std::map<std::string, std::string>& governed() const { return governed_; }
 
  private:
   std::unique_ptr<slipway::Plugin> plugin_;
@@ -104,6 +106,7 @@ class PluginRuntime final : public slipway::PluginContext, public slipway::Built
   RoleResolver role_resolver_;
   AclLoader acl_loader_;
   std::vector<CollectionChangedFn> changed_;
+  std::map<std::string, std::string> governed_;  // collection -> snippet
   Status registration_error_;  // the first invalid registration, reported by LoadRegistrations
 };
 

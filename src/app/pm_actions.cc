@@ -35,22 +35,31 @@ bool Flag(const ActionRequest& req, std::string_view key) {
   return false;
 }
 
-Action Configure(ActionFn fn) { return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure}; }
+// The plugin manager's permission is NocoBase's "pm" snippet.
+Action Configure(ActionFn fn, bool safe = false) {
+  return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure, "pm", safe};
+}
 
 }  // namespace
 
 void RegisterPluginActions(ActionRegistry& r, PluginManager& pm) {
-  r.Add("pm", "list", Configure([&pm](ActionRequest&) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(json::array all, pm.List());
-          return Data(all);
-        }));
-  r.Add("pm", "get", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(std::string name, Name(req));
-          ASSIGN_OR_RETURN(json::object p, pm.Get(name));
-          return Data(p);
-        }));
+  r.Add("pm", "list",
+        Configure(
+            [&pm](ActionRequest&) -> Result<http::Response> {
+              ASSIGN_OR_RETURN(json::array all, pm.List());
+              return Data(all);
+            },
+            /*safe=*/true));
+  r.Add("pm", "get",
+        Configure(
+            [&pm](ActionRequest& req) -> Result<http::Response> {
+              ASSIGN_OR_RETURN(std::string name, Name(req));
+              ASSIGN_OR_RETURN(json::object p, pm.Get(name));
+              return Data(p);
+            },
+            /*safe=*/true));
   // A package as a multipart upload (any part with a filename, e.g. curl -F file=@x.tgz), or a
-  // path on the server: {"path": "/srv/plugins/x.tgz"} or ?path=.
+  // file already in <STORAGE_PATH>/plugins: {"path": "x.tgz"} or ?path=.
   r.Add("pm", "add", Configure([&pm](ActionRequest& req) -> Result<http::Response> {
           std::string_view type = req.http.header("content-type");
           if (type.find("multipart/form-data") != std::string_view::npos) {
@@ -75,7 +84,7 @@ void RegisterPluginActions(ActionRegistry& r, PluginManager& pm) {
                 "pm:add needs a package: upload it as multipart/form-data or give "
                 "{\"path\": \"<file on the server>\"}");
           }
-          ASSIGN_OR_RETURN(json::object p, pm.AddFromPath(path));
+          ASSIGN_OR_RETURN(json::object p, pm.AddFromStorage(path));
           return Data(p);
         }));
   r.Add("pm", "enable", Configure([&pm](ActionRequest& req) -> Result<http::Response> {

@@ -1,5 +1,6 @@
 #include "app/record_actions.h"
 
+#include "data/filter.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
 #include "data/values.h"
@@ -32,7 +33,7 @@ struct Association {
 };
 
 Result<Association> ResolveAssociation(const data::Schema& schema, const http::Route& route,
-                                       db::Connection& conn) {
+                                       db::Connection& conn, const data::RecordAccess* access) {
   Association a;
   const data::Collection* source = schema.Find(route.source);
   if (source == nullptr) return NotFound("collection '" + route.source + "' not found");
@@ -49,17 +50,26 @@ Result<Association> ResolveAssociation(const data::Schema& schema, const http::R
     return Internal("association '" + route.resource + "' is incomplete");
   }
   // The source record's key that links it (its source key, or its foreign key for belongsTo).
+  // The source record must be one the caller may view (its own only, for an ":own" view).
+  json::value source_scope = access ? access->Check(*source, "view").scope : json::value();
   json::value link;
-  if (rel->type == data::FieldType::kHasMany && key_field == pk) {
+  if (rel->type == data::FieldType::kHasMany && key_field == pk && source_scope.is_null()) {
     link = json::value(route.source_index);
   } else {
+    data::SqlParams params;
     ASSIGN_OR_RETURN(db::Value source_pk,
                      data::ToDbValue(*pk, json::value(route.source_index), conn.dialect(),
                                      source->name + "." + pk->name));
-    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT " + db::QuoteIdent(key_field->column) + " FROM " +
-                                             db::QuoteIdent(source->table) + " WHERE " +
-                                             db::QuoteIdent(pk->column) + " = $1",
-                                         std::span<const db::Value>(&source_pk, 1)));
+    std::string sql = "SELECT \"t\"." + db::QuoteIdent(key_field->column) + " FROM " +
+                      db::QuoteIdent(source->table) + " AS \"t\" WHERE \"t\"." +
+                      db::QuoteIdent(pk->column) + " = " + params.Add(std::move(source_pk));
+    if (!source_scope.is_null()) {
+      ASSIGN_OR_RETURN(data::CompiledFilter visible,
+                       data::CompileFilter(source_scope, schema, *source, conn.dialect(), &params));
+      if (!visible.where.empty()) sql += " AND (" + visible.where + ")";
+    }
+    std::vector<db::Value> values = params.Take();
+    ASSIGN_OR_RETURN(auto rs, conn.Query(sql, values));
     if (rs->row_count() == 0) {
       return NotFound("'" + source->name + "' record " + route.source_index + " not found");
     }
@@ -93,7 +103,7 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
   Association assoc;
   const data::Collection* c = nullptr;
   if (req.route.is_association()) {
-    ASSIGN_OR_RETURN(assoc, ResolveAssociation(schema, req.route, *conn));
+    ASSIGN_OR_RETURN(assoc, ResolveAssociation(schema, req.route, *conn, req.access.get()));
     c = assoc.target;
     if (assoc.belongs_to && action != "get") {
       return InvalidArgument("a belongsTo association supports only get; use '" + c->name + ":" +
@@ -103,7 +113,8 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
     c = schema.Find(req.route.resource);
     if (c == nullptr) return NotFound("collection '" + req.route.resource + "' not found");
   }
-  ASSIGN_OR_RETURN(data::ReadSpec spec, data::BuildReadSpec(schema, *c, req.params));
+  ASSIGN_OR_RETURN(data::ReadSpec spec,
+                   data::BuildReadSpec(schema, *c, req.params, req.access.get()));
   json::value scope = AndScopes(req.scope, assoc.scope);
   json::value tk = Param(req.params, "filterByTk");
 
@@ -113,6 +124,7 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
     ctx.role = req.user->role;
   }
   ctx.hooks = req.snapshot->hooks.get();
+  ctx.access = req.access.get();
   ctx.next_snowflake = [&services = req.services] { return services.NextSnowflake(); };
   data::Repository repo(schema, *c, *conn, std::move(ctx));
 

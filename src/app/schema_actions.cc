@@ -57,9 +57,12 @@ const data::Collection* FindCollection(const ActionRequest& req, std::string_vie
 }  // namespace
 
 void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_view)> reserved) {
-  auto read = [](ActionFn fn) { return Action{std::move(fn), RunsOn::kWorker, Access::kSignedIn}; };
+  auto read = [](ActionFn fn) {
+    return Action{std::move(fn), RunsOn::kWorker, Access::kSignedIn, "", /*safe=*/true};
+  };
+  // NocoBase's collection manager permission.
   auto change = [](ActionFn fn) {
-    return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure};
+    return Action{std::move(fn), RunsOn::kWorker, Access::kConfigure, "pm.data-source-manager"};
   };
 
   r.Add("collections", "list", read([](ActionRequest& req) -> Result<http::Response> {

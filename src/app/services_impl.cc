@@ -1,5 +1,7 @@
 #include "app/services_impl.h"
 
+#include <set>
+
 #include "app/cluster_node.h"
 #include "app/plugin_manager.h"
 #include "core/logging.h"
@@ -38,8 +40,15 @@ Result<std::shared_ptr<const Snapshot>> ServicesImpl::Load(db::Connection& conn)
     if (p.authenticator()) next->authenticator = p.authenticator();
     if (p.role_resolver()) next->role_resolver = p.role_resolver();
     if (p.acl_loader()) acl_loader = p.acl_loader();
+    for (const auto& [collection, snippet] : p.governed()) next->governed[collection] = snippet;
     next->settings[row.name] = row.options;
   }
+  std::set<std::string> snippets;
+  for (const auto& [collection, snippet] : next->governed) snippets.insert(snippet);
+  actions->ForEach([&](const Action& a) {
+    if (a.access == Access::kConfigure) snippets.insert(a.snippet);
+  });
+  next->snippets.assign(snippets.begin(), snippets.end());
   next->schema_store = std::make_shared<const data::SchemaStore>(std::move(code));
   ASSIGN_OR_RETURN(next->schema, next->schema_store->Load(conn));
   if (acl_loader) {

@@ -59,6 +59,10 @@ struct Snapshot {
   std::vector<CollectionChangedFn> collection_changed;  // the enabled plugins' callbacks
   // Enabled plugins this node could not load (e.g. a package missing from its disk).
   std::vector<std::string> load_errors;
+  // Configuration permissions (acl_policy.h): the collections they govern (collection ->
+  // snippet), and every snippet an action or a collection names, sorted.
+  std::map<std::string, std::string> governed;
+  std::vector<std::string> snippets;
   int64_t epoch = 0;
   std::string schema_version;
   // The cluster's gate (slipway_cluster.state/message): "running", or e.g. "maintenance".

@@ -11,8 +11,10 @@ namespace {
 
 using core::SodiumReady;
 
-constexpr unsigned long long kOpsLimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-constexpr size_t kMemLimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+// OWASP's Password Storage Cheat Sheet (Argon2id): m=19456 KiB, t=2, p=1 (libsodium always uses
+// one lane).
+constexpr unsigned long long kOpsLimit = 2;
+constexpr size_t kMemLimit = 19456u * 1024u;
 
 Status CheckPasswordLength(std::string_view password) {
   if (password.empty()) return InvalidArgument("password must not be empty");

@@ -1,15 +1,15 @@
 // Password hashing for sign-in: Argon2id through libsodium's crypto_pwhash_str.
 //
 // The stored form is libsodium's self-describing string
-// ("$argon2id$v=19$m=65536,t=2,p=1$salt$hash", at most crypto_pwhash_STRBYTES - 1 characters): it
-// carries its own random salt and cost parameters, so a hash made today still verifies after the
-// limits are raised, and NeedsRehash() tells the sign-in path when to store a fresh one.
+// ("$argon2id$v=19$m=19456,t=2,p=1$salt$hash", at most crypto_pwhash_STRBYTES - 1 characters): it
+// carries its own random salt and cost parameters, so a hash made with older parameters still
+// verifies, and NeedsRehash() tells the sign-in path to store a fresh one.
 //
-// Cost: libsodium's INTERACTIVE limits (opslimit 2, memlimit 64 MiB). Every sign-in pays one hash
-// on a 2-core server, so the stronger MODERATE limits (256 MiB) are out of reach. Measured on the
-// build machine (2-core AMD EPYC, libsodium 1.0.18, -O2): about 75 ms per hash and 75-95 ms per
-// verify, against about 475 ms per hash with MODERATE. Each call in flight holds 64 MiB, so run
-// these on a bounded pool, never on an HTTP I/O thread.
+// Cost: the parameters OWASP's Password Storage Cheat Sheet recommends for Argon2id, 19 MiB of
+// memory and 2 passes (one lane). Slipway used libsodium's INTERACTIVE limits (64 MiB) before;
+// such hashes are re-hashed at the next sign-in. Each call in flight holds 19 MiB and a core for
+// tens of milliseconds, so the server runs them on a small pool of their own
+// (AUTH_HASH_THREADS), never on an HTTP I/O thread or a database worker.
 //
 // Thread safety: all functions are safe to call concurrently; libsodium is initialised once, on
 // first use, behind a thread-safe static.
@@ -30,7 +30,7 @@ inline constexpr size_t kMaxPasswordBytes = 1024;
 // Returns a new salted Argon2id hash of `password` (any bytes, NULs included).
 // Fails with InvalidArgument for an empty password or one longer than kMaxPasswordBytes (the
 // message names the limit), and with Internal if libsodium cannot initialise or allocate the
-// 64 MiB working memory.
+// 19 MiB working memory.
 Result<std::string> HashPassword(std::string_view password);
 
 // True when `password` matches `stored_hash`. False for a wrong password, for a password that

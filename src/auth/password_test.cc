@@ -22,11 +22,21 @@ TEST(PasswordTest, VerifiesTheRightPasswordOnly) {
   EXPECT_FALSE(VerifyPassword("", hash));
 }
 
-TEST(PasswordTest, UsesArgon2idWithInteractiveLimits) {
+TEST(PasswordTest, UsesArgon2idWithOwaspParameters) {
   const std::string hash = MustHash("secret");
-  // opslimit 2, memlimit 64 MiB (m is in KiB), one lane: libsodium's INTERACTIVE limits.
-  EXPECT_EQ(hash.rfind("$argon2id$v=19$m=65536,t=2,p=1$", 0), 0u) << hash;
+  // OWASP's Argon2id recommendation: 19 MiB (m is in KiB), 2 passes, one lane.
+  EXPECT_EQ(hash.rfind("$argon2id$v=19$m=19456,t=2,p=1$", 0), 0u) << hash;
   EXPECT_FALSE(NeedsRehash(hash));
+}
+
+TEST(PasswordTest, HashesOfThePreviousParametersVerifyAndAskForARehash) {
+  // Made by libsodium's INTERACTIVE limits (64 MiB), what Slipway stored before.
+  char old[crypto_pwhash_STRBYTES];
+  ASSERT_EQ(crypto_pwhash_str(old, "secret", 6, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE),
+            0);
+  EXPECT_TRUE(VerifyPassword("secret", old));
+  EXPECT_TRUE(NeedsRehash(old));
 }
 
 TEST(PasswordTest, SaltMakesEveryHashDifferent) {

@@ -122,6 +122,25 @@ Result<Config> Config::Load(const Environment& env) {
   long long ttl = c.auth_token_ttl.count();
   RETURN_IF_ERROR(r.Integer("AUTH_TOKEN_TTL", 60, 365LL * 86400, &ttl));
   c.auth_token_ttl = std::chrono::seconds(ttl);
+  RETURN_IF_ERROR(r.Number("AUTH_HASH_THREADS", 0, 64, &c.auth_hash_threads));
+  RETURN_IF_ERROR(r.Number("AUTH_HASH_QUEUE", 1, 100000, &c.auth_hash_queue));
+  RETURN_IF_ERROR(
+      r.Number("AUTH_MAX_FAILURES_PER_ACCOUNT", 1, 1000000, &c.auth_max_failures_per_account));
+  RETURN_IF_ERROR(
+      r.Number("AUTH_MAX_FAILURES_PER_ADDRESS", 1, 1000000, &c.auth_max_failures_per_address));
+  RETURN_IF_ERROR(r.Millis("AUTH_FAILURE_WINDOW", &c.auth_failure_window));
+  if (auto v = r.Raw("TRUSTED_PROXIES")) {
+    std::string_view list = *v;
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view item = list.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (!item.empty()) c.trusted_proxies.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
   if (auto v = r.Raw("STORAGE_PATH")) c.storage_path = *v;
   r.String("NODE_ID", &c.node_id);
   RETURN_IF_ERROR(r.Bool("AUTO_UPGRADE", &c.auto_upgrade));
@@ -155,6 +174,9 @@ Result<Config> Config::Load(const Environment& env) {
 Status Config::Finish() {
   if (db.storage.empty()) db.storage = storage_path / "db" / "slipway.sqlite";
   if (io_threads == 0) io_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (auth_hash_threads == 0) {
+    auth_hash_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
+  }
   if (node_id.empty()) {
     char name[256] = {0};
     if (gethostname(name, sizeof(name) - 1) != 0) name[0] = '\0';

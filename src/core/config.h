@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "slipway/status.h"
 
@@ -77,9 +78,19 @@ struct Config {
   std::chrono::milliseconds cluster_confirm_timeout{10000};  // CLUSTER_CONFIRM_TIMEOUT (ms)
 
   // Application
-  std::string app_env = "production";              // APP_ENV
-  std::string app_key;                             // APP_KEY; generated into storage when empty
-  std::chrono::seconds auth_token_ttl{86400};      // AUTH_TOKEN_TTL (seconds a sign-in lasts)
+  std::string app_env = "production";          // APP_ENV
+  std::string app_key;                         // APP_KEY; generated into storage when empty
+  std::chrono::seconds auth_token_ttl{86400};  // AUTH_TOKEN_TTL (seconds a sign-in lasts)
+  // Sign-in protection (docs/security.md). Password hashes run on AUTH_HASH_THREADS threads
+  // (0: half the cores, at least one) with at most AUTH_HASH_QUEUE waiting; failed sign-ins are
+  // counted per account and per client address over AUTH_FAILURE_WINDOW, past the limits: 429.
+  int auth_hash_threads = 0;
+  int auth_hash_queue = 16;
+  int auth_max_failures_per_account = 10;
+  int auth_max_failures_per_address = 50;
+  std::chrono::milliseconds auth_failure_window{15 * 60 * 1000};
+  // TRUSTED_PROXIES: addresses of load balancers whose X-Forwarded-For names the client.
+  std::vector<std::string> trusted_proxies;
   std::filesystem::path storage_path = "storage";  // STORAGE_PATH
   std::string node_id;                             // NODE_ID; defaults to "<hostname>:<port>"
   bool auto_upgrade = true;                        // AUTO_UPGRADE (flag --no-auto-upgrade)

@@ -27,6 +27,28 @@ TEST(JsonWriterTest, EscapesEveryControlCharacterAndRoundTrips) {
   EXPECT_EQ(parsed.as_object().at(nasty).as_string(), nasty);
 }
 
+TEST(JsonWriterTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  struct Case {
+    std::string in, out;
+  } cases[] = {
+      {"ok \xc3\xa5 \xe2\x9c\x93 \xf0\x9f\x98\x80", "ok \xc3\xa5 \xe2\x9c\x93 \xf0\x9f\x98\x80"},
+      {"\xff:list", "\xef\xbf\xbd:list"},
+      {"\xc3\x28", "\xef\xbf\xbd("},             // a lead byte without its continuation
+      {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},  // overlong '/'
+      {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},                  // a surrogate
+      {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  // > U+10FFFF
+      {"end\xe2\x9c", "end\xef\xbf\xbd\xef\xbf\xbd"},                            // cut short
+  };
+  for (const Case& c : cases) {
+    std::string out;
+    AppendJsonString(&out, c.in);
+    boost::system::error_code ec;
+    auto parsed = boost::json::parse(out, ec);
+    ASSERT_FALSE(ec) << out;
+    EXPECT_EQ(parsed.as_string(), c.out);
+  }
+}
+
 TEST(JsonWriterTest, NonFiniteDoublesBecomeNull) {
   std::string out;
   JsonWriter(&out)

@@ -56,8 +56,13 @@ using Entry = std::pair<std::string_view, const json::value*>;
 
 class Compiler {
  public:
-  Compiler(const Schema& schema, db::Dialect dialect, SqlParams* params, const FilterLimits& limits)
-      : schema_(schema), limits_(limits), binder_(dialect, params, limits) {}
+  Compiler(const Schema& schema, const Collection& root, db::Dialect dialect, SqlParams* params,
+           const FilterLimits& limits, const RecordAccess* access)
+      : schema_(schema),
+        root_(root),
+        limits_(limits),
+        binder_(dialect, params, limits),
+        access_(access) {}
 
   // A filter object (or null) in `scope`.
   Status Object(const json::value& filter, const Scope& scope, int depth, Parts* parts);
@@ -81,11 +86,72 @@ class Compiler {
   Result<const Collection*> Target(const Scope& scope, const Field& relation);
   std::string NewAlias(std::string candidate);
 
+  // Permissions (access.h). The view permission a condition on `c` needs: for the root
+  // collection its field list when it grants view (the caller checked the root's permission),
+  // for a relation's target its view permission.
+  const Permission& ViewOf(const Collection& c, bool as_root);
+  Status CheckField(const Scope& scope, const Field& f);
+  // The target of a relation hop: refused unless the caller may view it.
+  Result<const Collection*> ViewableTarget(const Scope& scope, const Field& relation);
+  // The condition that keeps `target` (a relation's target under its alias) to the rows the
+  // caller may view; "" when it may view all of them.
+  Result<std::string> ScopeCondition(const Scope& target);
+
   const Schema& schema_;
+  const Collection& root_;
   const FilterLimits& limits_;
   ValueBinder binder_;
+  const RecordAccess* access_;
+  std::map<std::pair<const Collection*, bool>, Permission> permissions_;
+  bool unchecked_ = false;  // compiling a permission scope, which may name any field
   std::set<std::string> aliases_{"t"};
 };
+
+const Permission& Compiler::ViewOf(const Collection& c, bool as_root) {
+  static const Permission kAll = Permission::All();
+  if (access_ == nullptr || unchecked_) return kAll;
+  auto key = std::make_pair(&c, as_root);
+  auto it = permissions_.find(key);
+  if (it != permissions_.end()) return it->second;
+  Permission p = access_->Check(c, "view");
+  if (as_root) {
+    // The root's permission (and its scope) is the caller's to apply; only its fields matter.
+    p = p.allowed ? Permission{true, nullptr, std::move(p.fields)} : Permission::All();
+  }
+  return permissions_.emplace(key, std::move(p)).first->second;
+}
+
+Status Compiler::CheckField(const Scope& scope, const Field& f) {
+  const Permission& p = ViewOf(*scope.collection, scope.collection == &root_ && scope.alias == "t");
+  if (p.AllowsField(f.name)) return Status::Ok();
+  return NoPermission(*access_, "filter on '" + scope.collection->name + "." + f.name + "'");
+}
+
+Result<const Collection*> Compiler::ViewableTarget(const Scope& scope, const Field& relation) {
+  ASSIGN_OR_RETURN(const Collection* target, Target(scope, relation));
+  if (!ViewOf(*target, false).allowed) {
+    return NoPermission(*access_, "view '" + target->name + "' (through '" +
+                                      scope.collection->name + "." + relation.name + "')");
+  }
+  return target;
+}
+
+Result<std::string> Compiler::ScopeCondition(const Scope& target) {
+  const Permission& p = ViewOf(*target.collection, false);
+  if (p.scope.is_null()) return std::string();
+  From own;
+  Scope in_scope{target.collection, target.alias, "", &own};
+  Parts parts;
+  unchecked_ = true;
+  Status s = Object(p.scope, in_scope, 1, &parts);
+  unchecked_ = false;
+  RETURN_IF_ERROR(s);
+  if (!own.joins.empty()) {
+    return Internal("the permission scope of '" + target.collection->name +
+                    "' must not go through relations");
+  }
+  return JoinParts(parts, " AND ");
+}
 
 Status Compiler::Object(const json::value& filter, const Scope& scope, int depth, Parts* parts) {
   if (filter.is_null()) return Status::Ok();
@@ -135,6 +201,7 @@ Status Compiler::Entries(const std::vector<Entry>& entries, const Scope& scope, 
     const Field* f = scope.collection->FindField(name);
     if (f == nullptr) return FilterError("unknown field " + Quoted(what));
     if (f->hidden()) return FilterError(Quoted(what) + " cannot be filtered");
+    RETURN_IF_ERROR(CheckField(scope, *f));
     if (!IsRelation(f->type)) {
       RETURN_IF_ERROR(Scalar(scope, *f, rest, *value, depth, parts));
       continue;
@@ -225,6 +292,8 @@ Status Compiler::Logic(bool is_or, const json::value& v, const Scope& scope, int
     parts->push_back(std::move(alternatives[0]));
   } else if (alternatives.size() > 1) {
     parts->push_back("(" + JoinParts(alternatives, " OR ") + ")");
+  } else if (is_or) {
+    parts->push_back("1 = 0");  // an $or with nothing in it matches nothing (Sequelize)
   }
   return Status::Ok();
 }
@@ -282,7 +351,7 @@ std::string Compiler::NewAlias(std::string candidate) {
 }
 
 Result<Scope> Compiler::JoinBelongsTo(const Scope& scope, const Field& relation) {
-  ASSIGN_OR_RETURN(const Collection* target, Target(scope, relation));
+  ASSIGN_OR_RETURN(const Collection* target, ViewableTarget(scope, relation));
   std::string path = scope.path.empty() ? relation.name : scope.path + "." + relation.name;
   From* from = scope.from;
   if (auto it = from->alias_by_path.find(path); it != from->alias_by_path.end()) {
@@ -297,6 +366,8 @@ Result<Scope> Compiler::JoinBelongsTo(const Scope& scope, const Field& relation)
                     QuoteIdent(alias) + "." + QuoteIdent(KeyColumn(*target, relation.target_key)) +
                     " = " + QuoteIdent(scope.alias) + "." +
                     QuoteIdent(KeyColumn(*scope.collection, relation.foreign_key));
+  ASSIGN_OR_RETURN(std::string visible, ScopeCondition(Scope{target, alias, path, from}));
+  if (!visible.empty()) sql += " AND " + visible;  // rows the caller may not view do not join
   from->joins.push_back(Join{alias, std::move(sql)});
   from->join_paths.push_back(path);
   from->alias_by_path.emplace(path, alias);
@@ -324,18 +395,21 @@ Status Compiler::BelongsTo(const Scope& scope, const Field& relation,
 
 Result<std::string> Compiler::HasManySelect(const Scope& scope, const Field& relation,
                                             const std::string& alias, const From& from) {
-  ASSIGN_OR_RETURN(const Collection* target, Target(scope, relation));
+  ASSIGN_OR_RETURN(const Collection* target, ViewableTarget(scope, relation));
   std::string sql = "SELECT 1 FROM " + QuoteIdent(target->table) + " AS " + QuoteIdent(alias);
   for (const Join& j : from.joins) sql += " " + j.sql;
   sql += " WHERE " + QuoteIdent(alias) + "." +
          QuoteIdent(KeyColumn(*target, relation.foreign_key)) + " = " + QuoteIdent(scope.alias) +
          "." + QuoteIdent(KeyColumn(*scope.collection, relation.source_key));
+  From own;
+  ASSIGN_OR_RETURN(std::string visible, ScopeCondition(Scope{target, alias, "", &own}));
+  if (!visible.empty()) sql += " AND " + visible;
   return sql;
 }
 
 Result<std::string> Compiler::HasMany(const Scope& scope, const Field& relation,
                                       const std::vector<Entry>& entries, int depth) {
-  ASSIGN_OR_RETURN(const Collection* target, Target(scope, relation));
+  ASSIGN_OR_RETURN(const Collection* target, ViewableTarget(scope, relation));
   From from;
   Scope inner{target, NewAlias(scope.alias + "_" + relation.name), "", &from};
   Parts parts;
@@ -370,22 +444,33 @@ Status Compiler::Exists(const Scope& scope, const Field& relation, bool positive
 
 }  // namespace
 
+Result<CompiledFilters> CompileFilters(const std::vector<const json::value*>& filters,
+                                       const Schema& schema, const Collection& root,
+                                       db::Dialect dialect, SqlParams* params,
+                                       const RecordAccess* access, const FilterLimits& limits) {
+  const size_t params_before = params->size();
+  From from;
+  Compiler compiler(schema, root, dialect, params, limits, access);
+  CompiledFilters out;
+  for (const json::value* filter : filters) {
+    Parts parts;
+    Status status = compiler.Object(*filter, Scope{&root, "t", "", &from}, 1, &parts);
+    if (!status.ok()) {
+      params->Truncate(params_before);
+      return status;
+    }
+    out.wheres.push_back(JoinParts(parts, " AND "));
+  }
+  out.joins = std::move(from.joins);
+  return out;
+}
+
 Result<CompiledFilter> CompileFilter(const json::value& filter, const Schema& schema,
                                      const Collection& root, db::Dialect dialect, SqlParams* params,
                                      const FilterLimits& limits) {
-  const size_t params_before = params->size();
-  From from;
-  Compiler compiler(schema, dialect, params, limits);
-  Parts parts;
-  Status status = compiler.Object(filter, Scope{&root, "t", "", &from}, 1, &parts);
-  if (!status.ok()) {
-    params->Truncate(params_before);
-    return status;
-  }
-  CompiledFilter out;
-  out.where = JoinParts(parts, " AND ");
-  out.joins = std::move(from.joins);
-  return out;
+  ASSIGN_OR_RETURN(CompiledFilters compiled,
+                   CompileFilters({&filter}, schema, root, dialect, params, nullptr, limits));
+  return CompiledFilter{std::move(compiled.wheres[0]), std::move(compiled.joins)};
 }
 
 Result<json::value> ParseFilterJson(std::string_view text) {

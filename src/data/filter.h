@@ -19,8 +19,10 @@
 //     is case-insensitive for ASCII where PostgreSQL's is not.
 //   - $includes, $startsWith, $endsWith and their negations escape \ % _ in the value, and use
 //     CAST(col AS TEXT) ILIKE on PostgreSQL, LIKE on SQLite.
-// Empty groups are dropped as Sequelize drops them: {"$or": []}, {"$or": [{}, {"a": 1}]} (= a=1),
-// {"title": {}} and {"title": {"$includes": []}} add no condition; IN () is false, NOT IN () true.
+// Empty groups follow Sequelize: {"$or": [{}, {"a": 1}]} is a=1, {"title": {}} and
+// {"title": {"$includes": []}} add no condition, {"$and": []} adds none either; but an $or with no
+// condition in it ({"$or": []}, {"$or": [{}]}) matches nothing, as in Sequelize ("Op.or: [] should
+// return no data"). IN () is false, NOT IN () true.
 // Values are converted with ToDbValue (values.h), exactly as for writes, so "5" matches an
 // integer 5 and a filter given in bracket notation (every leaf a string) works. Operators that
 // take no value ($empty, $notEmpty, $isTruly, $isFalsy, $exists, $notExists) need true (or
@@ -40,6 +42,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data/access.h"
 #include "data/schema.h"
 #include "db/database.h"
 #include "slipway/status.h"
@@ -89,6 +92,21 @@ struct FilterLimits {
 Result<CompiledFilter> CompileFilter(const boost::json::value& filter, const Schema& schema,
                                      const Collection& root, db::Dialect dialect, SqlParams* params,
                                      const FilterLimits& limits = {});
+
+// Several filters over the same FROM (a request's filter and its permission scope), compiled in
+// one go so that they share the joins: one condition per filter ("" when it has none), to be
+// ANDed by the caller. With `access` (access.h), every field named must be one the caller may
+// view (PermissionDenied otherwise), every relation hop needs `view` on its target, and the
+// target's scope joins the condition. The root's own permission is the caller's to check; its
+// field list applies when it grants `view`.
+struct CompiledFilters {
+  std::vector<std::string> wheres;  // parallel to the filters given
+  std::vector<Join> joins;
+};
+Result<CompiledFilters> CompileFilters(const std::vector<const boost::json::value*>& filters,
+                                       const Schema& schema, const Collection& root,
+                                       db::Dialect dialect, SqlParams* params,
+                                       const RecordAccess* access, const FilterLimits& limits = {});
 
 // Parses the `filter` query parameter (JSON text). InvalidArgument "filter: malformed JSON at
 // position N: <reason>" for a syntax error; text over 64 KiB or nested deeper than 32 levels is

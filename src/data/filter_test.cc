@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -194,7 +196,11 @@ const SqlCase kSqlCases[] = {
     {R"({"$and": [{"title": "a"}, {"$or": [{"views": 1}, {"views": 2}]}]})",
      R"("t"."title" = $1 AND ("t"."views" = $2 OR "t"."views" = $3))", R"(["a", 1, 2])", nullptr},
     {R"({"$and": {"title": "a"}})", R"("t"."title" = $1)", R"(["a"])", nullptr},
-    {R"({"$or": []})", "", "[]", nullptr},
+    {R"({"$or": []})", "1 = 0", "[]", nullptr},
+    {R"({"$or": [{}, null]})", "1 = 0", "[]", nullptr},
+    {R"({"$and": []})", "", "[]", nullptr},
+    {R"({"$and": [{"$or": []}, {"title": "a"}]})", R"(1 = 0 AND "t"."title" = $1)", R"(["a"])",
+     nullptr},
     {R"({"$or": [{}, {"title": "a"}, null]})", R"("t"."title" = $1)", R"(["a"])", nullptr},
     {R"({"title": {}})", "", "[]", nullptr},
     // belongsTo: joined once per path, LEFT JOIN.
@@ -602,6 +608,10 @@ const RunCase kRunCases[] = {
     // Groups.
     {R"({"$or": [{"views": {"$gt": 12}}, {"title": {"$like": "Hello%"}}]})", {1, 4, 5}},
     {R"({"$and": [{"published": false}, {"$or": [{"views": 0}, {"views": 5}]}]})", {2, 6}},
+    // An $or with nothing in it matches nothing (Sequelize); an empty $and, everything.
+    {R"({"$or": []})", {}},
+    {R"({"$or": [{}]})", {}},
+    {R"({"$and": []})", {1, 2, 3, 4, 5, 6}},
     // belongsTo paths, LEFT JOINed: rows without the relation still match $empty.
     {R"({"author.name": "alice"})", {1, 5}},
     {R"({"author": {"name": {"$in": ["bob", "carol"]}}})", {2, 4}},
@@ -633,6 +643,59 @@ TEST_F(FilterSqliteTest, MatchesTheExpectedRows) {
   for (const RunCase& c : kRunCases) {
     EXPECT_EQ(Ids(c.filter, c.root), c.expected) << c.filter << " on " << c.root;
   }
+}
+
+// A role for the permission tests: sees posts (only some fields when `post_fields` is set), its
+// own comments (authorId 2), and no users or companies.
+class TestAccess final : public RecordAccess {
+ public:
+  std::optional<std::set<std::string>> post_fields;
+  Permission Check(const Collection& c, std::string_view action) const override {
+    if (c.name == "posts") return Permission{true, nullptr, post_fields};
+    if (c.name == "comments") {
+      return Permission{true, json::object{{"authorId", json::object{{"$eq", 2}}}}, std::nullopt};
+    }
+    return Permission{};
+  }
+  std::string Who() const override { return "role 'tester'"; }
+};
+
+TEST_F(FilterSqliteTest, EveryPathIntoACollectionPassesItsPermission) {
+  TestAccess access;
+  auto run = [&](const char* filter, const char* root = "posts") -> Result<IdList> {
+    const Collection* c = Fixture().Find(root);
+    SqlParams params;
+    json::value f = json::parse(filter);
+    ASSIGN_OR_RETURN(CompiledFilters compiled,
+                     CompileFilters({&f}, Fixture(), *c, db::Dialect::kSqlite, &params, &access));
+    std::string sql = "SELECT \"t\".\"id\" FROM " + db::QuoteIdent(c->table) + " AS \"t\"";
+    for (const Join& j : compiled.joins) sql += " " + j.sql;
+    if (!compiled.wheres[0].empty()) sql += " WHERE " + compiled.wheres[0];
+    sql += " ORDER BY \"t\".\"id\"";
+    ASSIGN_OR_RETURN(auto rs, conn_->Query(sql, params.values()));
+    IdList ids;
+    for (int r = 0; r < rs->row_count(); ++r) ids.push_back(rs->Int(r, 0));
+    return ids;
+  };
+  // A relation to a collection the role may not view is neither a filter nor an oracle.
+  for (const char* forbidden :
+       {R"({"author.name": "alice"})", R"({"author": {"company.name": "Acme"}})",
+        R"({"comments.author.name": "bob"})", R"({"$or": [{"title": "x"}, {"author.age": 30}]})"}) {
+    auto r = run(forbidden);
+    ASSERT_FALSE(r.ok()) << forbidden;
+    EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << forbidden;
+    EXPECT_EQ(r.status().tag(), "NO_PERMISSION");
+    EXPECT_NE(r.status().message().find("role 'tester'"), std::string::npos);
+  }
+  // A relation whose target the role sees only in part matches only through that part: comment 2
+  // ("meh") is carol's, comment 1 ("nice") is bob's (authorId 2).
+  EXPECT_EQ(*run(R"({"comments.body": {"$includes": "nice"}})"), IdList({1, 5}));
+  EXPECT_EQ(*run(R"({"comments.body": "meh"})"), IdList({}));
+  EXPECT_EQ(*run(R"({"comments": {"$exists": true}})"), IdList({1, 5}));
+  // The root's field list applies to its own fields too.
+  access.post_fields = std::set<std::string>{"title"};
+  EXPECT_EQ(run(R"({"views": 10})").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(*run(R"({"title": "Hello world"})"), IdList({1}));
 }
 
 TEST_F(FilterSqliteTest, BracketNotationFromTheQueryStringWorks) {

@@ -74,8 +74,25 @@ Result<int64_t> IntParam(const json::object& params, std::string_view key, int64
   return n;
 }
 
-Status AddAppend(const Schema& schema, const Collection& root, std::string_view path,
-                 std::vector<AppendNode>* nodes, int depth) {
+// The view permission of `c` for `access` (everything without one).
+Permission ViewPermission(const RecordAccess* access, const Collection& c) {
+  return access == nullptr ? Permission::All() : access->Check(c, "view");
+}
+
+// The visible, permitted columns of a collection, in definition order.
+std::vector<const Field*> VisibleColumns(const Collection& c, const Permission& view) {
+  std::vector<const Field*> out;
+  for (const Field* f : c.ColumnFields()) {
+    if (!f->hidden() && view.AllowsField(f->name)) out.push_back(f);
+  }
+  return out;
+}
+
+// Adds `path` under `nodes`. A relation the caller may not follow (not in the parent's permitted
+// fields, or a target it may not view) is left out with everything below it, as NocoBase does.
+Status AddAppend(const Schema& schema, const Collection& root, const Permission& root_view,
+                 std::string_view path, std::vector<AppendNode>* nodes, int depth,
+                 const RecordAccess* access) {
   if (depth > 4)
     return InvalidArgument("appends: '" + std::string(path) + "' is nested deeper than 4");
   size_t dot = path.find('.');
@@ -92,24 +109,34 @@ Status AddAppend(const Schema& schema, const Collection& root, std::string_view 
   const Collection* target = schema.Find(rel->target);
   if (target == nullptr)
     return Internal("relation target '" + rel->target + "' missing from the schema");
+  if (!root_view.AllowsField(rel->name)) return Status::Ok();
+  Permission target_view = ViewPermission(access, *target);
+  if (!target_view.allowed) return Status::Ok();
   AppendNode* node = nullptr;
   for (AppendNode& n : *nodes) {
     if (n.relation == rel) node = &n;
   }
   if (node == nullptr) {
-    nodes->push_back({rel, target, {}});
+    nodes->push_back({rel, target, VisibleColumns(*target, target_view), target_view.scope, {}});
     node = &nodes->back();
   }
   if (dot == std::string_view::npos) return Status::Ok();
-  return AddAppend(schema, *target, path.substr(dot + 1), &node->children, depth + 1);
+  return AddAppend(schema, *target, target_view, path.substr(dot + 1), &node->children, depth + 1,
+                   access);
 }
 
 }  // namespace
 
 Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
-                               const json::object& params) {
+                               const json::object& params, const RecordAccess* access) {
   ReadSpec spec;
   spec.collection = &c;
+  Permission view = ViewPermission(access, c);
+  if (!view.allowed) {
+    // May act on the collection without viewing it: the answer names the record, nothing more.
+    view.allowed = true;
+    view.fields = std::set<std::string>{c.primary_key};
+  }
 
   ASSIGN_OR_RETURN(auto fields, ListParam(params, "fields"));
   ASSIGN_OR_RETURN(auto except, ListParam(params, "except"));
@@ -119,11 +146,11 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
     if (f != nullptr && IsRelation(f->type)) appends.push_back(name);
   }
   for (const std::string& path : appends) {
-    RETURN_IF_ERROR(AddAppend(schema, c, path, &spec.appends, 1));
+    RETURN_IF_ERROR(AddAppend(schema, c, view, path, &spec.appends, 1, access));
   }
 
   auto wanted = [&](const Field& f) {
-    if (f.hidden()) return false;
+    if (f.hidden() || !view.AllowsField(f.name)) return false;
     for (const auto& e : except) {
       if (e == f.name) return false;
     }
@@ -158,6 +185,8 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
     ensure(n.relation->type == FieldType::kBelongsTo ? n.relation->foreign_key
                                                      : n.relation->source_key);
   }
+  // Every field asked for may be one the caller cannot see: a record is still its key.
+  if (spec.columns.empty()) ensure(c.primary_key);
 
   ASSIGN_OR_RETURN(auto sort, ListParam(params, "sort"));
   const Field* pk = c.PrimaryKey();
@@ -178,6 +207,8 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
     }
     if (!f->has_column() || f->hidden())
       return InvalidArgument("sort: cannot sort by '" + c.name + "." + name + "'");
+    if (!view.AllowsField(f->name))
+      return NoPermission(*access, "sort by '" + c.name + "." + name + "'");
     spec.sort.push_back({f, desc});
     if (f == pk) has_pk = true;
   }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "data/access.h"
 #include "data/filter.h"
 #include "data/schema.h"
 
@@ -32,6 +33,8 @@ struct SortKey {
 struct AppendNode {
   const Field* relation;  // belongsTo or hasMany of the parent collection
   const Collection* target;
+  std::vector<const Field*> columns;  // the target's fields to return (the caller may view)
+  boost::json::value scope;           // the target rows the caller may view (null: all)
   std::vector<AppendNode> children;
 };
 
@@ -54,9 +57,13 @@ struct ReadSpec {
 };
 
 // Builds the spec for `collection` from `params` (the parsed query string merged with action
-// parameters). `filter` may be an object or JSON text.
+// parameters). `filter` may be an object or JSON text. With `access` (access.h) the spec holds
+// only what the caller may view: fields outside its `view` permission are left out, so are
+// appended relations whose target it may not view; sorting by such a field is PermissionDenied.
+// A caller without `view` on the collection itself (create-only) gets its primary key back.
 Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& collection,
-                               const boost::json::object& params);
+                               const boost::json::object& params,
+                               const RecordAccess* access = nullptr);
 
 // Reads page (1..1e9), pageSize (1..kMaxPageSize) and paginate ("false" turns it off).
 Result<Pagination> PaginationParams(const boost::json::object& params);

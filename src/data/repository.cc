@@ -38,20 +38,15 @@ Result<Repository::Where> Repository::BuildWhere(const json::value& filter_by_tk
       if (!v.ok()) return InvalidArgument("filterByTk: " + v.status().message());
       conditions.push_back(Qualified(*pk) + " = " + params->Add(std::move(v).value()));
     }
+    where.selective = true;
   }
-  json::value combined;
-  if (!IsEmptyFilter(filter) && !IsEmptyFilter(scope)) {
-    combined = json::object{{"$and", json::array{filter, scope}}};
-  } else if (!IsEmptyFilter(filter)) {
-    combined = filter;
-  } else if (!IsEmptyFilter(scope)) {
-    combined = scope;
-  }
-  if (!combined.is_null()) {
-    ASSIGN_OR_RETURN(CompiledFilter compiled,
-                     CompileFilter(combined, schema_, c_, conn_.dialect(), params));
-    for (const Join& j : compiled.joins) where.joins += " " + j.sql;
-    if (!compiled.where.empty()) conditions.push_back("(" + compiled.where + ")");
+  // The request's filter is checked against the caller's permissions; the scope is ours.
+  ASSIGN_OR_RETURN(CompiledFilters compiled, CompileFilters({&filter, &scope}, schema_, c_,
+                                                            conn_.dialect(), params, ctx_.access));
+  for (const Join& j : compiled.joins) where.joins += " " + j.sql;
+  if (!compiled.wheres[0].empty()) where.selective = true;
+  for (const std::string& w : compiled.wheres) {
+    if (!w.empty()) conditions.push_back("(" + w + ")");
   }
   for (const std::string& c : conditions) {
     where.condition += (where.condition.empty() ? "" : " AND ") + c;
@@ -88,7 +83,7 @@ struct LoadedAppend {
   std::unordered_map<std::string, std::vector<std::string>> many;  // hasMany
 };
 
-Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
+Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema& schema,
                                               const std::vector<const Field*>& columns,
                                               const std::vector<AppendNode>& appends,
                                               const db::ResultSet& rs);
@@ -122,7 +117,7 @@ void WriteRow(std::string* out, const std::vector<const Field*>& columns,
   out->push_back('}');
 }
 
-Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
+Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema& schema,
                                               const std::vector<const Field*>& columns,
                                               const std::vector<AppendNode>& appends,
                                               const db::ResultSet& rs) {
@@ -148,11 +143,9 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
       std::string k(rs.Text(r, key_col));
       if (seen.emplace(k, true).second) keys.push_back(std::move(k));
     }
-    // The target's visible columns, plus the matching key and the keys its own appends need.
-    std::vector<const Field*> target_columns;
-    for (const Field* f : target.ColumnFields()) {
-      if (!f->hidden()) target_columns.push_back(f);
-    }
+    // The target's columns the caller may view, plus the matching key and the keys its own
+    // appends need.
+    std::vector<const Field*> target_columns = node.columns;
     auto ensure = [&](const Field* f) {
       if (f == nullptr) return;
       for (const Field* have : target_columns) {
@@ -181,10 +174,18 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn,
       std::string sql = "SELECT " + ColumnList(target_columns, true) + " FROM " +
                         QuoteIdent(target.table) + " AS \"t\" WHERE " + Qualified(*match) +
                         " IN (" + list + ")";
+      if (!node.scope.is_null()) {  // only the target rows the caller may view
+        ASSIGN_OR_RETURN(CompiledFilter visible,
+                         CompileFilter(node.scope, schema, target, conn.dialect(), &params));
+        if (!visible.joins.empty())
+          return Internal("the permission scope of '" + target.name + "' joins relations");
+        if (!visible.where.empty()) sql += " AND (" + visible.where + ")";
+      }
       if (const Field* tpk = target.PrimaryKey()) sql += " ORDER BY " + Qualified(*tpk);
       std::vector<db::Value> values = params.Take();
       ASSIGN_OR_RETURN(auto target_rs, conn.Query(sql, values));
-      ASSIGN_OR_RETURN(auto nested, LoadAppends(conn, target_columns, node.children, *target_rs));
+      ASSIGN_OR_RETURN(auto nested,
+                       LoadAppends(conn, schema, target_columns, node.children, *target_rs));
       for (int r = 0; r < target_rs->row_count(); ++r) {
         std::string row;
         WriteRow(&row, target_columns, nested, *target_rs, r);
@@ -218,7 +219,7 @@ void repository_internal::WriteRecord(std::string* out, const std::vector<const 
 Status Repository::RenderRows(const std::vector<const Field*>& columns,
                               const std::vector<AppendNode>& appends, const db::ResultSet& rs,
                               std::string* out, bool as_array) {
-  ASSIGN_OR_RETURN(auto loaded, LoadAppends(conn_, columns, appends, rs));
+  ASSIGN_OR_RETURN(auto loaded, LoadAppends(conn_, schema_, columns, appends, rs));
   if (as_array) {
     out->push_back('[');
     for (int r = 0; r < rs.row_count(); ++r) {

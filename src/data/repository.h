@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "data/access.h"
 #include "data/read_spec.h"
 #include "data/schema.h"
 #include "db/database.h"
@@ -38,6 +39,8 @@ struct WriteContext {
   std::string role;
   std::function<Result<int64_t>()> next_snowflake;  // for snowflakeId fields; required if any exist
   const RecordHooks* hooks = nullptr;               // may be null
+  // What the caller may read and write (access.h); null for no restriction.
+  const RecordAccess* access = nullptr;
 };
 
 class Repository {
@@ -79,6 +82,9 @@ class Repository {
   struct Where {
     std::string joins;      // " LEFT JOIN ..." clauses
     std::string condition;  // "" for none
+    // filterByTk or the filter narrowed the rows (the scope does not count): an update or destroy
+    // without it would touch every record the caller may touch, and is refused.
+    bool selective = false;
   };
   Result<Where> BuildWhere(const boost::json::value& filter_by_tk, const boost::json::value& filter,
                            const boost::json::value& scope, SqlParams* params);

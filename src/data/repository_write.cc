@@ -58,6 +58,38 @@ Result<db::Value> RelationKey(const Schema& schema, const Collection& c, const F
   return ToDbValue(*key, *k, dialect, c.name + "." + rel.name);
 }
 
+// Checks the values a client gave against what it may write (access.h): the fields of its create
+// or update permission, and the collections a relation write reaches. Values that hooks or the
+// server add are not the client's and are not checked.
+Status CheckWritable(const RecordAccess* access, const Schema& schema, const Collection& c,
+                     std::string_view action, const json::object& given) {
+  if (access == nullptr) return Status::Ok();
+  Permission permission = access->Check(c, action);
+  for (const auto& kv : given) {
+    const Field* f = c.FindField(kv.key());
+    if (f == nullptr || IsManaged(*f)) continue;  // refused or ignored by PrepareValues
+    if (!permission.AllowsField(f->name)) {
+      return NoPermission(*access, "set '" + c.name + "." + f->name + "'");
+    }
+    const Collection* target = IsRelation(f->type) ? schema.Find(f->target) : nullptr;
+    if (target == nullptr) continue;
+    // A belongsTo names a target record: the caller must be able to view the target. A hasMany
+    // rewrites the target records' foreign keys: the caller must be able to update all of them.
+    std::string through = " (through '" + c.name + "." + f->name + "')";
+    if (f->type == FieldType::kBelongsTo) {
+      if (!access->Check(*target, "view").allowed) {
+        return NoPermission(*access, "view '" + target->name + "'" + through);
+      }
+      continue;
+    }
+    Permission update = access->Check(*target, "update");
+    if (!update.allowed || !update.scope.is_null() || !update.AllowsField(f->foreign_key)) {
+      return NoPermission(*access, "update every '" + target->name + "' record" + through);
+    }
+  }
+  return Status::Ok();
+}
+
 Result<PreparedValues> PrepareValues(const Schema& schema, const Collection& c,
                                      const json::object& values, const json::object& fixed,
                                      db::Dialect dialect) {
@@ -230,6 +262,7 @@ Result<std::map<std::string, json::object>> Repository::RecordsByKey(
 
 Status Repository::InsertOne(const json::object& given, const json::object& fixed,
                              const ReadSpec& out, std::string* rendered) {
+  RETURN_IF_ERROR(CheckWritable(ctx_.access, schema_, c_, "create", given));
   json::object values = given;
   RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeCreate, &values, nullptr, nullptr));
   ASSIGN_OR_RETURN(PreparedValues prepared,
@@ -318,12 +351,15 @@ Status Repository::Create(const json::value& values, const json::object& fixed, 
 Status Repository::Update(const json::value& filter_by_tk, const json::value& filter,
                           const json::value& scope, const json::object& given, const ReadSpec& out,
                           std::string* body) {
-  if (filter_by_tk.is_null() && IsEmptyFilter(filter)) {
-    return InvalidArgument("update needs filterByTk or filter (refusing to update every record)");
-  }
+  RETURN_IF_ERROR(CheckWritable(ctx_.access, schema_, c_, "update", given));
   const bool hooks = HasHook(RecordEvent::kBeforeUpdate) || HasHook(RecordEvent::kAfterUpdate);
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
+  if (!where.selective) {
+    return InvalidArgument(
+        "update needs filterByTk or a filter that selects records (refusing to update every "
+        "record)");
+  }
   const Field* pk = c_.PrimaryKey();
   std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
                          " AS \"t\"" + where.joins + WithWhere(where.condition);
@@ -386,11 +422,13 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
 
 Status Repository::Destroy(const json::value& filter_by_tk, const json::value& filter,
                            const json::value& scope, std::string* body) {
-  if (filter_by_tk.is_null() && IsEmptyFilter(filter)) {
-    return InvalidArgument("destroy needs filterByTk or filter (refusing to destroy every record)");
-  }
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(filter_by_tk, filter, scope, &params));
+  if (!where.selective) {
+    return InvalidArgument(
+        "destroy needs filterByTk or a filter that selects records (refusing to destroy every "
+        "record)");
+  }
   const Field* pk = c_.PrimaryKey();
   std::string matching = "SELECT " + Qualified(*pk) + " FROM " + QuoteIdent(c_.table) +
                          " AS \"t\"" + where.joins + WithWhere(where.condition);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "data/values.h"
 #include "db/system_tables.h"
 
 namespace slipway::data {
@@ -123,6 +124,8 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
   ASSIGN_OR_RETURN(f.scale, OptInt(def, "scale", 2, 0, 1000, what));
   if (f.scale > f.precision) return InvalidArgument(what + ": 'scale' is larger than 'precision'");
   if (auto it = def.find("defaultValue"); it != def.end() && !it->value().is_null()) {
+    RETURN_IF_ERROR(
+        CheckStorable(it->value(), std::string(collection) + "." + f.name + " (defaultValue)"));
     f.default_value = it->value();
   }
   if (f.auto_increment && !(f.type == FieldType::kInteger || f.type == FieldType::kBigInt)) {

@@ -68,6 +68,31 @@ Field ForeignKeyColumn(const std::string& name, const Field& key, std::string fo
   return fk;
 }
 
+std::string Folded(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Field names are compared without regard to case: SQLite's column names are, and the same
+// schema must work on both dialects.
+Status CheckFieldNames(const Collection& c) {
+  std::map<std::string, const Field*> seen;
+  for (const Field& f : c.fields) {
+    auto [it, fresh] = seen.emplace(Folded(f.name), &f);
+    if (!fresh) {
+      return AlreadyExists("field '" + c.name + "." + f.name + "' clashes with '" + c.name + "." +
+                               it->second->name +
+                               "' (field names are compared without regard to case)",
+                           "FIELD_EXISTS");
+    }
+  }
+  return Status::Ok();
+}
+
+// The next schema, edited in place. Build() checks the collections that were changed.
 class Draft {
  public:
   explicit Draft(const Schema& now) {
@@ -75,11 +100,23 @@ class Draft {
   }
   Collection* Find(std::string_view name) {
     auto it = collections_.find(std::string(name));
-    return it == collections_.end() ? nullptr : &it->second;
+    if (it == collections_.end()) return nullptr;
+    touched_.insert(it->first);
+    return &it->second;
   }
-  void Put(Collection c) { collections_[c.name] = std::move(c); }
-  void Erase(std::string_view name) { collections_.erase(std::string(name)); }
+  void Put(Collection c) {
+    touched_.insert(c.name);
+    collections_[c.name] = std::move(c);
+  }
+  void Erase(std::string_view name) {
+    touched_.erase(std::string(name));
+    collections_.erase(std::string(name));
+  }
   Result<std::shared_ptr<const Schema>> Build() const {
+    for (const std::string& name : touched_) {
+      auto it = collections_.find(name);
+      if (it != collections_.end()) RETURN_IF_ERROR(CheckFieldNames(it->second));
+    }
     std::map<std::string, std::shared_ptr<const Collection>> out;
     for (const auto& [name, c] : collections_) out[name] = std::make_shared<const Collection>(c);
     auto schema = std::make_shared<const Schema>(std::move(out));
@@ -89,7 +126,53 @@ class Draft {
 
  private:
   std::map<std::string, Collection> collections_;
+  std::set<std::string> touched_;
 };
+
+// A new collection's name must not be one the server, the database or another collection
+// already uses, in any case: each would be a 500 (or an unreachable collection) later.
+Status CheckCollectionName(db::Connection& conn, const Schema& now, std::string_view name) {
+  std::string folded = Folded(name);
+  if (folded.rfind("__", 0) == 0) {
+    return InvalidArgument("collection name '" + std::string(name) +
+                           "' is reserved: names starting with '__' are the server's own routes");
+  }
+  for (const char* prefix : {"pg_", "sqlite_", "slipway_"}) {
+    if (folded.rfind(prefix, 0) == 0) {
+      return InvalidArgument("collection name '" + std::string(name) +
+                             "' is reserved: names "
+                             "starting with '" +
+                             prefix +
+                             "' belong to the database or to "
+                             "Slipway itself");
+    }
+  }
+  for (const auto& [existing, c] : now.collections()) {
+    if (Folded(existing) == folded) {
+      return AlreadyExists("collection '" + std::string(name) + "' clashes with the collection '" +
+                               existing + "' (names are compared without regard to case)",
+                           "COLLECTION_EXISTS");
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> tables, db::ListTables(conn));
+  for (const std::string& table : tables) {
+    if (Folded(table) == folded) {
+      return AlreadyExists("the database already has a table named '" + table +
+                               "'; choose another name for the collection",
+                           "TABLE_EXISTS");
+    }
+  }
+  return Status::Ok();
+}
+
+// Whether a column of type `column` can hold keys of type `key` (an existing field used as a
+// relation's foreign key).
+bool HoldsKeysOf(FieldType column, FieldType key) {
+  if (IsIntegral(key)) return IsIntegral(column);
+  if (key == FieldType::kUuid) return column == FieldType::kUuid || column == FieldType::kString;
+  if (key == FieldType::kString) return column == FieldType::kString;
+  return column == key;
+}
 
 std::set<std::string> CodeFieldNames(const CodeCollections& code, std::string_view collection) {
   std::set<std::string> names;
@@ -265,6 +348,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connecti
   if (now.Find(c.name) != nullptr) {
     return AlreadyExists("collection '" + c.name + "' already exists", "COLLECTION_EXISTS");
   }
+  RETURN_IF_ERROR(CheckCollectionName(conn, now, c.name));
   Draft draft(now);
   // Foreign keys of belongsTo relations take their target key's type.
   for (Field& f : c.fields) {
@@ -440,7 +524,15 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
                                "' is already the foreign key of '" + existing->foreign_key_of +
                                "'");
       }
-      existing->foreign_key_of = f.name;
+      if (!HoldsKeysOf(existing->type, key->type)) {
+        return InvalidArgument(what + ": the existing field '" + std::string(collection) + "." +
+                               existing->name + "' is of type " +
+                               std::string(FieldTypeName(existing->type)) +
+                               " and cannot hold the keys of '" + f.target + "." + key->name +
+                               "' (" + std::string(FieldTypeName(key->type)) + ")");
+      }
+      // The field was there before the relation and stays after it: it is not marked as the
+      // relation's own column, which the relation's removal would drop with its data.
     } else {
       Field fk = ForeignKeyColumn(f.foreign_key, *key, f.name);
       new_columns.emplace_back(self->name, fk);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "core/json_writer.h"
 #include "core/parse.h"
@@ -103,7 +104,54 @@ Result<db::Value> TextValue(const json::value& v, std::string_view what,
   return Expects(what, expected, v);
 }
 
+// PostgreSQL's text and jsonb cannot hold U+0000 (libpq would cut the string there), so neither
+// dialect stores it: the same input must give the same record on both.
+Status NoNul(std::string_view s, std::string_view what) {
+  if (s.find('\0') == std::string_view::npos) return Status::Ok();
+  return InvalidArgument("field '" + std::string(what) +
+                         "' contains a NUL character (\\u0000), which cannot be stored");
+}
+
+// A double both dialects store as given: finite, and not so small that PostgreSQL's float8 input
+// refuses it as an underflow.
+Status StorableDouble(double d, std::string_view what) {
+  if (std::isfinite(d) && (d == 0 || std::fabs(d) >= std::numeric_limits<double>::min())) {
+    return Status::Ok();
+  }
+  return InvalidArgument("field '" + std::string(what) +
+                         "': the number is out of the range of a double precision value");
+}
+
+// JSON values: every string (keys included) without NUL, every number finite.
+Status StorableJson(const json::value& v, std::string_view what, int depth = 0) {
+  if (depth > 64) return InvalidArgument("field '" + std::string(what) + "': nested too deeply");
+  switch (v.kind()) {
+    case json::kind::string:
+      return NoNul(v.as_string(), what);
+    case json::kind::double_:
+      if (!std::isfinite(v.as_double())) {
+        return InvalidArgument("field '" + std::string(what) + "' holds a number out of range");
+      }
+      return Status::Ok();
+    case json::kind::array:
+      for (const json::value& item : v.as_array()) {
+        RETURN_IF_ERROR(StorableJson(item, what, depth + 1));
+      }
+      return Status::Ok();
+    case json::kind::object:
+      for (const auto& kv : v.as_object()) {
+        RETURN_IF_ERROR(NoNul(kv.key(), what));
+        RETURN_IF_ERROR(StorableJson(kv.value(), what, depth + 1));
+      }
+      return Status::Ok();
+    default:
+      return Status::Ok();
+  }
+}
+
 }  // namespace
+
+Status CheckStorable(const json::value& v, std::string_view what) { return StorableJson(v, what); }
 
 Result<std::string> NormalizeInstant(std::string_view s) {
   auto bad = [&] {
@@ -162,10 +210,16 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
   switch (f.type) {
     case FieldType::kString:
     case FieldType::kText:
-      if (v.is_string()) return db::Value(std::string(v.as_string()));
+      if (v.is_string()) {
+        RETURN_IF_ERROR(NoNul(v.as_string(), what));
+        return db::Value(std::string(v.as_string()));
+      }
       if (v.is_int64()) return db::Value(std::to_string(v.as_int64()));
       if (v.is_uint64()) return db::Value(std::to_string(v.as_uint64()));
-      if (v.is_double()) return db::Value(json::serialize(v));
+      if (v.is_double()) {
+        RETURN_IF_ERROR(StorableDouble(v.as_double(), what));
+        return db::Value(json::serialize(v));
+      }
       if (v.is_bool()) return db::Value(std::string(v.as_bool() ? "true" : "false"));
       return Expects(what, "a string", v);
     case FieldType::kInteger:
@@ -194,21 +248,46 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
     }
     case FieldType::kFloat:
     case FieldType::kDouble: {
-      if (v.is_number()) return db::Value(v.to_number<double>());
       double d = 0;
-      if (v.is_string() && ParseDouble(v.as_string(), &d)) return db::Value(d);
-      return Expects(what, "a number", v);
+      if (v.is_number()) {
+        d = v.to_number<double>();
+      } else if (!(v.is_string() && ParseDouble(v.as_string(), &d))) {
+        return Expects(what, "a number", v);
+      }
+      RETURN_IF_ERROR(StorableDouble(d, what));
+      // A float is PostgreSQL's 4-byte real: beyond its range it refuses the value.
+      if (f.type == FieldType::kFloat && d != 0 &&
+          (std::fabs(d) > std::numeric_limits<float>::max() ||
+           std::fabs(d) < std::numeric_limits<float>::min())) {
+        return InvalidArgument("field '" + std::string(what) +
+                               "': the number is out of the range of a float (real) value");
+      }
+      return db::Value(d);
     }
     case FieldType::kDecimal: {
       // Kept as text so PostgreSQL's NUMERIC receives the exact digits.
       double d = 0;
-      if (v.is_int64() || v.is_uint64()) return db::Value(json::serialize(v));
-      if (v.is_double()) return db::Value(json::serialize(v));
-      if (v.is_string() && ParseDouble(v.as_string(), &d)) {
-        if (dialect == db::Dialect::kSqlite) return db::Value(d);
-        return db::Value(std::string(v.as_string()));
+      std::string text;
+      if (v.is_int64() || v.is_uint64()) {
+        text = json::serialize(v);
+        d = v.to_number<double>();
+      } else if (v.is_double()) {
+        d = v.as_double();
+        if (!std::isfinite(d)) return Expects(what, "a decimal number in range", v);
+        text = json::serialize(v);
+      } else if (v.is_string() && ParseDouble(v.as_string(), &d)) {
+        text = std::string(v.as_string());
+      } else {
+        return Expects(what, "a decimal number", v);
       }
-      return Expects(what, "a decimal number", v);
+      // decimal(precision, scale) holds fewer than 10^(precision - scale) in magnitude.
+      if (std::fabs(d) >= std::pow(10.0, f.precision - f.scale)) {
+        return InvalidArgument("field '" + std::string(what) + "': " + text.substr(0, 40) +
+                               " is out of the range of decimal(" + std::to_string(f.precision) +
+                               ", " + std::to_string(f.scale) + ")");
+      }
+      if (dialect == db::Dialect::kSqlite && v.is_string()) return db::Value(d);
+      return db::Value(std::move(text));
     }
     case FieldType::kBoolean:
       if (v.is_bool()) return db::Value(v.as_bool());
@@ -281,6 +360,7 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
       return Expects(what, "a time like 10:49:19", v);
     }
     case FieldType::kJson:
+      RETURN_IF_ERROR(StorableJson(v, what));
       return db::Value(json::serialize(v));
     case FieldType::kUuid: {
       if (v.is_string()) {

@@ -20,6 +20,10 @@ namespace slipway::data {
 Result<db::Value> ToDbValue(const Field& field, const boost::json::value& v, db::Dialect dialect,
                             std::string_view what);
 
+// InvalidArgument naming `what` when `v` holds what no dialect stores as given: a NUL character
+// in a string (or an object's key), or a number that is not finite.
+Status CheckStorable(const boost::json::value& v, std::string_view what);
+
 // Parses ISO 8601 ("2026-11-25", "2026-11-25T10:49", "2026-11-25T10:49:19.5+02:00", ...) or
 // epoch milliseconds into "YYYY-MM-DDTHH:MM:SS.mmmZ".
 Result<std::string> NormalizeInstant(std::string_view text);

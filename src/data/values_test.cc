@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace slipway::data {
 namespace {
 
@@ -63,6 +65,56 @@ TEST(ValuesTest, OtherTypesCheckTheirShape) {
   EXPECT_EQ(std::get<std::string>(*ToDbValue(Make(FieldType::kTime), json::value("07:05"),
                                              db::Dialect::kSqlite, "t.x")),
             "07:05:00");
+}
+
+TEST(ValuesTest, WhatADialectWouldChangeIsRefused) {
+  const db::Dialect dialects[] = {db::Dialect::kSqlite, db::Dialect::kPostgres};
+  auto refused = [&](FieldType type, const json::value& v) {
+    for (db::Dialect d : dialects) {
+      auto r = ToDbValue(Make(type), v, d, "t.x");
+      if (r.ok()) return false;
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(r.status().message().find("'t.x'"), std::string::npos) << r.status().message();
+    }
+    return true;
+  };
+  // PostgreSQL would cut a string at a NUL, or refuse it in JSON.
+  const std::string nul("ab\0cd", 5);
+  EXPECT_TRUE(refused(FieldType::kString, json::value(nul)));
+  EXPECT_TRUE(refused(FieldType::kText, json::value(nul)));
+  EXPECT_TRUE(refused(FieldType::kJson, json::object{{"k", nul}}));
+  EXPECT_TRUE(refused(FieldType::kJson, json::object{{nul, 1}}));
+  EXPECT_TRUE(refused(FieldType::kJson, json::array{1, json::array{nul}}));
+  // Out of range: infinity and what the database's floating types cannot hold.
+  const double inf = std::numeric_limits<double>::infinity();
+  for (FieldType t : {FieldType::kDouble, FieldType::kFloat, FieldType::kDecimal}) {
+    EXPECT_TRUE(refused(t, json::value(inf))) << FieldTypeName(t);
+    EXPECT_TRUE(refused(t, json::value(-inf))) << FieldTypeName(t);
+  }
+  EXPECT_TRUE(refused(FieldType::kJson, json::object{{"k", inf}}));
+  EXPECT_TRUE(refused(FieldType::kDouble, json::value(1e-320)));  // below float8's range
+  EXPECT_TRUE(refused(FieldType::kFloat, json::value(1e39)));     // beyond real's
+  EXPECT_TRUE(refused(FieldType::kFloat, json::value(1e-40)));
+  EXPECT_TRUE(refused(FieldType::kString, json::value(inf)));
+  // decimal(20, 2) holds less than 10^18.
+  EXPECT_TRUE(refused(FieldType::kDecimal, json::value(1e18)));
+  EXPECT_TRUE(refused(FieldType::kDecimal, json::value("123456789012345678901")));
+  EXPECT_FALSE(refused(FieldType::kDecimal, json::value("999999999999999.99")));
+  // What every dialect keeps exactly is accepted.
+  EXPECT_FALSE(refused(FieldType::kDouble, json::value(1.7976931348623157e308)));
+  EXPECT_FALSE(refused(FieldType::kFloat, json::value(3.0e38)));
+  EXPECT_FALSE(refused(FieldType::kDouble, json::value(0.0)));
+  EXPECT_FALSE(refused(FieldType::kString, json::value("ab\u00e9")));
+}
+
+TEST(ValuesTest, BoostReadsHugeNumbersAsInfinityWhichIsRefused) {
+  // What a request body holding 1e400 becomes: the checks above are what refuse it.
+  boost::system::error_code ec;
+  json::value v = json::parse("[1e400, 1.8e308]", ec);
+  if (ec) GTEST_SKIP() << "this Boost.JSON refuses such numbers itself: " << ec.message();
+  for (const json::value& n : v.as_array()) {
+    EXPECT_FALSE(ToDbValue(Make(FieldType::kDouble), n, db::Dialect::kSqlite, "t.x").ok());
+  }
 }
 
 }  // namespace

@@ -21,9 +21,10 @@ struct Header {
 
 struct Request {
   Method method = Method::kGet;
-  std::string target;  // as received: path and query
-  std::string path;    // percent-decoded path, no query
-  std::string query;   // raw query string without '?'
+  std::string method_text;  // as received, e.g. "TRACE" for Method::kOther
+  std::string target;       // as received: path and query
+  std::string path;         // percent-decoded path, no query
+  std::string query;        // raw query string without '?'
   std::vector<Header> headers;
   std::string body;
   std::string remote;      // peer address

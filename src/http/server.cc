@@ -425,9 +425,17 @@ void Session::Dispatch() {
 
   Request req;
   req.method = ToMethod(beast_req.method());
+  req.method_text = std::string(beast_req.method_string());
   req.target = std::string(beast_req.target());
   req.received_at = started_;
   req.remote = remote_;
+  // RFC 9112 section 3.2: an HTTP/1.1 request without exactly one Host header is a 400.
+  if (beast_req.version() >= 11 && beast_req.count(bhttp::field::host) != 1) {
+    in_flight_ = true;
+    close_after_response_ = true;
+    Write(ErrorResponse(400, "an HTTP/1.1 request needs exactly one Host header", "BAD_REQUEST"));
+    return;
+  }
   if (!SplitTarget(req.target, &req.path, &req.query)) {
     in_flight_ = true;
     Write(ErrorResponse(400, "malformed request target '" + req.target + "'", "BAD_REQUEST"));
@@ -475,7 +483,7 @@ void Session::Write(Response response) {
   res_.version(11);
   res_.result(static_cast<unsigned>(response.status));
   res_.set(bhttp::field::server, "slipway");
-  res_.set(bhttp::field::content_type, response.content_type);
+  if (!response.content_type.empty()) res_.set(bhttp::field::content_type, response.content_type);
   if (!request_id_.empty()) res_.set("X-Request-Id", request_id_);
   for (const Header& h : response.headers) res_.set(h.name, h.value);
   bool keep_alive = request_keep_alive_ && !close_after_response_ && !server_->stopping();

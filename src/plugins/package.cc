@@ -375,7 +375,8 @@ Result<fs::path> UnpackPackage(std::string_view archive_bytes, const fs::path& s
 }
 
 Result<std::string> ReadFileBytes(const fs::path& path, size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; fstat refuses it next.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) return NotFound(path.string() + " does not exist");

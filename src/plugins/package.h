@@ -63,7 +63,8 @@ struct PackageInfo {
 Result<PackageInfo> InspectPackage(const std::filesystem::path& dir);
 
 // The whole file. NotFound when it does not exist, InvalidArgument when it is not a regular
-// file, ResourceExhausted when it is larger than `max_bytes`, Internal for a read error.
+// file (a FIFO or a device is refused at once, never waited on), ResourceExhausted when it is
+// larger than `max_bytes`, Internal for a read error.
 Result<std::string> ReadFileBytes(const std::filesystem::path& path, size_t max_bytes);
 
 }  // namespace slipway::plugins

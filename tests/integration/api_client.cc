@@ -54,4 +54,14 @@ std::string Encode(std::string_view value) {
   return out;
 }
 
+ApiResult Api::Upload(const std::string& path, const std::string& bytes,
+                      const std::string& filename, const std::string& field) const {
+  const std::string boundary = "----slipway-upload-boundary";
+  std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + field +
+                     "\"; filename=\"" + filename +
+                     "\"\r\nContent-Type: application/octet-stream\r\n\r\n" + bytes + "\r\n--" +
+                     boundary + "--\r\n";
+  return Call("POST", path, body, {"Content-Type: multipart/form-data; boundary=" + boundary});
+}
+
 }  // namespace slipway::testing

@@ -35,6 +35,11 @@ class Api {
     return Call("POST", path, body);
   }
 
+  // POSTs `bytes` as the file part `field` of a multipart/form-data body, as curl -F does.
+  ApiResult Upload(const std::string& path, const std::string& bytes,
+                   const std::string& filename = "upload.bin",
+                   const std::string& field = "file") const;
+
   // Signs in with the basic authenticator; returns the status and keeps the token.
   ApiResult SignIn(const std::string& account, const std::string& password);
   void set_token(std::string token) { token_ = std::move(token); }

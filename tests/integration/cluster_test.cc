@@ -23,8 +23,8 @@ using Clock = std::chrono::steady_clock;
 json::value J(std::string_view text) { return json::parse(text); }
 
 ApiResult AddHello(Api& api) {
-  return api.Post("pm:add", json::object{{"path", std::string(SLIPWAY_HELLO_PACKAGE_DIR) +
-                                                      "/hello-1.0.0.tgz"}});
+  return api.Upload("pm:add", ReadFile(std::string(SLIPWAY_HELLO_PACKAGE_DIR) + "/hello-1.0.0.tgz"),
+                    "hello-1.0.0.tgz");
 }
 
 class ClusterTest : public ::testing::Test {

@@ -64,7 +64,7 @@ class PluginsTest : public ::testing::TestWithParam<db::Dialect> {
   fs::path storage() const { return dir_.path() / "storage"; }
 
   ApiResult Add(const std::string& version) {
-    return api_->Post("pm:add", json::object{{"path", Package(version)}});
+    return api_->Upload("pm:add", ReadFile(Package(version)), "hello-" + version + ".tgz");
   }
   json::object Plugin(const std::string& name) {
     ApiResult r = api_->Get("pm:get?filterByTk=" + name);

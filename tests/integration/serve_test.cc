@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "api_client.h"
 #include "node.h"
 
 namespace slipway::testing {
@@ -64,12 +65,19 @@ TEST(ServeTest, ErrorsUseNocoBasesBody) {
   TempDir dir;
   Node node({.storage = dir.path() / "s"});
   ASSERT_TRUE(node.WaitHealthy());
-  auto unknown = node.Get("/api/nothing:list");
+  // Names are not probed anonymously: an unknown resource or action is a 401 until signed in.
+  auto anonymous = node.Get("/api/nothing:list");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(node.Get("/api/app:nope").status, 401);
+
+  Api api(node.port());
+  ASSERT_EQ(api.SignIn("admin@nocobase.com", "admin123").status, 200);
+  auto unknown = api.Get("nothing:list");
   EXPECT_EQ(unknown.status, 404);
   auto err = boost::json::parse(unknown.body).at("errors").at(0).as_object();
   EXPECT_NE(std::string(err.at("message").as_string()).find("'nothing'"), std::string::npos);
 
-  auto action = node.Get("/api/app:nope");
+  auto action = api.Get("app:nope");
   EXPECT_EQ(action.status, 404);
   EXPECT_NE(action.body.find("action 'nope'"), std::string::npos);
 

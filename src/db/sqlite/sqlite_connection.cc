@@ -242,6 +242,13 @@ class SqliteConnection final : public Connection {
   Status Configure(const SqliteOptions& options) {
     sqlite3_busy_timeout(db_, options.busy_timeout_ms);
     sqlite3_extended_result_codes(db_, 1);
+    // A double-quoted name that is not a column must be an error, not a string literal (SQLite's
+    // legacy fallback): a statement racing a column's removal would otherwise read the column's
+    // name as its value.
+    for (int option : {SQLITE_DBCONFIG_DQS_DML, SQLITE_DBCONFIG_DQS_DDL}) {
+      int rc = sqlite3_db_config(db_, option, 0, nullptr);
+      if (rc != SQLITE_OK) return ErrorFrom(db_, rc, "turn off double-quoted string literals");
+    }
     std::string pragmas = "PRAGMA foreign_keys=ON; PRAGMA synchronous=" + options.synchronous + ";";
     if (options.path != ":memory:") pragmas += "PRAGMA journal_mode=WAL;";
     return Exec(pragmas);
