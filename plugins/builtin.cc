@@ -6,7 +6,7 @@
 
 namespace slipway::plugins {
 
-std::vector<app::BuiltinPlugin> BuiltinPlugins() {
+std::vector<plugins::BuiltinPlugin> BuiltinPlugins() {
   return {
       // name, factory, dependencies, enabled on install, required
       {"users", MakeUsersPlugin, {}, true, true},

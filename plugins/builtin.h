@@ -4,10 +4,10 @@
 
 #include <vector>
 
-#include "app/plugin_manager.h"
+#include "plugins/plugin_manager.h"
 
 namespace slipway::plugins {
 
-std::vector<app::BuiltinPlugin> BuiltinPlugins();
+std::vector<plugins::BuiltinPlugin> BuiltinPlugins();
 
 }  // namespace slipway::plugins

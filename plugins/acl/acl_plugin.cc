@@ -6,7 +6,7 @@
 
 #include "acl/role_actions.h"
 #include "acl/role_definition.h"
-#include "app/builtin_registrar.h"
+#include "api/builtin_registrar.h"
 
 namespace slipway::plugins {
 namespace {
@@ -111,7 +111,7 @@ class AclPlugin final : public slipway::Plugin {
     ctx.AddMigration(LinkTablesMigration());
     ctx.AddMigration(SnippetsMigration());
     builtin->SetAclLoader(acl::LoadPolicy);
-    builtin->SetRoleResolver([cache = cache_](app::CurrentUser& user, const http::Request& request,
+    builtin->SetRoleResolver([cache = cache_](api::CurrentUser& user, const http::Request& request,
                                               db::Connection& conn) -> Status {
       ASSIGN_OR_RETURN(user.roles, cache->RolesOf(user.id, conn));
       if (user.roles.empty()) {

@@ -14,8 +14,8 @@ http::Response Data(const json::value& v) {
   return http::Response::Json(200, json::serialize(json::object{{"data", v}}));
 }
 
-app::Action Configure(app::ActionFn fn, bool safe = false) {
-  return app::Action{std::move(fn), app::RunsOn::kWorker, app::Access::kConfigure, kRolesSnippet,
+api::Action Configure(api::ActionFn fn, bool safe = false) {
+  return api::Action{std::move(fn), api::RunsOn::kWorker, api::Access::kConfigure, kRolesSnippet,
                      safe};
 }
 
@@ -28,12 +28,12 @@ Status NotCovered(const std::string& caller, const std::string& role, std::strin
 // A change to roles, in one cluster-wide change: `fn` writes; then every role in `touched`
 // must be held by the caller as it is after the change (and, if it existed, as it was before:
 // nobody reshapes a role stronger than their own).
-Status ChangeRoles(app::ActionRequest& req, const std::vector<std::string>& touched,
+Status ChangeRoles(api::ActionRequest& req, const std::vector<std::string>& touched,
                    std::string_view doing, const std::function<Status(db::Connection&)>& fn) {
   const std::string& caller = req.user->role;
   RETURN_IF_ERROR(req.services.ApplyChange(
-      [&](db::Connection& conn, const app::Snapshot& now) -> Result<app::SnapshotUpdate> {
-        const app::AclPolicy& before = *now.acl;
+      [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
+        const api::AclPolicy& before = *now.acl;
         for (const std::string& role : touched) {
           if (before.Find(role) && !before.Covers(caller, role, now.snippets)) {
             return NotCovered(caller, role, doing);
@@ -42,18 +42,18 @@ Status ChangeRoles(app::ActionRequest& req, const std::vector<std::string>& touc
         RETURN_IF_ERROR(fn(conn));
         ASSIGN_OR_RETURN(auto after, LoadPolicy(conn));
         for (const std::string& role : touched) {
-          const app::RolePolicy* p = after->Find(role);
+          const api::RolePolicy* p = after->Find(role);
           if (p != nullptr && !before.Covers(caller, *p, now.snippets)) {
             return NotCovered(caller, role, doing);
           }
         }
-        return app::SnapshotUpdate{nullptr, after};
+        return api::SnapshotUpdate{nullptr, after};
       }));
   req.services.CollectionChanged("roles");
   return Status::Ok();
 }
 
-Result<json::value> RoleRecord(app::ActionRequest& req, const std::string& name) {
+Result<json::value> RoleRecord(api::ActionRequest& req, const std::string& name) {
   const data::Schema& schema = *req.services.snapshot()->schema;
   const data::Collection* roles = schema.Find("roles");
   if (roles == nullptr) return Internal("the roles collection is missing");
@@ -65,7 +65,7 @@ Result<json::value> RoleRecord(app::ActionRequest& req, const std::string& name)
   return json::parse(body).at("data");
 }
 
-Result<std::string> NameParam(const app::ActionRequest& req, std::string_view what) {
+Result<std::string> NameParam(const api::ActionRequest& req, std::string_view what) {
   auto it = req.params.find("filterByTk");
   if (it == req.params.end() || !it->value().is_string() || it->value().as_string().empty()) {
     return InvalidArgument(std::string(what) + " needs filterByTk (the role's name)");
@@ -74,7 +74,7 @@ Result<std::string> NameParam(const app::ActionRequest& req, std::string_view wh
 }
 
 // The role named by the route (roles/<name>/...).
-Result<std::string> RouteRole(const app::ActionRequest& req) {
+Result<std::string> RouteRole(const api::ActionRequest& req) {
   const std::string& role = req.route.source_index;
   if (req.snapshot->acl == nullptr || req.snapshot->acl->Find(role) == nullptr) {
     return NotFound("role '" + role + "' not found", "ROLE_NOT_FOUND");
@@ -121,7 +121,7 @@ Status WriteRole(db::Connection& conn, const RoleDefinition& d, bool insert) {
 
 void RegisterRoles(slipway::BuiltinRegistrar& r) {
   r.AddInternalAction(
-      "roles", "create", Configure([](app::ActionRequest& req) -> Result<http::Response> {
+      "roles", "create", Configure([](api::ActionRequest& req) -> Result<http::Response> {
         if (!req.body.is_object()) return InvalidArgument("roles:create expects a JSON object");
         ASSIGN_OR_RETURN(RoleDefinition d,
                          ParseRoleDefinition(req.body.as_object(), /*creating=*/true));
@@ -135,7 +135,7 @@ void RegisterRoles(slipway::BuiltinRegistrar& r) {
         return Data(role);
       }));
   r.AddInternalAction(
-      "roles", "update", Configure([](app::ActionRequest& req) -> Result<http::Response> {
+      "roles", "update", Configure([](api::ActionRequest& req) -> Result<http::Response> {
         ASSIGN_OR_RETURN(std::string name, NameParam(req, "roles:update"));
         if (req.snapshot->acl == nullptr || req.snapshot->acl->Find(name) == nullptr) {
           return NotFound("role '" + name + "' not found", "ROLE_NOT_FOUND");
@@ -156,7 +156,7 @@ void RegisterRoles(slipway::BuiltinRegistrar& r) {
         return Data(json::array{role});
       }));
   r.AddInternalAction(
-      "roles", "destroy", Configure([](app::ActionRequest& req) -> Result<http::Response> {
+      "roles", "destroy", Configure([](api::ActionRequest& req) -> Result<http::Response> {
         ASSIGN_OR_RETURN(std::string name, NameParam(req, "roles:destroy"));
         if (name == "root" || name == "admin" || name == "member") {
           return FailedPrecondition("the built-in role '" + name + "' cannot be destroyed",
@@ -173,7 +173,7 @@ void RegisterRoles(slipway::BuiltinRegistrar& r) {
   // Writes that would go around the checks above.
   for (const char* action : {"firstOrCreate", "updateOrCreate"}) {
     r.AddInternalAction("roles", action,
-                        Configure([action](app::ActionRequest&) -> Result<http::Response> {
+                        Configure([action](api::ActionRequest&) -> Result<http::Response> {
                           return InvalidArgument(std::string("roles:") + action +
                                                  " is not supported; use roles:create or "
                                                  "roles:update");
@@ -185,20 +185,20 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
   auto row_json = [](const db::ResultSet& rs, int row) {
     boost::system::error_code ec;
     json::value actions = json::parse(rs.Text(row, 2), ec);
-    auto parsed = ec ? Result<std::map<std::string, app::ActionGrant>>(
-                           std::map<std::string, app::ActionGrant>{})
+    auto parsed = ec ? Result<std::map<std::string, api::ActionGrant>>(
+                           std::map<std::string, api::ActionGrant>{})
                      : ParseActions(actions, "resource", /*allow_fields=*/true);
     return json::object{
         {"roleName", std::string(rs.Text(row, 0))},
         {"name", std::string(rs.Text(row, 1))},
         {"usingActionsConfig", rs.Bool(row, 3)},
         {"actions",
-         ActionsJson(parsed.ok() ? *parsed : std::map<std::string, app::ActionGrant>{})}};
+         ActionsJson(parsed.ok() ? *parsed : std::map<std::string, api::ActionGrant>{})}};
   };
   r.AddInternalAction(
       "roles.resources", "list",
       Configure(
-          [row_json](app::ActionRequest& req) -> Result<http::Response> {
+          [row_json](api::ActionRequest& req) -> Result<http::Response> {
             ASSIGN_OR_RETURN(std::string role, RouteRole(req));
             ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
             ASSIGN_OR_RETURN(
@@ -214,7 +214,7 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
   r.AddInternalAction(
       "roles.resources", "get",
       Configure(
-          [row_json](app::ActionRequest& req) -> Result<http::Response> {
+          [row_json](api::ActionRequest& req) -> Result<http::Response> {
             ASSIGN_OR_RETURN(std::string role, RouteRole(req));
             auto tk = req.params.find("filterByTk");
             if (tk == req.params.end() || !tk->value().is_string())
@@ -228,7 +228,7 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
             return Data(rs->row_count() ? json::value(row_json(*rs, 0)) : json::value(nullptr));
           },
           /*safe=*/true));
-  auto upsert = [](app::ActionRequest& req, bool create) -> Result<http::Response> {
+  auto upsert = [](api::ActionRequest& req, bool create) -> Result<http::Response> {
     ASSIGN_OR_RETURN(std::string role, RouteRole(req));
     if (role == "root") return PermissionDenied("the root role cannot be changed", "NO_PERMISSION");
     if (!req.body.is_object())
@@ -279,12 +279,12 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
     return Data(create ? json::value(out) : json::value(json::array{out}));
   };
   r.AddInternalAction("roles.resources", "create",
-                      Configure([upsert](app::ActionRequest& req) { return upsert(req, true); }));
+                      Configure([upsert](api::ActionRequest& req) { return upsert(req, true); }));
   r.AddInternalAction("roles.resources", "update",
-                      Configure([upsert](app::ActionRequest& req) { return upsert(req, false); }));
+                      Configure([upsert](api::ActionRequest& req) { return upsert(req, false); }));
   r.AddInternalAction(
       "roles.resources", "destroy",
-      Configure([](app::ActionRequest& req) -> Result<http::Response> {
+      Configure([](api::ActionRequest& req) -> Result<http::Response> {
         ASSIGN_OR_RETURN(std::string role, RouteRole(req));
         auto tk = req.params.find("filterByTk");
         if (tk == req.params.end() || !tk->value().is_string())
@@ -303,7 +303,7 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
       }));
 }
 
-Result<std::vector<int64_t>> UserIds(const app::ActionRequest& req) {
+Result<std::vector<int64_t>> UserIds(const api::ActionRequest& req) {
   std::vector<int64_t> ids;
   auto add = [&](const json::value& v) -> Status {
     if (v.is_int64()) {
@@ -344,7 +344,7 @@ void RegisterMembers(slipway::BuiltinRegistrar& r) {
   r.AddInternalAction(
       "roles.users", "list",
       Configure(
-          [](app::ActionRequest& req) -> Result<http::Response> {
+          [](api::ActionRequest& req) -> Result<http::Response> {
             ASSIGN_OR_RETURN(std::string role, RouteRole(req));
             const data::Schema& schema = *req.snapshot->schema;
             const data::Collection* users = schema.Find("users");
@@ -364,7 +364,7 @@ void RegisterMembers(slipway::BuiltinRegistrar& r) {
           },
           /*safe=*/true));
   auto membership = [](bool add) {
-    return [add](app::ActionRequest& req) -> Result<http::Response> {
+    return [add](api::ActionRequest& req) -> Result<http::Response> {
       ASSIGN_OR_RETURN(std::string role, RouteRole(req));
       ASSIGN_OR_RETURN(std::vector<int64_t> ids, UserIds(req));
       int64_t changed = 0;
@@ -401,12 +401,12 @@ void RegisterMembers(slipway::BuiltinRegistrar& r) {
   // A user's own roles are visible to the user; anyone else's need roles or users management.
   r.AddInternalAction(
       "users.roles", "list",
-      {[](app::ActionRequest& req) -> Result<http::Response> {
+      {[](api::ActionRequest& req) -> Result<http::Response> {
          int64_t uid = 0;
          if (!core::ParseInt64(req.route.source_index, &uid)) {
            return InvalidArgument("'" + req.route.source_index + "' is not a user id");
          }
-         const app::AclPolicy* acl = req.snapshot->acl.get();
+         const api::AclPolicy* acl = req.snapshot->acl.get();
          const std::string& role = req.user->role;
          if (uid != req.user->id && !(acl && (acl->SnippetAllowed(role, kRolesSnippet) ||
                                               acl->SnippetAllowed(role, "pm.users")))) {
@@ -431,7 +431,7 @@ void RegisterMembers(slipway::BuiltinRegistrar& r) {
          }
          return Data(items);
        },
-       app::RunsOn::kWorker, app::Access::kSignedIn, "", /*safe=*/true});
+       api::RunsOn::kWorker, api::Access::kSignedIn, "", /*safe=*/true});
 }
 
 }  // namespace

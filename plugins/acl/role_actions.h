@@ -4,7 +4,7 @@
 // (AclPolicy::Covers), against the policy as it was before the change.
 #pragma once
 
-#include "app/builtin_registrar.h"
+#include "api/builtin_registrar.h"
 
 namespace slipway::plugins::acl {
 

@@ -6,7 +6,7 @@ namespace json = boost::json;
 namespace {
 
 bool IsRecordAction(std::string_view name) {
-  for (const char* a : app::kRecordActions) {
+  for (const char* a : api::kRecordActions) {
     if (name == a) return true;
   }
   return false;
@@ -63,15 +63,15 @@ Result<std::optional<bool>> OptionalBool(const json::object& body, const char* k
 
 }  // namespace
 
-Result<std::map<std::string, app::ActionGrant>> ParseActions(const json::value& v,
+Result<std::map<std::string, api::ActionGrant>> ParseActions(const json::value& v,
                                                              std::string_view what,
                                                              bool allow_fields) {
-  std::map<std::string, app::ActionGrant> out;
+  std::map<std::string, api::ActionGrant> out;
   if (v.is_null()) return out;
   if (!v.is_array()) return InvalidArgument(std::string(what) + ": 'actions' must be a list");
   for (const json::value& item : v.as_array()) {
     std::string name;
-    app::ActionGrant grant;
+    api::ActionGrant grant;
     if (item.is_string()) {
       name = std::string(item.as_string());
     } else if (item.is_object() && item.as_object().contains("name") &&
@@ -116,7 +116,7 @@ Result<std::map<std::string, app::ActionGrant>> ParseActions(const json::value& 
   return out;
 }
 
-json::array ActionsJson(const std::map<std::string, app::ActionGrant>& actions) {
+json::array ActionsJson(const std::map<std::string, api::ActionGrant>& actions) {
   json::array out;
   for (const auto& [name, grant] : actions) {
     json::object o{{"name", name}};
@@ -192,7 +192,7 @@ Result<RoleDefinition> ParseRoleDefinition(const json::object& body, bool creati
   return d;
 }
 
-std::string StrategyJson(const std::map<std::string, app::ActionGrant>& strategy) {
+std::string StrategyJson(const std::map<std::string, api::ActionGrant>& strategy) {
   json::array actions;
   for (const auto& [name, grant] : strategy) {
     actions.push_back(json::value(grant.own ? name + ":own" : name));
@@ -218,12 +218,12 @@ Status CheckSomeRootRemains(db::Connection& conn) {
                             "LAST_ROOT_USER");
 }
 
-Result<std::map<std::string, app::RolePolicy>> LoadRoles(db::Connection& conn) {
-  std::map<std::string, app::RolePolicy> roles;
+Result<std::map<std::string, api::RolePolicy>> LoadRoles(db::Connection& conn) {
+  std::map<std::string, api::RolePolicy> roles;
   ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT \"name\", \"strategy\", \"allowConfigure\", "
                                        "\"snippets\" FROM \"roles\""));
   for (int r = 0; r < rs->row_count(); ++r) {
-    app::RolePolicy p;
+    api::RolePolicy p;
     p.name = std::string(rs->Text(r, 0));
     boost::system::error_code ec;
     if (!rs->IsNull(r, 1)) {
@@ -259,19 +259,19 @@ Result<std::map<std::string, app::RolePolicy>> LoadRoles(db::Connection& conn) {
     if (it == roles.end()) continue;
     boost::system::error_code ec;
     json::value actions = json::parse(res->Text(r, 2), ec);
-    auto parsed = ec ? Result<std::map<std::string, app::ActionGrant>>(
-                           std::map<std::string, app::ActionGrant>{})
+    auto parsed = ec ? Result<std::map<std::string, api::ActionGrant>>(
+                           std::map<std::string, api::ActionGrant>{})
                      : ParseActions(actions, "resource", /*allow_fields=*/true);
     // A stored action list that no longer parses grants nothing rather than everything.
     it->second.resources[std::string(res->Text(r, 1))] =
-        parsed.ok() ? std::move(parsed).value() : std::map<std::string, app::ActionGrant>{};
+        parsed.ok() ? std::move(parsed).value() : std::map<std::string, api::ActionGrant>{};
   }
   return roles;
 }
 
-Result<std::shared_ptr<const app::AclPolicy>> LoadPolicy(db::Connection& conn) {
+Result<std::shared_ptr<const api::AclPolicy>> LoadPolicy(db::Connection& conn) {
   ASSIGN_OR_RETURN(auto roles, LoadRoles(conn));
-  return std::make_shared<const app::AclPolicy>(std::move(roles));
+  return std::make_shared<const api::AclPolicy>(std::move(roles));
 }
 
 }  // namespace slipway::plugins::acl

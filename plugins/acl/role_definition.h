@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "app/acl_policy.h"
+#include "api/acl_policy.h"
 #include "db/database.h"
 
 namespace slipway::plugins::acl {
@@ -19,16 +19,16 @@ namespace slipway::plugins::acl {
 // [{"name": "view", "fields": ["title"]}, {"name": "update", "scope": "own"}, ...].
 // `allow_fields`: whether per-field lists are accepted (per-collection actions) or not
 // (a strategy applies to every collection).
-Result<std::map<std::string, app::ActionGrant>> ParseActions(const boost::json::value& v,
+Result<std::map<std::string, api::ActionGrant>> ParseActions(const boost::json::value& v,
                                                              std::string_view what,
                                                              bool allow_fields);
-boost::json::array ActionsJson(const std::map<std::string, app::ActionGrant>& actions);
+boost::json::array ActionsJson(const std::map<std::string, api::ActionGrant>& actions);
 
 // A role as roles:create / roles:update give it. Every key is checked; unknown keys are refused.
 struct RoleDefinition {
   std::string name;
   std::optional<std::string> title, description;
-  std::optional<std::map<std::string, app::ActionGrant>> strategy;
+  std::optional<std::map<std::string, api::ActionGrant>> strategy;
   std::optional<std::vector<std::string>> snippets;
   std::optional<bool> allow_configure, allow_new_menu, hidden, is_default;
 };
@@ -38,7 +38,7 @@ Result<RoleDefinition> ParseRoleDefinition(const boost::json::object& body, bool
 Status ValidateRoleName(const boost::json::value& name);
 
 // The stored form of a strategy, {"actions": [...]}, and of snippets, ["pm.*", ...].
-std::string StrategyJson(const std::map<std::string, app::ActionGrant>& strategy);
+std::string StrategyJson(const std::map<std::string, api::ActionGrant>& strategy);
 std::string SnippetsJson(const std::vector<std::string>& snippets);
 
 // The snippets of the built-in roles (NocoBase's), and what a role without stored snippets had
@@ -51,7 +51,7 @@ std::vector<std::string> MemberSnippets();
 Status CheckSomeRootRemains(db::Connection& conn);
 
 // Every role with its strategy, snippets and per-collection actions.
-Result<std::map<std::string, app::RolePolicy>> LoadRoles(db::Connection& conn);
-Result<std::shared_ptr<const app::AclPolicy>> LoadPolicy(db::Connection& conn);
+Result<std::map<std::string, api::RolePolicy>> LoadRoles(db::Connection& conn);
+Result<std::shared_ptr<const api::AclPolicy>> LoadPolicy(db::Connection& conn);
 
 }  // namespace slipway::plugins::acl

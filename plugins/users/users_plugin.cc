@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "app/builtin_registrar.h"
+#include "api/builtin_registrar.h"
 #include "auth/failure_limiter.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
@@ -52,11 +52,11 @@ constexpr const char* kProfileFields[] = {"nickname", "username", "email", "phon
 
 // Verifies bearer tokens; remembers revoked token ids and users known to exist for a few
 // seconds, so a request costs no extra query in the common case.
-class TokenAuthenticator final : public app::Authenticator {
+class TokenAuthenticator final : public api::Authenticator {
  public:
   explicit TokenAuthenticator(std::string key) : key_(std::move(key)) {}
 
-  Result<app::CurrentUser> Authenticate(const http::Request& request,
+  Result<api::CurrentUser> Authenticate(const http::Request& request,
                                         db::Connection& conn) override {
     std::string_view header = request.header("authorization");
     if (header.size() > 7 &&
@@ -94,7 +94,7 @@ class TokenAuthenticator final : public app::Authenticator {
     if (known->password_changed_ms > token.sign_in_ms) {
       return Unauthenticated("The password was changed. Please sign in again.", "INVALID_TOKEN");
     }
-    return app::CurrentUser{user_id, {}, {}};
+    return api::CurrentUser{user_id, {}, {}};
   }
 
   // A token checked once (signature, claims) is remembered until it expires, so the next
@@ -220,20 +220,20 @@ class UsersPlugin final : public slipway::Plugin {
       if (c == "users") auth->ForgetUsers();
     });
     builtin->AddInternalAction("auth", "signIn",
-                               {[this](app::ActionRequest& r) { return SignIn(r); },
-                                app::RunsOn::kHashing, app::Access::kOpen});
+                               {[this](api::ActionRequest& r) { return SignIn(r); },
+                                api::RunsOn::kHashing, api::Access::kOpen});
     builtin->AddInternalAction("auth", "check",
-                               {[](app::ActionRequest& r) { return Check(r); },
-                                app::RunsOn::kWorker, app::Access::kSignedIn, "", /*safe=*/true});
+                               {[](api::ActionRequest& r) { return Check(r); },
+                                api::RunsOn::kWorker, api::Access::kSignedIn, "", /*safe=*/true});
     builtin->AddInternalAction("auth", "signOut",
-                               {[this](app::ActionRequest& r) { return SignOut(r); },
-                                app::RunsOn::kWorker, app::Access::kSignedIn});
+                               {[this](api::ActionRequest& r) { return SignOut(r); },
+                                api::RunsOn::kWorker, api::Access::kSignedIn});
     builtin->AddInternalAction("auth", "changePassword",
-                               {[this](app::ActionRequest& r) { return ChangePassword(r); },
-                                app::RunsOn::kHashing, app::Access::kSignedIn});
+                               {[this](api::ActionRequest& r) { return ChangePassword(r); },
+                                api::RunsOn::kHashing, api::Access::kSignedIn});
     builtin->AddInternalAction("users", "updateProfile",
-                               {[](app::ActionRequest& r) { return UpdateProfile(r); },
-                                app::RunsOn::kWorker, app::Access::kSignedIn});
+                               {[](api::ActionRequest& r) { return UpdateProfile(r); },
+                                api::RunsOn::kWorker, api::Access::kSignedIn});
     return Status::Ok();
   }
 
@@ -276,7 +276,7 @@ class UsersPlugin final : public slipway::Plugin {
                                services_->config().trusted_proxies);
   }
 
-  Result<http::Response> SignIn(app::ActionRequest& req) {
+  Result<http::Response> SignIn(api::ActionRequest& req) {
     std::string_view authenticator = req.http.header("x-authenticator");
     if (!authenticator.empty() && authenticator != "basic") {
       return InvalidArgument(
@@ -345,7 +345,7 @@ class UsersPlugin final : public slipway::Plugin {
 
   // NocoBase's auth:changePassword: {oldPassword, newPassword, confirmPassword}. Every session
   // that began before the change (this one included) must sign in again.
-  Result<http::Response> ChangePassword(app::ActionRequest& req) {
+  Result<http::Response> ChangePassword(api::ActionRequest& req) {
     if (!req.body.is_object()) {
       return InvalidArgument(
           "auth:changePassword expects {\"oldPassword\", \"newPassword\", \"confirmPassword\"}");
@@ -387,7 +387,7 @@ class UsersPlugin final : public slipway::Plugin {
   }
 
   // NocoBase's users:updateProfile: the caller's own record, profile fields only.
-  static Result<http::Response> UpdateProfile(app::ActionRequest& req) {
+  static Result<http::Response> UpdateProfile(api::ActionRequest& req) {
     json::object values;
     if (req.body.is_object()) {
       values = req.body.as_object();
@@ -424,7 +424,7 @@ class UsersPlugin final : public slipway::Plugin {
     return http::Response::Json(200, std::move(body));
   }
 
-  static Result<http::Response> Check(app::ActionRequest& req) {
+  static Result<http::Response> Check(api::ActionRequest& req) {
     ASSIGN_OR_RETURN(auto conn, req.services.pool().Acquire());
     ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, req.user->id));
     if (user.is_object()) {
@@ -436,7 +436,7 @@ class UsersPlugin final : public slipway::Plugin {
     return http::Response::Json(200, json::serialize(json::object{{"data", user}}));
   }
 
-  Result<http::Response> SignOut(app::ActionRequest& req) {
+  Result<http::Response> SignOut(api::ActionRequest& req) {
     std::string_view token = req.http.header("authorization").substr(7);
     ASSIGN_OR_RETURN(json::object claims, auth::VerifyJwt(token, authenticator_->key(), UnixNow()));
     std::string jti(claims.at("jti").as_string());
@@ -454,7 +454,7 @@ class UsersPlugin final : public slipway::Plugin {
     return http::Response::Json(200, "{\"data\":null}");
   }
 
-  app::Services* services_ = nullptr;
+  api::Services* services_ = nullptr;
   std::shared_ptr<TokenAuthenticator> authenticator_;  // shared with the snapshots
   std::unique_ptr<auth::FailureLimiter> by_account_, by_address_;
 };

@@ -1,27 +1,28 @@
-// Application: the composition root. It wires configuration, the database, the schema lock,
-// the plugins, the lifecycle, the actions and the HTTP server together, and runs the three
-// top-level procedures: serve, install and upgrade. It owns no business logic of its own.
+// Application: the composition root. It wires the modules together (the database, APP_KEY, the
+// plugins, the services, the cluster node, the API handler and the HTTP server) and exposes the
+// entry points the CLI runs: serve, install, upgrade, the plugin manager, the cluster's gate and
+// status. Behaviour lives in the modules: the request path in src/api, plugins in src/plugins,
+// the node's start-up and the installer in src/ops, the cluster in src/cluster.
 #pragma once
 
-#include <atomic>
+#include <boost/json.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "app/actions.h"
-#include "app/cluster_node.h"
-#include "app/installer.h"
-#include "app/lifecycle.h"
-#include "app/plugin_api.h"
-#include "app/plugin_manager.h"
-#include "app/services_impl.h"
+#include "api/action_registry.h"
+#include "api/lifecycle.h"
+#include "api/services_impl.h"
+#include "cluster/cluster_node.h"
 #include "core/build_info.h"
 #include "core/config.h"
 #include "core/semver.h"
-#include "db/database.h"
 #include "db/migration.h"
-#include "db/schema_lock.h"
+#include "db/open.h"
+#include "ops/installer.h"
+#include "ops/node.h"
+#include "plugins/plugin_manager.h"
 
 namespace slipway::app {
 
@@ -30,7 +31,7 @@ struct Distribution {
   core::BuildInfo build;
   std::vector<db::Migration> extra_migrations;  // appended to the core's
   // The built-in plugins, in load order (a plugin after those it depends on), with the preset.
-  std::function<std::vector<BuiltinPlugin>()> builtins;
+  std::function<std::vector<plugins::BuiltinPlugin>()> builtins;
 };
 
 class Application {
@@ -43,14 +44,14 @@ class Application {
   // that, install or upgrade failures leave the node up in state `error`, answering 503 with the
   // reason, until it is stopped.
   Status Serve();
-  Status Install(bool force, ProgressFn progress);
-  Status Upgrade(ProgressFn progress);
+  Status Install(bool force, ops::ProgressFn progress);
+  Status Upgrade(ops::ProgressFn progress);
 
   const core::SemVer& version() const { return version_; }
 
   // The plugin manager, for the CLI's `slipway pm`: refuses unless the database is installed
-  // and at this binary's version.
-  Result<PluginManager*> Plugins();
+  // and at this binary's version. Its changes are announced to the running nodes.
+  Result<plugins::PluginManager*> Plugins();
   // For `slipway maintenance on|off`: sets the cluster's gate, signals the nodes and waits until
   // every live node applied it.
   Status SetClusterGate(const std::string& state, const std::string& message);
@@ -58,33 +59,26 @@ class Application {
   Result<boost::json::object> ClusterStatus();
 
  private:
-  // Opens the database, settles APP_KEY and loads the plugins. Idempotent.
+  // Opens the database, settles APP_KEY, loads the plugins and wires the services. Idempotent.
   Status Prepare();
-  Status OpenDatabase();
-  Status EnsureAppKey();
-  InstallerOptions MakeInstallerOptions(ProgressFn progress) const;
-  // Re-reads the epoch every SYNC_POLL_INTERVAL and reloads when another process changed it.
-  void PollEpoch(std::atomic<bool>* stop);
-  // Reloads the snapshot; a schema newer than this binary makes the node `outdated`.
-  Result<int64_t> Refresh();
-  // After every published snapshot: records the applied epoch, takes the node out of service
-  // when it could not load an enabled plugin (and back when it can again).
-  void OnSnapshot(const Snapshot& snap);
+  Status OpenDatabase();  // idempotent
+  ops::InstallerOptions MakeInstallerOptions(ops::ProgressFn progress) const;
   void RegisterCoreActions();
-  void StartUp(SchemaInfo info);  // runs on its own thread during Serve
-  Status JoinCluster();
+  // A command that changes the cluster from outside any node tells the nodes through this.
+  Status AnnounceFromOutside();
   Status WaitForStopSignal();
 
   core::Config config_;
   Distribution distribution_;
   core::SemVer version_;
-  std::unique_ptr<db::Pool> pool_;
-  std::unique_ptr<db::SchemaLock> schema_lock_;
-  std::unique_ptr<ServicesImpl> services_;
-  std::unique_ptr<PluginManager> plugins_;
-  std::unique_ptr<ClusterNode> cluster_;  // serve only
-  ActionRegistry core_actions_;
-  Lifecycle lifecycle_;
+  db::OpenedDatabase db_;
+  std::unique_ptr<api::ServicesImpl> services_;
+  std::unique_ptr<plugins::PluginManager> plugins_;
+  std::unique_ptr<cluster::ChangeAnnouncer> outsider_;  // CLI commands
+  std::unique_ptr<cluster::ClusterNode> cluster_;       // serve only
+  std::unique_ptr<ops::NodeProcedures> node_;           // serve only
+  api::ActionRegistry core_actions_;
+  api::Lifecycle lifecycle_;
   bool prepared_ = false;
 };
 

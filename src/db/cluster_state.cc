@@ -1,5 +1,6 @@
 #include "db/cluster_state.h"
 
+#include "db/sql.h"
 #include "db/system_tables.h"
 
 namespace slipway::db {
@@ -16,26 +17,29 @@ Result<ClusterRow> ReadClusterRow(Connection& conn) {
 Result<int64_t> BumpEpoch(Connection& conn) {
   if (!conn.in_transaction())
     return Internal("the epoch must be bumped inside the change's transaction");
-  std::string now = conn.dialect() == Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP";
   ASSIGN_OR_RETURN(auto rs, conn.Query("UPDATE " + std::string(kClusterTable) +
-                                       " SET epoch = epoch + 1, updated_at = " + now +
-                                       " WHERE id = 1 RETURNING epoch"));
+                                       " SET epoch = epoch + 1, updated_at = " +
+                                       SqlNow(conn.dialect()) + " WHERE id = 1 RETURNING epoch"));
   if (rs->row_count() == 0)
     return FailedPrecondition("the database is not installed", "APP_NOT_INSTALLED");
   return rs->Int(0, 0);
 }
 
-Result<int64_t> SetClusterState(Connection& conn, const std::string& state,
-                                const std::string& message) {
-  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn));
-  std::string now = conn.dialect() == Dialect::kPostgres ? "now()" : "CURRENT_TIMESTAMP";
-  ASSIGN_OR_RETURN(auto rs, conn.Query("UPDATE " + std::string(kClusterTable) +
-                                           " SET state = $1, message = $2, updated_at = " + now +
-                                           " WHERE id = 1",
-                                       {state, message.empty() ? Value(Null()) : Value(message)}));
-  ASSIGN_OR_RETURN(int64_t epoch, BumpEpoch(conn));
-  RETURN_IF_ERROR(tx.Commit());
-  return epoch;
+Status NewerSchemaError(const std::string& schema_version, const core::SemVer& binary) {
+  return FailedPrecondition("the database schema is at version " + schema_version +
+                                ", newer than this binary (" + binary.ToString() +
+                                "); run slipway " + schema_version +
+                                " or newer (downgrades are refused: restore a backup instead)",
+                            "APP_OUTDATED");
+}
+
+Status SetClusterState(Connection& conn, const std::string& state, const std::string& message) {
+  if (!conn.in_transaction())
+    return Internal("the cluster's state must change inside a change's transaction");
+  return conn.Exec("UPDATE " + std::string(kClusterTable) +
+                       " SET state = $1, message = $2, updated_at = " + SqlNow(conn.dialect()) +
+                       " WHERE id = 1",
+                   {state, message.empty() ? Value(Null()) : Value(message)});
 }
 
 }  // namespace slipway::db

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/semver.h"
 #include "db/database.h"
 
 namespace slipway::db {
@@ -17,12 +18,15 @@ struct ClusterRow {
 };
 
 Result<ClusterRow> ReadClusterRow(Connection& conn);
+
+// FailedPrecondition (APP_OUTDATED) naming both versions, for a database newer than the binary
+// that read it (version fencing: such a binary never writes to it).
+Status NewerSchemaError(const std::string& schema_version, const core::SemVer& binary);
 // Increments the epoch inside the caller's transaction and returns the new value.
 Result<int64_t> BumpEpoch(Connection& conn);
 
-// Sets the cluster's gate ("running", "maintenance", ...) and its message, with the epoch bump,
-// in one transaction of its own. Returns the new epoch.
-Result<int64_t> SetClusterState(Connection& conn, const std::string& state,
-                                const std::string& message);
+// Sets the cluster's gate ("running", "maintenance", ...) and its message, inside the caller's
+// transaction (a cluster-wide change: api/services.h).
+Status SetClusterState(Connection& conn, const std::string& state, const std::string& message);
 
 }  // namespace slipway::db

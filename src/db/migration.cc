@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/semver.h"
+#include "db/sql.h"
 #include "db/system_tables.h"
 
 namespace slipway::db {
@@ -23,8 +24,8 @@ std::string Migration::Checksum(Dialect dialect) const {
 
 Status EnsureBookkeepingTables(Connection& conn) {
   const bool pg = conn.dialect() == Dialect::kPostgres;
-  const char* ts =
-      pg ? "TIMESTAMPTZ NOT NULL DEFAULT now()" : "TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP";
+  const std::string ts = pg ? "TIMESTAMPTZ NOT NULL DEFAULT now()"
+                            : "TEXT NOT NULL DEFAULT (" + SqlNow(conn.dialect()) + ")";
   std::string sql = "CREATE TABLE IF NOT EXISTS " + std::string(kMigrationsTable) +
                     " (owner TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, "
                     "checksum TEXT NOT NULL, applied_at " +
@@ -107,7 +108,8 @@ Status ApplyMigration(Connection& conn, const Migration& migration) {
   if (migration.repeatable) return Status::Ok();
   auto recorded = conn.Query(
       "INSERT INTO " + std::string(kMigrationsTable) +
-          " (owner, name, version, checksum) VALUES ($1, $2, $3, $4)",
+          " (owner, name, version, checksum, applied_at) VALUES ($1, $2, $3, $4, " +
+          SqlNow(conn.dialect()) + ")",
       {migration.owner, migration.name, migration.version, migration.Checksum(conn.dialect())});
   if (!recorded.ok()) return recorded.status().WithContext("record migration " + migration.Id());
   return Status::Ok();

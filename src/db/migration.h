@@ -35,6 +35,10 @@ struct Migration {
   std::string Checksum(Dialect dialect) const;  // hex SHA-256
 };
 
+// Runs once inside an install or upgrade transaction, after the migrations (seed data: the first
+// administrator, the plugins' rows, ...).
+using InstallHook = std::function<Status(Connection&)>;
+
 struct AppliedMigration {
   std::string owner, name, version, checksum, applied_at;
 };

@@ -159,10 +159,15 @@ std::vector<Case> ReadCases(const fs::path& file) {
   return cases;
 }
 
+// Every case file, or those whose name contains HOSTILE_ONLY (to run one class, e.g. against an
+// older build with SLIPWAY_TEST_BINARY).
 std::vector<fs::path> CaseFiles() {
+  const char* only = std::getenv("HOSTILE_ONLY");
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(fs::path(SLIPWAY_SOURCE_DIR) / "tests" / "hostile")) {
-    if (e.path().extension() == ".cases") files.push_back(e.path());
+    if (e.path().extension() != ".cases") continue;
+    if (only != nullptr && e.path().filename().string().find(only) == std::string::npos) continue;
+    files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
   return files;
@@ -368,11 +373,13 @@ class HostileTest : public ::testing::TestWithParam<db::Dialect> {
     };
     add("collections:list?paginate=false&appends=fields");
     ApiResult collections = root_->Get("collections:list?paginate=false");
+    if (collections.status != 200) return out;
     for (const auto& c : collections.data().as_array()) {
       add(std::string(c.at("name").as_string()) +
           ":list?paginate=false&sort=" + std::string(c.at("filterTargetKey").as_string()));
     }
     ApiResult roles = root_->Get("roles:list?paginate=false&sort=name");
+    if (roles.status != 200) return out;
     for (const auto& r : roles.data().as_array()) {
       std::string name(r.at("name").as_string());
       add("roles/" + name + "/resources:list");
@@ -479,7 +486,7 @@ TEST_P(HostileTest, EveryCaseIsRefusedCleanlyAndChangesNothing) {
   for (const auto& [file, n] : per_file) summary += " " + file + "=" + std::to_string(n);
   std::cout << "hostile cases on " << db::DialectName(GetParam()) << ": " << serial << " ("
             << summary.substr(1) << ")\n";
-  EXPECT_GE(serial, 300);
+  if (std::getenv("HOSTILE_ONLY") == nullptr) EXPECT_GE(serial, 300);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, HostileTest,

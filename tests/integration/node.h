@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -10,8 +11,15 @@
 
 namespace slipway::testing {
 
+// The binary under test: SLIPWAY_TEST_BINARY when set (to run a suite against another build,
+// e.g. an earlier commit's), else the one built with the tests.
+inline std::string DefaultBinary() {
+  const char* other = std::getenv("SLIPWAY_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? other : SLIPWAY_BIN;
+}
+
 struct NodeOptions {
-  std::string binary = SLIPWAY_BIN;
+  std::string binary = DefaultBinary();
   std::filesystem::path storage;  // required
   std::map<std::string, std::string> env;
   std::vector<std::string> extra_args;

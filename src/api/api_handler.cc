@@ -1,0 +1,366 @@
+#include "api/api_handler.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <exception>
+#include <memory>
+
+#include "api/record_actions.h"
+#include "api/role_access.h"
+#include "core/fiber.h"
+#include "core/logging.h"
+#include "data/schema.h"
+#include "http/error_response.h"
+#include "http/query_string.h"
+#include "http/router.h"
+
+namespace slipway::api {
+namespace json = boost::json;
+
+namespace {
+
+constexpr size_t kMaxJsonDepth = 64;
+// What a preflight and a method outside the usual set are told: every method some action takes.
+constexpr const char* kAnyApiMethod = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+bool WantsHtml(const http::Request& r) {
+  return r.header("accept").find("text/html") != std::string_view::npos;
+}
+
+Result<json::value> ParseBody(const http::Request& r) {
+  if (r.body.empty()) return json::value(nullptr);
+  std::string_view type = r.header("content-type");
+  if (type.find("multipart/form-data") != std::string_view::npos) {
+    return json::value(nullptr);  // uploads: the action reads the raw body (pm:add)
+  }
+  if (type.find("application/x-www-form-urlencoded") != std::string_view::npos) {
+    ASSIGN_OR_RETURN(json::object form, http::ParseQueryString(r.body));
+    return json::value(std::move(form));
+  }
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  json::stream_parser parser({}, options);
+  boost::system::error_code ec;
+  size_t used = parser.write(r.body.data(), r.body.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    return InvalidArgument("malformed JSON body at position " + std::to_string(used) + ": " +
+                           ec.message());
+  }
+  return parser.release();
+}
+
+// The collection a record route reads or writes: the resource itself, or an association's
+// target. Null when the route names no collection of the snapshot.
+const data::Collection* RecordCollection(const Snapshot& snap, const http::Route& route) {
+  if (!snap.schema) return nullptr;
+  if (!route.is_association()) return snap.schema->Find(route.resource);
+  const data::Collection* source = snap.schema->Find(route.source);
+  if (source == nullptr) return nullptr;
+  const data::Field* rel = source->FindField(route.association);
+  if (rel == nullptr || !data::IsRelation(rel->type)) return nullptr;
+  return snap.schema->Find(rel->target);
+}
+
+std::string MethodList(const std::vector<http::Method>& methods) {
+  std::string out;
+  for (http::Method m : methods) out += (out.empty() ? "" : ", ") + std::string(MethodName(m));
+  return out;
+}
+
+http::Response MethodNotAllowed(std::string_view method, std::string_view what,
+                                const std::string& allow) {
+  http::Response r = http::ErrorResponse(405,
+                                         "method " + std::string(method) + " is not allowed for " +
+                                             std::string(what) + " (allowed: " + allow + ")",
+                                         "METHOD_NOT_ALLOWED");
+  r.headers.push_back({"allow", allow});
+  return r;
+}
+
+// A CORS preflight: says what a browser may send; runs nothing and reveals nothing about the
+// route (preflights carry no credentials).
+http::Response Preflight(const http::Request& request) {
+  http::Response r;
+  r.status = 204;
+  r.content_type.clear();
+  r.headers.push_back({"allow", kAnyApiMethod});
+  r.headers.push_back({"access-control-allow-origin", "*"});
+  r.headers.push_back({"access-control-allow-methods", kAnyApiMethod});
+  std::string_view asked = request.header("access-control-request-headers");
+  r.headers.push_back({"access-control-allow-headers",
+                       asked.empty() ? "Authorization, Content-Type, X-Role, X-Authenticator, "
+                                       "X-Locale, X-Timezone, X-Hostname, X-Request-Id"
+                                     : std::string(asked)});
+  r.headers.push_back({"access-control-max-age", "600"});
+  return r;
+}
+
+Status NoConfigurePermission(const std::string& role, const std::string& snippet,
+                             const http::Route& route) {
+  return PermissionDenied(
+      "No permissions: role '" + role + "' may not use '" + snippet + "' (" + route.Key() + ")",
+      "NO_PERMISSION");
+}
+
+// Decides whether the caller may run `action` (acl_policy.h), and for record actions what it may
+// touch: req.scope (its own records) and req.access (every path into a collection).
+Status Authorize(ActionRequest& req, const Action& action, const data::Collection* records) {
+  if (action.access == Access::kOpen || action.access == Access::kSignedIn) return Status::Ok();
+  const Snapshot& snap = *req.snapshot;
+  const std::string& role = req.user->role;
+  auto snippet_allowed = [&](const std::string& snippet) {
+    return role == "root" || (snap.acl != nullptr && snap.acl->SnippetAllowed(role, snippet));
+  };
+  if (action.access == Access::kConfigure) {
+    if (snippet_allowed(action.snippet)) return Status::Ok();
+    return NoConfigurePermission(role, action.snippet, req.route);
+  }
+  // System collections (users, roles) are configuration: their snippet decides, all or nothing.
+  const data::Collection* source =
+      req.route.is_association() ? snap.schema->Find(req.route.source) : nullptr;
+  bool governed_target = false;
+  for (const data::Collection* c : {source, records}) {
+    if (c == nullptr) continue;
+    auto governed = snap.governed.find(c->name);
+    if (governed == snap.governed.end()) continue;
+    if (!snippet_allowed(governed->second)) {
+      return NoConfigurePermission(role, governed->second, req.route);
+    }
+    if (c == records) governed_target = true;
+  }
+  if (role == "root" || governed_target) return Status::Ok();  // unrestricted
+  std::vector<std::string> needed = PermissionsFor(req.route.action);
+  if (needed.empty()) {
+    return NotFound("action '" + req.route.action + "' not found on resource '" +
+                    req.route.resource + "'");
+  }
+  auto access = std::make_shared<RoleAccess>(snap.acl, role, req.user->id);
+  if (source != nullptr && snap.governed.count(source->name) == 0 &&
+      !access->Check(*source, "view").allowed) {
+    return data::NoPermission(*access, "view '" + source->name + "'");
+  }
+  for (const std::string& perm : needed) {
+    data::Permission p = access->Check(*records, perm);
+    if (!p.allowed) return data::NoPermission(*access, perm + " '" + records->name + "'");
+    if (!p.scope.is_null()) req.scope = p.scope;  // only the user's own records
+  }
+  req.access = std::move(access);
+  return Status::Ok();
+}
+
+// Runs an action's code: an exception it lets escape is a 500 for this request, never the end of
+// the process.
+Result<http::Response> RunGuarded(const Action& action, ActionRequest& req) {
+  try {
+    return action.fn(req);
+  } catch (const std::exception& e) {
+    return Internal("action '" + req.route.Key() + "' failed: " + e.what());
+  } catch (...) {
+    return Internal("action '" + req.route.Key() + "' failed with an unknown exception");
+  }
+}
+
+// Answers routes that name no action: 404 for a signed-in caller, 401 for anyone else (so that
+// the names of collections and actions cannot be probed anonymously).
+const Action kNotFoundAction{
+    [](ActionRequest& req) -> Result<http::Response> {
+      const Snapshot& snap = *req.snapshot;
+      if (RecordCollection(snap, req.route) != nullptr ||
+          (snap.actions && snap.actions->HasResource(req.route.resource))) {
+        return NotFound("action '" + req.route.action + "' not found on resource '" +
+                        req.route.resource + "'");
+      }
+      return NotFound(req.route.is_association()
+                          ? "association '" + req.route.resource + "' not found"
+                          : "resource '" + req.route.resource + "' not found");
+    },
+    RunsOn::kWorker, Access::kSignedIn, "", /*safe=*/true};
+
+}  // namespace
+
+std::vector<http::Method> AllowedMethods(const Action& action, std::string_view name) {
+  using http::Method;
+  if (action.safe || name == "list" || name == "get") {
+    return {Method::kGet, Method::kHead, Method::kPost};
+  }
+  std::vector<Method> out = {Method::kPost};
+  if (name == "update") {
+    out.push_back(Method::kPut);
+    out.push_back(Method::kPatch);
+  }
+  if (name == "destroy" || name == "remove") out.push_back(Method::kDelete);
+  return out;
+}
+
+const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords};
+
+http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
+                               const http::Request& request, const http::Route& route) {
+  auto result = [&]() -> Result<http::Response> {
+    ActionRequest req{request, route,    std::move(snapshot), {}, nullptr, std::nullopt,
+                      nullptr, services_};
+    const data::Collection* records = nullptr;
+    if (action.access == Access::kRecords) {
+      records = RecordCollection(*req.snapshot, route);
+      if (records == nullptr) return NotFound("collection '" + route.resource + "' not found");
+    }
+    // Who is asking, first: an anonymous caller learns nothing from the answers below.
+    if (action.access != Access::kOpen) {
+      const Snapshot& snap = *req.snapshot;
+      if (!snap.authenticator) return Unauthenticated("no authenticator is enabled", "EMPTY_TOKEN");
+      ASSIGN_OR_RETURN(auto conn, services_.pool().AcquireReader());  // single reads only
+      ASSIGN_OR_RETURN(req.user, snap.authenticator->Authenticate(request, *conn));
+      if (snap.role_resolver) RETURN_IF_ERROR(snap.role_resolver(*req.user, request, *conn));
+    }
+    std::vector<http::Method> allowed = AllowedMethods(action, route.action);
+    if (std::find(allowed.begin(), allowed.end(), request.method) == allowed.end()) {
+      return MethodNotAllowed(MethodName(request.method), "'" + route.Key() + "'",
+                              MethodList(allowed) + ", OPTIONS");
+    }
+    ASSIGN_OR_RETURN(req.params, http::ParseQueryString(request.query));
+    if (!route.index.empty() && !req.params.contains("filterByTk")) {
+      req.params["filterByTk"] = route.index;
+    }
+    ASSIGN_OR_RETURN(req.body, ParseBody(request));
+    RETURN_IF_ERROR(Authorize(req, action, records));
+    return RunGuarded(action, req);
+  }();
+  if (!result.ok()) {
+    const Status& s = result.status();
+    if (s.code() == StatusCode::kInternal) {
+      core::log::Error("action failed", {{"action", route.Key()}, {"error", s.message()}});
+    }
+    return http::ErrorResponse(s);
+  }
+  return std::move(result).value();
+}
+
+// Record actions on PostgreSQL run in a fiber on the I/O thread that read the request
+// (src/core/fiber.h): their waits for the database suspend the fiber, not the thread, which saves
+// the two thread switches of a trip through the worker pool. Not on SQLite (its calls block); not
+// on a collection with a password field, whose writes hash with Argon2id (milliseconds of CPU
+// that must not stall the other connections of the thread); not on cluster configuration
+// (roles), whose writes reload the snapshot under a mutex held across queries.
+bool ApiHandler::RunsInFiber(const data::Collection& collection) const {
+  if (services_.pool().per_thread() == 0 || !fiber::CanSpawn()) return false;
+  if (collection.cluster_config) return false;
+  for (const data::Field& f : collection.fields) {
+    if (f.type == data::FieldType::kPassword) return false;
+  }
+  return true;
+}
+
+void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
+  std::string_view path = request.path;
+  if (path.size() + 1 == base_path_.size() && base_path_.compare(0, path.size(), path) == 0) {
+    path = "";  // "/api" itself
+  } else if (path.compare(0, base_path_.size(), base_path_) == 0) {
+    path.remove_prefix(base_path_.size());
+  } else {
+    respond(http::ErrorResponse(
+        NotFound("no route for '" + request.path + "'; the API is under " + base_path_)));
+    return;
+  }
+  if (request.method == http::Method::kOther) {
+    respond(MethodNotAllowed("'" + request.method_text + "'", "the API", kAnyApiMethod));
+    return;
+  }
+  if (request.method == http::Method::kOptions) {
+    respond(Preflight(request));
+    return;
+  }
+  // A browser's cross-origin request (after its preflight) may read the answer.
+  if (!request.header("origin").empty()) {
+    respond = [inner = std::move(respond)](http::Response r) {
+      r.headers.push_back({"access-control-allow-origin", "*"});
+      inner(std::move(r));
+    };
+  }
+
+  if (path == "__health_check") {
+    if (lifecycle_.serving()) {
+      http::Response ok = http::Response::Text(200, "ok");
+      ok.routine = true;
+      respond(std::move(ok));
+    } else {
+      http::Response r = http::Response::Text(
+          503, std::string(AppStateName(lifecycle_.state())) + ": " + lifecycle_.message());
+      r.headers.push_back({"retry-after", "5"});
+      respond(std::move(r));
+    }
+    return;
+  }
+
+  auto route = http::ParseRoute(request.method, path);
+  // What repairs a node or the cluster stays reachable when the rest is gated.
+  const bool operating =
+      route.ok() && (route->resource == "maintenance" || route->resource == "cluster" ||
+                     route->resource == "pm" || route->resource == "auth");
+  if (!lifecycle_.serving() && !(operating && lifecycle_.state() == AppState::kOutOfService)) {
+    respond(lifecycle_.MaintenanceResponse(WantsHtml(request)));
+    return;
+  }
+  if (!route.ok()) {
+    respond(http::ErrorResponse(route.status()));
+    return;
+  }
+  // The snapshot (with its actions) is taken once; the action runs against that same one.
+  std::shared_ptr<const Snapshot> snap = services_.snapshot();
+  if (snap->cluster_state != "running" && !operating) {
+    // The cluster's gate (slipway maintenance on): every node answers alike.
+    std::string message = snap->cluster_message.empty()
+                              ? "the application is under maintenance (" + snap->cluster_state + ")"
+                              : snap->cluster_message;
+    respond(MaintenanceBody("APP_COMMANDING", message, snap->cluster_state, WantsHtml(request)));
+    return;
+  }
+  const Action* action = snap->actions ? snap->actions->Find(route->Key()) : nullptr;
+  if (action == nullptr) {
+    action = RecordCollection(*snap, *route) != nullptr && IsRecordAction(route->action)
+                 ? &kRecordAction
+                 : &kNotFoundAction;
+  }
+  Dispatch(*action, std::move(snap), std::move(request), std::move(route).value(), respond);
+}
+
+void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> snap,
+                          http::Request&& request, http::Route&& route,
+                          const http::Responder& respond) {
+  if (action.runs_on == RunsOn::kIoThread) {
+    respond(Run(action, std::move(snap), request, route));
+    return;
+  }
+  const data::Collection* records =
+      &action == &kRecordAction ? RecordCollection(*snap, route) : nullptr;
+  bool hashes = action.runs_on == RunsOn::kHashing;
+  if (records != nullptr && route.action != "list" && route.action != "get") {
+    for (const data::Field& f : records->fields) {
+      if (f.type == data::FieldType::kPassword) hashes = true;  // a write may hash a password
+    }
+  }
+  const bool in_fiber = records != nullptr && !hashes && RunsInFiber(*records);
+  // The request moves into the task; `respond` is copied so a refused Post can still answer. The
+  // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
+  auto task = [this, &action, snap, req = std::move(request), rt = std::move(route), respond]() {
+    respond(Run(action, snap, req, rt));
+  };
+  if (in_fiber) {
+    fiber::Spawn(std::move(task));
+    return;
+  }
+  if (hashes) {
+    if (!hashing_.Post(std::move(task)).ok()) {
+      http::Response busy = http::ErrorResponse(
+          503, "too many sign-ins and password changes in progress; try again in a moment",
+          "TOO_MANY_HASHES");
+      busy.headers.push_back({"retry-after", "1"});
+      respond(std::move(busy));
+    }
+    return;
+  }
+  Status queued = workers_.Post(std::move(task));
+  if (!queued.ok()) respond(http::ErrorResponse(queued));
+}
+
+}  // namespace slipway::api

@@ -1,0 +1,70 @@
+// Services: what actions and built-in plugins may use of the running application, and the one
+// path every cluster-wide change takes (ApplyChange).
+//
+// A cluster-wide change (a collection or field, a role or grant, a plugin enabled, disabled,
+// upgraded or removed, plugin settings, the cluster's gate) is applied in this order, always:
+//   1. the schema lock, when the change asks for it (ChangeOptions::schema_lock: plugin
+//      lifecycle, which runs migrations);
+//   2. one connection, one transaction; on SQLite with foreign keys off for the transaction;
+//   3. the epoch is bumped first, which takes the cluster row's lock: concurrent changes from
+//      any node queue here, and each computes from the current state;
+//   4. the current snapshot is read again inside that transaction and handed to the change;
+//   5. the change writes (DDL, rows) and says what of the snapshot it replaced;
+//   6. on SQLite, PRAGMA foreign_key_check must find nothing;
+//   7. commit; the next snapshot is published on this node;
+//   8. outside every lock, the other nodes are told, and the call waits until every live node
+//      applied the epoch (DeadlineExceeded CLUSTER_UNCONFIRMED names those that did not; the
+//      change stays committed).
+// A change that fails at any step before the commit leaves nothing behind.
+//
+// Thread-safe; changes on one node are serialised.
+#pragma once
+
+#include <boost/json.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "api/acl_policy.h"
+#include "api/snapshot.h"
+#include "core/config.h"
+#include "db/database.h"
+#include "slipway/status.h"
+
+namespace slipway::api {
+
+// What a change replaced in the snapshot. Null parts are kept; `reload` rebuilds the whole
+// snapshot from the database after the commit (plugins enabled or disabled: actions, hooks).
+struct SnapshotUpdate {
+  std::shared_ptr<const data::Schema> schema;
+  std::shared_ptr<const AclPolicy> acl;
+  bool reload = false;
+};
+using ChangeFn = std::function<Result<SnapshotUpdate>(db::Connection&, const Snapshot& now)>;
+
+struct ChangeOptions {
+  std::string what;          // for the log line: "collections:create", "pm:enable hello"
+  bool schema_lock = false;  // take the schema lock first (changes that run migrations)
+};
+
+class Services {
+ public:
+  virtual ~Services() = default;
+  virtual const core::Config& config() const = 0;
+  virtual db::Pool& pool() = 0;
+  virtual Result<int64_t> NextSnowflake() = 0;
+  virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
+  // The one path of every cluster-wide change (see the header comment).
+  virtual Status ApplyChange(const ChangeOptions& options, const ChangeFn& change) = 0;
+  Status ApplyChange(const ChangeFn& change) { return ApplyChange(ChangeOptions{}, change); }
+  // Tells the plugins that records of `collection` changed (after commit).
+  virtual void CollectionChanged(std::string_view collection) = 0;
+  // Re-reads everything from the database and publishes it, without a change (start-up, an
+  // epoch changed elsewhere).
+  virtual Status ReloadSnapshot() = 0;
+  // Sends a plugin's message to the same plugin on the other nodes (OnSyncMessage).
+  virtual Status PublishSync(std::string_view plugin, const boost::json::value& message) = 0;
+};
+
+}  // namespace slipway::api

@@ -1,0 +1,65 @@
+// ServicesImpl: the Services of a running application (or of a CLI command acting on its
+// database): the pool, the current snapshot, and the one path of cluster-wide changes
+// (services.h). It does not know how a snapshot is assembled (the plugin manager does: a loader
+// is given) nor how other nodes are told (a cluster::ChangeAnnouncer is given).
+//
+// Thread-safe: snapshot() is lock-free; changes and reloads are serialised on this node.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "api/services.h"
+#include "cluster/announcer.h"
+#include "core/ids.h"
+#include "db/schema_lock.h"
+
+namespace slipway::api {
+
+// Reads the snapshot the database describes (on the given connection, maybe inside a change's
+// transaction).
+using SnapshotLoader = std::function<Result<std::shared_ptr<const Snapshot>>(db::Connection&)>;
+
+class ServicesImpl final : public Services {
+ public:
+  ServicesImpl(const core::Config& config, db::Pool& pool, db::SchemaLock& schema_lock,
+               std::unique_ptr<core::SnowflakeGenerator> snowflake)
+      : config_(config), pool_(pool), schema_lock_(schema_lock), snowflake_(std::move(snowflake)) {}
+
+  // Set once, before the first snapshot is built.
+  void SetLoader(SnapshotLoader loader) { loader_ = std::move(loader); }
+  // Called after every published snapshot (from the thread that published it).
+  void OnPublish(std::function<void(const Snapshot&)> fn) { on_publish_ = std::move(fn); }
+  // Who tells the other nodes about a change; null: nobody to tell (a single node in a test).
+  void SetAnnouncer(cluster::ChangeAnnouncer* announcer) { announcer_ = announcer; }
+
+  const core::Config& config() const override { return config_; }
+  db::Pool& pool() override { return pool_; }
+  Result<int64_t> NextSnowflake() override { return snowflake_->Next(); }
+  // The leased worker id, once the cluster gave one (ids from different nodes never collide).
+  Status SetWorkerId(int id) { return snowflake_->set_worker_id(id); }
+  std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.Get(); }
+  using Services::ApplyChange;
+  Status ApplyChange(const ChangeOptions& options, const ChangeFn& change) override;
+  void CollectionChanged(std::string_view collection) override;
+  Status ReloadSnapshot() override;
+  Status PublishSync(std::string_view plugin, const boost::json::value& message) override;
+
+ private:
+  // Steps 2 to 7 of a change (services.h), under change_mu_; returns the new epoch.
+  Result<int64_t> CommitChange(const ChangeFn& change);
+  void Publish(std::shared_ptr<const Snapshot> next);
+
+  const core::Config& config_;
+  db::Pool& pool_;
+  db::SchemaLock& schema_lock_;
+  std::unique_ptr<core::SnowflakeGenerator> snowflake_;
+  SnapshotLoader loader_;
+  std::function<void(const Snapshot&)> on_publish_;
+  cluster::ChangeAnnouncer* announcer_ = nullptr;
+  SnapshotHolder snapshots_;
+  std::mutex change_mu_;  // one change (or reload) at a time on this node
+};
+
+}  // namespace slipway::api
