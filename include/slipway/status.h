@@ -12,6 +12,7 @@
 
 #include <cassert>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -103,6 +104,15 @@ inline Status Internal(std::string m, std::string tag = {}) {
   return Status(StatusCode::kInternal, std::move(m), std::move(tag));
 }
 
+// Thrown by Result::value() (and by * and ->) when the Result holds an error: a bug in the caller,
+// which had to check ok() first. The message names the error. The server's guards (every action,
+// hook, task and fiber) turn it into an Internal error for that one call.
+class BadResultAccess : public std::logic_error {
+ public:
+  explicit BadResultAccess(const Status& status)
+      : std::logic_error("Result::value() on an error: " + status.ToString()) {}
+};
+
 // Either a value or the Status that explains why there is none.
 template <typename T>
 class [[nodiscard]] Result {
@@ -119,9 +129,18 @@ class [[nodiscard]] Result {
   }
   Status TakeStatus() && { return ok() ? Status() : std::move(std::get<Status>(v_)); }
 
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  T& value() & {
+    Check();
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    Check();
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    Check();
+    return std::get<T>(std::move(v_));
+  }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
@@ -129,6 +148,9 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
 
  private:
+  void Check() const {
+    if (!ok()) throw BadResultAccess(std::get<Status>(v_));
+  }
   std::variant<Status, T> v_;
 };
 

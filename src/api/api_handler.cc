@@ -8,6 +8,7 @@
 #include "api/record_actions.h"
 #include "api/role_access.h"
 #include "core/fiber.h"
+#include "core/guard.h"
 #include "core/logging.h"
 #include "data/schema.h"
 #include "http/error_response.h"
@@ -149,18 +150,6 @@ Status Authorize(ActionRequest& req, const Action& action, const data::Collectio
   return Status::Ok();
 }
 
-// Runs an action's code: an exception it lets escape is a 500 for this request, never the end of
-// the process.
-Result<http::Response> RunGuarded(const Action& action, ActionRequest& req) {
-  try {
-    return action.fn(req);
-  } catch (const std::exception& e) {
-    return Internal("action '" + req.route.Key() + "' failed: " + e.what());
-  } catch (...) {
-    return Internal("action '" + req.route.Key() + "' failed with an unknown exception");
-  }
-}
-
 // Answers routes that name no action: 404 for a signed-in caller, 401 for anyone else (so that
 // the names of collections and actions cannot be probed anonymously).
 const Action kNotFoundAction{
@@ -193,13 +182,13 @@ std::vector<http::Method> AllowedMethods(const Action& action, std::string_view 
   return out;
 }
 
-const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords};
+const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords, "", false};
 
 http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
                                const http::Request& request, const http::Route& route) {
-  auto result = [&]() -> Result<http::Response> {
-    ActionRequest req{request, route,    std::move(snapshot), {}, nullptr, std::nullopt,
-                      nullptr, services_};
+  auto run = [&]() -> Result<http::Response> {
+    ActionRequest req{request,      route,   std::move(snapshot), {},     nullptr,
+                      std::nullopt, nullptr, services_,           nullptr};
     const data::Collection* records = nullptr;
     if (action.access == Access::kRecords) {
       records = RecordCollection(*req.snapshot, route);
@@ -224,8 +213,16 @@ http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snaps
     }
     ASSIGN_OR_RETURN(req.body, ParseBody(request));
     RETURN_IF_ERROR(Authorize(req, action, records));
-    return RunGuarded(action, req);
-  }();
+    return action.fn(req);
+  };
+  // Plugin code runs in here (the action, the authenticator, the role resolver, hooks): an
+  // exception that escapes it is a 500 for this request, never the end of the process.
+  Result<http::Response> result = Internal("unset");
+  Status guarded = core::Guard("action '" + route.Key() + "'", "", [&] {
+    result = run();
+    return Status::Ok();
+  });
+  if (!guarded.ok()) result = guarded;
   if (!result.ok()) {
     const Status& s = result.status();
     if (s.code() == StatusCode::kInternal) {

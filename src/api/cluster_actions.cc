@@ -35,7 +35,7 @@ Status SetClusterGate(Services& services, const std::string& state, const std::s
   return services.ApplyChange({"cluster state " + state},
                               [&](db::Connection& conn, const Snapshot&) -> Result<SnapshotUpdate> {
                                 RETURN_IF_ERROR(db::SetClusterState(conn, state, message));
-                                return SnapshotUpdate{.reload = true};
+                                return SnapshotUpdate::Reload();
                               });
 }
 

@@ -180,7 +180,7 @@ Result<http::Response> RunRecordAction(ActionRequest& req) {
     RETURN_IF_ERROR(req.services.ApplyChange(
         {req.route.Key()}, [&](db::Connection& conn, const Snapshot&) -> Result<SnapshotUpdate> {
           ASSIGN_OR_RETURN(body, Perform(req, conn));
-          return SnapshotUpdate{.reload = true};
+          return SnapshotUpdate::Reload();
         }));
   } else {
     // Reads take the shared read pipeline when this runs in a fiber (db/database.h).

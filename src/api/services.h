@@ -40,6 +40,13 @@ struct SnapshotUpdate {
   std::shared_ptr<const data::Schema> schema;
   std::shared_ptr<const AclPolicy> acl;
   bool reload = false;
+
+  // Neither given: the snapshot is reloaded from the database.
+  static SnapshotUpdate Reload() {
+    SnapshotUpdate u;
+    u.reload = true;
+    return u;
+  }
 };
 using ChangeFn = std::function<Result<SnapshotUpdate>(db::Connection&, const Snapshot& now)>;
 

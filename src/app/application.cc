@@ -213,15 +213,7 @@ Status Application::Serve() {
   hooks.state = [this] { return std::string(api::AppStateName(lifecycle_.state())); };
   hooks.reload = [this] { return node_->Refresh(); };
   hooks.plugin_message = [this](std::string_view plugin, const boost::json::value& body) {
-    auto snap = services_->snapshot();
-    auto handlers = snap->sync_handlers.find(std::string(plugin));
-    if (handlers == snap->sync_handlers.end()) return;
-    for (const auto& handler : handlers->second) {
-      plugins::GuardPlugin(plugin, "sync message", [&] {
-        handler(body);
-        return Status::Ok();
-      }).IgnoreError();
-    }
+    plugins::DeliverSyncMessage(*services_->snapshot(), plugin, body);
   };
   hooks.worker_id_changed = [this](int id) {
     Status s = services_->SetWorkerId(id);

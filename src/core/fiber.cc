@@ -130,6 +130,8 @@ void Spawn(std::function<void()> task) {
           task();
         } catch (const std::exception& e) {
           core::log::Error("a fiber ended with an exception", {{"error", e.what()}});
+        } catch (...) {
+          core::log::Error("a fiber ended with an exception that is not a std::exception");
         }
         t_current = nullptr;
       },

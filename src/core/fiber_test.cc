@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,18 @@ TEST(FiberTest, WaitingSuspendsOnlyTheFiber) {
   EXPECT_EQ(order, (std::vector<std::string>{"reader waits", "writer writes", "reader got x"}));
   close(fds[0]);
   close(fds[1]);
+}
+
+TEST(FiberTest, AFiberThatThrowsEndsItselfNotTheThread) {
+  FiberThread thread;
+  thread.Call([] {
+    Spawn([] { throw std::runtime_error("boom"); });
+    Spawn([] { throw 42; });
+    Spawn([] { (void)Result<int>(NotFound("nothing")).value(); });
+  });
+  bool ran = false;
+  thread.RunAll({[&] { ran = true; }});  // the thread outlived three throwing fibers
+  EXPECT_TRUE(ran);
 }
 
 TEST(FiberTest, WaitingTimesOutInAndOutsideAFiber) {

@@ -6,7 +6,8 @@
 namespace slipway::core {
 
 Status Guard(std::string_view who, std::string_view what, const std::function<Status()>& fn) {
-  const std::string name = std::string(who) + " " + std::string(what);
+  const std::string name =
+      what.empty() ? std::string(who) : std::string(who) + " " + std::string(what);
   try {
     Status s = fn();
     return s.ok() ? s : s.WithContext(name);

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include "core/guard.h"
+#include "core/logging.h"
+
 namespace slipway::core {
 
 ThreadPool::ThreadPool(std::string name, int threads, size_t max_queue)
@@ -59,7 +62,12 @@ void ThreadPool::Run() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    task();
+    // A task that throws ends itself, never the thread (and so never the process).
+    Status s = Guard("a task of pool '" + name_ + "'", "", [&] {
+      task();
+      return Status::Ok();
+    });
+    if (!s.ok()) core::log::Error("task failed", {{"pool", name_}, {"error", s.message()}});
   }
 }
 

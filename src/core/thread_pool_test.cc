@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 namespace slipway::core {
@@ -31,6 +32,17 @@ TEST(ThreadPoolTest, RefusesWhenQueueIsFull) {
   EXPECT_EQ(last.code(), StatusCode::kUnavailable);
   EXPECT_NE(last.message().find("overloaded"), std::string::npos);
   release = true;
+}
+
+TEST(ThreadPoolTest, ATaskThatThrowsEndsItselfNotTheThread) {
+  std::atomic<int> ran{0};
+  ThreadPool pool("t", 1, 100);
+  ASSERT_TRUE(pool.Post([] { throw std::runtime_error("boom"); }).ok());
+  ASSERT_TRUE(pool.Post([] { throw 42; }).ok());
+  ASSERT_TRUE(pool.Post([] { (void)Result<int>(NotFound("nothing")).value(); }).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(pool.Post([&] { ran++; }).ok());
+  pool.Stop();
+  EXPECT_EQ(ran.load(), 10);  // the one thread outlived three throwing tasks
 }
 
 }  // namespace

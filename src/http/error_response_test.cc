@@ -22,13 +22,32 @@ TEST(ErrorResponseTest, NocoBaseBodyWithTagOrCanonicalCode) {
 }
 
 TEST(ErrorResponseTest, EveryCodeHasAFittingHttpStatus) {
-  EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
-  EXPECT_EQ(HttpStatusFor(StatusCode::kUnauthenticated), 401);
-  EXPECT_EQ(HttpStatusFor(StatusCode::kPermissionDenied), 403);
-  EXPECT_EQ(HttpStatusFor(StatusCode::kAlreadyExists), 409);
-  EXPECT_EQ(HttpStatusFor(StatusCode::kResourceExhausted), 413);
-  EXPECT_EQ(HttpStatusFor(StatusCode::kInternal), 500);
-  EXPECT_EQ(HttpStatusFor(StatusCode::kUnavailable), 503);
+  // Every code, in the enum's order; a new code fails the static_assert until it is added here.
+  static_assert(static_cast<int>(StatusCode::kInternal) == 12, "a StatusCode was added");
+  const int expected[] = {
+      200,  // kOk
+      400,  // kInvalidArgument
+      404,  // kNotFound
+      409,  // kAlreadyExists
+      403,  // kPermissionDenied
+      401,  // kUnauthenticated
+      409,  // kFailedPrecondition
+      409,  // kAborted
+      503,  // kUnavailable
+      413,  // kResourceExhausted
+      504,  // kDeadlineExceeded
+      404,  // kUnimplemented
+      500,  // kInternal
+  };
+  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
+    StatusCode code = static_cast<StatusCode>(c);
+    EXPECT_EQ(HttpStatusFor(code), expected[c]) << StatusCodeName(code);
+    if (code == StatusCode::kOk) continue;
+    Response r = ErrorResponse(Status(code, "m"));
+    EXPECT_EQ(r.status, expected[c]);
+    EXPECT_EQ(boost::json::parse(r.body).at("errors").at(0).at("code").as_string(),
+              StatusCodeName(code));
+  }
 }
 
 TEST(ErrorResponseTest, UnavailableSaysWhenToRetry) {

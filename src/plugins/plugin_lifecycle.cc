@@ -132,7 +132,7 @@ Status PluginManager::Activate(const std::vector<PluginRow>& plan, bool enable,
           failing = plan[i].name;
           RETURN_IF_ERROR(ActivateIn(conn, plan[i], *runtimes[i], enable));
         }
-        return api::SnapshotUpdate{.reload = true};
+        return api::SnapshotUpdate::Reload();
       });
   if (!s.ok()) {
     if (failing.empty()) return s;  // refused before the change began (the lock, the database)
@@ -225,7 +225,7 @@ Result<json::object> PluginManager::Disable(const std::string& name) {
         RETURN_IF_ERROR(c.Exec("UPDATE " + kTable + " SET enabled = $2, updated_at = " +
                                    db::SqlNow(c.dialect()) + " WHERE name = $1",
                                {name, false}));
-        return api::SnapshotUpdate{.reload = true};
+        return api::SnapshotUpdate::Reload();
       });
   if (!s.ok()) return PluginError(name, "disabling", s);
   core::log::Info("plugin disabled", {{"plugin", name}});
@@ -267,7 +267,7 @@ Status PluginManager::Remove(const std::string& name, bool purge) {
               "DELETE FROM " + std::string(db::kMigrationsTable) + " WHERE owner = $1", {name}));
         }
         RETURN_IF_ERROR(c.Exec("DELETE FROM " + kTable + " WHERE name = $1", {name}));
-        return api::SnapshotUpdate{.reload = true};
+        return api::SnapshotUpdate::Reload();
       });
   if (!s.ok()) return PluginError(name, "removing", s);
   std::error_code ec;
@@ -297,7 +297,7 @@ Result<json::object> PluginManager::UpdateSettings(const std::string& name,
         RETURN_IF_ERROR(c.Exec("UPDATE " + kTable + " SET options = $2, updated_at = " +
                                    db::SqlNow(c.dialect()) + " WHERE name = $1",
                                {name, json::serialize(merged)}));
-        return api::SnapshotUpdate{.reload = true};
+        return api::SnapshotUpdate::Reload();
       }));
   return Get(name);
 }
@@ -446,7 +446,7 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
                                  {m.name, m.version_text, rel, false}));
         }
         RETURN_IF_ERROR(GuardPlugin(m.name, "AfterAdd", [&] { return rt->plugin().AfterAdd(c); }));
-        return api::SnapshotUpdate{.reload = true};
+        return api::SnapshotUpdate::Reload();
       }));
   cleanup.path.clear();
   core::log::Info("plugin added", {{"plugin", m.name}, {"version", m.version_text}});

@@ -4,6 +4,7 @@
 
 #include "core/logging.h"
 #include "db/cluster_state.h"
+#include "plugins/plugin_runtime.h"
 
 namespace slipway::plugins {
 
@@ -66,6 +67,19 @@ Result<std::shared_ptr<const api::Snapshot>> LoadSnapshot(PluginManager& plugins
   next->cluster_state = cluster.state;
   next->cluster_message = cluster.message;
   return std::shared_ptr<const api::Snapshot>(std::move(next));
+}
+
+void DeliverSyncMessage(const api::Snapshot& snap, std::string_view plugin,
+                        const boost::json::value& message) {
+  auto handlers = snap.sync_handlers.find(std::string(plugin));
+  if (handlers == snap.sync_handlers.end()) return;
+  for (const auto& handler : handlers->second) {
+    Status s = GuardPlugin(plugin, "sync message", [&] {
+      handler(message);
+      return Status::Ok();
+    });
+    if (!s.ok()) core::log::Error("a plugin's sync handler failed", {{"error", s.message()}});
+  }
 }
 
 }  // namespace slipway::plugins

@@ -23,4 +23,10 @@ Result<std::shared_ptr<const api::Snapshot>> LoadSnapshot(PluginManager& plugins
                                                           const core::SemVer& binary,
                                                           db::Connection& conn);
 
+// Hands a message another node published for `plugin` to that plugin's sync handlers in `snap`,
+// one after the other on the calling thread (the sync bus's). A handler that fails or throws is
+// logged and the next one still runs; a plugin that is not enabled here gets nothing.
+void DeliverSyncMessage(const api::Snapshot& snap, std::string_view plugin,
+                        const boost::json::value& message);
+
 }  // namespace slipway::plugins
