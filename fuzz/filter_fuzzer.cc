@@ -18,51 +18,13 @@
 #include "data/filter.h"
 #include "data/schema.h"
 #include "db/sqlite/sqlite_connection.h"
+#include "filter_fixture.h"
 
 namespace {
 namespace json = boost::json;
 using namespace slipway;
 
-// Every field type, relations both ways, a self-reference and two paths to one table.
-constexpr const char* kSchema = R"([
-  {"name": "companies", "fields": [
-    {"name": "name", "type": "string"},
-    {"name": "founded", "type": "dateOnly"},
-    {"name": "staff", "type": "hasMany", "target": "users", "foreignKey": "companyId"}]},
-  {"name": "users", "fields": [
-    {"name": "name", "type": "string"},
-    {"name": "email", "type": "string", "unique": true},
-    {"name": "age", "type": "integer"},
-    {"name": "active", "type": "boolean"},
-    {"name": "score", "type": "double"},
-    {"name": "weight", "type": "float"},
-    {"name": "password", "type": "password"},
-    {"name": "bio", "type": "text"},
-    {"name": "meta", "type": "json"},
-    {"name": "uid", "type": "uuid"},
-    {"name": "sid", "type": "snowflakeId"},
-    {"name": "big", "type": "bigInt"},
-    {"name": "wakeAt", "type": "time"},
-    {"name": "localAt", "type": "datetimeNoTz"},
-    {"name": "company", "type": "belongsTo", "target": "companies"},
-    {"name": "manager", "type": "belongsTo", "target": "users"},
-    {"name": "posts", "type": "hasMany", "target": "posts", "foreignKey": "authorId"}]},
-  {"name": "posts", "fields": [
-    {"name": "title", "type": "string"},
-    {"name": "body", "type": "text"},
-    {"name": "views", "type": "integer"},
-    {"name": "rating", "type": "decimal"},
-    {"name": "published", "type": "boolean"},
-    {"name": "publishedAt", "type": "date"},
-    {"name": "author", "type": "belongsTo", "target": "users"},
-    {"name": "editor", "type": "belongsTo", "target": "users"},
-    {"name": "comments", "type": "hasMany", "target": "comments"}]},
-  {"name": "comments", "fields": [
-    {"name": "body", "type": "text"},
-    {"name": "post", "type": "belongsTo", "target": "posts"},
-    {"name": "author", "type": "belongsTo", "target": "users"}]}
-])";
-
+// The schema is the unit test's (tests/support/filter_fixture.h); the rows are edge values.
 constexpr const char* kRows = R"SQL(
   INSERT INTO companies (id, name, founded) VALUES (1, 'Acme', '2001-02-03'), (2, '', NULL);
   INSERT INTO users (id, name, email, age, active, score, bio, meta, uid, companyId, managerId)
@@ -89,18 +51,9 @@ struct Env {
 
 Env* MakeEnv() {
   auto env = std::make_unique<Env>();
-  std::map<std::string, std::shared_ptr<const data::Collection>> collections;
-  const json::value defs = json::parse(kSchema);
-  for (const json::value& def : defs.as_array()) {
-    json::object d = def.as_object();
-    d["timestamps"] = false;
-    auto c = data::ParseCollectionDefinition(d, /*users_exists=*/true);
-    if (!c.ok()) Fail("fixture", c.status().ToString());
-    std::string name = c->name;
-    collections.emplace(name, std::make_shared<const data::Collection>(std::move(c).value()));
-  }
-  env->schema = data::Schema(std::move(collections));
-  if (Status s = env->schema.Validate(); !s.ok()) Fail("fixture", s.ToString());
+  auto schema = testing::FilterFixtureSchema();
+  if (!schema.ok()) Fail("fixture", schema.status().ToString());
+  env->schema = std::move(schema).value();
   auto conn = db::OpenSqlite({":memory:"});
   if (!conn.ok()) Fail("open", conn.status().ToString());
   env->conn = std::move(conn).value();

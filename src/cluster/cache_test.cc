@@ -16,6 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using slipway::testing::TestRedis;
 using testing::Backend;
+using testing::Eventually;
 using testing::UniqueName;
 
 class CacheTest : public ::testing::TestWithParam<Backend> {
@@ -25,7 +26,8 @@ class CacheTest : public ::testing::TestWithParam<Backend> {
       ASSERT_TRUE(TestRedis::Shared().Start());
       cache_ = std::make_unique<redis::RedisCache>(testing::ClientFor(TestRedis::Shared()));
     } else {
-      cache_ = std::make_unique<memory::MemoryCache>();
+      cache_ =
+          std::make_unique<memory::MemoryCache>(memory::MemoryCache::kDefaultMaxEntries, clock_);
     }
     key_ = UniqueName("key");
   }
@@ -35,6 +37,17 @@ class CacheTest : public ::testing::TestWithParam<Backend> {
     return r.ok() ? *r : std::nullopt;
   }
 
+  // Lets `d` pass: the memory cache's clock moves; Redis keeps its own time, so the test waits
+  // (polling) until the key Redis was told to drop is gone.
+  void Pass(std::chrono::milliseconds d, const std::string& gone_key) {
+    if (GetParam() == Backend::kMemory) {
+      clock_.Advance(d);
+    } else {
+      EXPECT_TRUE(Eventually([&] { return Get(gone_key) == std::nullopt; }));
+    }
+  }
+
+  core::ManualClock clock_;
   std::unique_ptr<Cache> cache_;
   std::string key_;
 };
@@ -59,13 +72,17 @@ TEST_P(CacheTest, RespectsTheTtl) {
   ASSERT_TRUE(cache_->Set(key_ + "-forever", "kept", 0ms).ok());
   ASSERT_TRUE(cache_->Set(key_ + "-long", "kept", 10s).ok());
   EXPECT_EQ(Get(key_), "short");
-  std::this_thread::sleep_for(250ms);
+  if (GetParam() == Backend::kMemory) {
+    clock_.Advance(149ms);
+    EXPECT_EQ(Get(key_), "short");
+  }
+  Pass(250ms, key_);
   EXPECT_EQ(Get(key_), std::nullopt);
   EXPECT_EQ(Get(key_ + "-forever"), "kept");
   EXPECT_EQ(Get(key_ + "-long"), "kept");
   // Set again replaces the TTL too.
   ASSERT_TRUE(cache_->Set(key_ + "-long", "short now", 100ms).ok());
-  std::this_thread::sleep_for(200ms);
+  Pass(200ms, key_ + "-long");
   EXPECT_EQ(Get(key_ + "-long"), std::nullopt);
   EXPECT_EQ(cache_->Set(key_, "x", -1ms).code(), StatusCode::kInvalidArgument);
 }
@@ -86,7 +103,7 @@ TEST_P(CacheTest, WrapLoadsOnceThenServesTheCachedValue) {
   EXPECT_EQ(Get(key_), "loaded-1");
   // After expiry it loads again.
   ASSERT_TRUE(cache_->Wrap(key_ + "-ttl", 100ms, load).ok());
-  std::this_thread::sleep_for(200ms);
+  Pass(200ms, key_ + "-ttl");
   auto reloaded = cache_->Wrap(key_ + "-ttl", 100ms, load);
   ASSERT_TRUE(reloaded.ok());
   EXPECT_EQ(*reloaded, "loaded-3");
@@ -113,11 +130,12 @@ TEST(MemoryCacheTest, StaysWithinItsBoundDroppingTheOldest) {
 }
 
 TEST(MemoryCacheTest, DropsExpiredEntriesBeforeLiveOnes) {
-  memory::MemoryCache cache(100);
+  core::ManualClock clock;
+  memory::MemoryCache cache(100, clock);
   // The 50 oldest entries are live; 50 younger ones expire.
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(cache.Set("live" + std::to_string(i), "v", 0ms).ok());
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(cache.Set("temp" + std::to_string(i), "v", 50ms).ok());
-  std::this_thread::sleep_for(100ms);
+  clock.Advance(100ms);
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(cache.Set("new" + std::to_string(i), "v", 0ms).ok());
   EXPECT_EQ(*cache.Get("live0"), "v") << "an old live entry went while expired ones could";
   EXPECT_EQ(*cache.Get("live49"), "v");

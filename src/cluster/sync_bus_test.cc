@@ -26,6 +26,7 @@ using testing::UniqueName;
 namespace json = boost::json;
 
 // What a node's handler saw, in order.
+// Declared before the buses that deliver into it, so that it outlives their threads.
 class Inbox {
  public:
   SyncBus::Handler Handler() {
@@ -90,9 +91,9 @@ class SyncBusTest : public ::testing::TestWithParam<Backend> {
 
 TEST_P(SyncBusTest, EachNodeGetsTheOthersMessagesNeverItsOwn) {
   std::string channel = UniqueName("sync");
+  Inbox in_a, in_b;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_a, in_b;
   a->Subscribe(channel, in_a.Handler());
   b->Subscribe(channel, in_b.Handler());
   a->Start();
@@ -110,17 +111,16 @@ TEST_P(SyncBusTest, EachNodeGetsTheOthersMessagesNeverItsOwn) {
   json::value from_b = {{"type", "ack"}};
   ASSERT_TRUE(b->Publish(channel, from_b).ok());
   ASSERT_TRUE(Eventually([&] { return in_a.size() >= 1; }));
-  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(in_a.messages()[0], from_b);  // not its own, which would have come first
   ASSERT_EQ(in_a.size(), 1u);
-  EXPECT_EQ(in_a.messages()[0], from_b);
   EXPECT_EQ(in_b.size(), 1u);
 }
 
 TEST_P(SyncBusTest, DeliversOnlyTheSubscribedChannelsAndLateSubscriptions) {
   std::string x = UniqueName("x"), y = UniqueName("y"), late = UniqueName("late");
+  Inbox in_x, in_y, in_late;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_x, in_y, in_late;
   b->Subscribe(x, in_x.Handler());
   b->Start();
   ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
@@ -133,17 +133,19 @@ TEST_P(SyncBusTest, DeliversOnlyTheSubscribedChannelsAndLateSubscriptions) {
   }));
   ASSERT_TRUE(a->Publish(y, json::value("for y")).ok());
   ASSERT_TRUE(a->Publish(x, json::value("for x")).ok());
-  ASSERT_TRUE(Eventually([&] { return in_x.size() == 1 && in_y.size() == 1; }));
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(in_x.messages(), std::vector<json::value>{json::value("for x")});
-  EXPECT_EQ(in_y.messages(), std::vector<json::value>{json::value("for y")});
+  // Markers sent after them: once they are in, anything else sent earlier would be too.
+  ASSERT_TRUE(a->Publish(x, json::value("end")).ok());
+  ASSERT_TRUE(a->Publish(y, json::value("end")).ok());
+  ASSERT_TRUE(Eventually([&] { return in_x.size() >= 2 && in_y.size() >= 2; }));
+  EXPECT_EQ(in_x.messages(), (std::vector<json::value>{json::value("for x"), json::value("end")}));
+  EXPECT_EQ(in_y.messages(), (std::vector<json::value>{json::value("for y"), json::value("end")}));
 }
 
 TEST_P(SyncBusTest, DropsMalformedMessagesAndKeepsGoing) {
   std::string channel = UniqueName("sync");
+  Inbox in_b;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_b;
   b->Subscribe(channel, in_b.Handler());
   b->Start();
   ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
@@ -160,9 +162,9 @@ TEST_P(SyncBusTest, DropsMalformedMessagesAndKeepsGoing) {
 
 TEST_P(SyncBusTest, AHandlerThatThrowsDoesNotStopDelivery) {
   std::string channel = UniqueName("sync");
+  Inbox in_b;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_b;
   b->Subscribe(channel, [](const json::value&) { throw std::runtime_error("boom"); });
   b->Subscribe(channel, in_b.Handler());
   b->Start();
@@ -174,18 +176,21 @@ TEST_P(SyncBusTest, AHandlerThatThrowsDoesNotStopDelivery) {
 
 TEST_P(SyncBusTest, StopsPromptlyAndDeliversNothingAfterwards) {
   std::string channel = UniqueName("sync");
+  Inbox in_b, in_c;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_b;
+  auto c = MakeBus("node-c");  // a witness that the message went out
   b->Subscribe(channel, in_b.Handler());
+  c->Subscribe(channel, in_c.Handler());
   b->Start();
-  ASSERT_TRUE(Eventually([&] { return Connected(*b); }));
+  c->Start();
+  ASSERT_TRUE(Eventually([&] { return Connected(*b) && Connected(*c); }));
   auto start = std::chrono::steady_clock::now();
   b->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
   EXPECT_FALSE(b->status().connected);
   ASSERT_TRUE(a->Publish(channel, json::value("after stop")).ok());
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(Eventually([&] { return in_c.size() == 1; }));  // delivered to who listens
   EXPECT_EQ(in_b.size(), 0u);
   // And it can start again.
   b->Start();
@@ -222,9 +227,9 @@ class RedisSyncBusTest : public ::testing::Test {
 };
 
 TEST_F(RedisSyncBusTest, SubscriberSurvivesARestart) {
+  Inbox in_b;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_b;
   b->Subscribe("sync", in_b.Handler());
   b->Start();
   ASSERT_TRUE(Eventually([&] { return b->status().connected; }));
@@ -252,9 +257,9 @@ TEST_F(RedisSyncBusTest, SubscriberSurvivesARestart) {
 }
 
 TEST_F(RedisSyncBusTest, PublishFailsFastWhileDownAndWorksWhenBack) {
+  Inbox in_b;
   auto a = MakeBus("node-a");
   auto b = MakeBus("node-b");
-  Inbox in_b;
   b->Subscribe("sync", in_b.Handler());
   b->Start();
   ASSERT_TRUE(Eventually([&] { return b->status().connected; }));
@@ -283,8 +288,8 @@ TEST_F(RedisSyncBusTest, NoticesASilentServerByPing) {
   redis::RedisSyncBusOptions options = FastOptions();
   options.ping_interval = 100ms;
   options.timeout = 200ms;
-  redis::RedisSyncBus b(*redis::ParseRedisUrl(server_.url()), "node-b", options);
   Inbox in_b;
+  redis::RedisSyncBus b(*redis::ParseRedisUrl(server_.url()), "node-b", options);
   b.Subscribe("sync", in_b.Handler());
   b.Start();
   ASSERT_TRUE(Eventually([&] { return b.status().connected; }));

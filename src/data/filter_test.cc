@@ -10,57 +10,17 @@
 
 #include "data/ddl.h"
 #include "db/sqlite/sqlite_connection.h"
+#include "filter_fixture.h"
 #include "http/query_string.h"
 
 namespace slipway::data {
 namespace {
 namespace json = boost::json;
 
-// companies <- users (company, manager: self) <- posts (author) <- comments (post, author);
-// users hasMany posts, posts hasMany comments.
-constexpr const char* kFixture = R"([
-  {"name": "companies", "fields": [{"name": "name", "type": "string"}]},
-  {"name": "users", "fields": [
-    {"name": "name", "type": "string"},
-    {"name": "age", "type": "integer"},
-    {"name": "active", "type": "boolean"},
-    {"name": "password", "type": "password"},
-    {"name": "meta", "type": "json"},
-    {"name": "uid", "type": "uuid"},
-    {"name": "company", "type": "belongsTo", "target": "companies"},
-    {"name": "manager", "type": "belongsTo", "target": "users"},
-    {"name": "posts", "type": "hasMany", "target": "posts", "foreignKey": "authorId"}]},
-  {"name": "posts", "fields": [
-    {"name": "title", "type": "string"},
-    {"name": "body", "type": "text"},
-    {"name": "views", "type": "integer"},
-    {"name": "rating", "type": "decimal"},
-    {"name": "published", "type": "boolean"},
-    {"name": "publishedAt", "type": "date"},
-    {"name": "author", "type": "belongsTo", "target": "users"},
-    {"name": "comments", "type": "hasMany", "target": "comments"}]},
-  {"name": "comments", "fields": [
-    {"name": "body", "type": "text"},
-    {"name": "post", "type": "belongsTo", "target": "posts"},
-    {"name": "author", "type": "belongsTo", "target": "users"}]}
-])";
-
 Schema FixtureSchema() {
-  std::map<std::string, std::shared_ptr<const Collection>> collections;
-  const json::value defs = json::parse(kFixture);
-  for (const json::value& def : defs.as_array()) {
-    json::object d = def.as_object();
-    d["timestamps"] = false;
-    d["createdBy"] = false;
-    d["updatedBy"] = false;
-    auto c = ParseCollectionDefinition(d, /*users_exists=*/false);
-    EXPECT_TRUE(c.ok()) << c.status().ToString();
-    std::string name = c->name;
-    collections.emplace(name, std::make_shared<const Collection>(std::move(c).value()));
-  }
-  Schema schema(std::move(collections));
-  EXPECT_TRUE(schema.Validate().ok()) << schema.Validate().ToString();
-  return schema;
+  auto schema = testing::FilterFixtureSchema();
+  EXPECT_TRUE(schema.ok()) << schema.status().ToString();
+  return schema.ok() ? std::move(schema).value() : Schema();
 }
 
 const Schema& Fixture() {

@@ -4,7 +4,8 @@
 
 namespace slipway::cluster::memory {
 
-MemoryCache::MemoryCache(size_t max_entries) : max_entries_(std::max<size_t>(max_entries, 1)) {}
+MemoryCache::MemoryCache(size_t max_entries, const core::Clock& clock)
+    : max_entries_(std::max<size_t>(max_entries, 1)), clock_(clock) {}
 
 void MemoryCache::EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
   order_.erase(it->second.order);
@@ -13,7 +14,7 @@ void MemoryCache::EraseLocked(std::unordered_map<std::string, Entry>::iterator i
 
 void MemoryCache::MakeRoomLocked() {
   size_t target = max_entries_ - std::max<size_t>(max_entries_ / 10, 1);
-  auto now = Clock::now();
+  auto now = clock_.Now();
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto next = std::next(it);
     if (it->second.expires <= now) EraseLocked(it);
@@ -26,7 +27,7 @@ Result<std::optional<std::string>> MemoryCache::Get(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return std::optional<std::string>();
-  if (it->second.expires <= Clock::now()) {
+  if (it->second.expires <= clock_.Now()) {
     EraseLocked(it);
     return std::optional<std::string>();
   }
@@ -36,7 +37,7 @@ Result<std::optional<std::string>> MemoryCache::Get(const std::string& key) {
 Status MemoryCache::Set(const std::string& key, const std::string& value,
                         std::chrono::milliseconds ttl) {
   if (ttl.count() < 0) return InvalidArgument("cache ttl must not be negative");
-  auto expires = ttl.count() == 0 ? Clock::time_point::max() : Clock::now() + ttl;
+  auto expires = ttl.count() == 0 ? core::Clock::TimePoint::max() : clock_.Now() + ttl;
   std::lock_guard lock(mu_);
   if (auto it = entries_.find(key); it != entries_.end()) EraseLocked(it);
   if (entries_.size() >= max_entries_) MakeRoomLocked();

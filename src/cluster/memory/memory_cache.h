@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "cluster/cache.h"
+#include "core/clock.h"
 
 namespace slipway::cluster::memory {
 
@@ -20,7 +21,9 @@ class MemoryCache final : public Cache {
  public:
   static constexpr size_t kDefaultMaxEntries = 10'000;
 
-  explicit MemoryCache(size_t max_entries = kDefaultMaxEntries);
+  // `clock` tells the time for TTLs (tests pass a ManualClock); it must outlive the cache.
+  explicit MemoryCache(size_t max_entries = kDefaultMaxEntries,
+                       const core::Clock& clock = core::Clock::Steady());
 
   Result<std::optional<std::string>> Get(const std::string& key) override;
   Status Set(const std::string& key, const std::string& value,
@@ -31,16 +34,16 @@ class MemoryCache final : public Cache {
   size_t size() const;
 
  private:
-  using Clock = std::chrono::steady_clock;
   struct Entry {
     std::string value;
-    Clock::time_point expires;  // max(): never
+    core::Clock::TimePoint expires;  // max(): never
     std::list<std::string>::iterator order;
   };
   void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
   void MakeRoomLocked();
 
   const size_t max_entries_;
+  const core::Clock& clock_;
   mutable std::mutex mu_;
   // Guarded by mu_. `order_` lists keys from the oldest Set to the newest.
   std::unordered_map<std::string, Entry> entries_;
