@@ -447,16 +447,31 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
     return FailedPrecondition("collection '" + std::string(name) +
                               "' is defined by a plugin and cannot be destroyed");
   }
-  std::vector<std::string> users;
-  for (const auto& [other, rel] : now.RelationsInvolving(name))
-    users.push_back(other->name + "." + rel->name);
-  if (!users.empty()) {
-    return FailedPrecondition(
-        "collection '" + std::string(name) + "' is the target of " + JoinNames(users) +
-            "; remove " + (users.size() > 1 ? "those relations" : "that relation") + " first",
-        "COLLECTION_IN_USE");
+  // As NocoBase does, the relation fields of other collections that point at this one go with
+  // it, in the same change: a belongsTo with its foreign key column (when the relation made it),
+  // a hasMany by its definition only (its key column is on the table dropped below).
+  std::shared_ptr<const Schema> without_relations;
+  const Schema* current = &now;
+  std::vector<std::pair<std::string, std::string>> relations;
+  for (const auto& [other, rel] : now.RelationsInvolving(name)) {
+    relations.emplace_back(other->name, rel->name);
   }
-  Draft draft(now);
+  for (const auto& [other_name, rel_name] : relations) {
+    const Field* rel = current->Find(other_name)->FindField(rel_name);
+    if (rel->type == FieldType::kBelongsTo) {
+      ASSIGN_OR_RETURN(without_relations, DestroyField(conn, *current, other_name, rel_name));
+    } else {
+      RETURN_IF_ERROR(EditableField(*current, other_name, rel_name, "removed").status());
+      Draft draft(*current);
+      RemoveField(*draft.Find(other_name), rel_name);
+      ASSIGN_OR_RETURN(without_relations, draft.Build());
+      RETURN_IF_ERROR(SaveFieldRows(conn, *without_relations->Find(other_name),
+                                    CodeFieldNames(code_, other_name)));
+    }
+    current = without_relations.get();
+  }
+  c = current->Find(name);
+  Draft draft(*current);
   draft.Erase(name);
   // Foreign key columns this collection's hasMany relations placed on other collections go too.
   std::vector<std::pair<Collection, std::string>> drop_columns;  // (target before, column)

@@ -33,6 +33,8 @@ class SchemaStore {
   Result<std::shared_ptr<const Schema>> UpdateCollection(db::Connection& conn, const Schema& now,
                                                          std::string_view name,
                                                          const boost::json::object& values) const;
+  // Drops the collection's table and definition, and, as NocoBase does, the relation fields of
+  // other collections that point at it (with the foreign key columns those relations made).
   Result<std::shared_ptr<const Schema>> DestroyCollection(db::Connection& conn, const Schema& now,
                                                           std::string_view name) const;
   Result<std::shared_ptr<const Schema>> CreateField(db::Connection& conn, const Schema& now,

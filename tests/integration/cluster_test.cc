@@ -153,6 +153,40 @@ TEST_F(ClusterTest, ChangesThroughOneNodeAreInForceEverywhereWhenTheCallReturns)
   std::set<int64_t> epochs;
   for (const auto& n : Nodes(1)) epochs.insert(n.at("appliedEpoch").as_int64());
   EXPECT_EQ(epochs.size(), 1u);
+
+  // Each kind of change (a plugin, a role, a collection with relations pointing at it) bumps the
+  // epoch once, through the one change path, and has been applied by every node on return.
+  auto epoch = [&] { return api_[2]->Get("cluster:status").data().at("epoch").as_int64(); };
+  auto applied_everywhere = [&](int64_t e, const std::string& what) {
+    for (const auto& n : Nodes(3)) {
+      EXPECT_EQ(n.at("appliedEpoch").as_int64(), e) << what << " on " << n.at("id");
+    }
+  };
+  int64_t before = epoch();
+  ASSERT_EQ(api_[0]->Post("pm:enable?filterByTk=hello").status, 200);
+  EXPECT_EQ(epoch(), before + 1);
+  applied_everywhere(before + 1, "pm:enable");
+  ASSERT_EQ(api_[1]
+                ->Post("roles:create", J(R"({"name":"clerk","strategy":{"actions":["view"]}})"))
+                .status,
+            200);
+  EXPECT_EQ(epoch(), before + 2);
+  applied_everywhere(before + 2, "roles:create");
+  ASSERT_EQ(api_[0]
+                ->Post("collections:create", J(R"({"name":"owners","fields":[
+                             {"name":"name","type":"string"}]})"))
+                .status,
+            200);
+  ASSERT_EQ(api_[0]
+                ->Post("collections/tickets/fields:create",
+                       J(R"({"name":"owner","type":"belongsTo","target":"owners"})"))
+                .status,
+            200);
+  ApiResult dropped = api_[1]->Post("collections:destroy?filterByTk=owners");
+  ASSERT_EQ(dropped.status, 200) << dropped.body;
+  EXPECT_EQ(api_[2]->Get("collections/tickets/fields:get?filterByTk=owner").status, 404);
+  EXPECT_EQ(api_[2]->Post("tickets:create", J(R"({"title":"after","owner":1})")).status, 400);
+  EXPECT_EQ(api_[2]->Post("tickets:create", J(R"({"title":"after"})")).status, 200);
 }
 
 TEST_F(ClusterTest, ANodeThatCannotApplyAChangeTakesItselfOutOfService) {

@@ -435,7 +435,9 @@ class HostileTest : public ::testing::TestWithParam<db::Dialect> {
       ASSERT_TRUE(v.is_object() && v.as_object().contains("errors")) << body;
       const json::value& e = v.at("errors").at(0);
       EXPECT_FALSE(e.at("message").as_string().empty()) << body;
-      if (c.checks.count("code")) EXPECT_EQ(e.at("code").as_string(), c.checks.at("code")) << body;
+      if (c.checks.count("code")) {
+        EXPECT_EQ(e.at("code").as_string(), c.checks.at("code")) << body;
+      }
     }
     if (c.checks.count("count")) {
       boost::system::error_code ec;
@@ -486,7 +488,9 @@ TEST_P(HostileTest, EveryCaseIsRefusedCleanlyAndChangesNothing) {
   for (const auto& [file, n] : per_file) summary += " " + file + "=" + std::to_string(n);
   std::cout << "hostile cases on " << db::DialectName(GetParam()) << ": " << serial << " ("
             << summary.substr(1) << ")\n";
-  if (std::getenv("HOSTILE_ONLY") == nullptr) EXPECT_GE(serial, 300);
+  if (std::getenv("HOSTILE_ONLY") == nullptr) {
+    EXPECT_GE(serial, 300);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, HostileTest,
