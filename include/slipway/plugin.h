@@ -8,15 +8,27 @@
 // take effect when the plugin is enabled and disappear when it is disabled, without a restart:
 // they live in the application's snapshot, which is swapped atomically.
 //
-// Lifecycle hooks (all optional) run on the node that performs the change, each inside the
-// change's transaction where one is named: AfterAdd, BeforeLoad, Load, Install (first enable,
-// after the plugin's migrations), AfterEnable, AfterDisable, Remove, Upgrade (after a newer
-// version's migrations). A hook that fails rolls the change back; the plugin is marked with the
-// error and the application keeps serving.
+// Lifecycle hooks (all optional) run on the node that performs the change, on the thread that
+// performs it (a database worker for a pm:* request, the main thread for the CLI and start-up),
+// each inside the change's transaction where it takes a connection: AfterAdd, Install (first
+// enable, after the plugin's migrations), AfterEnable, AfterDisable, Remove, Upgrade (after a
+// newer version's migrations). BeforeLoad and Load run once per process and plugin version,
+// when the plugin is first loaded (start-up, pm:add, or a reload after another node's change),
+// with no transaction. A hook that fails or throws rolls the change back; the plugin is marked
+// with the error and the application keeps serving. Hooks may run again for the same plugin
+// (a change retried after a failure, a disable then an enable): make them idempotent.
 //
-// Threads: action handlers, record hooks and sync handlers run on database worker threads,
-// several at once; a plugin guards its own mutable state. Exceptions must not escape a plugin:
-// those that do are caught and reported as Internal errors.
+// Threads, and what a failure does:
+//   - action handlers: database worker threads, several at once. A failing Status is the
+//     response's error; an exception becomes 500 INTERNAL naming the plugin and the action.
+//   - record hooks: inside the write's transaction, on a database worker thread or, on
+//     PostgreSQL, in a fiber on an HTTP I/O thread (see OnRecord). A failure rolls the write back
+//     and is the response's error.
+//   - sync handlers: the cluster's sync thread, one message at a time. Delivery is at most once
+//     (a node that was cut off from Redis misses what was published meanwhile): treat a message
+//     as a hint and keep the state in the database. A throw is logged; the next handler runs.
+// A plugin guards its own mutable state. No exception escapes into Slipway: each one is caught
+// at the call and reported as an Internal error naming the plugin.
 //
 // An external plugin is a shared library exporting two C symbols:
 //   extern "C" int slipway_plugin_api_version();      // returns kPluginApiVersion
@@ -112,6 +124,10 @@ struct RecordChange {
 // A failing hook aborts the write (its transaction is rolled back) with the hook's Status.
 using RecordHook = std::function<Status(RecordChange&)>;
 
+// What Load() registers through. Every verb is called from Load() only, on the loading thread;
+// none blocks or touches the database. A registration that is invalid (the cases below) does not
+// throw: it is kept, and the load fails with it once Load() returns, naming the plugin. pm:add
+// refuses such a package (400), and a plugin that fails to load is never enabled.
 class PluginContext {
  public:
   virtual ~PluginContext() = default;
@@ -124,17 +140,32 @@ class PluginContext {
   // is kept in step with the definition: created when missing, and given the columns of new
   // fields, each time the plugin is installed, enabled or upgraded (before its migrations).
   // Columns are never dropped or changed by this; use a migration for that.
+  // Fails (and returns the error) on a malformed definition or a name added twice.
   virtual Status AddCollection(const boost::json::object& definition) = 0;
+  // Fails the load on: no name, a version that is not semantic, SQL and `run` both or neither,
+  // a name added twice. `run` executes on the changing thread inside the change's transaction.
   virtual void AddMigration(PluginMigration migration) = 0;
+  // A route `resource:action` under the API's base path. Handlers run on database worker
+  // threads, several at once. A handler that returns an error makes the response's error; one
+  // that throws gives 500 INTERNAL naming the plugin and the action. The same resource:action
+  // added twice, an empty name or an empty handler fails the load. A plugin action replaces a
+  // core action of the same name.
   virtual void AddAction(std::string resource, std::string action, ActionHandler handler,
                          Access access = Access::kSignedIn) = 0;
-  // `collection` "*" means every collection. On PostgreSQL a hook may run in a fiber on an HTTP
-  // thread (docs/architecture.md): use the connection it is given, do not block the thread
-  // (sleeps, condition variables, long CPU work) and hold no mutex across a query.
+  // `collection` "*" means every collection; several hooks on one event run in the order they
+  // were added, the plugins' in load order. Hooks run inside the write's transaction, on a
+  // database worker thread or, on PostgreSQL, in a fiber on an HTTP I/O thread
+  // (docs/architecture.md): use the connection they are given, do not block the thread (sleeps,
+  // condition variables, long CPU work) and hold no mutex across a query. A hook that fails or
+  // throws rolls the write back and is the response's error. An empty collection or an empty
+  // hook fails the load.
   virtual void OnRecord(std::string collection, RecordEvent event, RecordHook hook) = 0;
   // A setting with its default; values live in the database and are changed with pm:update.
+  // A key declared twice, or an empty key, fails the load.
   virtual void DeclareSetting(std::string key, boost::json::value default_value) = 0;
-  // Messages other nodes published for this plugin (the cluster's sync channel).
+  // Messages other nodes published for this plugin (the cluster's sync channel), delivered on
+  // the sync thread one at a time, at most once. Several handlers all get each message; an empty
+  // handler fails the load; a handler that throws is logged and the others still run.
   virtual void OnSyncMessage(std::function<void(const boost::json::value& message)> handler) = 0;
 
   // Privileged registrations for plugins compiled into the binary (authentication, roles).

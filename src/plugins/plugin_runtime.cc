@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "core/guard.h"
+#include "core/semver.h"
 #include "data/ddl.h"
 #include "db/database.h"
 
@@ -92,16 +93,20 @@ Status PluginRuntime::LoadRegistrations() {
   return Status::Ok();
 }
 
+void PluginRuntime::Refuse(Status why) {
+  if (registration_error_.ok()) registration_error_ = std::move(why);
+}
+
 Status PluginRuntime::AddCollection(const json::object& definition) {
   auto c = data::ParseCollectionDefinition(definition, /*users_exists=*/true);
   if (!c.ok()) {
-    if (registration_error_.ok()) registration_error_ = c.status();
+    Refuse(c.status());
     return c.status();
   }
   for (const data::Collection& existing : collections_) {
     if (existing.name == c->name) {
       Status dup = InvalidArgument("collection '" + c->name + "' is added twice");
-      if (registration_error_.ok()) registration_error_ = dup;
+      Refuse(dup);
       return dup;
     }
   }
@@ -132,6 +137,20 @@ std::vector<db::Migration> PluginRuntime::migrations() const {
 }
 
 void PluginRuntime::AddMigration(PluginMigration migration) {
+  const std::string what = "migration '" + migration.name + "'";
+  if (migration.name.empty()) return Refuse(InvalidArgument("a migration has no name"));
+  if (!core::SemVer::Parse(migration.version).ok()) {
+    return Refuse(InvalidArgument(what + " has no valid version ('" + migration.version +
+                                  "'); give the plugin version that introduced it"));
+  }
+  const bool has_sql = !migration.sqlite_sql.empty() || !migration.postgres_sql.empty();
+  if (has_sql == static_cast<bool>(migration.run)) {
+    return Refuse(InvalidArgument(what + " needs either SQL or a run function, not " +
+                                  (has_sql ? "both" : "neither")));
+  }
+  for (const db::Migration& existing : migrations_) {
+    if (existing.name == migration.name) return Refuse(InvalidArgument(what + " is added twice"));
+  }
   db::Migration m;
   m.owner = name_;
   m.version = std::move(migration.version);
@@ -149,6 +168,10 @@ void PluginRuntime::AddMigration(PluginMigration migration) {
 
 void PluginRuntime::AddAction(std::string resource, std::string action, ActionHandler handler,
                               slipway::Access access) {
+  if (resource.empty() || action.empty() || !handler) {
+    return Refuse(InvalidArgument("action '" + resource + ":" + action +
+                                  "' needs a resource, an action name and a handler"));
+  }
   api::Action a;
   a.access = MapAccess(access);
   a.runs_on = api::RunsOn::kWorker;
@@ -170,23 +193,30 @@ void PluginRuntime::AddAction(std::string resource, std::string action, ActionHa
 void PluginRuntime::AddInternalAction(const std::string& resource, const std::string& action,
                                       api::Action a) {
   for (const ActionReg& r : actions_) {
-    if (r.resource == resource && r.action == action && registration_error_.ok()) {
-      registration_error_ =
-          InvalidArgument("action '" + resource + ":" + action + "' is added twice");
+    if (r.resource == resource && r.action == action) {
+      return Refuse(InvalidArgument("action '" + resource + ":" + action + "' is added twice"));
     }
   }
   actions_.push_back({resource, action, std::move(a)});
 }
 
 void PluginRuntime::OnRecord(std::string collection, RecordEvent event, RecordHook hook) {
+  if (collection.empty() || !hook) {
+    return Refuse(InvalidArgument("a record hook needs a collection (or \"*\") and a function"));
+  }
   hooks_.push_back({std::move(collection), event, std::move(hook)});
 }
 
 void PluginRuntime::DeclareSetting(std::string key, json::value default_value) {
+  if (key.empty()) return Refuse(InvalidArgument("a setting has no key"));
+  if (settings_.contains(key)) {
+    return Refuse(InvalidArgument("setting '" + key + "' is declared twice"));
+  }
   settings_[key] = std::move(default_value);
 }
 
 void PluginRuntime::OnSyncMessage(std::function<void(const json::value&)> handler) {
+  if (!handler) return Refuse(InvalidArgument("a sync handler is empty"));
   sync_handlers_.push_back(std::move(handler));
 }
 

@@ -42,7 +42,9 @@ class PluginRuntime final : public slipway::PluginContext, public slipway::Built
   ~PluginRuntime() override;
 
   // Runs BeforeLoad and Load, keeping what they register. Fails, naming the plugin, when they
-  // fail or register something invalid (a malformed collection, a duplicate action).
+  // fail or throw, or registered something invalid: a malformed collection, a migration without
+  // a name, a valid version or a body, an empty name or a missing handler, and any duplicate
+  // (collection, migration name, action, setting key). Record hooks and sync handlers add up.
   Status LoadRegistrations();
 
   slipway::Plugin& plugin() { return *plugin_; }
@@ -112,7 +114,9 @@ class PluginRuntime final : public slipway::PluginContext, public slipway::Built
   api::AclLoader acl_loader_;
   std::vector<api::CollectionChangedFn> changed_;
   std::map<std::string, std::string> governed_;  // collection -> snippet
-  Status registration_error_;  // the first invalid registration, reported by LoadRegistrations
+  // Keeps the first invalid registration, which LoadRegistrations reports.
+  void Refuse(Status why);
+  Status registration_error_;
 };
 
 }  // namespace slipway::plugins
