@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "plugins/plugin_manager.h"
+#include "plugins/builtin_plugin.h"
 
 namespace slipway::plugins {
 

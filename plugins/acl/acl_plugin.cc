@@ -14,7 +14,7 @@ namespace {
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kCacheTtl = std::chrono::seconds(5);
+constexpr auto kRoleCacheTtl = std::chrono::seconds(5);
 constexpr const char* kRolesDefinition = R"({
   "name": "roles", "title": "Roles", "autoGenId": false, "createdBy": false, "updatedBy": false,
   "fields": [
@@ -41,7 +41,7 @@ class RoleCache {
     {
       std::lock_guard lock(mu_);
       auto it = entries_.find(user);
-      if (it != entries_.end() && Clock::now() - it->second.loaded < kCacheTtl)
+      if (it != entries_.end() && Clock::now() - it->second.loaded < kRoleCacheTtl)
         return it->second.roles;
     }
     ASSIGN_OR_RETURN(auto rs,

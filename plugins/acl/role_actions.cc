@@ -4,15 +4,12 @@
 #include "core/parse.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
+#include "http/error_response.h"
 
 namespace slipway::plugins::acl {
 namespace {
 
 namespace json = boost::json;
-
-http::Response Data(const json::value& v) {
-  return http::Response::Json(200, json::serialize(json::object{{"data", v}}));
-}
 
 api::Action Configure(api::ActionFn fn, bool safe = false) {
   return api::Action{std::move(fn), api::RunsOn::kWorker, api::Access::kConfigure, kRolesSnippet,
@@ -132,7 +129,7 @@ void RegisterRoles(slipway::BuiltinRegistrar& r) {
           return WriteRole(conn, d, true);
         }));
         ASSIGN_OR_RETURN(json::value role, RoleRecord(req, d.name));
-        return Data(role);
+        return http::DataResponse(role);
       }));
   r.AddInternalAction(
       "roles", "update", Configure([](api::ActionRequest& req) -> Result<http::Response> {
@@ -153,7 +150,7 @@ void RegisterRoles(slipway::BuiltinRegistrar& r) {
           return WriteRole(conn, d, false);
         }));
         ASSIGN_OR_RETURN(json::value role, RoleRecord(req, name));
-        return Data(json::array{role});
+        return http::DataResponse(json::array{role});
       }));
   r.AddInternalAction(
       "roles", "destroy", Configure([](api::ActionRequest& req) -> Result<http::Response> {
@@ -168,7 +165,7 @@ void RegisterRoles(slipway::BuiltinRegistrar& r) {
         RETURN_IF_ERROR(ChangeRoles(req, {name}, "destroy", [&](db::Connection& conn) {
           return conn.Exec("DELETE FROM \"roles\" WHERE \"name\" = $1", {name});
         }));
-        return Data(1);
+        return http::DataResponse(1);
       }));
   // Writes that would go around the checks above.
   for (const char* action : {"firstOrCreate", "updateOrCreate"}) {
@@ -208,7 +205,7 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
                             {role}));
             json::array items;
             for (int row = 0; row < rs->row_count(); ++row) items.push_back(row_json(*rs, row));
-            return Data(items);
+            return http::DataResponse(items);
           },
           /*safe=*/true));
   r.AddInternalAction(
@@ -225,7 +222,8 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
                 conn->Query("SELECT \"roleName\", \"name\", \"actions\", \"usingActionsConfig\" "
                             "FROM \"rolesResources\" WHERE \"roleName\" = $1 AND \"name\" = $2",
                             {role, std::string(tk->value().as_string())}));
-            return Data(rs->row_count() ? json::value(row_json(*rs, 0)) : json::value(nullptr));
+            return http::DataResponse(rs->row_count() ? json::value(row_json(*rs, 0))
+                                                      : json::value(nullptr));
           },
           /*safe=*/true));
   auto upsert = [](api::ActionRequest& req, bool create) -> Result<http::Response> {
@@ -276,7 +274,7 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
                      {"name", collection},
                      {"usingActionsConfig", using_config},
                      {"actions", ActionsJson(actions)}};
-    return Data(create ? json::value(out) : json::value(json::array{out}));
+    return http::DataResponse(create ? json::value(out) : json::value(json::array{out}));
   };
   r.AddInternalAction("roles.resources", "create",
                       Configure([upsert](api::ActionRequest& req) { return upsert(req, true); }));
@@ -299,7 +297,7 @@ void RegisterResources(slipway::BuiltinRegistrar& r) {
           removed = d->affected_rows();
           return Status::Ok();
         }));
-        return Data(removed);
+        return http::DataResponse(removed);
       }));
 }
 
@@ -393,7 +391,7 @@ void RegisterMembers(slipway::BuiltinRegistrar& r) {
             }
             return role == "root" ? CheckSomeRootRemains(conn) : Status::Ok();
           }));
-      return Data(changed);
+      return http::DataResponse(changed);
     };
   };
   r.AddInternalAction("roles.users", "add", Configure(membership(true)));
@@ -429,7 +427,7 @@ void RegisterMembers(slipway::BuiltinRegistrar& r) {
                                             : json::value(std::string(rs->Text(row, 1)))},
                {"default", rs->Bool(row, 2)}});
          }
-         return Data(items);
+         return http::DataResponse(items);
        },
        api::RunsOn::kWorker, api::Access::kSignedIn, "", /*safe=*/true});
 }

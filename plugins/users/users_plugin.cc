@@ -21,7 +21,7 @@ namespace {
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kCacheTtl = std::chrono::seconds(5);
+constexpr auto kUserCacheTtl = std::chrono::seconds(5);
 
 int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -75,7 +75,7 @@ class TokenAuthenticator final : public api::Authenticator {
         return Unauthenticated("The token was signed out. Please sign in again.", "BLOCKED_TOKEN");
       }
       auto it = known_users_.find(user_id);
-      if (it != known_users_.end() && Clock::now() - it->second.loaded < kCacheTtl) {
+      if (it != known_users_.end() && Clock::now() - it->second.loaded < kUserCacheTtl) {
         known = it->second;
       }
     }
@@ -152,7 +152,7 @@ class TokenAuthenticator final : public api::Authenticator {
   Status RefreshRevoked(db::Connection& conn) {
     {
       std::lock_guard lock(mu_);
-      if (loaded_ && Clock::now() - revoked_loaded_at_ < kCacheTtl) return Status::Ok();
+      if (loaded_ && Clock::now() - revoked_loaded_at_ < kUserCacheTtl) return Status::Ok();
     }
     ASSIGN_OR_RETURN(
         auto rs, conn.Query("SELECT \"token\" FROM \"tokenBlacklist\" WHERE \"expiration\" > $1",
@@ -340,7 +340,7 @@ class UsersPlugin final : public slipway::Plugin {
     std::string token = auth::SignJwt(claims, authenticator_->key());
     ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, id));
     json::object data{{"user", user}, {"token", token}};
-    return http::Response::Json(200, json::serialize(json::object{{"data", data}}));
+    return http::DataResponse(data);
   }
 
   // NocoBase's auth:changePassword: {oldPassword, newPassword, confirmPassword}. Every session
@@ -383,7 +383,7 @@ class UsersPlugin final : public slipway::Plugin {
         {hash, UnixMillisNow(), data::NowInstant(), req.user->id}));
     req.services.CollectionChanged("users");  // forget the cached sessions of this user here
     ASSIGN_OR_RETURN(json::value user, UserRecord(*req.snapshot->schema, *conn, req.user->id));
-    return http::Response::Json(200, json::serialize(json::object{{"data", user}}));
+    return http::DataResponse(user);
   }
 
   // NocoBase's users:updateProfile: the caller's own record, profile fields only.
@@ -433,7 +433,7 @@ class UsersPlugin final : public slipway::Plugin {
       user.as_object()["roles"] = std::move(roles);
       user.as_object()["role"] = req.user->role;
     }
-    return http::Response::Json(200, json::serialize(json::object{{"data", user}}));
+    return http::DataResponse(user);
   }
 
   Result<http::Response> SignOut(api::ActionRequest& req) {

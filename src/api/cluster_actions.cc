@@ -1,15 +1,12 @@
 #include "api/cluster_actions.h"
 
 #include "db/cluster_state.h"
+#include "http/error_response.h"
 
 namespace slipway::api {
 namespace json = boost::json;
 
 namespace {
-
-http::Response Data(const json::value& v) {
-  return http::Response::Json(200, json::serialize(json::object{{"data", v}}));
-}
 
 // The cluster's state and its gate are the application's own configuration ("app").
 Action Configure(ActionFn fn, bool safe = false) {
@@ -25,7 +22,7 @@ Result<http::Response> SetGate(ActionRequest& req, const std::string& state) {
   }
   RETURN_IF_ERROR(SetClusterGate(req.services, state, message));
   auto snap = req.services.snapshot();
-  return Data(json::object{
+  return http::DataResponse(json::object{
       {"state", snap->cluster_state}, {"message", snap->cluster_message}, {"epoch", snap->epoch}});
 }
 
@@ -47,8 +44,8 @@ void RegisterClusterActions(ActionRegistry& r, std::function<cluster::ClusterNod
   r.Add("maintenance", "status",
         Configure(
             [](ActionRequest& req) -> Result<http::Response> {
-              return Data(json::object{{"state", req.snapshot->cluster_state},
-                                       {"message", req.snapshot->cluster_message}});
+              return http::DataResponse(json::object{{"state", req.snapshot->cluster_state},
+                                                     {"message", req.snapshot->cluster_message}});
             },
             /*safe=*/true));
   r.Add("cluster", "nodes",
@@ -59,7 +56,7 @@ void RegisterClusterActions(ActionRegistry& r, std::function<cluster::ClusterNod
                                cluster::ListNodes(*conn, req.services.config().node_live_timeout));
               json::array out;
               for (const auto& n : nodes) out.push_back(cluster::NodeJson(n));
-              return Data(out);
+              return http::DataResponse(out);
             },
             /*safe=*/true));
   r.Add("cluster", "status",
@@ -87,7 +84,7 @@ void RegisterClusterActions(ActionRegistry& r, std::function<cluster::ClusterNod
                                            {"appliedEpoch", req.snapshot->epoch}};
                 out["adapters"] = c->AdapterStatus();
               }
-              return Data(out);
+              return http::DataResponse(out);
             },
             /*safe=*/true));
 }

@@ -1,20 +1,17 @@
 #include "api/schema_actions.h"
 
 #include "data/read_spec.h"
+#include "http/error_response.h"
 
 namespace slipway::api {
 namespace json = boost::json;
 
 namespace {
 
-http::Response Data(const json::value& data) {
-  return http::Response::Json(200, json::serialize(json::object{{"data", data}}));
-}
-
 // NocoBase's paginated envelope over an in-memory list.
 Result<http::Response> Page(json::array items, const json::object& params) {
   ASSIGN_OR_RETURN(data::Pagination pages, data::PaginationParams(params));
-  if (!pages.paginate) return Data(items);
+  if (!pages.paginate) return http::DataResponse(items);
   const int64_t page = pages.page, page_size = pages.page_size;
   int64_t count = static_cast<int64_t>(items.size());
   json::array slice;
@@ -24,7 +21,7 @@ Result<http::Response> Page(json::array items, const json::object& params) {
                     {"page", page},
                     {"pageSize", page_size},
                     {"totalPage", (count + page_size - 1) / page_size}};
-  return http::Response::Json(200, json::serialize(json::object{{"data", slice}, {"meta", meta}}));
+  return http::DataResponse(slice, meta);
 }
 
 Result<std::string> NameParam(const ActionRequest& req, std::string_view what) {
@@ -77,7 +74,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:get"));
           const data::Collection* c = FindCollection(req, name);
           if (c == nullptr) return NotFound("collection '" + name + "' not found");
-          return Data(data::CollectionToJson(*c, WantsFields(req)));
+          return http::DataResponse(data::CollectionToJson(*c, WantsFields(req)));
         }));
   r.Add("collections", "create", change([reserved](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(json::object def, BodyObject(req));
@@ -94,7 +91,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
                 return SnapshotUpdate{created, nullptr};
               }));
           std::string name(def.at("name").as_string());
-          return Data(data::CollectionToJson(*created->Find(name), true));
+          return http::DataResponse(data::CollectionToJson(*created->Find(name), true));
         }));
   r.Add("collections", "update", change([](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:update"));
@@ -106,7 +103,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
                     next, now.schema_store->UpdateCollection(conn, *now.schema, name, values));
                 return SnapshotUpdate{next, nullptr};
               }));
-          return Data(json::array{data::CollectionToJson(*next->Find(name), false)});
+          return http::DataResponse(json::array{data::CollectionToJson(*next->Find(name), false)});
         }));
   r.Add("collections", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:destroy"));
@@ -116,7 +113,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
                                  now.schema_store->DestroyCollection(conn, *now.schema, name));
                 return SnapshotUpdate{next, nullptr};
               }));
-          return Data(1);
+          return http::DataResponse(1);
         }));
 
   auto collection_of = [](const ActionRequest& req) -> Result<const data::Collection*> {
@@ -137,7 +134,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "fields:get"));
           const data::Field* f = c->FindField(name);
           if (f == nullptr) return NotFound("field '" + c->name + "." + name + "' not found");
-          return Data(data::FieldToJson(*f, c->name));
+          return http::DataResponse(data::FieldToJson(*f, c->name));
         }));
   r.Add("collections.fields", "create", change([](ActionRequest& req) -> Result<http::Response> {
           std::string collection = req.route.source_index;
@@ -153,7 +150,8 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
                                  ? std::string(def.at("name").as_string())
                                  : "";
           const data::Field* f = next->Find(collection)->FindField(name);
-          return Data(f ? json::value(data::FieldToJson(*f, collection)) : json::value(nullptr));
+          return http::DataResponse(f ? json::value(data::FieldToJson(*f, collection))
+                                      : json::value(nullptr));
         }));
   r.Add("collections.fields", "update", change([](ActionRequest& req) -> Result<http::Response> {
           std::string collection = req.route.source_index;
@@ -170,8 +168,8 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
                                        ? std::string(values.at("name").as_string())
                                        : name;
           const data::Field* f = next->Find(collection)->FindField(final_name);
-          return Data(json::array{f ? json::value(data::FieldToJson(*f, collection))
-                                    : json::value(nullptr)});
+          return http::DataResponse(json::array{f ? json::value(data::FieldToJson(*f, collection))
+                                                  : json::value(nullptr)});
         }));
   r.Add("collections.fields", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           std::string collection = req.route.source_index;
@@ -182,7 +180,7 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
                     auto next, now.schema_store->DestroyField(conn, *now.schema, collection, name));
                 return SnapshotUpdate{next, nullptr};
               }));
-          return Data(1);
+          return http::DataResponse(1);
         }));
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 
+#include "core/clock.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
 
@@ -23,11 +24,6 @@ class ForeignKeysOff {
  private:
   db::Connection& conn_;
 };
-
-double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
 
 }  // namespace
 
@@ -103,8 +99,9 @@ Status ServicesImpl::ApplyChange(const ChangeOptions& options, const ChangeFn& c
                     {{"change", options.what}, {"error", epoch.status().message()}});
     return epoch.status();
   }
-  core::log::Info("change applied",
-                  {{"change", options.what}, {"epoch", *epoch}, {"ms", MillisSince(started)}});
+  core::log::Info(
+      "change applied",
+      {{"change", options.what}, {"epoch", *epoch}, {"ms", core::MillisSince(started)}});
   // Outside every lock: waiting for the other nodes must not hold up the next change here.
   return announcer_ == nullptr ? Status::Ok() : announcer_->AnnounceAndConfirm(*epoch);
 }

@@ -11,6 +11,7 @@
 #include "api/schema_actions.h"
 #include "auth/app_key.h"
 #include "cluster/adapters.h"
+#include "core/clock.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
 #include "db/core_migrations.h"
@@ -23,10 +24,6 @@ namespace slipway::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double MillisSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 sigset_t StopSignals() {
   sigset_t set;
@@ -262,8 +259,8 @@ Status Application::Serve() {
   workers.Stop();
   hashing.Stop();
   server.reset();
-  core::log::Info("stopped", {{"drain_ms", MillisSince(stopping)},
-                              {"uptime_s", MillisSince(started) / 1000.0}});
+  core::log::Info("stopped", {{"drain_ms", core::MillisSince(stopping)},
+                              {"uptime_s", core::MillisSince(started) / 1000.0}});
   return Status::Ok();
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 namespace slipway::core {
 
@@ -31,5 +32,16 @@ class ManualClock final : public Clock {
   std::atomic<std::chrono::steady_clock::rep> ticks_{
       std::chrono::steady_clock::duration(std::chrono::hours(1)).count()};
 };
+
+// Milliseconds since `start`, with a fraction: what log lines report as `ms`.
+inline double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// A duration in whole milliseconds (truncated), for messages and options.
+inline int64_t ToMillis(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
 
 }  // namespace slipway::core

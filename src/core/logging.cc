@@ -80,7 +80,7 @@ class JsonFormatter final : public spdlog::formatter {
     std::time_t t = spdlog::log_clock::to_time_t(tp);
     std::tm tm{};
     gmtime_r(&t, &tm);
-    char buf[40];
+    char buf[64];  // wide enough for any int the compiler imagines in tm
     std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(ms));

@@ -264,33 +264,27 @@ Status SaveCollectionRow(db::Connection& conn, const Collection& c, bool insert)
   std::string options = json::serialize(o);
   std::string table(db::kCollectionsTable);
   if (insert) {
-    ASSIGN_OR_RETURN(auto rs, conn.Query("INSERT INTO " + table +
-                                             " (name, options, sort) VALUES ($1, $2, "
-                                             "(SELECT COALESCE(MAX(sort), 0) + 1 FROM " +
-                                             table + "))",
-                                         {c.name, options}));
-  } else {
-    ASSIGN_OR_RETURN(auto rs, conn.Query("UPDATE " + table + " SET options = $2 WHERE name = $1",
-                                         {c.name, options}));
+    return conn.Exec("INSERT INTO " + table +
+                         " (name, options, sort) VALUES ($1, $2, "
+                         "(SELECT COALESCE(MAX(sort), 0) + 1 FROM " +
+                         table + "))",
+                     {c.name, options});
   }
-  return Status::Ok();
+  return conn.Exec("UPDATE " + table + " SET options = $2 WHERE name = $1", {c.name, options});
 }
 
 // Rewrites the stored fields of `c` except those a plugin defines in code (`code_fields`).
 Status SaveFieldRows(db::Connection& conn, const Collection& c,
                      const std::set<std::string>& code_fields) {
   std::string table(db::kFieldsTable);
-  ASSIGN_OR_RETURN(auto del,
-                   conn.Query("DELETE FROM " + table + " WHERE collection_name = $1", {c.name}));
+  RETURN_IF_ERROR(conn.Exec("DELETE FROM " + table + " WHERE collection_name = $1", {c.name}));
   int sort = 0;
   for (const Field& f : c.fields) {
     ++sort;
     if (code_fields.count(f.name)) continue;
-    ASSIGN_OR_RETURN(auto ins, conn.Query("INSERT INTO " + table +
-                                              " (collection_name, name, options, sort) VALUES ($1, "
-                                              "$2, $3, $4)",
-                                          {c.name, f.name, json::serialize(StoredField(f, c.name)),
-                                           static_cast<int64_t>(sort)}));
+    RETURN_IF_ERROR(conn.Exec(
+        "INSERT INTO " + table + " (collection_name, name, options, sort) VALUES ($1, $2, $3, $4)",
+        {c.name, f.name, json::serialize(StoredField(f, c.name)), static_cast<int64_t>(sort)}));
   }
   return Status::Ok();
 }

@@ -53,4 +53,13 @@ Response ErrorResponse(const Status& status) {
   return r;
 }
 
+Response DataResponse(const boost::json::value& data) {
+  return Response::Json(200, boost::json::serialize(boost::json::object{{"data", data}}));
+}
+
+Response DataResponse(const boost::json::value& data, const boost::json::value& meta) {
+  return Response::Json(
+      200, boost::json::serialize(boost::json::object{{"data", data}, {"meta", meta}}));
+}
+
 }  // namespace slipway::http

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/clock.h"
 #include "core/logging.h"
 #include "db/catalog.h"
 #include "db/cluster_state.h"
@@ -10,15 +11,6 @@
 #include "db/system_tables.h"
 
 namespace slipway::ops {
-namespace {
-
-double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-}  // namespace
-
 Result<SchemaInfo> Installer::Inspect() {
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   return InspectWith(*conn);
@@ -62,7 +54,7 @@ Status Installer::Install(bool force) {
   RETURN_IF_ERROR(ApplyAll(*conn, all, "", /*install=*/true));
   core::log::Info("installed", {{"version", options_.binary_version.ToString()},
                                 {"migrations", all.size()},
-                                {"ms", MillisSince(started)}});
+                                {"ms", core::MillisSince(started)}});
   return Status::Ok();
 }
 
@@ -90,7 +82,7 @@ Status Installer::Upgrade() {
   core::log::Info("upgraded", {{"from", info.schema_version},
                                {"to", options_.binary_version.ToString()},
                                {"migrations", pending.size()},
-                               {"ms", MillisSince(started)}});
+                               {"ms", core::MillisSince(started)}});
   return Status::Ok();
 }
 
@@ -117,7 +109,8 @@ Status Installer::ApplyAll(db::Connection& conn, const std::vector<const db::Mig
       core::log::Error("migration failed", {{"migration", m->Id()}, {"error", s.message()}});
       return fail(s);
     }
-    core::log::Info("migration applied", {{"migration", m->Id()}, {"ms", MillisSince(started)}});
+    core::log::Info("migration applied",
+                    {{"migration", m->Id()}, {"ms", core::MillisSince(started)}});
     ++done;
   }
   if (install) {

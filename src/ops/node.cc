@@ -3,16 +3,13 @@
 #include <chrono>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/logging.h"
 
 namespace slipway::ops {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double MillisSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 }  // namespace
 
@@ -133,7 +130,7 @@ void NodeProcedures::StartUp(SchemaInfo info) {
     OnSnapshot(*services_.snapshot());  // a plugin this node could not load: out of service
     core::log::Info("serving", {{"epoch", services_.snapshot()->epoch},
                                 {"collections", services_.snapshot()->schema->collections().size()},
-                                {"startup_ms", MillisSince(started)}});
+                                {"startup_ms", core::MillisSince(started)}});
   }
 }
 

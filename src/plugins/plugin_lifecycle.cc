@@ -18,8 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kTable(db::kPluginsTable);
-
 Status PluginError(const std::string& name, const std::string& doing, const Status& cause) {
   return Status(StatusCode::kAborted,
                 doing + " plugin '" + name + "' failed and was rolled back: " + cause.message(),
@@ -34,7 +32,7 @@ api::ChangeOptions PluginChange(std::string what) { return {std::move(what), tru
 Status PluginManager::RecordError(const std::string& name, const std::string& error) {
   core::log::Error("plugin failed", {{"plugin", name}, {"error", error}});
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
-  return conn->Exec("UPDATE " + kTable + " SET error = $2, updated_at = " +
+  return conn->Exec("UPDATE " + kPluginTable + " SET error = $2, updated_at = " +
                         db::SqlNow(conn->dialect()) + " WHERE name = $1",
                     {name, error});
 }
@@ -56,7 +54,7 @@ Status PluginManager::ActivateIn(db::Connection& conn, const PluginRow& row, Plu
   if (enable && !row.enabled) {
     RETURN_IF_ERROR(GuardPlugin(row.name, "AfterEnable", [&] { return p.AfterEnable(conn); }));
   }
-  return conn.Exec("UPDATE " + kTable +
+  return conn.Exec("UPDATE " + kPluginTable +
                        " SET enabled = $2, installed = $3, version = $4, error = NULL, "
                        "updated_at = " +
                        db::SqlNow(conn.dialect()) + " WHERE name = $1",
@@ -222,7 +220,7 @@ Result<json::object> PluginManager::Disable(const std::string& name) {
           RETURN_IF_ERROR(
               GuardPlugin(name, "AfterDisable", [&] { return (*rt)->plugin().AfterDisable(c); }));
         }
-        RETURN_IF_ERROR(c.Exec("UPDATE " + kTable + " SET enabled = $2, updated_at = " +
+        RETURN_IF_ERROR(c.Exec("UPDATE " + kPluginTable + " SET enabled = $2, updated_at = " +
                                    db::SqlNow(c.dialect()) + " WHERE name = $1",
                                {name, false}));
         return api::SnapshotUpdate::Reload();
@@ -266,7 +264,7 @@ Status PluginManager::Remove(const std::string& name, bool purge) {
           RETURN_IF_ERROR(c.Exec(
               "DELETE FROM " + std::string(db::kMigrationsTable) + " WHERE owner = $1", {name}));
         }
-        RETURN_IF_ERROR(c.Exec("DELETE FROM " + kTable + " WHERE name = $1", {name}));
+        RETURN_IF_ERROR(c.Exec("DELETE FROM " + kPluginTable + " WHERE name = $1", {name}));
         return api::SnapshotUpdate::Reload();
       });
   if (!s.ok()) return PluginError(name, "removing", s);
@@ -294,7 +292,7 @@ Result<json::object> PluginManager::UpdateSettings(const std::string& name,
         ASSIGN_OR_RETURN(PluginRow current, FindRow(c, name));
         json::object merged = current.options;
         for (const auto& kv : options) merged[kv.key()] = kv.value();
-        RETURN_IF_ERROR(c.Exec("UPDATE " + kTable + " SET options = $2, updated_at = " +
+        RETURN_IF_ERROR(c.Exec("UPDATE " + kPluginTable + " SET options = $2, updated_at = " +
                                    db::SqlNow(c.dialect()) + " WHERE name = $1",
                                {name, json::serialize(merged)}));
         return api::SnapshotUpdate::Reload();
@@ -432,13 +430,13 @@ Result<json::object> PluginManager::Add(std::string_view archive_bytes) {
       PluginChange("pm:add " + m.name),
       [&](db::Connection& c, const api::Snapshot&) -> Result<api::SnapshotUpdate> {
         if (existing != nullptr) {
-          RETURN_IF_ERROR(c.Exec("UPDATE " + kTable +
+          RETURN_IF_ERROR(c.Exec("UPDATE " + kPluginTable +
                                      " SET package_version = $2, package_path = $3, error = NULL, "
                                      "updated_at = " +
                                      db::SqlNow(c.dialect()) + " WHERE name = $1",
                                  {m.name, m.version_text, rel}));
         } else {
-          RETURN_IF_ERROR(c.Exec("INSERT INTO " + kTable +
+          RETURN_IF_ERROR(c.Exec("INSERT INTO " + kPluginTable +
                                      " (name, version, package_version, package_path, enabled, "
                                      "installed, built_in, created_at, updated_at) VALUES ($1, $2, "
                                      "$2, $3, $4, $4, $4, " +

@@ -14,12 +14,6 @@ namespace slipway::plugins {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-namespace {
-
-const std::string kTable(db::kPluginsTable);
-
-}  // namespace
-
 PluginManager::PluginManager(const core::Config& config, std::string app_version,
                              std::vector<BuiltinPlugin> builtins, api::Services& services,
                              db::Pool& pool)
@@ -65,11 +59,10 @@ std::vector<db::Migration> PluginManager::InstallMigrations() const {
 db::InstallHook PluginManager::MakeInstallHook() const {
   return [this](db::Connection& conn) -> Status {
     for (const BuiltinPlugin& b : builtins_) {
-      ASSIGN_OR_RETURN(
-          auto rs, conn.Query("INSERT INTO " + kTable +
-                                  " (name, version, package_version, enabled, installed, built_in) "
-                                  "VALUES ($1, $2, $2, $3, $3, $4)",
-                              {b.name, app_version_, b.enabled_on_install, true}));
+      RETURN_IF_ERROR(conn.Exec("INSERT INTO " + kPluginTable +
+                                    " (name, version, package_version, enabled, installed, "
+                                    "built_in) VALUES ($1, $2, $2, $3, $3, $4)",
+                                {b.name, app_version_, b.enabled_on_install, true}));
     }
     for (const BuiltinPlugin& b : builtins_) {
       if (!b.enabled_on_install) continue;
@@ -83,9 +76,9 @@ db::InstallHook PluginManager::MakeInstallHook() const {
 
 Result<std::vector<db::Migration>> PluginManager::UpgradeMigrations(db::Connection& conn) const {
   std::set<std::string> enabled;
-  ASSIGN_OR_RETURN(
-      auto rs,
-      conn.Query("SELECT name FROM " + kTable + " WHERE built_in = $1 AND enabled = $1", {true}));
+  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT name FROM " + kPluginTable +
+                                           " WHERE built_in = $1 AND enabled = $1",
+                                       {true}));
   for (int r = 0; r < rs->row_count(); ++r) enabled.emplace(rs->Text(r, 0));
   std::vector<db::Migration> out;
   for (const BuiltinPlugin& b : builtins_) {
@@ -101,19 +94,18 @@ db::InstallHook PluginManager::MakeUpgradeHook() const {
   return [this](db::Connection& conn) -> Status {
     for (const BuiltinPlugin& b : builtins_) {
       ASSIGN_OR_RETURN(auto rs,
-                       conn.Query("SELECT 1 FROM " + kTable + " WHERE name = $1", {b.name}));
+                       conn.Query("SELECT 1 FROM " + kPluginTable + " WHERE name = $1", {b.name}));
       if (rs->row_count() == 0) {  // a built-in new in this version: added, enabled if required
-        ASSIGN_OR_RETURN(
-            auto ins,
-            conn.Query("INSERT INTO " + kTable +
-                           " (name, version, package_version, enabled, installed, built_in) "
-                           "VALUES ($1, $2, $2, $3, $3, $4)",
-                       {b.name, app_version_, b.required, true}));
+        RETURN_IF_ERROR(
+            conn.Exec("INSERT INTO " + kPluginTable +
+                          " (name, version, package_version, enabled, installed, built_in) "
+                          "VALUES ($1, $2, $2, $3, $3, $4)",
+                      {b.name, app_version_, b.required, true}));
       } else {
-        ASSIGN_OR_RETURN(auto up, conn.Query("UPDATE " + kTable +
-                                                 " SET version = $2, package_version = $2 "
-                                                 "WHERE name = $1 AND built_in = $3",
-                                             {b.name, app_version_, true}));
+        RETURN_IF_ERROR(conn.Exec("UPDATE " + kPluginTable +
+                                      " SET version = $2, package_version = $2 "
+                                      "WHERE name = $1 AND built_in = $3",
+                                  {b.name, app_version_, true}));
       }
     }
     return Status::Ok();
@@ -124,7 +116,7 @@ Result<std::vector<PluginRow>> PluginManager::ReadRows(db::Connection& conn) con
   ASSIGN_OR_RETURN(auto rs,
                    conn.Query("SELECT name, version, package_version, package_path, enabled, "
                               "installed, built_in, options, error FROM " +
-                              kTable + " ORDER BY name"));
+                              kPluginTable + " ORDER BY name"));
   std::vector<PluginRow> rows;
   for (int r = 0; r < rs->row_count(); ++r) {
     PluginRow row;

@@ -26,17 +26,14 @@
 #include "core/semver.h"
 #include "db/database.h"
 #include "db/migration.h"
+#include "db/system_tables.h"
+#include "plugins/builtin_plugin.h"
 #include "plugins/plugin_runtime.h"
 
 namespace slipway::plugins {
 
-struct BuiltinPlugin {
-  std::string name;
-  std::function<std::unique_ptr<slipway::Plugin>()> create;
-  std::vector<std::string> dependencies;
-  bool enabled_on_install = false;  // the preset
-  bool required = false;            // may not be disabled or removed
-};
+// slipway_plugins, as a string to build statements with.
+inline const std::string kPluginTable(db::kPluginsTable);
 
 struct PluginRow {
   std::string name;

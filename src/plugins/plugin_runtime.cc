@@ -7,6 +7,7 @@
 #include "core/semver.h"
 #include "data/ddl.h"
 #include "db/database.h"
+#include "http/error_response.h"
 
 namespace slipway::plugins {
 namespace json = boost::json;
@@ -185,7 +186,7 @@ void PluginRuntime::AddAction(std::string resource, std::string action, ActionHa
       ASSIGN_OR_RETURN(data, handler(ctx));
       return Status::Ok();
     }));
-    return http::Response::Json(200, json::serialize(json::object{{"data", std::move(data)}}));
+    return http::DataResponse(data);
   };
   AddInternalAction(resource, action, std::move(a));
 }

@@ -1,15 +1,12 @@
 #include "plugins/pm_actions.h"
 
+#include "http/error_response.h"
 #include "http/multipart.h"
 
 namespace slipway::plugins {
 namespace json = boost::json;
 
 namespace {
-
-http::Response Data(const json::value& v) {
-  return http::Response::Json(200, json::serialize(json::object{{"data", v}}));
-}
 
 Result<std::string> Name(const api::ActionRequest& req) {
   auto it = req.params.find("filterByTk");
@@ -47,7 +44,7 @@ void RegisterPluginActions(api::ActionRegistry& r, PluginManager& pm) {
         Configure(
             [&pm](api::ActionRequest&) -> Result<http::Response> {
               ASSIGN_OR_RETURN(json::array all, pm.List());
-              return Data(all);
+              return http::DataResponse(all);
             },
             /*safe=*/true));
   r.Add("pm", "get",
@@ -55,7 +52,7 @@ void RegisterPluginActions(api::ActionRegistry& r, PluginManager& pm) {
             [&pm](api::ActionRequest& req) -> Result<http::Response> {
               ASSIGN_OR_RETURN(std::string name, Name(req));
               ASSIGN_OR_RETURN(json::object p, pm.Get(name));
-              return Data(p);
+              return http::DataResponse(p);
             },
             /*safe=*/true));
   // A package as a multipart upload (any part with a filename, e.g. curl -F file=@x.tgz), or a
@@ -67,7 +64,7 @@ void RegisterPluginActions(api::ActionRegistry& r, PluginManager& pm) {
             for (const http::Part& part : parts) {
               if (part.filename.empty()) continue;
               ASSIGN_OR_RETURN(json::object p, pm.Add(part.data));
-              return Data(p);
+              return http::DataResponse(p);
             }
             return InvalidArgument("pm:add: the upload has no file part");
           }
@@ -85,27 +82,27 @@ void RegisterPluginActions(api::ActionRegistry& r, PluginManager& pm) {
                 "{\"path\": \"<file on the server>\"}");
           }
           ASSIGN_OR_RETURN(json::object p, pm.AddFromStorage(path));
-          return Data(p);
+          return http::DataResponse(p);
         }));
   r.Add("pm", "enable", Configure([&pm](api::ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, Name(req));
           ASSIGN_OR_RETURN(json::object p, pm.Enable(name));
-          return Data(p);
+          return http::DataResponse(p);
         }));
   r.Add("pm", "disable", Configure([&pm](api::ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, Name(req));
           ASSIGN_OR_RETURN(json::object p, pm.Disable(name));
-          return Data(p);
+          return http::DataResponse(p);
         }));
   r.Add("pm", "upgrade", Configure([&pm](api::ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, Name(req));
           ASSIGN_OR_RETURN(json::object p, pm.Upgrade(name));
-          return Data(p);
+          return http::DataResponse(p);
         }));
   r.Add("pm", "remove", Configure([&pm](api::ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, Name(req));
           RETURN_IF_ERROR(pm.Remove(name, Flag(req, "purge")));
-          return Data(nullptr);
+          return http::DataResponse(nullptr);
         }));
   // Plugin settings: {"options": {"key": value}} with keys the plugin declared.
   r.Add("pm", "update", Configure([&pm](api::ActionRequest& req) -> Result<http::Response> {
@@ -116,7 +113,7 @@ void RegisterPluginActions(api::ActionRegistry& r, PluginManager& pm) {
           }
           ASSIGN_OR_RETURN(json::object p,
                            pm.UpdateSettings(name, req.body.at("options").as_object()));
-          return Data(p);
+          return http::DataResponse(p);
         }));
 }
 

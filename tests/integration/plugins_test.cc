@@ -45,7 +45,9 @@ class PluginsTest : public ::testing::TestWithParam<db::Dialect> {
     Start();
   }
   void TearDown() override {
-    if (node_) EXPECT_EQ(node_->Stop(), 0);
+    if (node_) {
+      EXPECT_EQ(node_->Stop(), 0);
+    }
   }
   // Starts the node and signs in. `out_of_service_because` non-empty: the node is expected to
   // come up out of service, with that text in its health check's answer.

@@ -100,7 +100,9 @@ TEST(PostgresNodeTest, RecoversWhenTheDatabaseRestarts) {
     ApiResult create = api.Post("notes:create", std::string(R"({"text":"after"})"));
     EXPECT_NE(get.status, 500) << get.body;
     EXPECT_NE(create.status, 500) << create.body;
-    if (get.status != 200) EXPECT_EQ(get.status, 503) << get.body;
+    if (get.status != 200) {
+      EXPECT_EQ(get.status, 503) << get.body;
+    }
     get_status = get.status;
     create_status = create.status;
     if (get_status == 200 && create_status == 200) break;

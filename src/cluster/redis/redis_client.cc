@@ -1,13 +1,10 @@
 #include "cluster/redis/redis_client.h"
 
+#include "core/clock.h"
 #include "core/logging.h"
 
 namespace slipway::cluster::redis {
 namespace {
-
-int64_t Ms(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
 
 bool StartsWith(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -43,7 +40,7 @@ Result<RedisConnection*> RedisClient::ConnectionLocked() {
   auto now = Clock::now();
   if (now < next_attempt_) {
     return Unavailable(last_error_ + " (next attempt in " +
-                       std::to_string(Ms(next_attempt_ - now)) + " ms)");
+                       std::to_string(core::ToMillis(next_attempt_ - now)) + " ms)");
   }
   auto opened = RedisConnection::Open(url_, options_.timeout);
   if (!opened.ok()) {
@@ -67,7 +64,7 @@ Result<RedisConnection*> RedisClient::ConnectionLocked() {
     if (ever_connected_) ++reconnects_;
     core::log::Info("redis reconnected", {{"client", options_.name},
                                           {"url", url_.Address()},
-                                          {"down_ms", Ms(Clock::now() - down_since_)}});
+                                          {"down_ms", core::ToMillis(Clock::now() - down_since_)}});
   }
   ever_connected_ = true;
   return conn_.get();

@@ -9,17 +9,10 @@
 #include <cstring>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/logging.h"
 
 namespace slipway::cluster::redis {
-namespace {
-
-int64_t Ms(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
-}  // namespace
-
 // One subscriber connection, from SUBSCRIBE until it is lost or the bus stops.
 class RedisSyncBus::Session {
  public:
@@ -51,7 +44,8 @@ class RedisSyncBus::Session {
         last_ping_ = now;
       }
       auto next_check = std::min(last_ping_ + bus_.options_.ping_interval, last_rx_ + limit);
-      int wait_ms = static_cast<int>(std::clamp<int64_t>(Ms(next_check - now) + 1, 1, 1000));
+      int wait_ms =
+          static_cast<int>(std::clamp<int64_t>(core::ToMillis(next_check - now) + 1, 1, 1000));
       pollfd fds[2] = {{conn_.fd(), POLLIN, 0}, {bus_.wake_fd_, POLLIN, 0}};
       int n = ::poll(fds, 2, wait_ms);
       if (n < 0 && errno != EINTR) {
@@ -173,7 +167,7 @@ bool RedisSyncBus::SleepUnlessStopped(std::chrono::milliseconds d) {
     auto left = until - Clock::now();
     if (left <= Clock::duration::zero()) return true;
     pollfd p{wake_fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(Ms(left), 1))) > 0) {
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(core::ToMillis(left), 1))) > 0) {
       uint64_t count;
       (void)!::read(wake_fd_, &count, sizeof(count));
     }
@@ -210,7 +204,7 @@ void RedisSyncBus::SetConnected(bool connected, const std::string& error) {
       core::log::Info(
           ever_connected_ ? "redis subscriber reconnected" : "redis subscriber connected",
           {{"url", url_.Address()},
-           {"down_ms", Ms(Clock::now() - down_since_)},
+           {"down_ms", core::ToMillis(Clock::now() - down_since_)},
            {"reconnects", status_.reconnects}});
     }
     ever_connected_ = true;
