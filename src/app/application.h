@@ -14,6 +14,7 @@
 #include "api/action_registry.h"
 #include "api/lifecycle.h"
 #include "api/services_impl.h"
+#include "app/distribution.h"
 #include "cluster/cluster_node.h"
 #include "core/build_info.h"
 #include "core/config.h"
@@ -25,14 +26,6 @@
 #include "plugins/plugin_manager.h"
 
 namespace slipway::app {
-
-// What differs between the product binary and the test-only binaries built for upgrade tests.
-struct Distribution {
-  core::BuildInfo build;
-  std::vector<db::Migration> extra_migrations;  // appended to the core's
-  // The built-in plugins, in load order (a plugin after those it depends on), with the preset.
-  std::function<std::vector<plugins::BuiltinPlugin>()> builtins;
-};
 
 class Application {
  public:

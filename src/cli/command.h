@@ -8,6 +8,7 @@
 #include <string>
 
 #include "app/application.h"
+#include "cli/main.h"
 #include "core/config.h"
 
 namespace slipway::cli {
@@ -42,8 +43,5 @@ Command AddVersion(CLI::App& root, const app::Distribution& dist);
 Command AddPm(CLI::App& root, const app::Distribution& dist);
 Command AddMaintenance(CLI::App& root, const app::Distribution& dist);
 Command AddCluster(CLI::App& root, const app::Distribution& dist);
-
-// The whole CLI; returns the process exit code.
-int Main(int argc, char** argv, const app::Distribution& dist);
 
 }  // namespace slipway::cli

@@ -1,5 +1,6 @@
+#include "cli/main.h"
+
 #include "builtin.h"
-#include "cli/command.h"
 #include "core/build_info.h"
 
 int main(int argc, char** argv) {

@@ -3,7 +3,7 @@
 // `slipway-next-broken`, whose second extra migration fails, so tests can check that the first
 // one is rolled back with it.
 #include "builtin.h"
-#include "cli/command.h"
+#include "cli/main.h"
 #include "core/build_info.h"
 
 namespace {
