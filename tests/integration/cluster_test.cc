@@ -32,18 +32,12 @@ class ClusterTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(pg_.Create());
     ASSERT_TRUE(redis_.Start());
-    const auto& o = pg_.options();
-    env_ = {{"DB_DIALECT", "postgres"},
-            {"DB_HOST", o.host},
-            {"DB_PORT", std::to_string(o.port)},
-            {"DB_DATABASE", o.database},
-            {"DB_USER", o.user},
-            {"DB_PASSWORD", o.password},
-            {"APP_KEY", "cluster-test-key-0123456789abcdef0123"},
-            {"REDIS_URL", "redis://127.0.0.1:" + std::to_string(redis_.port())},
-            {"SYNC_POLL_INTERVAL", "300"},
-            {"HEARTBEAT_INTERVAL", "300"},
-            {"NODE_LIVE_TIMEOUT", "2000"}};
+    env_ = PostgresEnv(pg_.options());
+    env_.insert({{"APP_KEY", "cluster-test-key-0123456789abcdef0123"},
+                 {"REDIS_URL", "redis://127.0.0.1:" + std::to_string(redis_.port())},
+                 {"SYNC_POLL_INTERVAL", "300"},
+                 {"HEARTBEAT_INTERVAL", "300"},
+                 {"NODE_LIVE_TIMEOUT", "2000"}});
   }
   void TearDown() override {
     for (auto& n : nodes_) {

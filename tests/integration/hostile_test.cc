@@ -188,13 +188,7 @@ class HostileTest : public ::testing::TestWithParam<db::Dialect> {
     if (GetParam() == db::Dialect::kPostgres) {
       pg_.emplace();
       ASSERT_TRUE(pg_->Create());
-      const auto& o = pg_->options();
-      env.insert({{"DB_DIALECT", "postgres"},
-                  {"DB_HOST", o.host},
-                  {"DB_PORT", std::to_string(o.port)},
-                  {"DB_DATABASE", o.database},
-                  {"DB_USER", o.user},
-                  {"DB_PASSWORD", o.password}});
+      env.merge(PostgresEnv(pg_->options()));
     }
     node_ = std::make_unique<Node>(NodeOptions{.storage = storage(), .env = env});
     ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stderr();

@@ -14,11 +14,6 @@
 namespace slipway::testing {
 namespace {
 
-std::map<std::string, std::string> PostgresEnv(const db::PostgresOptions& o) {
-  return {{"DB_DIALECT", "postgres"},  {"DB_HOST", o.host}, {"DB_PORT", std::to_string(o.port)},
-          {"DB_DATABASE", o.database}, {"DB_USER", o.user}, {"DB_PASSWORD", o.password}};
-}
-
 TEST(PostgresCliTest, UnreachableServerIsOneLineNamingIt) {
   TempDir dir;
   db::PostgresOptions options;

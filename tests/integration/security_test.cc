@@ -38,13 +38,7 @@ class SecurityTest : public ::testing::TestWithParam<db::Dialect> {
     if (GetParam() == db::Dialect::kPostgres) {
       pg_.emplace();
       ASSERT_TRUE(pg_->Create());
-      const auto& o = pg_->options();
-      env_.insert({{"DB_DIALECT", "postgres"},
-                   {"DB_HOST", o.host},
-                   {"DB_PORT", std::to_string(o.port)},
-                   {"DB_DATABASE", o.database},
-                   {"DB_USER", o.user},
-                   {"DB_PASSWORD", o.password}});
+      env_.merge(PostgresEnv(pg_->options()));
     }
   }
   void Start(std::map<std::string, std::string> extra = {}) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "db/postgres/postgres_connection.h"
@@ -50,5 +51,12 @@ class TestDatabase {
   db::PostgresOptions options_;
   bool created_ = false;
 };
+
+// The environment that points a Slipway node at this database (DB_DIALECT=postgres and the
+// DB_* connection variables).
+inline std::map<std::string, std::string> PostgresEnv(const db::PostgresOptions& o) {
+  return {{"DB_DIALECT", "postgres"},  {"DB_HOST", o.host}, {"DB_PORT", std::to_string(o.port)},
+          {"DB_DATABASE", o.database}, {"DB_USER", o.user}, {"DB_PASSWORD", o.password}};
+}
 
 }  // namespace slipway::testing
