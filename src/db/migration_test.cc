@@ -10,15 +10,7 @@
 namespace slipway::db {
 namespace {
 
-Migration Sql(std::string version, std::string name, std::string sql) {
-  Migration m;
-  m.owner = "core";
-  m.version = std::move(version);
-  m.name = std::move(name);
-  m.sqlite_sql = sql;
-  m.postgres_sql = sql;
-  return m;
-}
+using testing::SqlMigration;
 
 // Every case runs on SQLite and on PostgreSQL, each in a fresh database.
 class MigrationTest : public ::testing::TestWithParam<Dialect> {
@@ -45,8 +37,9 @@ INSTANTIATE_TEST_SUITE_P(Dialects, MigrationTest, ::testing::ValuesIn(testing::k
                          testing::DialectTestName);
 
 TEST_P(MigrationTest, PendingAreOrderedByVersionThenName) {
-  std::vector<Migration> all = {Sql("0.10.0", "a", "SELECT 1"), Sql("0.2.0", "b", "SELECT 1"),
-                                Sql("0.2.0", "a", "SELECT 1")};
+  std::vector<Migration> all = {SqlMigration("0.10.0", "a", "SELECT 1"),
+                                SqlMigration("0.2.0", "b", "SELECT 1"),
+                                SqlMigration("0.2.0", "a", "SELECT 1")};
   auto pending = PendingMigrations(*conn_, all);
   ASSERT_TRUE(pending.ok());
   ASSERT_EQ(pending->size(), 3u);
@@ -56,7 +49,7 @@ TEST_P(MigrationTest, PendingAreOrderedByVersionThenName) {
 }
 
 TEST_P(MigrationTest, EachRunsOnceAndIsRecordedWithItsChecksum) {
-  std::vector<Migration> all = {Sql("0.1.0", "t", "CREATE TABLE t1 (x INTEGER)")};
+  std::vector<Migration> all = {SqlMigration("0.1.0", "t", "CREATE TABLE t1 (x INTEGER)")};
   ASSERT_TRUE(ApplyAll(all).ok());
   ASSERT_TRUE(ApplyAll(all).ok());  // second time: nothing pending, CREATE TABLE not rerun
   auto applied = ListApplied(*conn_);
@@ -67,8 +60,9 @@ TEST_P(MigrationTest, EachRunsOnceAndIsRecordedWithItsChecksum) {
 }
 
 TEST_P(MigrationTest, ChangedChecksumOfAnAppliedMigrationIsRefused) {
-  ASSERT_TRUE(ApplyAll({Sql("0.1.0", "t", "CREATE TABLE t1 (x INTEGER)")}).ok());
-  auto pending = PendingMigrations(*conn_, {Sql("0.1.0", "t", "CREATE TABLE t1 (x TEXT)")});
+  ASSERT_TRUE(ApplyAll({SqlMigration("0.1.0", "t", "CREATE TABLE t1 (x INTEGER)")}).ok());
+  auto pending =
+      PendingMigrations(*conn_, {SqlMigration("0.1.0", "t", "CREATE TABLE t1 (x TEXT)")});
   ASSERT_FALSE(pending.ok());
   EXPECT_EQ(pending.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(pending.status().tag(), "MIGRATION_CHECKSUM_MISMATCH");
@@ -88,7 +82,7 @@ TEST_P(MigrationTest, CodeMigrationsChecksumTheirRevision) {
 }
 
 TEST_P(MigrationTest, FailureNamesTheMigrationAndOutsideTransactionIsRefused) {
-  Migration bad = Sql("0.1.0", "bad", "INSERT INTO nope VALUES (1)");
+  Migration bad = SqlMigration("0.1.0", "bad", "INSERT INTO nope VALUES (1)");
   EXPECT_EQ(ApplyMigration(*conn_, bad).code(), StatusCode::kInternal);  // no transaction
   ASSERT_TRUE(conn_->Begin().ok());
   Status s = ApplyMigration(*conn_, bad);

@@ -9,15 +9,7 @@
 namespace slipway::ops {
 namespace {
 
-db::Migration Sql(std::string version, std::string name, std::string sql) {
-  db::Migration m;
-  m.owner = "core";
-  m.version = std::move(version);
-  m.name = std::move(name);
-  m.sqlite_sql = sql;
-  m.postgres_sql = sql;
-  return m;
-}
+using testing::SqlMigration;
 
 // Every case runs on SQLite and on PostgreSQL, each in a fresh database.
 class InstallerTest : public ::testing::TestWithParam<db::Dialect> {
@@ -78,16 +70,17 @@ TEST_P(InstallerTest, InstallRefusesAnInstalledDatabaseUnlessForced) {
 
 TEST_P(InstallerTest, UpgradeAppliesNewMigrationsAndBumpsTheVersion) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
-  ASSERT_TRUE(
-      Make("0.2.0", {Sql("0.2.0", "add", "CREATE TABLE added (x INTEGER)")}).Upgrade().ok());
+  ASSERT_TRUE(Make("0.2.0", {SqlMigration("0.2.0", "add", "CREATE TABLE added (x INTEGER)")})
+                  .Upgrade()
+                  .ok());
   EXPECT_TRUE(Exists("added"));
   EXPECT_EQ(SchemaVersion(), "0.2.0");
 }
 
 TEST_P(InstallerTest, FailedUpgradeRollsEverythingBack) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
-  Status s = Make("0.2.0", {Sql("0.2.0", "a-good", "CREATE TABLE added (x INTEGER)"),
-                            Sql("0.2.0", "b-bad", "INSERT INTO missing VALUES (1)")})
+  Status s = Make("0.2.0", {SqlMigration("0.2.0", "a-good", "CREATE TABLE added (x INTEGER)"),
+                            SqlMigration("0.2.0", "b-bad", "INSERT INTO missing VALUES (1)")})
                  .Upgrade();
   ASSERT_EQ(s.code(), StatusCode::kAborted);
   EXPECT_EQ(s.tag(), "MIGRATION_FAILED");
@@ -99,7 +92,8 @@ TEST_P(InstallerTest, FailedUpgradeRollsEverythingBack) {
 
 TEST_P(InstallerTest, NewerDatabaseIsNeverWritten) {
   ASSERT_TRUE(Make("0.2.0").Install(false).ok());
-  Status s = Make("0.1.0", {Sql("0.1.0", "x", "CREATE TABLE should_not (x INTEGER)")}).Upgrade();
+  Status s =
+      Make("0.1.0", {SqlMigration("0.1.0", "x", "CREATE TABLE should_not (x INTEGER)")}).Upgrade();
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.tag(), "APP_OUTDATED");
   EXPECT_FALSE(Exists("should_not"));

@@ -13,11 +13,23 @@
 #include <string>
 
 #include "db/database.h"
+#include "db/migration.h"
 #include "db/schema_lock.h"
 #include "test_postgres.h"
 #include "test_support.h"
 
 namespace slipway::testing {
+
+// A core migration that runs the same SQL on both dialects.
+inline db::Migration SqlMigration(std::string version, std::string name, std::string sql) {
+  db::Migration m;
+  m.owner = "core";
+  m.version = std::move(version);
+  m.name = std::move(name);
+  m.sqlite_sql = sql;
+  m.postgres_sql = std::move(sql);
+  return m;
+}
 
 class DialectDatabase {
  public:
