@@ -324,6 +324,12 @@ void Session::WaitForRequest() {
     ReadHeader();
     return;
   }
+  // A connection accepted while the server began to stop (after Shutdown() closed the idle
+  // ones) is idle too.
+  if (server_->stopping()) {
+    Close();
+    return;
+  }
   // The wait for a request to begin: short for a new connection, longer between keep-alive
   // requests. No bytes yet, so a timeout here closes silently.
   Arm(first_request_ ? server_->options().header_timeout : server_->options().idle_timeout);
