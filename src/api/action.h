@@ -35,6 +35,10 @@ struct ActionRequest {
   // What the caller may read and write on every path into a collection (data/access.h); null
   // when unrestricted (root, a configuration permission that governs the collection).
   std::shared_ptr<const data::RecordAccess> access;
+  // This request's hold on the snapshot's epoch (Services::HoldEpoch). An action that removes a
+  // field or collection resets it before the change: it names nothing of the old schema after
+  // that, and the removal's second phase waits for every hold older than the removal.
+  std::shared_ptr<void> hold;
 };
 
 using ActionFn = std::function<Result<http::Response>(ActionRequest&)>;

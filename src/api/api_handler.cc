@@ -185,10 +185,11 @@ std::vector<http::Method> AllowedMethods(const Action& action, std::string_view 
 const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords, "", false};
 
 http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
-                               const http::Request& request, const http::Route& route) {
+                               std::shared_ptr<void> hold, const http::Request& request,
+                               const http::Route& route) {
   auto run = [&]() -> Result<http::Response> {
-    ActionRequest req{request,      route,   std::move(snapshot), {},     nullptr,
-                      std::nullopt, nullptr, services_,           nullptr};
+    ActionRequest req{request,      route,   std::move(snapshot), {},      nullptr,
+                      std::nullopt, nullptr, services_,           nullptr, std::move(hold)};
     const data::Collection* records = nullptr;
     if (action.access == Access::kRecords) {
       records = RecordCollection(*req.snapshot, route);
@@ -227,6 +228,12 @@ http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snaps
     const Status& s = result.status();
     if (s.code() == StatusCode::kInternal) {
       core::log::Error("action failed", {{"action", route.Key()}, {"error", s.message()}});
+    }
+    if (s.tag() == db::kDatabaseUnavailable) {
+      // Where the database is and what libpq said are for the operator, not for clients.
+      core::log::Warn("database unavailable", {{"action", route.Key()}, {"error", s.message()}});
+      return http::ErrorResponse(Unavailable("the database is unavailable; try again in a moment",
+                                             db::kDatabaseUnavailable));
     }
     return http::ErrorResponse(s);
   }
@@ -281,8 +288,12 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
       ok.routine = true;
       respond(std::move(ok));
     } else {
-      http::Response r = http::Response::Text(
-          503, std::string(AppStateName(lifecycle_.state())) + ": " + lifecycle_.message());
+      std::string why =
+          lifecycle_.leaving() ? "leaving: the node is shutting down"
+          : lifecycle_.state() == AppState::kRunning && !lifecycle_.current()
+              ? "rejoining: the node is catching up with the cluster"
+              : std::string(AppStateName(lifecycle_.state())) + ": " + lifecycle_.message();
+      http::Response r = http::Response::Text(503, why);
       r.headers.push_back({"retry-after", "5"});
       respond(std::move(r));
     }
@@ -294,7 +305,8 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   const bool operating =
       route.ok() && (route->resource == "maintenance" || route->resource == "cluster" ||
                      route->resource == "pm" || route->resource == "auth");
-  if (!lifecycle_.serving() && !(operating && lifecycle_.state() == AppState::kOutOfService)) {
+  if (!lifecycle_.serving_requests() &&
+      !(operating && lifecycle_.state() == AppState::kOutOfService)) {
     respond(lifecycle_.MaintenanceResponse(WantsHtml(request)));
     return;
   }
@@ -302,8 +314,17 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
     respond(http::ErrorResponse(route.status()));
     return;
   }
-  // The snapshot (with its actions) is taken once; the action runs against that same one.
+  // The snapshot (with its actions) is taken once; the action runs against that same one. Its
+  // epoch is held from here, while the request waits for a thread too, so that a removal does
+  // not drop a column a queued request will name; the hold is checked against the current
+  // snapshot after it is taken (a removal that published in between may not have seen it).
   std::shared_ptr<const Snapshot> snap = services_.snapshot();
+  std::shared_ptr<void> hold = services_.HoldEpoch(snap->epoch);
+  for (std::shared_ptr<const Snapshot> now = services_.snapshot(); now->epoch != snap->epoch;
+       now = services_.snapshot()) {
+    snap = std::move(now);
+    hold = services_.HoldEpoch(snap->epoch);
+  }
   if (snap->cluster_state != "running" && !operating) {
     // The cluster's gate (slipway maintenance on): every node answers alike.
     std::string message = snap->cluster_message.empty()
@@ -318,14 +339,15 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
                  ? &kRecordAction
                  : &kNotFoundAction;
   }
-  Dispatch(*action, std::move(snap), std::move(request), std::move(route).value(), respond);
+  Dispatch(*action, std::move(snap), std::move(hold), std::move(request), std::move(route).value(),
+           respond);
 }
 
 void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> snap,
-                          http::Request&& request, http::Route&& route,
+                          std::shared_ptr<void> hold, http::Request&& request, http::Route&& route,
                           const http::Responder& respond) {
   if (action.runs_on == RunsOn::kIoThread) {
-    respond(Run(action, std::move(snap), request, route));
+    respond(Run(action, std::move(snap), std::move(hold), request, route));
     return;
   }
   const data::Collection* records =
@@ -339,9 +361,9 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
   const bool in_fiber = records != nullptr && !hashes && RunsInFiber(*records);
   // The request moves into the task; `respond` is copied so a refused Post can still answer. The
   // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
-  auto task = [this, &action, snap, req = std::move(request), rt = std::move(route), respond]() {
-    respond(Run(action, snap, req, rt));
-  };
+  auto task = [this, &action, snap, hold = std::move(hold), req = std::move(request),
+               rt = std::move(route),
+               respond]() mutable { respond(Run(action, snap, std::move(hold), req, rt)); };
   if (in_fiber) {
     fiber::Spawn(std::move(task));
     return;

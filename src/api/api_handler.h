@@ -37,10 +37,13 @@ class ApiHandler final : public http::Handler {
 
  private:
   bool RunsInFiber(const data::Collection& collection) const;
-  void Dispatch(const Action& action, std::shared_ptr<const Snapshot> snap, http::Request&& request,
-                http::Route&& route, const http::Responder& respond);
+  // `hold` marks the request as using the snapshot's epoch (Services::HoldEpoch) until it ends.
+  void Dispatch(const Action& action, std::shared_ptr<const Snapshot> snap,
+                std::shared_ptr<void> hold, http::Request&& request, http::Route&& route,
+                const http::Responder& respond);
   http::Response Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
-                     const http::Request& request, const http::Route& route);
+                     std::shared_ptr<void> hold, const http::Request& request,
+                     const http::Route& route);
 
   const std::string base_path_;
   const Lifecycle& lifecycle_;

@@ -27,6 +27,7 @@ class ThrowingServices final : public Services {
   db::Pool& pool() override { return pool_; }
   Result<int64_t> NextSnowflake() override { throw std::runtime_error("the generator exploded"); }
   std::shared_ptr<const Snapshot> snapshot() const override { return snapshot_; }
+  std::shared_ptr<void> HoldEpoch(int64_t) override { return nullptr; }
   Status ApplyChange(const ChangeOptions&, const ChangeFn&) override {
     return Internal("no changes in this test");
   }

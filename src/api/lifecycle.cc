@@ -180,8 +180,23 @@ http::Response MaintenanceBody(std::string_view code, std::string_view message,
   return r;
 }
 
+bool Lifecycle::current() const {
+  auto until = current_until_.load(std::memory_order_acquire);
+  if (until == 0 || std::chrono::steady_clock::now().time_since_epoch().count() < until) {
+    return true;
+  }
+  if (on_stale_) on_stale_();
+  return false;
+}
+
 http::Response Lifecycle::MaintenanceResponse(bool wants_html) const {
   AppState s = state();
+  if (s == AppState::kRunning && !current()) {
+    return MaintenanceBody("NODE_REJOINING",
+                           "this node lost touch with the cluster for a while and is catching up; "
+                           "try again in a moment",
+                           "", wants_html, "1");
+  }
   const char* command = CommandFor(s);
   return MaintenanceBody(CodeFor(s), message(), command ? command : "", wants_html,
                          s == AppState::kError || s == AppState::kOutdated ? "30" : "5");

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -46,8 +48,29 @@ std::string_view AppStateName(AppState state);
 
 class Lifecycle {
  public:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
   AppState state() const { return state_.load(std::memory_order_acquire); }
-  bool serving() const { return state() == AppState::kRunning; }
+  // Running, current in the cluster, and not leaving.
+  bool serving() const {
+    return state() == AppState::kRunning && current() && !leaving_.load(std::memory_order_relaxed);
+  }
+  // Whether requests other than the health check are served (a leaving node still serves them
+  // while the load balancer notices that its health check fails).
+  bool serving_requests() const { return state() == AppState::kRunning && current(); }
+
+  // A node of a cluster serves only until the deadline its last good heartbeat set
+  // (cluster/cluster_node.h, "Currency"); without one (a command, a test) it always may.
+  void SetCurrentUntil(SteadyTime deadline) {
+    current_until_.store(deadline.time_since_epoch().count(), std::memory_order_release);
+  }
+  bool current() const;
+  // Called (quick, any thread) when a request finds the node not current: heartbeat now.
+  void OnStale(std::function<void()> fn) { on_stale_ = std::move(fn); }
+  // SIGTERM: the health check fails from now on while requests are still served (the load
+  // balancer takes the node out before it stops accepting).
+  void SetLeaving() { leaving_.store(true, std::memory_order_relaxed); }
+  bool leaving() const { return leaving_.load(std::memory_order_relaxed); }
 
   // Moves to `next` with a message shown in the 503 body; Internal if the move is not allowed.
   Status TransitionTo(AppState next, std::string message = {});
@@ -62,6 +85,9 @@ class Lifecycle {
 
  private:
   std::atomic<AppState> state_{AppState::kInitializing};
+  std::atomic<SteadyTime::rep> current_until_{0};  // 0: no deadline
+  std::atomic<bool> leaving_{false};
+  std::function<void()> on_stale_;
   mutable std::mutex mu_;
   std::string message_;
 };

@@ -47,6 +47,14 @@ bool WantsFields(const ActionRequest& req) {
   return false;
 }
 
+// A schema without a field or collection whose column or table is dropped later (services.h).
+SnapshotUpdate Removal(std::shared_ptr<const data::Schema> next) {
+  SnapshotUpdate u;
+  u.schema = std::move(next);
+  u.removals = true;
+  return u;
+}
+
 const data::Collection* FindCollection(const ActionRequest& req, std::string_view name) {
   return req.snapshot->schema ? req.snapshot->schema->Find(name) : nullptr;
 }
@@ -107,11 +115,12 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
         }));
   r.Add("collections", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "collections:destroy"));
+          req.hold.reset();  // see ActionRequest::hold
           RETURN_IF_ERROR(req.services.ApplyChange(
               [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
                 ASSIGN_OR_RETURN(auto next,
                                  now.schema_store->DestroyCollection(conn, *now.schema, name));
-                return SnapshotUpdate{next, nullptr};
+                return Removal(std::move(next));
               }));
           return http::DataResponse(1);
         }));
@@ -174,11 +183,12 @@ void RegisterSchemaActions(ActionRegistry& r, std::function<bool(std::string_vie
   r.Add("collections.fields", "destroy", change([](ActionRequest& req) -> Result<http::Response> {
           std::string collection = req.route.source_index;
           ASSIGN_OR_RETURN(std::string name, NameParam(req, "fields:destroy"));
+          req.hold.reset();  // see ActionRequest::hold
           RETURN_IF_ERROR(req.services.ApplyChange(
               [&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
                 ASSIGN_OR_RETURN(
                     auto next, now.schema_store->DestroyField(conn, *now.schema, collection, name));
-                return SnapshotUpdate{next, nullptr};
+                return Removal(std::move(next));
               }));
           return http::DataResponse(1);
         }));

@@ -14,7 +14,15 @@
 //   7. commit; the next snapshot is published on this node;
 //   8. outside every lock, the other nodes are told, and the call waits until every live node
 //      applied the epoch (DeadlineExceeded CLUSTER_UNCONFIRMED names those that did not; the
-//      change stays committed).
+//      change stays committed);
+//   9. a removal (SnapshotUpdate::removals: a field or collection left the schema, its column or
+//      table is still there, data/schema_store.h) then waits until no node holds a snapshot
+//      older than the change (every request that might still name the column has ended), and
+//      drops what it removed in a second change through steps 2 to 7. When a node does not
+//      drain within CLUSTER_CONFIRM_TIMEOUT the drop is left to the next heartbeat that finds
+//      the whole cluster drained (FinishPendingRemovals); the removal itself stands.
+// Additions need no such wait: the column exists when the change commits, before any snapshot
+// names it.
 // A change that fails at any step before the commit leaves nothing behind.
 //
 // Thread-safe; changes on one node are serialised.
@@ -40,6 +48,8 @@ struct SnapshotUpdate {
   std::shared_ptr<const data::Schema> schema;
   std::shared_ptr<const AclPolicy> acl;
   bool reload = false;
+  // The change removed a column or table from the schema and left it to be dropped (step 9).
+  bool removals = false;
 
   // Neither given: the snapshot is reloaded from the database.
   static SnapshotUpdate Reload() {
@@ -62,6 +72,9 @@ class Services {
   virtual db::Pool& pool() = 0;
   virtual Result<int64_t> NextSnowflake() = 0;
   virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
+  // Marks the caller as using the snapshot of `epoch` until the token is destroyed (every API
+  // request holds one): a removal drops its column or table only once no hold is older (step 9).
+  virtual std::shared_ptr<void> HoldEpoch(int64_t epoch) = 0;
   // The one path of every cluster-wide change (see the header comment).
   virtual Status ApplyChange(const ChangeOptions& options, const ChangeFn& change) = 0;
   Status ApplyChange(const ChangeFn& change) { return ApplyChange(ChangeOptions{}, change); }

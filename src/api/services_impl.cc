@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
+#include "db/system_tables.h"
 
 namespace slipway::api {
 
@@ -47,7 +48,7 @@ Status ServicesImpl::ReloadSnapshot() {
   return Status::Ok();
 }
 
-Result<int64_t> ServicesImpl::CommitChange(const ChangeFn& change) {
+Result<ServicesImpl::Committed> ServicesImpl::CommitChange(const ChangeFn& change) {
   std::lock_guard lock(change_mu_);
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   const bool sqlite = conn->dialect() == db::Dialect::kSqlite;
@@ -82,7 +83,7 @@ Result<int64_t> ServicesImpl::CommitChange(const ChangeFn& change) {
     next = std::move(patched);
   }
   Publish(std::move(next));
-  return epoch;
+  return Committed{epoch, update.removals};
 }
 
 Status ServicesImpl::ApplyChange(const ChangeOptions& options, const ChangeFn& change) {
@@ -92,18 +93,75 @@ Status ServicesImpl::ApplyChange(const ChangeOptions& options, const ChangeFn& c
     RETURN_IF_ERROR(schema_lock_.Acquire(kSchemaLockTimeout));
     schema_lock.emplace(schema_lock_);
   }
-  Result<int64_t> epoch = CommitChange(change);
+  Result<Committed> committed = CommitChange(change);
   schema_lock.reset();
-  if (!epoch.ok()) {
+  if (!committed.ok()) {
     core::log::Info("change refused",
-                    {{"change", options.what}, {"error", epoch.status().message()}});
-    return epoch.status();
+                    {{"change", options.what}, {"error", committed.status().message()}});
+    return committed.status();
   }
-  core::log::Info(
-      "change applied",
-      {{"change", options.what}, {"epoch", *epoch}, {"ms", core::MillisSince(started)}});
+  const int64_t epoch = committed->epoch;
+  core::log::Info("change applied",
+                  {{"change", options.what}, {"epoch", epoch}, {"ms", core::MillisSince(started)}});
   // Outside every lock: waiting for the other nodes must not hold up the next change here.
-  return announcer_ == nullptr ? Status::Ok() : announcer_->AnnounceAndConfirm(*epoch);
+  Status confirmed = announcer_ == nullptr ? Status::Ok() : announcer_->AnnounceAndConfirm(epoch);
+  if (!confirmed.ok() || !committed->removals) return confirmed;
+  return FinishRemovals(epoch, options.what);
+}
+
+Status ServicesImpl::FinishRemovals(int64_t epoch, const std::string& what) {
+  auto started = std::chrono::steady_clock::now();
+  auto left = [&](const std::string& why) {
+    core::log::Warn("removal's drop postponed until every node has drained",
+                    {{"change", what}, {"epoch", epoch}, {"why", why}});
+    return Status::Ok();  // the removal stands; FinishPendingRemovals drops it later
+  };
+  if (!holds_.WaitUntilDrained(epoch, config_.cluster_confirm_timeout)) {
+    return left("requests on this node still use an older snapshot");
+  }
+  if (announcer_ != nullptr) {
+    Status drained = announcer_->WaitUntilDrained(epoch);
+    if (!drained.ok()) return left(drained.message());
+  }
+  int dropped = 0;
+  Result<Committed> done =
+      CommitChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+        ASSIGN_OR_RETURN(dropped, now.schema_store->FinishRemovals(conn, *now.schema, epoch));
+        return SnapshotUpdate{};
+      });
+  if (!done.ok()) return left(done.status().message());
+  core::log::Info("removal finished", {{"change", what},
+                                       {"epoch", epoch},
+                                       {"dropped", dropped},
+                                       {"ms", core::MillisSince(started)}});
+  return Status::Ok();
+}
+
+Status ServicesImpl::FinishPendingRemovals() {
+  int64_t oldest_pending = 0;
+  {
+    ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+    ASSIGN_OR_RETURN(auto rs,
+                     conn->Query("SELECT min(epoch) FROM " + std::string(db::kPendingDropsTable)));
+    if (rs->row_count() == 0 || rs->IsNull(0, 0)) return Status::Ok();
+    oldest_pending = rs->Int(0, 0);
+  }
+  int64_t floor = std::min(holds_.Oldest(), snapshots_.Get()->epoch);
+  if (announcer_ != nullptr) {
+    ASSIGN_OR_RETURN(int64_t cluster_floor, announcer_->DrainedFloor());
+    floor = std::min(floor, cluster_floor);
+  }
+  if (floor < oldest_pending) return Status::Ok();
+  int dropped = 0;
+  ASSIGN_OR_RETURN(
+      Committed finished,
+      CommitChange([&](db::Connection& conn, const Snapshot& now) -> Result<SnapshotUpdate> {
+        ASSIGN_OR_RETURN(dropped, now.schema_store->FinishRemovals(conn, *now.schema, floor));
+        return SnapshotUpdate{};
+      }));
+  core::log::Info("postponed removals finished",
+                  {{"dropped", dropped}, {"drained_to", floor}, {"epoch", finished.epoch}});
+  return Status::Ok();
 }
 
 void ServicesImpl::CollectionChanged(std::string_view collection) {

@@ -40,15 +40,31 @@ class ServicesImpl final : public Services {
   // The leased worker id, once the cluster gave one (ids from different nodes never collide).
   Status SetWorkerId(int id) { return snowflake_->set_worker_id(id); }
   std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.Get(); }
+  std::shared_ptr<void> HoldEpoch(int64_t epoch) override { return holds_.Hold(epoch); }
   using Services::ApplyChange;
   Status ApplyChange(const ChangeOptions& options, const ChangeFn& change) override;
   void CollectionChanged(std::string_view collection) override;
   Status ReloadSnapshot() override;
   Status PublishSync(std::string_view plugin, const boost::json::value& message) override;
 
+  // The oldest epoch a request in flight on this node uses (INT64_MAX: none in flight).
+  int64_t OldestEpochHeld() const { return holds_.Oldest(); }
+  // Called when a request lets go of its epoch (quick; any thread). Set before serving.
+  void OnEpochReleased(std::function<void(int64_t oldest)> fn) { holds_.OnReleased(std::move(fn)); }
+  // Drops the columns and tables of removals whose second phase did not run (a node that did
+  // not drain in time, a crash between the phases) once the whole cluster has drained past them.
+  // Cheap when there is nothing to do (one query).
+  Status FinishPendingRemovals();
+
  private:
-  // Steps 2 to 7 of a change (services.h), under change_mu_; returns the new epoch.
-  Result<int64_t> CommitChange(const ChangeFn& change);
+  // Step 9 of a change (services.h) for the removal committed at `epoch`.
+  Status FinishRemovals(int64_t epoch, const std::string& what);
+  struct Committed {
+    int64_t epoch = 0;
+    bool removals = false;  // SnapshotUpdate::removals: step 9 follows
+  };
+  // Steps 2 to 7 of a change (services.h), under change_mu_.
+  Result<Committed> CommitChange(const ChangeFn& change);
   void Publish(std::shared_ptr<const Snapshot> next);
 
   const core::Config& config_;
@@ -59,6 +75,7 @@ class ServicesImpl final : public Services {
   std::function<void(const Snapshot&)> on_publish_;
   cluster::ChangeAnnouncer* announcer_ = nullptr;
   SnapshotHolder snapshots_;
+  EpochHolds holds_;
   std::mutex change_mu_;  // one change (or reload) at a time on this node
 };
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "db/cluster_state.h"
 #include "db/migration.h"
 #include "db/postgres/postgres_connection.h"
@@ -20,10 +22,16 @@ class RecordingAnnouncer final : public cluster::ChangeAnnouncer {
     announced.push_back(epoch);
     return Status::Ok();
   }
+  Status WaitUntilDrained(int64_t epoch) override {
+    drained.push_back(epoch);
+    return Status::Ok();
+  }
+  Result<int64_t> DrainedFloor() override { return std::numeric_limits<int64_t>::max(); }
   Status PublishPluginMessage(std::string_view, const boost::json::value&) override {
     return Status::Ok();
   }
   std::vector<int64_t> announced;
+  std::vector<int64_t> drained;
 };
 
 // The one change path (services.h), on a database that has just the cluster row and two tables

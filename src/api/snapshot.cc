@@ -1,5 +1,9 @@
 #include "api/snapshot.h"
 
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+
 #include "core/guard.h"
 
 namespace slipway::api {
@@ -24,6 +28,53 @@ Status RecordHookSet::Run(RecordChange& change) const {
         core::Guard("plugin '" + e.plugin + "'", "record hook", [&] { return e.hook(change); }));
   }
   return Status::Ok();
+}
+
+struct EpochHolds::State {
+  mutable std::mutex mu;
+  mutable std::condition_variable released;
+  std::multiset<int64_t> epochs;
+  std::function<void(int64_t)> on_released;
+
+  int64_t OldestLocked() const {
+    return epochs.empty() ? std::numeric_limits<int64_t>::max() : *epochs.begin();
+  }
+};
+
+EpochHolds::EpochHolds() : state_(std::make_shared<State>()) {}
+
+std::shared_ptr<void> EpochHolds::Hold(int64_t epoch) {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->epochs.insert(epoch);
+  }
+  return std::shared_ptr<void>(nullptr, [state = state_, epoch](void*) {
+    int64_t oldest;
+    std::function<void(int64_t)> notify;
+    {
+      std::lock_guard lock(state->mu);
+      state->epochs.erase(state->epochs.find(epoch));
+      oldest = state->OldestLocked();
+      notify = state->on_released;
+    }
+    state->released.notify_all();
+    if (notify) notify(oldest);
+  });
+}
+
+int64_t EpochHolds::Oldest() const {
+  std::lock_guard lock(state_->mu);
+  return state_->OldestLocked();
+}
+
+bool EpochHolds::WaitUntilDrained(int64_t epoch, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(state_->mu);
+  return state_->released.wait_for(lock, timeout, [&] { return state_->OldestLocked() >= epoch; });
+}
+
+void EpochHolds::OnReleased(std::function<void(int64_t)> fn) {
+  std::lock_guard lock(state_->mu);
+  state_->on_released = std::move(fn);
 }
 
 }  // namespace slipway::api

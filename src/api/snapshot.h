@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -86,6 +88,29 @@ class SnapshotHolder {
  private:
   // Shared: every in-flight request holds the snapshot it started with.
   std::atomic<std::shared_ptr<const Snapshot>> current_{std::make_shared<const Snapshot>()};
+};
+
+// Which snapshots the requests in flight on this node use, by epoch. A request holds the epoch of
+// the snapshot it took until it ends; the second phase of a removal (services.h) waits until no
+// request holds an epoch older than the removal, so no statement names a dropped column. A
+// request that makes a removal lets go of its own hold first (it names nothing afterwards).
+// Thread-safe; a hold costs a mutex on take and release.
+class EpochHolds {
+ public:
+  EpochHolds();
+  // Marks the caller as using the snapshot of `epoch` until the token is destroyed.
+  std::shared_ptr<void> Hold(int64_t epoch);
+  // The oldest epoch held, or INT64_MAX when no request is in flight.
+  int64_t Oldest() const;
+  // Waits until no hold is older than `epoch`; false when `timeout` passed first.
+  bool WaitUntilDrained(int64_t epoch, std::chrono::milliseconds timeout) const;
+  // Called on the releasing thread each time a hold ends; quick, no locks of the caller's.
+  // Set once, before the first Hold().
+  void OnReleased(std::function<void(int64_t oldest)> fn);
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;  // shared with the tokens, which may outlive this object
 };
 
 }  // namespace slipway::api

@@ -1,6 +1,7 @@
 #include "app/application.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -167,17 +168,19 @@ void Application::RegisterCoreActions() {
   });
 }
 
-Status Application::WaitForStopSignal() {
+int Application::WaitForStopSignal(std::chrono::milliseconds timeout) {
   sigset_t set = StopSignals();
-  while (true) {
+  auto deadline = Clock::now() + timeout;
+  while (timeout.count() < 0 || Clock::now() < deadline) {
     siginfo_t info;
-    timespec timeout{0, 200'000'000};
-    int sig = sigtimedwait(&set, &info, &timeout);
+    timespec wait{0, 200'000'000};
+    int sig = sigtimedwait(&set, &info, &wait);
     if (sig == SIGINT || sig == SIGTERM) {
       core::log::Info("stop signal received", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-      return Status::Ok();
+      return sig;
     }
   }
+  return 0;
 }
 
 Status Application::Serve() {
@@ -216,13 +219,28 @@ Status Application::Serve() {
     Status s = services_->SetWorkerId(id);
     if (!s.ok()) core::log::Error("could not change the worker id", {{"error", s.message()}});
   };
+  hooks.oldest_held = [this] { return services_->OldestEpochHeld(); };
+  hooks.current_until = [this](api::Lifecycle::SteadyTime t) { lifecycle_.SetCurrentUntil(t); };
+  hooks.after_heartbeat = [this] {
+    Status s = services_->FinishPendingRemovals();
+    if (!s.ok()) core::log::Warn("postponed removals not finished", {{"error", s.message()}});
+  };
   cluster_ = std::make_unique<cluster::ClusterNode>(config_, version_.ToString(), *db_.pool,
                                                     std::move(adapters), std::move(hooks));
   services_->SetAnnouncer(cluster_.get());
+  services_->OnEpochReleased([node = cluster_.get()](int64_t oldest) { node->Released(oldest); });
+  lifecycle_.OnStale([node = cluster_.get()] { node->Wake(); });
   node_ = std::make_unique<ops::NodeProcedures>(
       *db_.pool, *db_.schema_lock, lifecycle_, *services_, cluster_.get(), version_,
       [this](ops::ProgressFn progress) { return MakeInstallerOptions(std::move(progress)); });
   services_->OnPublish([this](const api::Snapshot& snap) { node_->OnSnapshot(snap); });
+  node_->OnFatal([this](const Status& why) {
+    {
+      std::lock_guard lock(fatal_mu_);
+      fatal_ = why;
+    }
+    kill(getpid(), SIGTERM);  // WaitForStopSignal receives it: the ordinary stop, then exit
+  });
 
   core::ThreadPool workers("db", config_.db.pool_max, 10'000);
   core::ThreadPool hashing("hash", config_.auth_hash_threads,
@@ -245,7 +263,14 @@ Status Application::Serve() {
                                 {"db_workers", config_.db.pool_max}});
 
   std::thread startup([this, info] { node_->StartUp(info); });
-  RETURN_IF_ERROR(WaitForStopSignal());
+  if (WaitForStopSignal() == SIGTERM && config_.shutdown_delay.count() > 0 &&
+      lifecycle_.state() == api::AppState::kRunning) {
+    // Leave the load balancer before leaving: the health check fails, requests are still served.
+    lifecycle_.SetLeaving();
+    core::log::Info("leaving: the health check fails while requests are still served",
+                    {{"delay_ms", static_cast<long long>(config_.shutdown_delay.count())}});
+    WaitForStopSignal(config_.shutdown_delay);  // a second signal cuts it short
+  }
 
   lifecycle_.TransitionTo(api::AppState::kStopping).IgnoreError();
   auto stopping = Clock::now();
@@ -261,7 +286,8 @@ Status Application::Serve() {
   server.reset();
   core::log::Info("stopped", {{"drain_ms", core::MillisSince(stopping)},
                               {"uptime_s", core::MillisSince(started) / 1000.0}});
-  return Status::Ok();
+  std::lock_guard lock(fatal_mu_);
+  return fatal_;
 }
 
 }  // namespace slipway::app

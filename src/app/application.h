@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,8 @@ class Application {
   void RegisterCoreActions();
   // A command that changes the cluster from outside any node tells the nodes through this.
   Status AnnounceFromOutside();
-  Status WaitForStopSignal();
+  // The stop signal received (SIGINT or SIGTERM), waiting at most `timeout` (forever: -1).
+  int WaitForStopSignal(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
 
   core::Config config_;
   Distribution distribution_;
@@ -73,6 +75,8 @@ class Application {
   api::ActionRegistry core_actions_;
   api::Lifecycle lifecycle_;
   bool prepared_ = false;
+  std::mutex fatal_mu_;
+  Status fatal_;  // why start-up stopped the process (serve's exit status)
 };
 
 }  // namespace slipway::app

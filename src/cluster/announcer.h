@@ -18,6 +18,12 @@ class ChangeAnnouncer {
   // node applied it. DeadlineExceeded (CLUSTER_UNCONFIRMED) names the nodes that did not within
   // CLUSTER_CONFIRM_TIMEOUT; the change itself stays committed.
   virtual Status AnnounceAndConfirm(int64_t epoch) = 0;
+  // Waits until no live, running node holds a snapshot older than `epoch` (a removal's second
+  // phase may then drop what the change removed). DeadlineExceeded names the nodes that still
+  // did after CLUSTER_CONFIRM_TIMEOUT.
+  virtual Status WaitUntilDrained(int64_t epoch) = 0;
+  // The oldest epoch any live, running node may still be using (for removals left unfinished).
+  virtual Result<int64_t> DrainedFloor() = 0;
   // Sends a plugin's message to the same plugin on the other nodes.
   virtual Status PublishPluginMessage(std::string_view plugin,
                                       const boost::json::value& message) = 0;

@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <limits>
+
+#include "core/ids.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
 #include "db/database.h"
@@ -28,9 +32,9 @@ std::string Address(const core::Config& config) {
   return host + ":" + std::to_string(config.port);
 }
 
-std::string AgeSeconds(db::Dialect d) {
-  return d == db::Dialect::kPostgres ? "EXTRACT(EPOCH FROM (now() - heartbeat_at))::float8"
-                                     : "(julianday('now') - julianday(heartbeat_at)) * 86400.0";
+std::string AgeSeconds(db::Dialect d, const std::string& column = "heartbeat_at") {
+  return d == db::Dialect::kPostgres ? "EXTRACT(EPOCH FROM (now() - " + column + "))::float8"
+                                     : "(julianday('now') - julianday(" + column + ")) * 86400.0";
 }
 
 }  // namespace
@@ -42,14 +46,32 @@ ClusterNode::ClusterNode(const core::Config& config, std::string version, db::Po
       address_(Address(config)),
       pool_(pool),
       adapters_(std::move(adapters)),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      instance_(core::NewUuidV4()) {}
 
 ClusterNode::~ClusterNode() { Stop(); }
 
 Status ClusterNode::Start() {
   ASSIGN_OR_RETURN(int id, adapters_.worker_ids->Lease());
   worker_id_ = id;
-  RETURN_IF_ERROR(WriteRow(/*starting=*/true));
+  // A predecessor with this NODE_ID that crashed stops heart-beating and its row goes stale
+  // within NODE_LIVE_TIMEOUT; a twin keeps it fresh and is still there at the deadline.
+  auto deadline = Clock::now() + config_.node_live_timeout + config_.heartbeat_interval;
+  while (true) {
+    auto began = Clock::now();
+    Status written = WriteRow(/*starting=*/true);
+    if (written.ok()) {
+      if (hooks_.current_until) hooks_.current_until(began + config_.node_live_timeout);
+      break;
+    }
+    if (written.tag() != "NODE_ID_IN_USE" || Clock::now() >= deadline) {
+      adapters_.worker_ids->Release();
+      return written;
+    }
+    core::log::Info("waiting for the previous process with this NODE_ID to go quiet",
+                    {{"error", written.message()}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   adapters_.bus->Subscribe(kSyncChannel, [this](const json::value& m) { OnSync(m); });
   adapters_.bus->Start();
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
@@ -69,8 +91,8 @@ void ClusterNode::Stop() {
   auto conn = pool_.Acquire(std::chrono::seconds(2));
   if (conn.ok()) {
     (*conn)
-        ->Query("DELETE FROM " + kNodes + " WHERE node_id = $1", {config_.node_id})
-        .status()
+        ->Exec("DELETE FROM " + kNodes + " WHERE node_id = $1 AND instance = $2",
+               {config_.node_id, instance_})
         .IgnoreError();
   }
   adapters_.worker_ids->Release();
@@ -78,27 +100,60 @@ void ClusterNode::Stop() {
 }
 
 // Serialised, so that a heartbeat that read an older applied epoch never lands after the write
-// of a newer one (a node waiting for confirmation would then wait a heartbeat longer).
+// of a newer one (a node waiting for confirmation would then wait a heartbeat longer). Only this
+// instance's row, or a stale one, is overwritten (see "Identity" in the header).
 Status ClusterNode::WriteRow(bool starting) {
   std::lock_guard write(write_mu_);
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire(std::chrono::seconds(2)));
-  std::string now = db::SqlNow(conn->dialect());
+  const db::Dialect dialect = conn->dialect();
+  std::string now = db::SqlNow(dialect);
+  const int64_t drained = Drained();
+  const double live_for_s = std::chrono::duration<double>(config_.node_live_timeout).count();
   ASSIGN_OR_RETURN(
       auto rs,
-      conn->Query("INSERT INTO " + kNodes +
-                      " (node_id, address, version, worker_id, state, applied_epoch, "
-                      "started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, " +
-                      now + ", " + now +
-                      ") "
-                      "ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, version = "
-                      "excluded.version, "
-                      "worker_id = excluded.worker_id, state = excluded.state, applied_epoch = "
-                      "excluded.applied_epoch, "
-                      "heartbeat_at = excluded.heartbeat_at" +
-                      std::string(starting ? ", started_at = excluded.started_at" : ""),
-                  {config_.node_id, address_, version_, static_cast<int64_t>(worker_id_.load()),
-                   hooks_.state(), applied_.load()}));
+      conn->Query(
+          "INSERT INTO " + kNodes +
+              " (node_id, address, version, worker_id, state, applied_epoch, drained_epoch, "
+              "instance, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, " +
+              now + ", " + now +
+              ") ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, version = "
+              "excluded.version, worker_id = excluded.worker_id, state = excluded.state, "
+              "applied_epoch = excluded.applied_epoch, drained_epoch = excluded.drained_epoch, "
+              "instance = excluded.instance, heartbeat_at = excluded.heartbeat_at" +
+              std::string(starting ? ", started_at = excluded.started_at" : "") + " WHERE " +
+              kNodes + ".instance = excluded.instance OR " +
+              AgeSeconds(dialect, kNodes + ".heartbeat_at") + " >= $9 RETURNING node_id",
+          {config_.node_id, address_, version_, static_cast<int64_t>(worker_id_.load()),
+           hooks_.state(), applied_.load(), drained, instance_, live_for_s}));
+  if (rs->row_count() == 0) {
+    ASSIGN_OR_RETURN(auto holder, conn->Query("SELECT address, " + AgeSeconds(dialect) + " FROM " +
+                                                  kNodes + " WHERE node_id = $1",
+                                              {config_.node_id}));
+    std::string where = holder->row_count() > 0 ? std::string(holder->Text(0, 0)) : "?";
+    double age = holder->row_count() > 0 ? holder->Double(0, 1) : 0;
+    return Status(StatusCode::kFailedPrecondition,
+                  "NODE_ID '" + config_.node_id + "' is in use by another live process (at " +
+                      where + ", heartbeat " + std::to_string(age).substr(0, 4) +
+                      " s ago); give every node its own NODE_ID",
+                  "NODE_ID_IN_USE");
+  }
+  reported_drained_ = drained;
   return Status::Ok();
+}
+
+int64_t ClusterNode::Drained() const {
+  int64_t held = hooks_.oldest_held ? hooks_.oldest_held() : std::numeric_limits<int64_t>::max();
+  return std::min(held, applied_.load());
+}
+
+void ClusterNode::Released(int64_t oldest_held) {
+  if (!started_ || std::min(oldest_held, applied_.load()) <= reported_drained_.load()) return;
+  if (!write_soon_.exchange(true)) wake_.notify_all();
+}
+
+void ClusterNode::Wake() {
+  if (!started_) return;
+  if (!write_soon_.exchange(true)) wake_.notify_all();
 }
 
 void ClusterNode::Applied(int64_t epoch) {
@@ -119,19 +174,53 @@ void ClusterNode::StateChanged() {
   if (!s.ok()) core::log::Warn("could not record the node's state", {{"error", s.message()}});
 }
 
+void ClusterNode::Heartbeat() {
+  auto began = Clock::now();
+  Status s = WriteRow(/*starting=*/false);
+  if (!s.ok()) {
+    if (!heartbeat_failing_) core::log::Warn("heartbeat failed", {{"error", s.message()}});
+    heartbeat_failing_ = true;
+    return;
+  }
+  if (heartbeat_failing_) core::log::Info("heartbeat recovered");
+  heartbeat_failing_ = false;
+  if (hooks_.after_heartbeat) hooks_.after_heartbeat();
+  if (!hooks_.current_until) return;
+  // Current only when at the cluster's epoch as of a moment after the row was written: a change
+  // that judged this node gone committed before that and is applied here first; one that saw
+  // the row waits for this node like for any other.
+  int64_t epoch = 0;
+  {
+    auto conn = pool_.Acquire(std::chrono::seconds(1));
+    if (!conn.ok()) return;
+    auto row = db::ReadClusterRow(**conn);
+    if (!row.ok()) return;
+    epoch = row->epoch;
+  }
+  if (epoch > applied_.load()) {
+    std::string state = hooks_.state ? hooks_.state() : "running";
+    if (state != "running" && state != "out_of_service") return;
+    core::log::Info("behind the cluster's epoch at a heartbeat; reloading",
+                    {{"from", applied_.load()}, {"to", epoch}});
+    if (!hooks_.reload().ok()) return;
+  }
+  if (applied_.load() >= epoch) hooks_.current_until(began + config_.node_live_timeout);
+}
+
 void ClusterNode::HeartbeatLoop() {
-  bool failing = false;
+  auto next = Clock::now();
   while (!stopping_.load()) {
-    KeepWorkerId();
-    Status s = WriteRow(/*starting=*/false);
-    if (!s.ok() && !failing) {
-      core::log::Warn("heartbeat failed", {{"error", s.message()}});
-    } else if (s.ok() && failing) {
-      core::log::Info("heartbeat recovered");
+    if (Clock::now() >= next || write_soon_.load()) {
+      bool full = Clock::now() >= next;
+      write_soon_ = false;
+      if (full) {
+        KeepWorkerId();
+        next = Clock::now() + config_.heartbeat_interval;
+      }
+      Heartbeat();
     }
-    failing = !s.ok();
     std::unique_lock lock(mu_);
-    wake_.wait_for(lock, config_.heartbeat_interval, [this] { return stopping_.load(); });
+    wake_.wait_until(lock, next, [this] { return stopping_.load() || write_soon_.load(); });
   }
 }
 
@@ -213,8 +302,11 @@ Status ClusterNode::AnnounceAndConfirm(int64_t epoch) {
   return WaitUntilApplied(pool_, epoch, config_.node_live_timeout, config_.cluster_confirm_timeout);
 }
 
-Status WaitUntilApplied(db::Pool& pool, int64_t epoch, std::chrono::milliseconds live_timeout,
-                        std::chrono::milliseconds timeout) {
+namespace {
+
+// Waits until every live, running node's `what` epoch (applied or drained) is at least `epoch`.
+Status WaitUntilAll(db::Pool& pool, int64_t epoch, std::chrono::milliseconds live_timeout,
+                    std::chrono::milliseconds timeout, bool drained) {
   auto started = Clock::now();
   auto deadline = started + timeout;
   while (true) {
@@ -228,11 +320,11 @@ Status WaitUntilApplied(db::Pool& pool, int64_t epoch, std::chrono::milliseconds
     for (const NodeInfo& n : nodes) {
       if (!n.live || n.state != "running") continue;
       ++live;
-      if (n.applied_epoch < epoch) behind.push_back(&n);
+      if ((drained ? n.drained_epoch : n.applied_epoch) < epoch) behind.push_back(&n);
     }
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
     if (behind.empty()) {
-      core::log::Info("change applied on every live node",
+      core::log::Info(drained ? "no node uses an older epoch" : "change applied on every live node",
                       {{"epoch", epoch}, {"nodes", live}, {"ms", ms}});
       return Status::Ok();
     }
@@ -240,7 +332,15 @@ Status WaitUntilApplied(db::Pool& pool, int64_t epoch, std::chrono::milliseconds
       std::string list;
       for (const NodeInfo* n : behind) {
         list += (list.empty() ? "" : ", ") + n->id + " (at epoch " +
-                std::to_string(n->applied_epoch) + ")";
+                std::to_string(drained ? n->drained_epoch : n->applied_epoch) + ")";
+      }
+      if (drained) {
+        return Status(StatusCode::kDeadlineExceeded,
+                      std::to_string(behind.size()) + " of " + std::to_string(live) +
+                          " live nodes still had requests on an epoch before " +
+                          std::to_string(epoch) + " after " + std::to_string(timeout.count()) +
+                          " ms: " + list,
+                      "CLUSTER_UNDRAINED");
       }
       core::log::Error("change not confirmed by every node", {{"epoch", epoch}, {"behind", list}});
       return Status(StatusCode::kDeadlineExceeded,
@@ -252,6 +352,46 @@ Status WaitUntilApplied(db::Pool& pool, int64_t epoch, std::chrono::milliseconds
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+}  // namespace
+
+Status WaitUntilApplied(db::Pool& pool, int64_t epoch, std::chrono::milliseconds live_timeout,
+                        std::chrono::milliseconds timeout) {
+  return WaitUntilAll(pool, epoch, live_timeout, timeout, /*drained=*/false);
+}
+
+Status WaitUntilDrained(db::Pool& pool, int64_t epoch, std::chrono::milliseconds live_timeout,
+                        std::chrono::milliseconds timeout) {
+  return WaitUntilAll(pool, epoch, live_timeout, timeout, /*drained=*/true);
+}
+
+Result<int64_t> DrainedFloor(db::Pool& pool, std::chrono::milliseconds live_timeout) {
+  ASSIGN_OR_RETURN(auto conn, pool.Acquire(std::chrono::seconds(2)));
+  ASSIGN_OR_RETURN(auto nodes, ListNodes(*conn, live_timeout));
+  int64_t floor = std::numeric_limits<int64_t>::max();
+  for (const NodeInfo& n : nodes) {
+    if (n.live && n.state == "running") floor = std::min(floor, n.drained_epoch);
+  }
+  return floor;
+}
+
+Status ClusterNode::WaitUntilDrained(int64_t epoch) {
+  return cluster::WaitUntilDrained(pool_, epoch, config_.node_live_timeout,
+                                   config_.cluster_confirm_timeout);
+}
+
+Result<int64_t> ClusterNode::DrainedFloor() {
+  return cluster::DrainedFloor(pool_, config_.node_live_timeout);
+}
+
+Status OutsiderAnnouncer::WaitUntilDrained(int64_t epoch) {
+  return cluster::WaitUntilDrained(pool_, epoch, config_.node_live_timeout,
+                                   config_.cluster_confirm_timeout);
+}
+
+Result<int64_t> OutsiderAnnouncer::DrainedFloor() {
+  return cluster::DrainedFloor(pool_, config_.node_live_timeout);
 }
 
 Status ClusterNode::PublishPluginMessage(std::string_view plugin, const json::value& message) {
@@ -277,9 +417,10 @@ Status OutsiderAnnouncer::PublishPluginMessage(std::string_view plugin,
 Result<std::vector<NodeInfo>> ListNodes(db::Connection& conn,
                                         std::chrono::milliseconds live_timeout) {
   ASSIGN_OR_RETURN(
-      auto rs, conn.Query("SELECT node_id, address, version, worker_id, state, applied_epoch, " +
-                          AgeSeconds(conn.dialect()) + ", started_at, heartbeat_at FROM " + kNodes +
-                          " ORDER BY node_id"));
+      auto rs,
+      conn.Query("SELECT node_id, address, version, worker_id, state, applied_epoch, " +
+                 AgeSeconds(conn.dialect()) + ", started_at, heartbeat_at, drained_epoch FROM " +
+                 kNodes + " ORDER BY node_id"));
   std::vector<NodeInfo> out;
   double live_for = std::chrono::duration<double>(live_timeout).count();
   for (int r = 0; r < rs->row_count(); ++r) {
@@ -293,6 +434,7 @@ Result<std::vector<NodeInfo>> ListNodes(db::Connection& conn,
     n.heartbeat_age_s = rs->Double(r, 6);
     n.started_at = std::string(rs->Text(r, 7));
     n.heartbeat_at = std::string(rs->Text(r, 8));
+    n.drained_epoch = rs->Int(r, 9);
     n.live = n.heartbeat_age_s < live_for;
     out.push_back(std::move(n));
   }
@@ -306,6 +448,7 @@ json::object NodeJson(const NodeInfo& n) {
                       {"workerId", n.worker_id},
                       {"state", n.state},
                       {"appliedEpoch", n.applied_epoch},
+                      {"drainedEpoch", n.drained_epoch},
                       {"live", n.live},
                       {"heartbeatAgeSeconds", n.heartbeat_age_s},
                       {"heartbeatAt", n.heartbeat_at},

@@ -10,6 +10,17 @@
 // - Confirmation: AnnounceAndConfirm waits until every live, running node reports an applied
 //   epoch at least as new, which is how a change made through one node is known to be in force
 //   on all of them; nodes that do not confirm within CLUSTER_CONFIRM_TIMEOUT are named.
+//   WaitUntilDrained waits, the same way, until no node has a request in flight on an older
+//   epoch (`drained_epoch`, written as soon as the last such request ends): a removal's drop.
+// - Identity: each process has a random instance token. The row of a NODE_ID is taken only by
+//   its instance or when its heartbeat is older than NODE_LIVE_TIMEOUT, so a second process with
+//   the same NODE_ID waits at start for the first to go quiet (a crashed predecessor) and is
+//   refused when it keeps heart-beating (a twin: FailedPrecondition NODE_ID_IN_USE).
+// - Currency: a node serves only while it knows it is part of the cluster. Each heartbeat that
+//   was written and found this node at the cluster's epoch (reloading first when behind) makes
+//   it current for NODE_LIVE_TIMEOUT from the moment the heartbeat began; past that (a node
+//   frozen, cut off from the database, or whose NODE_ID another process took) it answers 503
+//   until a heartbeat gets through again (Hooks::current_until, Wake()).
 //
 // Thread-safe. Start() launches the heartbeat and polling threads and subscribes; Stop() ends
 // them and unregisters.
@@ -36,6 +47,7 @@ struct NodeInfo {
   std::string id, address, version, state;
   int worker_id = -1;
   int64_t applied_epoch = 0;
+  int64_t drained_epoch = 0;   // no request in flight on this node uses an older epoch
   double heartbeat_age_s = 0;  // by the database's clock
   bool live = false;
   std::string started_at, heartbeat_at;
@@ -50,6 +62,11 @@ boost::json::object NodeJson(const NodeInfo& n);
 // DeadlineExceeded (CLUSTER_UNCONFIRMED) names those that did not within `timeout`.
 Status WaitUntilApplied(db::Pool& pool, int64_t epoch, std::chrono::milliseconds live_timeout,
                         std::chrono::milliseconds timeout);
+// The same for the drained epoch (CLUSTER_UNDRAINED).
+Status WaitUntilDrained(db::Pool& pool, int64_t epoch, std::chrono::milliseconds live_timeout,
+                        std::chrono::milliseconds timeout);
+// The lowest drained epoch of the live, running nodes (INT64_MAX when there are none).
+Result<int64_t> DrainedFloor(db::Pool& pool, std::chrono::milliseconds live_timeout);
 
 class ClusterNode final : public ChangeAnnouncer {
  public:
@@ -62,6 +79,12 @@ class ClusterNode final : public ChangeAnnouncer {
     std::function<void(std::string_view plugin, const boost::json::value& body)> plugin_message;
     // The worker id changed after a lost lease (-1: none could be leased; issue no ids).
     std::function<void(int worker_id)> worker_id_changed;
+    // The oldest epoch a request in flight uses (INT64_MAX: none).
+    std::function<int64_t()> oldest_held;
+    // The node may serve until then (see "Currency" above).
+    std::function<void(std::chrono::steady_clock::time_point)> current_until;
+    // Every heartbeat, after the row is written (removals left to finish).
+    std::function<void()> after_heartbeat;
   };
 
   ClusterNode(const core::Config& config, std::string version, db::Pool& pool, Adapters adapters,
@@ -76,7 +99,14 @@ class ClusterNode final : public ChangeAnnouncer {
   // This node's state changed (it began serving, left service): the registry says so at once,
   // not at the next heartbeat.
   void StateChanged();
+  // A request ended; if no older epoch is in use any more, the registry is told soon (on the
+  // heartbeat thread). Cheap; any thread.
+  void Released(int64_t oldest_held);
+  // Heartbeat now (a request found the node not current).
+  void Wake();
   Status AnnounceAndConfirm(int64_t epoch) override;
+  Status WaitUntilDrained(int64_t epoch) override;
+  Result<int64_t> DrainedFloor() override;
   Status PublishPluginMessage(std::string_view plugin, const boost::json::value& message) override;
 
   Result<std::vector<NodeInfo>> Nodes();
@@ -87,6 +117,9 @@ class ClusterNode final : public ChangeAnnouncer {
 
  private:
   Status WriteRow(bool starting);
+  int64_t Drained() const;
+  // One heartbeat: the row, then the epoch (reloading when behind); current when both held.
+  void Heartbeat();
   void HeartbeatLoop();
   void PollLoop();
   void KeepWorkerId();
@@ -98,12 +131,16 @@ class ClusterNode final : public ChangeAnnouncer {
   db::Pool& pool_;
   Adapters adapters_;
   Hooks hooks_;
+  const std::string instance_;  // random, this process's
   std::atomic<int64_t> applied_{0};
+  std::atomic<int64_t> reported_drained_{0};
+  std::atomic<bool> write_soon_{false};
   std::atomic<int> worker_id_{-1};
   std::mutex write_mu_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable wake_;
+  bool heartbeat_failing_ = false;  // heartbeat thread only
   std::thread heartbeat_;
   std::thread poller_;
   bool started_ = false;
@@ -116,6 +153,8 @@ class OutsiderAnnouncer final : public ChangeAnnouncer {
   OutsiderAnnouncer(const core::Config& config, db::Pool& pool, Adapters adapters)
       : config_(config), pool_(pool), adapters_(std::move(adapters)) {}
   Status AnnounceAndConfirm(int64_t epoch) override;
+  Status WaitUntilDrained(int64_t epoch) override;
+  Result<int64_t> DrainedFloor() override;
   Status PublishPluginMessage(std::string_view plugin, const boost::json::value& message) override;
 
  private:

@@ -58,9 +58,10 @@ class Reader {
     return Status::Ok();
   }
 
-  Status Millis(const std::string& name, std::chrono::milliseconds* out) const {
+  Status Millis(const std::string& name, std::chrono::milliseconds* out,
+                long long min = 1) const {
     long long value = out->count();
-    RETURN_IF_ERROR(Integer(name, 1, 24LL * 3600 * 1000, &value));
+    RETURN_IF_ERROR(Integer(name, min, 24LL * 3600 * 1000, &value));
     *out = std::chrono::milliseconds(value);
     return Status::Ok();
   }
@@ -112,6 +113,7 @@ Result<Config> Config::Load(const Environment& env) {
   RETURN_IF_ERROR(r.Millis("HTTP_BODY_TIMEOUT", &c.body_timeout));
   RETURN_IF_ERROR(r.Millis("HTTP_IDLE_TIMEOUT", &c.idle_timeout));
   RETURN_IF_ERROR(r.Millis("SHUTDOWN_GRACE", &c.shutdown_grace));
+  RETURN_IF_ERROR(r.Millis("SHUTDOWN_DELAY", &c.shutdown_delay, /*min=*/0));
   RETURN_IF_ERROR(r.Millis("SYNC_POLL_INTERVAL", &c.sync_poll_interval));
   RETURN_IF_ERROR(r.Millis("HEARTBEAT_INTERVAL", &c.heartbeat_interval));
   RETURN_IF_ERROR(r.Millis("NODE_LIVE_TIMEOUT", &c.node_live_timeout));

@@ -70,6 +70,10 @@ struct Config {
   std::chrono::milliseconds body_timeout{30'000};    // HTTP_BODY_TIMEOUT (ms)
   std::chrono::milliseconds idle_timeout{60'000};    // HTTP_IDLE_TIMEOUT (ms), keep-alive
   std::chrono::milliseconds shutdown_grace{30'000};  // SHUTDOWN_GRACE (ms)
+  // SHUTDOWN_DELAY (ms): after SIGTERM the health check fails for this long while requests are
+  // still served, so that a load balancer (two failed checks) or Kubernetes takes the node out
+  // before it stops accepting. SIGINT (a terminal's Ctrl-C) skips it.
+  std::chrono::milliseconds shutdown_delay{2'000};
   // SYNC_POLL_INTERVAL (ms): how often a node re-reads the cluster epoch, so that a change made
   // elsewhere (another node, the CLI) is applied here even without a sync message.
   std::chrono::milliseconds sync_poll_interval{500};

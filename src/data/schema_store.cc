@@ -5,6 +5,7 @@
 
 #include "data/ddl.h"
 #include "db/catalog.h"
+#include "db/cluster_state.h"
 #include "db/system_tables.h"
 
 namespace slipway::data {
@@ -26,6 +27,45 @@ Result<json::object> ParseObject(std::string_view text, std::string_view what) {
 Status Run(db::Connection& conn, const Statements& statements) {
   for (const std::string& sql : statements) RETURN_IF_ERROR(conn.ExecScript(sql));
   return Status::Ok();
+}
+
+const std::string kPendingDrops(db::kPendingDropsTable);
+
+// Phase one of a removal: the column (or, with `column` null, the table) of `before` is recorded
+// to be dropped once no node uses the Schema that still has it (FinishRemovals).
+Status DeferDrop(db::Connection& conn, const Collection& before, const Field* column) {
+  const bool pg = conn.dialect() == db::Dialect::kPostgres;
+  Statements statements = column != nullptr ? DropColumnSql(before, *column, conn.dialect())
+                                            : DropTableSql(before, conn.dialect());
+  bool rebuild = column != nullptr && NeedsRebuildToDrop(before, *column, conn.dialect());
+  if (pg && column != nullptr && !column->allow_null) {
+    RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + QuoteIdent(before.table) + " ALTER COLUMN " +
+                              QuoteIdent(column->column) + " DROP NOT NULL"));
+  }
+  json::array list;
+  for (const std::string& sql : statements) list.emplace_back(sql);
+  ASSIGN_OR_RETURN(db::ClusterRow cluster, db::ReadClusterRow(conn));
+  return conn.Exec("INSERT INTO " + kPendingDrops +
+                       " (table_name, column_name, epoch, statements, rebuild) VALUES ($1, $2, $3, "
+                       "$4, $5)",
+                   {before.table, column != nullptr ? column->column : std::string(), cluster.epoch,
+                    json::serialize(list), rebuild});
+}
+
+// A column (or with `column` empty, a table) that a removal has not dropped yet cannot be made
+// again until it is gone.
+Status NotBeingRemoved(db::Connection& conn, const std::string& table, const std::string& column,
+                       const std::string& what) {
+  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT 1 FROM " + kPendingDrops +
+                                           " WHERE table_name = $1 AND (column_name = $2 OR "
+                                           "column_name = '')",
+                                       {table, column}));
+  if (rs->row_count() == 0) return Status::Ok();
+  return FailedPrecondition(what + " is still being removed (its " +
+                                (column.empty() ? "table" : "column") +
+                                " is dropped once every node has stopped using it); try again in "
+                                "a moment",
+                            "BEING_REMOVED");
 }
 
 // The relations (in any collection) that use column `field` of collection `c`: as their foreign
@@ -384,6 +424,11 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connecti
   }
   draft.Put(c);
   ASSIGN_OR_RETURN(auto next, draft.Build());
+  RETURN_IF_ERROR(NotBeingRemoved(conn, c.table, "", "collection '" + c.name + "'"));
+  for (const auto& [target_name, fk] : target_columns) {
+    RETURN_IF_ERROR(NotBeingRemoved(conn, next->Find(target_name)->table, fk.column,
+                                    "field '" + target_name + "." + fk.name + "'"));
+  }
   ASSIGN_OR_RETURN(Statements create, CreateTableSql(c, *next, conn.dialect()));
   RETURN_IF_ERROR(Run(conn, create));
   RETURN_IF_ERROR(SaveCollectionRow(conn, c, /*insert=*/true));
@@ -480,17 +525,11 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
   }
   ASSIGN_OR_RETURN(auto next, draft.Build());
   for (const auto& [before, column] : drop_columns) {
+    RETURN_IF_ERROR(DeferDrop(conn, before, before.FindField(column)));
     const Collection* after = next->Find(before.name);
-    const Field* fk = before.FindField(column);
-    if (NeedsRebuildToDrop(before, *fk, conn.dialect())) {
-      ASSIGN_OR_RETURN(Statements rebuild, RebuildTableSql(before, *after, *next));
-      RETURN_IF_ERROR(Run(conn, rebuild));
-    } else {
-      RETURN_IF_ERROR(Run(conn, DropColumnSql(before, *fk, conn.dialect())));
-    }
     RETURN_IF_ERROR(SaveFieldRows(conn, *after, CodeFieldNames(code_, after->name)));
   }
-  RETURN_IF_ERROR(Run(conn, DropTableSql(*c, conn.dialect())));
+  RETURN_IF_ERROR(DeferDrop(conn, *c, nullptr));
   ASSIGN_OR_RETURN(auto d1, conn.Query("DELETE FROM " + std::string(db::kFieldsTable) +
                                            " WHERE collection_name = $1",
                                        {std::string(name)}));
@@ -572,6 +611,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   ASSIGN_OR_RETURN(auto next, draft.Build());
   std::set<std::string> touched = {std::string(collection)};
   for (const auto& [owner, column] : new_columns) {
+    RETURN_IF_ERROR(NotBeingRemoved(conn, next->Find(owner)->table, column.column,
+                                    "field '" + owner + "." + column.name + "'"));
     ASSIGN_OR_RETURN(Statements add,
                      AddColumnSql(*next->Find(owner), column, *next, conn.dialect()));
     RETURN_IF_ERROR(Run(conn, add).WithContext(what));
@@ -728,20 +769,70 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
   ASSIGN_OR_RETURN(auto next, draft.Build());
   std::set<std::string> touched = {std::string(collection)};
   for (const auto& [before, column] : drops) {
-    const Collection* after = next->Find(before.name);
-    const Field* dropped = before.FindField(column);
-    if (NeedsRebuildToDrop(before, *dropped, conn.dialect())) {
-      ASSIGN_OR_RETURN(Statements rebuild, RebuildTableSql(before, *after, *next));
-      RETURN_IF_ERROR(Run(conn, rebuild).WithContext(what));
-    } else {
-      RETURN_IF_ERROR(Run(conn, DropColumnSql(before, *dropped, conn.dialect())).WithContext(what));
-    }
+    RETURN_IF_ERROR(DeferDrop(conn, before, before.FindField(column)).WithContext(what));
     touched.insert(before.name);
   }
   for (const std::string& name : touched) {
     RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(name), CodeFieldNames(code_, name)));
   }
   return next;
+}
+
+Result<int> SchemaStore::FinishRemovals(db::Connection& conn, const Schema& now,
+                                        int64_t up_to_epoch) const {
+  // Columns first: on SQLite a foreign key column must go before the table it points at.
+  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT table_name, column_name, statements, rebuild FROM " +
+                                           kPendingDrops +
+                                           " WHERE epoch <= $1 ORDER BY CASE WHEN column_name = "
+                                           "'' THEN 1 ELSE 0 END, epoch",
+                                       {up_to_epoch}));
+  int done = 0;
+  for (int r = 0; r < rs->row_count(); ++r) {
+    std::string table(rs->Text(r, 0)), column(rs->Text(r, 1));
+    const Collection* user = nullptr;  // the collection that has this table now, if any
+    for (const auto& [name, c] : now.collections()) {
+      if (c->table == table) user = c.get();
+    }
+    ASSIGN_OR_RETURN(bool exists, db::TableExists(conn, table));
+    bool drop = exists;
+    if (column.empty()) {
+      drop = drop && user == nullptr;
+    } else if (drop) {
+      ASSIGN_OR_RETURN(auto columns, db::ListColumns(conn, table));
+      drop = std::find(columns.begin(), columns.end(), column) != columns.end();
+      if (user != nullptr) {
+        for (const Field* f : user->ColumnFields()) drop = drop && f->column != column;
+      }
+    }
+    if (drop && !column.empty() && rs->Bool(r, 3)) {
+      // SQLite drops a foreign key column by rebuilding the table from what the Schema says now.
+      if (user == nullptr) {
+        drop = false;  // its table is being removed too
+      } else {
+        ASSIGN_OR_RETURN(Statements rebuild, RebuildTableSql(*user, *user, now));
+        RETURN_IF_ERROR(Run(conn, rebuild).WithContext("dropping " + table + "." + column));
+        drop = false;
+      }
+    }
+    if (drop) {
+      ASSIGN_OR_RETURN(
+          json::object wrapper,
+          ParseObject("{\"s\":" + std::string(rs->Text(r, 2)) + "}", "a pending drop"));
+      const json::value& list = wrapper.at("s");
+      if (!list.is_array()) return Internal("pending drop of " + table + " has no statements");
+      for (const json::value& sql : list.as_array()) {
+        if (!sql.is_string()) return Internal("pending drop of " + table + " is malformed");
+        RETURN_IF_ERROR(
+            conn.ExecScript(std::string(sql.as_string()))
+                .WithContext("dropping " + table + (column.empty() ? "" : "." + column)));
+      }
+    }
+    RETURN_IF_ERROR(
+        conn.Exec("DELETE FROM " + kPendingDrops + " WHERE table_name = $1 AND column_name = $2",
+                  {table, column}));
+    ++done;
+  }
+  return done;
 }
 
 }  // namespace slipway::data

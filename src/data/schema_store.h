@@ -8,6 +8,15 @@
 // the request, runs the DDL, writes the definitions and returns the next Schema, validated. It
 // never commits; the caller bumps the epoch and commits, then publishes the Schema. A refused
 // change has written nothing (the caller rolls back).
+//
+// Removals are two-phase, so that a request still holding the previous Schema never names a
+// column or table that is gone: DestroyField and DestroyCollection take the field or collection
+// out of the Schema and record its column or table in slipway_pending_drops (on PostgreSQL a
+// NOT NULL column also loses that constraint at once, so that inserts through the new Schema,
+// which leave it out, succeed); FinishRemovals drops them later, once every node has stopped
+// using every Schema older than the removal (api/services.h says when). Additions need no second
+// phase: the column or table exists when the change commits, before any node can use it. A
+// column or table still waiting to be dropped cannot be created again (409 BEING_REMOVED).
 #pragma once
 
 #include <memory>
@@ -48,6 +57,11 @@ class SchemaStore {
   Result<std::shared_ptr<const Schema>> DestroyField(db::Connection& conn, const Schema& now,
                                                      std::string_view collection,
                                                      std::string_view field) const;
+
+  // Drops the columns and tables removed at an epoch up to `up_to_epoch` (rows of
+  // slipway_pending_drops), in the caller's transaction; returns how many were done. Columns
+  // before tables; one that `now` uses again, or that is already gone, is only forgotten.
+  Result<int> FinishRemovals(db::Connection& conn, const Schema& now, int64_t up_to_epoch) const;
 
   // The code-defined collections (for plugins' install migrations).
   const CodeCollections& code_collections() const { return code_; }

@@ -77,6 +77,22 @@ CREATE TABLE slipway_fields (
 ALTER TABLE slipway_plugins ADD COLUMN package_version TEXT;
 ALTER TABLE slipway_plugins ADD COLUMN package_path TEXT;
 )sql"));
+  // Two-phase removals (DESIGN section 2): a removed field or collection leaves the schema first
+  // and its column or table is dropped once every live node has stopped using it, which
+  // `drained_epoch` tells. `instance` tells two processes with one NODE_ID apart.
+  all.push_back(Sql("0.1.0", "0005-drains-and-node-instances", R"sql(
+ALTER TABLE slipway_nodes ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+ALTER TABLE slipway_nodes ADD COLUMN drained_epoch BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE slipway_pending_drops (
+  table_name TEXT NOT NULL,
+  column_name TEXT NOT NULL DEFAULT '',
+  epoch BIGINT NOT NULL,
+  statements @JSON@ NOT NULL,
+  rebuild BOOLEAN NOT NULL DEFAULT FALSE,
+  created_at @TIMESTAMP@ NOT NULL DEFAULT @NOW@,
+  PRIMARY KEY (table_name, column_name)
+);
+)sql"));
   return all;
 }
 

@@ -16,6 +16,11 @@
 
 namespace slipway::db {
 
+// The tag of a Status that says the database cannot be reached (connect failed, connection
+// lost). Its message names the server; the API answers such errors with a generic message and
+// logs the details (api/api_handler.cc).
+inline constexpr const char* kDatabaseUnavailable = "DB_UNAVAILABLE";
+
 // Opens new connections for a Pool.
 using ConnectionFactory = std::function<Result<std::unique_ptr<Connection>>()>;
 

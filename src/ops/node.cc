@@ -123,6 +123,7 @@ void NodeProcedures::StartUp(SchemaInfo info) {
   if (!loaded.ok()) {
     core::log::Error("start-up failed", {{"error", loaded.message()}});
     lifecycle_.TransitionTo(api::AppState::kError, loaded.message()).IgnoreError();
+    if (loaded.tag() == "NODE_ID_IN_USE" && on_fatal_) on_fatal_(loaded);
     return;
   }
   if (lifecycle_.TransitionTo(api::AppState::kRunning).ok()) {

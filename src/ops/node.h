@@ -37,7 +37,10 @@ class NodeProcedures {
 
   // The first start (or upgrade) and joining; ends with the node `running`, or in `error` with
   // the reason (the process stays up and answers 503 saying why), or at once when it is stopping.
+  // A start that must not go on (another live process has this NODE_ID) calls `on_fatal` with
+  // the reason, which stops the process.
   void StartUp(SchemaInfo info);
+  void OnFatal(std::function<void(const Status&)> fn) { on_fatal_ = std::move(fn); }
   // Applies the cluster's current state here; a schema newer than this binary makes the node
   // `outdated`. Returns the epoch applied.
   Result<int64_t> Refresh();
@@ -57,6 +60,7 @@ class NodeProcedures {
   cluster::ClusterNode* cluster_;
   core::SemVer version_;
   std::function<InstallerOptions(ProgressFn)> installer_options_;
+  std::function<void(const Status&)> on_fatal_;
 };
 
 }  // namespace slipway::ops

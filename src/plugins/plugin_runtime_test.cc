@@ -35,6 +35,7 @@ class NoServices final : public api::Services {
   db::Pool& pool() override { return pool_; }
   Result<int64_t> NextSnowflake() override { return Internal("not in this test"); }
   std::shared_ptr<const api::Snapshot> snapshot() const override { return nullptr; }
+  std::shared_ptr<void> HoldEpoch(int64_t) override { return nullptr; }
   Status ApplyChange(const api::ChangeOptions&, const api::ChangeFn&) override {
     return Internal("not in this test");
   }

@@ -5,11 +5,14 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "api_client.h"
 #include "node.h"
+#include "schema_churn.h"
 #include "test_database.h"
 #include "test_redis.h"
 
@@ -46,15 +49,16 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Starts node i (1-based) now, without waiting.
-  Node& StartNode(int i, const std::string& binary = SLIPWAY_BIN,
-                  const std::filesystem::path& storage = {}) {
+  Node& StartNode(int i, const std::string& binary = DefaultBinary(),
+                  const std::filesystem::path& storage = {}, int port = 0) {
     auto env = env_;
     env["NODE_ID"] = "n" + std::to_string(i);
     if (nodes_.size() < static_cast<size_t>(i)) nodes_.resize(i);
     nodes_[i - 1] = std::make_unique<Node>(
         NodeOptions{.binary = binary,
                     .storage = storage.empty() ? dir_.path() / "storage" : storage,
-                    .env = env},
+                    .env = env,
+                    .port = port},
         "n" + std::to_string(i));
     return *nodes_[i - 1];
   }
@@ -377,6 +381,157 @@ TEST_F(ClusterTest, MaintenanceGatesEveryNodeWithinASecond) {
   ASSERT_EQ(RunCommand({SLIPWAY_BIN, "maintenance", "off"}, env_, dir_.path()).exit_code, 0);
   for (int i = 1; i <= 3; ++i)
     EXPECT_EQ(api_[i - 1]->Get("collections:list").status, 200) << "n" << i;
+}
+
+// Issue 11: a field created and destroyed through one node while clients on all three write and
+// read the same collection: no request fails, no value is wrong.
+TEST_F(ClusterTest, SchemaChurnThroughThreeNodesNeverBreaksRequestsInFlight) {
+  StartThree();
+  ApiResult made = api_[0]->Post("collections:create", J(R"({"name":"churned","fields":[
+      {"name":"title","type":"string"}]})"));
+  ASSERT_EQ(made.status, 200) << made.body;
+  ChurnResult r = RunSchemaChurn({node(1).port(), node(2).port(), node(3).port()}, api_[0]->token(),
+                                 "churned", 4s);
+  EXPECT_EQ(r.failed, 0) << Describe(r);
+  EXPECT_EQ(r.changes_failed, 0) << Describe(r);
+  EXPECT_GT(r.changes, 4) << Describe(r);
+  RecordProperty("churn", Describe(r));
+  // Every removal's column is gone once the churn stopped.
+  auto conn = db::OpenPostgres(pg_.options());
+  ASSERT_TRUE(conn.ok());
+  auto pending = (*conn)->Query("SELECT count(*) FROM slipway_pending_drops");
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_EQ((*pending)->Int(0, 0), 0);
+}
+
+// Issue 11: a node frozen past NODE_LIVE_TIMEOUT while a collection was created elsewhere answers
+// 503 until it has caught up, never 404 with the old schema.
+TEST_F(ClusterTest, AFrozenNodeNeverAnswersWithTheOldSchemaWhenItResumes) {
+  StartThree();
+  ASSERT_TRUE(node(3).process().Signal(SIGSTOP));
+  std::this_thread::sleep_for(2500ms);  // NODE_LIVE_TIMEOUT is 2000 here
+  ApiResult made = api_[0]->Post("collections:create", J(R"({"name":"arrived","fields":[
+      {"name":"title","type":"string"}]})"));
+  ASSERT_EQ(made.status, 200) << made.body;  // confirmed without the frozen node
+  ASSERT_EQ(api_[0]->Post("arrived:create", J(R"({"title":"first"})")).status, 200);
+  ASSERT_TRUE(node(3).process().Signal(SIGCONT));
+  std::map<int, int> seen;
+  auto deadline = Clock::now() + 5s;
+  bool served = false;
+  while (Clock::now() < deadline && !served) {
+    ApiResult r = api_[2]->Get("arrived:list");
+    ++seen[r.status];
+    ASSERT_TRUE(r.status == 200 || r.status == 503) << r.status << " " << r.body;
+    if (r.status == 503) {
+      EXPECT_FALSE(r.headers["retry-after"].empty());
+    } else {
+      ASSERT_EQ(r.data().as_array().size(), 1u) << r.body;
+      served = true;
+    }
+  }
+  EXPECT_TRUE(served);
+  std::string statuses;
+  for (auto [status, n] : seen) statuses += std::to_string(status) + "x" + std::to_string(n) + " ";
+  RecordProperty("statuses_after_resume", statuses);
+}
+
+// Issue 11: a second process with a NODE_ID that a live node has is refused at start, clearly,
+// and the first one keeps its registry row.
+TEST_F(ClusterTest, ASecondProcessWithTheSameNodeIdIsRefused) {
+  StartNode(1);
+  ASSERT_TRUE(node(1).WaitHealthy(60s)) << node(1).process().Stdout();
+  auto env = env_;
+  env["NODE_ID"] = "n1";
+  Node twin(NodeOptions{.storage = dir_.path() / "twin", .env = env}, "twin");
+  int exit_code = twin.process().Wait(20s);
+  EXPECT_NE(exit_code, 0);
+  EXPECT_NE(exit_code, -1) << "the twin is still running";
+  std::string out = twin.process().Stdout() + twin.process().Stderr();
+  EXPECT_NE(out.find("NODE_ID 'n1' is in use by another live process"), std::string::npos) << out;
+  EXPECT_TRUE(node(1).WaitHealthy(1s));
+  api_.push_back(AdminOn(1));
+  json::array nodes = Nodes(1);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].at("address").as_string(), "127.0.0.1:" + std::to_string(node(1).port()));
+
+  // A restart with the same NODE_ID after a crash takes the row over once it has gone quiet.
+  ASSERT_TRUE(node(1).process().Signal(SIGKILL));
+  node(1).process().Wait(5s);
+  StartNode(1);
+  EXPECT_TRUE(node(1).WaitHealthy(20s)) << node(1).process().Stdout();
+}
+
+// Issue 11: three nodes behind a real HAProxy restarted one after the other under a steady
+// client load: no client sees an error, because each node fails its health check for
+// SHUTDOWN_DELAY before it stops accepting.
+TEST_F(ClusterTest, RollingRestartBehindHaproxyCostsNoClientAnError) {
+  env_["SHUTDOWN_DELAY"] = "1000";  // two failed checks at 200 ms, with room
+  StartThree();
+  ASSERT_EQ(api_[0]
+                ->Post("collections:create", J(R"({"name":"steady","fields":[
+      {"name":"title","type":"string"}]})"))
+                .status,
+            200);
+  ASSERT_EQ(api_[0]->Post("steady:create", J(R"({"title":"one"})")).status, 200);
+  int lb_port = FreePort();
+  std::string servers;
+  for (int i = 1; i <= 3; ++i) {
+    servers += "  server n" + std::to_string(i) + " 127.0.0.1:" + std::to_string(node(i).port()) +
+               " check inter 200ms fall 2 rise 2\n";
+  }
+  std::filesystem::path cfg = dir_.path() / "haproxy.cfg";
+  {
+    std::ofstream out(cfg);
+    out << "global\n  maxconn 1024\ndefaults\n  mode http\n  timeout connect 2s\n"
+           "  timeout client 30s\n  timeout server 30s\n  retries 3\n  option redispatch 1\n"
+           "  retry-on conn-failure empty-response response-timeout\n"
+           "frontend web\n  bind 127.0.0.1:"
+        << lb_port
+        << "\n  default_backend nodes\nbackend nodes\n  balance roundrobin\n"
+           "  option httpchk GET /api/__health_check\n  http-check expect status 200\n"
+        << servers;
+  }
+  Process haproxy({"/usr/sbin/haproxy", "-f", cfg.string(), "-db"}, {}, dir_.path() / "haproxy",
+                  "haproxy");
+  ASSERT_TRUE(WaitForHealth(lb_port, 200, 10s)) << haproxy.Stderr();
+  std::this_thread::sleep_for(1s);  // every server UP (rise 2)
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> requests{0}, errors{0};
+  std::mutex mu;
+  std::vector<std::string> samples;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      Api api(lb_port);
+      api.set_token(api_[0]->token());
+      while (!stop.load()) {
+        ApiResult r = api.Get("steady:list?pageSize=1");
+        ++requests;
+        if (r.status != 200) {
+          ++errors;
+          std::lock_guard lock(mu);
+          if (samples.size() < 5) samples.push_back(std::to_string(r.status) + " " + r.body);
+        }
+      }
+    });
+  }
+  for (int i = 1; i <= 3; ++i) {
+    int port = node(i).port();
+    ASSERT_EQ(node(i).Stop(), 0) << node(i).process().Stdout();
+    EXPECT_NE(node(i).process().Stdout().find("leaving"), std::string::npos);
+    StartNode(i, DefaultBinary(), {}, port);  // where HAProxy expects it
+    ASSERT_TRUE(node(i).WaitHealthy(30s)) << node(i).process().Stdout();
+    std::this_thread::sleep_for(700ms);  // back in HAProxy's rotation (rise 2 at 200 ms)
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  haproxy.Signal(SIGTERM);
+  std::string why;
+  for (const auto& s : samples) why += "\n  " + s.substr(0, 200);
+  EXPECT_EQ(errors.load(), 0) << requests.load() << " requests" << why;
+  EXPECT_GT(requests.load(), 100);
+  RecordProperty("requests", requests.load());
 }
 
 }  // namespace

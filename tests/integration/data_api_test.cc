@@ -7,6 +7,7 @@
 
 #include "api_client.h"
 #include "node.h"
+#include "schema_churn.h"
 #include "test_database.h"
 
 namespace slipway::testing {
@@ -501,6 +502,23 @@ TEST_P(DataApiTest, DestroyingACollectionRemovesTheRelationsThatPointAtIt) {
     std::string name(c.at("name").as_string());
     EXPECT_TRUE(name != "authors" && name != "posts" && name != "notes") << name;
   }
+}
+
+// Issue 11: a field created and destroyed over and over while eight clients write and read the
+// same collection never costs one of them an error or a wrong value.
+TEST_P(DataApiTest, SchemaChurnNeverBreaksRequestsInFlight) {
+  ApiResult made = api_->Post("collections:create", J(R"({"name":"churned","fields":[
+      {"name":"title","type":"string"}]})"));
+  ASSERT_EQ(made.status, 200) << made.body;
+  ChurnResult r = RunSchemaChurn({node_->port()}, api_->token(), "churned", 3s);
+  EXPECT_EQ(r.failed, 0) << Describe(r);
+  EXPECT_EQ(r.changes_failed, 0) << Describe(r);
+  EXPECT_GT(r.changes, 4) << Describe(r);
+  RecordProperty("churn", Describe(r));
+  // Nothing is left to drop once the churn stopped.
+  ApiResult fields = api_->Get("collections/churned/fields:list?paginate=false");
+  ASSERT_EQ(fields.status, 200);
+  for (const auto& f : fields.data().as_array()) EXPECT_NE(f.at("name").as_string(), "churn");
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, DataApiTest, ::testing::ValuesIn(kSetups), SetupName);

@@ -23,12 +23,15 @@ struct NodeOptions {
   std::filesystem::path storage;  // required
   std::map<std::string, std::string> env;
   std::vector<std::string> extra_args;
+  int port = 0;  // 0: a free one
 };
 
 class Node {
  public:
   explicit Node(NodeOptions options, const std::string& name = "node")
-      : options_(std::move(options)), port_(FreePort()) {
+      : options_(std::move(options)), port_(options_.port != 0 ? options_.port : FreePort()) {
+    // Stopping is immediate unless a test asks for the leaving delay (config SHUTDOWN_DELAY).
+    options_.env.emplace("SHUTDOWN_DELAY", "0");
     std::vector<std::string> argv = {options_.binary, "serve",
                                      "--host",        "127.0.0.1",
                                      "--port",        std::to_string(port_),

@@ -108,7 +108,22 @@ TEST(PostgresNodeTest, RecoversWhenTheDatabaseRestarts) {
   ApiResult all = api.Get("notes:list?filter=" + Encode(R"({"text":"before"})"));
   ASSERT_EQ(all.status, 200) << all.body;
   EXPECT_EQ(all.json.at("meta").at("count").as_int64(), 1);
+
+  // While the database is down: 503 with Retry-After, and nothing about where it is or what
+  // libpq said (that goes to the log).
+  ASSERT_TRUE(server.Stop());
+  for (const char* path : {"notes:get?filterByTk=1", "notes:list"}) {
+    ApiResult down = api.Get(path);
+    EXPECT_EQ(down.status, 503) << down.body;
+    EXPECT_EQ(down.code(), "DB_UNAVAILABLE") << down.body;
+    EXPECT_EQ(down.message(), "the database is unavailable; try again in a moment");
+    EXPECT_EQ(down.body.find(std::to_string(server.port())), std::string::npos) << down.body;
+    EXPECT_EQ(down.body.find("127.0.0.1"), std::string::npos) << down.body;
+    EXPECT_FALSE(down.headers["retry-after"].empty());
+  }
+  ASSERT_TRUE(server.Start());
   EXPECT_EQ(node.Stop(), 0);
+  EXPECT_NE(node.process().Stdout().find("database unavailable"), std::string::npos);
 }
 
 }  // namespace

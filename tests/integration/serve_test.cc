@@ -128,6 +128,30 @@ TEST(ServeTest, SigtermStopsCleanlyAndSigintToo) {
   }
 }
 
+// SHUTDOWN_DELAY: after SIGTERM the health check fails at once while requests are still served,
+// then the node stops; SIGINT (a terminal) skips the delay.
+TEST(ServeTest, SigtermFailsTheHealthCheckFirstAndKeepsServing) {
+  TempDir dir;
+  Node node({.storage = dir.path() / "s", .env = {{"SHUTDOWN_DELAY", "1500"}}});
+  ASSERT_TRUE(node.WaitHealthy());
+  Api api(node.port());
+  ASSERT_EQ(api.SignIn("admin@nocobase.com", "admin123").status, 200);
+  auto signalled = std::chrono::steady_clock::now();
+  node.process().Signal(SIGTERM);
+  HttpResult health = WaitForHealthSaying(node.port(), 503, "leaving", 1s);
+  EXPECT_EQ(health.status, 503) << health.body;
+  EXPECT_EQ(api.Get("collections:list").status, 200);  // still served
+  EXPECT_EQ(node.process().Wait(10s), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - signalled, 1400ms);
+  EXPECT_NE(node.process().Stdout().find("leaving"), std::string::npos);
+
+  TempDir dir2;
+  Node quick({.storage = dir2.path() / "s", .env = {{"SHUTDOWN_DELAY", "60000"}}});
+  ASSERT_TRUE(quick.WaitHealthy());
+  quick.process().Signal(SIGINT);
+  EXPECT_EQ(quick.process().Wait(10s), 0);
+}
+
 TEST(ServeTest, PortInUseIsOneClearLine) {
   TempDir dir;
   Node first({.storage = dir.path() / "a"});

@@ -106,7 +106,7 @@ class PostgresConnection final : public Connection {
   Status CheckHealthy() {
     if (healthy()) return Status::Ok();
     healthy_ = false;
-    return Unavailable("the connection to " + where_ + " is broken");
+    return Unavailable("the connection to " + where_ + " is broken", db::kDatabaseUnavailable);
   }
 
   Result<const Prepared*> Prepare(std::string_view sql) {

@@ -96,7 +96,8 @@ class PostgresPipeline final : public Connection {
     PgConnPtr conn = std::move(opened).value();
     if (PQsetnonblocking(conn.get(), 1) != 0 || PQenterPipelineMode(conn.get()) != 1) {
       return Unavailable("cannot enter pipeline mode on " + where_ + ": " +
-                         postgres::OneLine(PQerrorMessage(conn.get())));
+                             postgres::OneLine(PQerrorMessage(conn.get())),
+                         db::kDatabaseUnavailable);
     }
     conn_ = std::move(conn);
     return Status::Ok();
@@ -118,7 +119,10 @@ class PostgresPipeline final : public Connection {
   // Queues the request's statement; it goes out with the next Sync.
   void Send(Request& q) {
     if (!conn_) {
-      Complete(q, Unavailable("connection to PostgreSQL at " + where_ + " lost"), nullptr);
+      Complete(
+          q,
+          Unavailable("connection to PostgreSQL at " + where_ + " lost", db::kDatabaseUnavailable),
+          nullptr);
       return;
     }
     q.statement = StatementFor(q.sql);
@@ -140,7 +144,10 @@ class PostgresPipeline final : public Connection {
     if (!sent) {
       Lost(postgres::OneLine(PQerrorMessage(conn_.get())));
       if (!q.done)
-        Complete(q, Unavailable("connection to PostgreSQL at " + where_ + " lost"), nullptr);
+        Complete(q,
+                 Unavailable("connection to PostgreSQL at " + where_ + " lost",
+                             db::kDatabaseUnavailable),
+                 nullptr);
       return;
     }
     slots_.push_back(Slot{Slot::kQuery, &q, nullptr});
@@ -272,7 +279,8 @@ class PostgresPipeline final : public Connection {
 
   // Fails every statement in flight; the next Query connects again.
   void Lost(const std::string& why) {
-    Status error = Unavailable("connection to PostgreSQL at " + where_ + " lost: " + why);
+    Status error = Unavailable("connection to PostgreSQL at " + where_ + " lost: " + why,
+                               db::kDatabaseUnavailable);
     if (reading_) {
       // The reader waits on this socket: shutting it down wakes it, and it closes it after.
       ::shutdown(PQsocket(conn_.get()), SHUT_RDWR);

@@ -249,7 +249,8 @@ Status ErrorFrom(PGconn* conn, const PGresult* r, std::string_view where, bool* 
   if (PQstatus(conn) == CONNECTION_BAD || state.starts_with("08") || state == "57P01" ||
       state == "57P02" || state == "57P03") {
     *lost = true;
-    return Unavailable("connection to PostgreSQL at " + std::string(where) + " lost: " + message);
+    return Unavailable("connection to PostgreSQL at " + std::string(where) + " lost: " + message,
+                       db::kDatabaseUnavailable);
   }
   if (r != nullptr) {
     switch (PQresultStatus(r)) {
@@ -329,12 +330,14 @@ Result<PgConnPtr> Connect(const PostgresOptions& options, std::string_view appli
                                       std::chrono::seconds(options.connect_timeout_s))
                      : PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/0));
   if (conn == nullptr) {
-    return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": out of memory");
+    return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": out of memory",
+                       db::kDatabaseUnavailable);
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     std::string why = OneLine(PQerrorMessage(conn.get()));
     if (why.empty()) why = "no answer within " + timeout + " s";
-    return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": " + why);
+    return Unavailable("cannot connect to PostgreSQL at " + options.Describe() + ": " + why,
+                       db::kDatabaseUnavailable);
   }
   PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
   const char* setup =
@@ -342,7 +345,8 @@ Result<PgConnPtr> Connect(const PostgresOptions& options, std::string_view appli
   PgResultPtr set = Await(conn.get(), PQsendQuery(conn.get(), setup));
   if (set == nullptr || PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
     return Unavailable("cannot configure the session on " + options.Describe() + ": " +
-                       OneLine(PQerrorMessage(conn.get())));
+                           OneLine(PQerrorMessage(conn.get())),
+                       db::kDatabaseUnavailable);
   }
   return conn;
 }

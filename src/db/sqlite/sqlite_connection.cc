@@ -338,7 +338,8 @@ Result<std::unique_ptr<Connection>> OpenSqlite(const SqliteOptions& options) {
   int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     Status status = Unavailable("cannot open SQLite database " + options.path.string() + ": " +
-                                (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+                                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)),
+                                db::kDatabaseUnavailable);
     sqlite3_close_v2(db);
     return status;
   }
