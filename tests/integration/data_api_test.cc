@@ -3,9 +3,14 @@
 // pagination and appends, bad input that changes nothing, and roles.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <thread>
 
 #include "api_client.h"
+#include "db/catalog.h"
+#include "db/postgres/postgres_connection.h"
+#include "db/sqlite/sqlite_connection.h"
 #include "node.h"
 #include "schema_churn.h"
 #include "test_database.h"
@@ -519,6 +524,39 @@ TEST_P(DataApiTest, SchemaChurnNeverBreaksRequestsInFlight) {
   ApiResult fields = api_->Get("collections/churned/fields:list?paginate=false");
   ASSERT_EQ(fields.status, 200);
   for (const auto& f : fields.data().as_array()) EXPECT_NE(f.at("name").as_string(), "churn");
+}
+
+// A removal whose second phase never ran (the node crashed between the phases) is finished by a
+// node's heartbeat once no node uses an older schema.
+TEST_P(DataApiTest, ARemovalLeftHalfDoneIsFinishedByAHeartbeat) {
+  ASSERT_EQ(api_->Post("collections:create", J(R"({"name":"halfway","fields":[
+      {"name":"title","type":"string"}]})"))
+                .status,
+            200);
+  auto conn = GetParam().dialect == db::Dialect::kPostgres
+                  ? db::OpenPostgres(pg_->options())
+                  : db::OpenSqlite({dir_.path() / "storage" / "db" / "slipway.sqlite"});
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  db::Connection& c = **conn;
+  ASSERT_TRUE(c.ExecScript("ALTER TABLE \"halfway\" ADD COLUMN \"orphan\" TEXT").ok());
+  ASSERT_TRUE(c.Exec("INSERT INTO slipway_pending_drops (table_name, column_name, epoch, "
+                     "statements, rebuild) VALUES ($1, $2, 0, $3, $4)",
+                     {std::string("halfway"), std::string("orphan"),
+                      std::string(R"(["ALTER TABLE \"halfway\" DROP COLUMN \"orphan\""])"), false})
+                  .ok());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool dropped = false;
+  while (!dropped && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    auto columns = db::ListColumns(c, "halfway");
+    ASSERT_TRUE(columns.ok());
+    dropped = std::find(columns->begin(), columns->end(), "orphan") == columns->end();
+  }
+  EXPECT_TRUE(dropped);
+  auto left = c.Query("SELECT count(*) FROM slipway_pending_drops");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ((*left)->Int(0, 0), 0);
+  EXPECT_EQ(api_->Post("halfway:create", J(R"({"title":"still fine"})")).status, 200);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, DataApiTest, ::testing::ValuesIn(kSetups), SetupName);
