@@ -240,18 +240,6 @@ Statements DropColumnSql(const Collection& c, const Field& f, Dialect dialect) {
   return out;
 }
 
-Statements RenameColumnSql(const Collection& c, const Field& f, std::string_view new_name,
-                           Dialect dialect) {
-  Statements out = DropIndexesFor(c, f);
-  out.push_back("ALTER TABLE " + QuoteIdent(c.table) + " RENAME COLUMN " + QuoteIdent(f.column) +
-                " TO " + QuoteIdent(new_name));
-  Field renamed = f;
-  renamed.name = std::string(new_name);
-  renamed.column = std::string(new_name);
-  for (auto& s : IndexesFor(c, renamed)) out.push_back(std::move(s));
-  return out;
-}
-
 Statements SetUniqueSql(const Collection& c, const Field& f, bool unique, Dialect dialect) {
   if (unique) {
     return {"CREATE UNIQUE INDEX " + QuoteIdent(UniqueIndexName(c, f)) + " ON " +

@@ -33,8 +33,6 @@ Result<Statements> AddColumnSql(const Collection& c, const Field& field, const S
 // key in place; for those the caller rebuilds the table (RebuildTableSql).
 Statements DropColumnSql(const Collection& c, const Field& field, db::Dialect dialect);
 bool NeedsRebuildToDrop(const Collection& c, const Field& field, db::Dialect dialect);
-Statements RenameColumnSql(const Collection& c, const Field& field, std::string_view new_name,
-                           db::Dialect dialect);
 Statements SetUniqueSql(const Collection& c, const Field& field, bool unique, db::Dialect dialect);
 
 // SQLite: recreate `after`'s table and copy the columns both definitions share. The caller runs

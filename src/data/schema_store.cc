@@ -1,6 +1,7 @@
 #include "data/schema_store.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "data/ddl.h"
@@ -15,6 +16,9 @@ namespace {
 
 constexpr const char* kStoredSystem = "x-slipway-system";
 constexpr const char* kStoredForeignKeyOf = "x-slipway-foreign-key-of";
+// The column of a field renamed after it was made (a rename keeps the column: a request still
+// holding the previous schema names the column, which must go on existing).
+constexpr const char* kStoredColumn = "x-slipway-column";
 
 Result<json::object> ParseObject(std::string_view text, std::string_view what) {
   boost::system::error_code ec;
@@ -89,6 +93,13 @@ std::vector<std::string> RelationsUsing(const Schema& schema, const Collection& 
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
   return users;
+}
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 std::string JoinNames(const std::vector<std::string>& names) {
@@ -244,6 +255,7 @@ json::object StoredField(const Field& f, std::string_view collection) {
   o.erase("isForeignKey");
   if (f.system) o[kStoredSystem] = true;
   if (!f.foreign_key_of.empty()) o[kStoredForeignKeyOf] = f.foreign_key_of;
+  if (f.has_column() && f.column != f.name) o[kStoredColumn] = f.column;
   if (f.default_value) o["defaultValue"] = *f.default_value;
   if (f.type == FieldType::kString) o["length"] = f.length;
   if (f.type == FieldType::kDecimal) {
@@ -264,9 +276,15 @@ Result<Field> FieldFromStored(const json::object& stored, std::string_view colle
   }
   def.erase(kStoredSystem);
   def.erase(kStoredForeignKeyOf);
+  std::string column;
+  if (auto it = def.find(kStoredColumn); it != def.end() && it->value().is_string()) {
+    column = std::string(it->value().as_string());
+  }
+  def.erase(kStoredColumn);
   ASSIGN_OR_RETURN(Field f, ParseFieldDefinition(def, collection));
   f.system = system;
   f.foreign_key_of = std::move(foreign_key_of);
+  if (!column.empty() && f.has_column()) f.column = std::move(column);
   return f;
 }
 
@@ -605,6 +623,18 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   } else {
     new_columns.emplace_back(self->name, f);
   }
+  // A renamed field keeps its column: a new field named like its old name gets another column.
+  for (auto& [owner, column] : new_columns) {
+    const Collection* in = draft.Find(owner);
+    auto taken = [&](const std::string& name) {
+      for (const Field& other : in->fields) {
+        if (other.has_column() && EqualsIgnoringCase(other.column, name)) return true;
+      }
+      return false;
+    };
+    for (int n = 2; taken(column.column); ++n)
+      column.column = column.name + "_" + std::to_string(n);
+  }
   // Add the relation (or scalar) itself, and the new columns to their collections.
   if (IsRelation(f.type)) self->fields.push_back(f);
   for (const auto& [owner, column] : new_columns) draft.Find(owner)->fields.push_back(column);
@@ -686,9 +716,9 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
                                                                 : "a system field") +
                                 " is not supported");
     }
-    ddl = RenameColumnSql(*c, *f, new_name, conn.dialect());
+    // Only the name changes: the column keeps its name, so requests still holding the previous
+    // schema (which name the column) go on working on every node.
     target->name = new_name;
-    target->column = new_name;
   }
   if (auto it = values.find("unique"); it != values.end()) {
     if (!it->value().is_bool()) return InvalidArgument(what + ": 'unique' must be true or false");

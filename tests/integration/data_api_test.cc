@@ -526,6 +526,32 @@ TEST_P(DataApiTest, SchemaChurnNeverBreaksRequestsInFlight) {
   for (const auto& f : fields.data().as_array()) EXPECT_NE(f.at("name").as_string(), "churn");
 }
 
+// A field renamed over and over keeps its column, so requests still holding the previous name's
+// schema go on working; a new field named like the old name gets a column of its own.
+TEST_P(DataApiTest, RenamingAFieldUnderLoadBreaksNoRequest) {
+  ApiResult made = api_->Post("collections:create", J(R"({"name":"renamed","fields":[
+      {"name":"title","type":"string"},{"name":"note","type":"string"}]})"));
+  ASSERT_EQ(made.status, 200) << made.body;
+  ChurnResult r = RunSchemaChurn({node_->port()}, api_->token(), "renamed", 2s, Churn::kRename);
+  EXPECT_EQ(r.failed, 0) << Describe(r);
+  EXPECT_EQ(r.changes_failed, 0) << Describe(r);
+  EXPECT_GT(r.changes, 4) << Describe(r);
+
+  ASSERT_EQ(api_->Post("collections/renamed/fields:update?filterByTk=note", J(R"({"name":"memo"})"))
+                .status,
+            200);
+  ApiResult again =
+      api_->Post("collections/renamed/fields:create", J(R"({"name":"note","type":"integer"})"));
+  ASSERT_EQ(again.status, 200) << again.body;
+  ApiResult rec = api_->Post("renamed:create", J(R"({"title":"t","memo":"kept","note":7})"));
+  ASSERT_EQ(rec.status, 200) << rec.body;
+  EXPECT_EQ(rec.data().at("memo").as_string(), "kept");
+  EXPECT_EQ(rec.data().at("note").as_int64(), 7);
+  ApiResult got = api_->Get("renamed:list?filter=" + Encode(R"({"memo":"kept","note":7})"));
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.data().as_array().size(), 1u);
+}
+
 // A removal whose second phase never ran (the node crashed between the phases) is finished by a
 // node's heartbeat once no node uses an older schema.
 TEST_P(DataApiTest, ARemovalLeftHalfDoneIsFinishedByAHeartbeat) {

@@ -26,11 +26,15 @@ struct ChurnResult {
   std::vector<std::string> samples;  // the first few failures
 };
 
+// What the churn does to the collection: create and destroy a field `churn`, or rename an
+// existing field `note` to `memo` and back.
+enum class Churn { kAddAndDrop, kRename };
+
 // Record clients are spread over `ports` round-robin; the churn runs through the first port.
-// The collection must have a string field `title`.
+// The collection must have a string field `title` (and, for kRename, a field `note`).
 inline ChurnResult RunSchemaChurn(const std::vector<int>& ports, const std::string& token,
                                   const std::string& collection, std::chrono::milliseconds duration,
-                                  int clients = 8) {
+                                  Churn churn = Churn::kAddAndDrop, int clients = 8) {
   namespace json = boost::json;
   std::mutex mu;
   ChurnResult result;
@@ -80,10 +84,16 @@ inline ChurnResult RunSchemaChurn(const std::vector<int>& ports, const std::stri
     api.set_token(token);
     const std::string fields = "collections/" + collection + "/fields";
     while (!stop.load()) {
-      ApiResult made =
-          api.Post(fields + ":create",
-                   json::object{{"name", "churn"}, {"type", "string"}, {"interface", "input"}});
-      ApiResult gone = api.Post(fields + ":destroy?filterByTk=churn");
+      ApiResult made, gone;
+      if (churn == Churn::kAddAndDrop) {
+        made =
+            api.Post(fields + ":create",
+                     json::object{{"name", "churn"}, {"type", "string"}, {"interface", "input"}});
+        gone = api.Post(fields + ":destroy?filterByTk=churn");
+      } else {
+        made = api.Post(fields + ":update?filterByTk=note", json::object{{"name", "memo"}});
+        gone = api.Post(fields + ":update?filterByTk=memo", json::object{{"name", "note"}});
+      }
       std::lock_guard lock(mu);
       result.changes += 2;
       for (const ApiResult* r : {&made, &gone}) {
