@@ -184,7 +184,12 @@ void ClusterNode::Heartbeat() {
   }
   if (heartbeat_failing_) core::log::Info("heartbeat recovered");
   heartbeat_failing_ = false;
+  UpdateCurrency(began);
+  // Last: what it does (a drop) may wait for locks, and must not delay the node's currency.
   if (hooks_.after_heartbeat) hooks_.after_heartbeat();
+}
+
+void ClusterNode::UpdateCurrency(Clock::time_point began) {
   if (!hooks_.current_until) return;
   // Current only when at the cluster's epoch as of a moment after the row was written: a change
   // that judged this node gone committed before that and is applied here first; one that saw

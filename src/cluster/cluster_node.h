@@ -120,6 +120,8 @@ class ClusterNode final : public ChangeAnnouncer {
   int64_t Drained() const;
   // One heartbeat: the row, then the epoch (reloading when behind); current when both held.
   void Heartbeat();
+  // After a heartbeat that began at `began` was written: current when at the cluster's epoch.
+  void UpdateCurrency(std::chrono::steady_clock::time_point began);
   void HeartbeatLoop();
   void PollLoop();
   void KeepWorkerId();

@@ -810,6 +810,11 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
 
 Result<int> SchemaStore::FinishRemovals(db::Connection& conn, const Schema& now,
                                         int64_t up_to_epoch) const {
+  // A drop waits for the requests using the table, and on PostgreSQL every new request would
+  // queue behind the waiting drop: give up soon instead (the drop is tried again later).
+  if (conn.dialect() == db::Dialect::kPostgres) {
+    RETURN_IF_ERROR(conn.Exec("SET LOCAL lock_timeout = '2s'"));
+  }
   // Columns first: on SQLite a foreign key column must go before the table it points at.
   ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT table_name, column_name, statements, rebuild FROM " +
                                            kPendingDrops +
