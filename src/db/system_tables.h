@@ -11,6 +11,8 @@ inline constexpr std::string_view kNodesTable = "slipway_nodes";              //
 inline constexpr std::string_view kPluginsTable = "slipway_plugins";          // plugin state
 inline constexpr std::string_view kCollectionsTable = "slipway_collections";  // collection defs
 inline constexpr std::string_view kFieldsTable = "slipway_fields";            // field defs
+inline constexpr std::string_view kLocksTable = "slipway_locks";              // lease locks
+inline constexpr std::string_view kWorkerIdsTable = "slipway_worker_ids";     // worker-id leases
 
 // User collections may not take a name with this prefix.
 inline constexpr std::string_view kReservedPrefix = "slipway_";
