@@ -47,7 +47,10 @@ ClusterNode::ClusterNode(const core::Config& config, std::string version, db::Po
 ClusterNode::~ClusterNode() { Stop(); }
 
 Status ClusterNode::Start() {
-  ASSIGN_OR_RETURN(int id, adapters_.worker_ids->Lease());
+  // Unavailable while the store cannot be reached (the caller retries); with every id taken the
+  // node still joins, and its creates get 503 until the lease keeper gets one.
+  RETURN_IF_ERROR(adapters_.worker_ids->Start());
+  int id = adapters_.worker_ids->id();
   worker_id_ = id;
   RETURN_IF_ERROR(WriteRow(/*starting=*/true));
   adapters_.bus->Subscribe(kSyncChannel, [this](const json::value& m) { OnSync(m); });
@@ -73,7 +76,7 @@ void ClusterNode::Stop() {
         .status()
         .IgnoreError();
   }
-  adapters_.worker_ids->Release();
+  adapters_.worker_ids->Stop();
   core::log::Info("left the cluster");
 }
 
@@ -161,23 +164,9 @@ void ClusterNode::PollLoop() {
   }
 }
 
-// A lost lease (Redis lost the key, or no renewal got through for a whole TTL) means another
-// node may be handed the same id: take a new one before issuing more ids.
-void ClusterNode::KeepWorkerId() {
-  if (!adapters_.worker_ids->lost()) return;
-  int old = worker_id_.load();
-  auto leased = adapters_.worker_ids->Lease();
-  if (!leased.ok()) {
-    core::log::Warn("worker id lease lost and no new one yet",
-                    {{"worker_id", old}, {"error", leased.status().message()}});
-    if (hooks_.worker_id_changed) hooks_.worker_id_changed(-1);
-    return;
-  }
-  worker_id_ = *leased;
-  if (hooks_.worker_id_changed) hooks_.worker_id_changed(*leased);
-  core::log::Warn("worker id lease was lost; leased a new one",
-                  {{"old", old}, {"worker_id", *leased}});
-}
+// The lease keeper (worker_id_lease.h) renews and re-leases on its own thread; the registry row
+// shows the id it holds now.
+void ClusterNode::KeepWorkerId() { worker_id_ = adapters_.worker_ids->id(); }
 
 void ClusterNode::OnSync(const json::value& message) {
   if (!message.is_object()) return;

@@ -10,6 +10,8 @@
 // - Confirmation: AnnounceAndConfirm waits until every live, running node reports an applied
 //   epoch at least as new, which is how a change made through one node is known to be in force
 //   on all of them; nodes that do not confirm within CLUSTER_CONFIRM_TIMEOUT are named.
+// - The worker id: leased at Start() (worker_id_lease.h keeps it), shown in the registry, and
+//   asked for before every Snowflake id (WorkerIdForIssuing).
 //
 // Thread-safe. Start() launches the heartbeat and polling threads and subscribes; Stop() ends
 // them and unregisters.
@@ -60,8 +62,6 @@ class ClusterNode final : public ChangeAnnouncer {
     std::function<std::string()> state;
     std::function<Result<int64_t>()> reload;
     std::function<void(std::string_view plugin, const boost::json::value& body)> plugin_message;
-    // The worker id changed after a lost lease (-1: none could be leased; issue no ids).
-    std::function<void(int worker_id)> worker_id_changed;
   };
 
   ClusterNode(const core::Config& config, std::string version, db::Pool& pool, Adapters adapters,
@@ -83,6 +83,9 @@ class ClusterNode final : public ChangeAnnouncer {
   // Adapters and this node, for cluster:status.
   boost::json::object AdapterStatus() const;
   int worker_id() const { return worker_id_.load(); }
+  // The worker id to issue the next Snowflake id under, or Unavailable saying why there is none
+  // (WorkerIdLease::IdForIssuing).
+  Result<int> WorkerIdForIssuing() { return adapters_.worker_ids->IdForIssuing(); }
   const std::string& id() const { return config_.node_id; }
 
  private:
