@@ -239,15 +239,19 @@ Status WorkerIdLease::Acquire(int preferred) {
   std::lock_guard lock(mu_);
   last_attempt_ = after;
   if (!acquired.ok()) {
-    if (problem_ != acquired.status().message()) {
+    // Once per kind of failure, not per attempt: a store that stays down is retried five times
+    // a second, and its messages differ in details (a reconnect's countdown).
+    if (acquired.status().code() != logged_failure_) {
       core::log::Warn("no worker id leased yet; retrying",
                       {{"error", acquired.status().message()},
                        {"retry_ms", static_cast<int64_t>(options_.retry_interval.count())}});
+      logged_failure_ = acquired.status().code();
     }
     problem_ = acquired.status().message();
     next_attempt_ = after + options_.retry_interval;
     return acquired.status();
   }
+  logged_failure_ = StatusCode::kOk;
   id_ = *acquired;
   valid_until_ = before + options_.ttl - options_.margin;
   usable_from_ = store_->may_forget() ? after + options_.ttl : before;  // rule 4

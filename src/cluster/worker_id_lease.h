@@ -120,12 +120,13 @@ class WorkerIdLease {
   std::condition_variable wake_;
   // Guarded by mu_.
   int id_ = -1;
-  int last_id_ = -1;          // the id held last: preferred when leasing again
-  TimePoint valid_until_{};   // rule 1
-  TimePoint usable_from_{};   // rule 4
-  TimePoint next_attempt_{};  // the keeper's next renewal or attempt
-  TimePoint last_attempt_{};  // when the last attempt ended
-  std::string problem_;       // why the last attempt failed ("" after a success)
+  int last_id_ = -1;                             // the id held last: preferred when leasing again
+  TimePoint valid_until_{};                      // rule 1
+  TimePoint usable_from_{};                      // rule 4
+  TimePoint next_attempt_{};                     // the keeper's next renewal or attempt
+  TimePoint last_attempt_{};                     // when the last attempt ended
+  std::string problem_;                          // why the last attempt failed ("" after a success)
+  StatusCode logged_failure_ = StatusCode::kOk;  // the acquisition failure last logged
   bool started_ = false;
   bool stop_ = false;
   bool demand_ = false;
