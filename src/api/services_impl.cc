@@ -40,6 +40,16 @@ Status ServicesImpl::PublishSync(std::string_view plugin, const boost::json::val
   return announcer_->PublishPluginMessage(plugin, message);
 }
 
+Result<int64_t> ServicesImpl::NextSnowflake() {
+  if (worker_id_source_) {
+    ASSIGN_OR_RETURN(int worker_id, worker_id_source_());
+    // Another thread may switch the generator to a newer id between these two calls; that id was
+    // just as freshly confirmed, so the id issued below is still under a valid lease.
+    if (worker_id != snowflake_->worker_id()) RETURN_IF_ERROR(snowflake_->set_worker_id(worker_id));
+  }
+  return snowflake_->Next();
+}
+
 Status ServicesImpl::ReloadSnapshot() {
   std::lock_guard lock(change_mu_);
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());

@@ -36,9 +36,17 @@ class ServicesImpl final : public Services {
 
   const core::Config& config() const override { return config_; }
   db::Pool& pool() override { return pool_; }
-  Result<int64_t> NextSnowflake() override { return snowflake_->Next(); }
+  // An id under the worker id the source answers now (see SetWorkerIdSource).
+  Result<int64_t> NextSnowflake() override;
   // The leased worker id, once the cluster gave one (ids from different nodes never collide).
   Status SetWorkerId(int id) { return snowflake_->set_worker_id(id); }
+  // Asked before every Snowflake id for the worker id to issue it under (the cluster's lease:
+  // cluster::ClusterNode::WorkerIdForIssuing); its failure (Unavailable: no valid lease) is the
+  // create's. Unset: the generator's own worker id (a single process, a test). Set once, before
+  // requests are served.
+  void SetWorkerIdSource(std::function<Result<int>()> source) {
+    worker_id_source_ = std::move(source);
+  }
   std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.Get(); }
   std::shared_ptr<void> HoldEpoch(int64_t epoch) override { return holds_.Hold(epoch); }
   using Services::ApplyChange;
@@ -71,6 +79,7 @@ class ServicesImpl final : public Services {
   db::Pool& pool_;
   db::SchemaLock& schema_lock_;
   std::unique_ptr<core::SnowflakeGenerator> snowflake_;
+  std::function<Result<int>()> worker_id_source_;
   SnapshotLoader loader_;
   std::function<void(const Snapshot&)> on_publish_;
   cluster::ChangeAnnouncer* announcer_ = nullptr;

@@ -102,7 +102,8 @@ Status Application::Upgrade(ops::ProgressFn progress) {
 Status Application::AnnounceFromOutside() {
   if (outsider_) return Status::Ok();
   ASSIGN_OR_RETURN(cluster::Adapters adapters,
-                   cluster::MakeAdapters(core::ProcessEnvironment(), config_.node_id + "/cli"));
+                   cluster::MakeAdapters(core::ProcessEnvironment(), config_.node_id + "/cli",
+                                         ClusterDatabase()));
   outsider_ = std::make_unique<cluster::OutsiderAnnouncer>(config_, *db_.pool, std::move(adapters));
   services_->SetAnnouncer(outsider_.get());
   return Status::Ok();
@@ -133,6 +134,10 @@ Result<plugins::PluginManager*> Application::Plugins() {
 Status Application::SetClusterGate(const std::string& state, const std::string& message) {
   RETURN_IF_ERROR(Plugins().status());  // installed and at this version
   return api::SetClusterGate(*services_, state, message);
+}
+
+cluster::DatabaseAccess Application::ClusterDatabase() const {
+  return {db_.pool.get(), db_.connect, db_.postgres};
 }
 
 Status Application::OpenDatabase() {
@@ -206,18 +211,16 @@ Status Application::Serve() {
                               "APP_UPGRADE_REQUIRED");
   }
 
-  // The cluster adapters (Redis when configured, else in-process) and this node's registration.
-  ASSIGN_OR_RETURN(cluster::Adapters adapters,
-                   cluster::MakeAdapters(core::ProcessEnvironment(), config_.node_id));
+  // The cluster adapters (cluster/adapters.h: the database, Redis where configured) and this
+  // node's registration.
+  ASSIGN_OR_RETURN(
+      cluster::Adapters adapters,
+      cluster::MakeAdapters(core::ProcessEnvironment(), config_.node_id, ClusterDatabase()));
   cluster::ClusterNode::Hooks hooks;
   hooks.state = [this] { return std::string(api::AppStateName(lifecycle_.state())); };
   hooks.reload = [this] { return node_->Refresh(); };
   hooks.plugin_message = [this](std::string_view plugin, const boost::json::value& body) {
     plugins::DeliverSyncMessage(*services_->snapshot(), plugin, body);
-  };
-  hooks.worker_id_changed = [this](int id) {
-    Status s = services_->SetWorkerId(id);
-    if (!s.ok()) core::log::Error("could not change the worker id", {{"error", s.message()}});
   };
   hooks.oldest_held = [this] { return services_->OldestEpochHeld(); };
   hooks.current_until = [this](api::Lifecycle::SteadyTime t) { lifecycle_.SetCurrentUntil(t); };
@@ -228,6 +231,7 @@ Status Application::Serve() {
   cluster_ = std::make_unique<cluster::ClusterNode>(config_, version_.ToString(), *db_.pool,
                                                     std::move(adapters), std::move(hooks));
   services_->SetAnnouncer(cluster_.get());
+  services_->SetWorkerIdSource([this] { return cluster_->WorkerIdForIssuing(); });
   services_->OnEpochReleased([node = cluster_.get()](int64_t oldest) { node->Released(oldest); });
   lifecycle_.OnStale([node = cluster_.get()] { node->Wake(); });
   node_ = std::make_unique<ops::NodeProcedures>(

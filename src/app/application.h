@@ -56,6 +56,8 @@ class Application {
   // Opens the database, settles APP_KEY, loads the plugins and wires the services. Idempotent.
   Status Prepare();
   Status OpenDatabase();  // idempotent
+  // The opened database, for the cluster adapters.
+  cluster::DatabaseAccess ClusterDatabase() const;
   ops::InstallerOptions MakeInstallerOptions(ops::ProgressFn progress) const;
   void RegisterCoreActions();
   // A command that changes the cluster from outside any node tells the nodes through this.

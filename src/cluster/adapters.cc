@@ -3,10 +3,11 @@
 #include <ctime>
 #include <optional>
 
+#include "cluster/database/database_lock.h"
+#include "cluster/database/database_worker_ids.h"
+#include "cluster/database/postgres_sync_bus.h"
 #include "cluster/memory/memory_cache.h"
-#include "cluster/memory/memory_lock.h"
 #include "cluster/memory/memory_sync_bus.h"
-#include "cluster/memory/memory_worker_ids.h"
 #include "cluster/redis/redis_cache.h"
 #include "cluster/redis/redis_lock.h"
 #include "cluster/redis/redis_sync_bus.h"
@@ -51,6 +52,38 @@ std::unique_ptr<redis::RedisClient> Client(const RedisUrl& url, const std::strin
   return std::make_unique<redis::RedisClient>(url, options);
 }
 
+// Where locks and worker ids live: true for Redis (LOCK_ADAPTER_DEFAULT=redis), false for the
+// database (unset, local, database).
+Result<bool> LocksInRedis(const core::Environment& env, const std::optional<RedisUrl>& url) {
+  std::optional<std::string> choice = Read(env, "LOCK_ADAPTER_DEFAULT");
+  if (!choice || *choice == "local" || *choice == "database") return false;
+  if (*choice != "redis") {
+    return InvalidArgument("LOCK_ADAPTER_DEFAULT must be local, database or redis, not '" +
+                           *choice + "'");
+  }
+  if (!url) {
+    return InvalidArgument("LOCK_ADAPTER_DEFAULT=redis needs LOCK_ADAPTER_REDIS_URL or REDIS_URL");
+  }
+  return true;
+}
+
+Result<WorkerIdLeaseOptions> LeaseOptions(const core::Environment& env) {
+  std::optional<std::string> text = Read(env, "WORKER_ID_TTL");
+  if (!text) return WorkerIdLeaseOptions();
+  int64_t ms = -1;
+  size_t used = 0;
+  try {
+    ms = std::stoll(*text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text->size() || ms < 1000 || ms > 600'000) {
+    return InvalidArgument("WORKER_ID_TTL='" + *text +
+                           "' must be milliseconds from 1000 to 600000");
+  }
+  return WorkerIdLeaseOptions::ForTtl(std::chrono::milliseconds(ms));
+}
+
 std::string IsoTime(std::chrono::system_clock::time_point t) {
   if (t.time_since_epoch().count() == 0) return "";
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
@@ -74,7 +107,11 @@ boost::json::object ClientJson(std::string_view backend, redis::RedisClient* cli
 
 }  // namespace
 
-Result<Adapters> MakeAdapters(const core::Environment& env, const std::string& node_id) {
+Result<Adapters> MakeAdapters(const core::Environment& env, const std::string& node_id,
+                              const DatabaseAccess& database) {
+  if (database.pool == nullptr || !database.connect) {
+    return InvalidArgument("the cluster adapters need the node's database");
+  }
   ASSIGN_OR_RETURN(std::optional<RedisUrl> redis_url, ReadUrl(env, "REDIS_URL"));
   ASSIGN_OR_RETURN(std::optional<RedisUrl> pubsub_url, ReadUrl(env, "PUBSUB_ADAPTER_REDIS_URL"));
   ASSIGN_OR_RETURN(std::optional<RedisUrl> cache_url, ReadUrl(env, "CACHE_REDIS_URL"));
@@ -85,12 +122,15 @@ Result<Adapters> MakeAdapters(const core::Environment& env, const std::string& n
 
   ASSIGN_OR_RETURN(bool redis_cache,
                    UseRedis(env, "CACHE_DEFAULT_STORE", "memory", cache_url, "CACHE_REDIS_URL"));
-  ASSIGN_OR_RETURN(bool redis_lock, UseRedis(env, "LOCK_ADAPTER_DEFAULT", "local", lock_url,
-                                             "LOCK_ADAPTER_REDIS_URL"));
+  ASSIGN_OR_RETURN(bool redis_locks, LocksInRedis(env, lock_url));
+  ASSIGN_OR_RETURN(WorkerIdLeaseOptions lease, LeaseOptions(env));
 
   Adapters a;
   if (pubsub_url) {
     a.bus = std::make_unique<redis::RedisSyncBus>(*pubsub_url, node_id);
+  } else if (database.postgres) {
+    a.bus =
+        std::make_unique<database::PostgresSyncBus>(*database.postgres, *database.pool, node_id);
   } else {
     a.bus = std::make_unique<memory::MemorySyncBus>(node_id);
   }
@@ -99,17 +139,23 @@ Result<Adapters> MakeAdapters(const core::Environment& env, const std::string& n
   } else {
     a.cache = std::make_unique<memory::MemoryCache>();
   }
-  if (redis_lock) {
+  std::unique_ptr<WorkerIdStore> worker_ids;
+  if (redis_locks) {
     a.lock = std::make_unique<redis::RedisLeaseLock>(Client(*lock_url, "lock"));
+    // Retried every few hundred ms while no lease is valid: a short backoff, so that the lease
+    // comes back as soon as Redis does.
+    redis::RedisClientOptions options;
+    options.name = "worker-ids";
+    options.backoff_initial = std::chrono::milliseconds(50);
+    options.backoff_max = lease.retry_interval;
+    worker_ids = std::make_unique<redis::RedisWorkerIdStore>(
+        std::make_unique<redis::RedisClient>(*lock_url, options));
   } else {
-    a.lock = std::make_unique<memory::MemoryLeaseLock>();
+    a.lock = std::make_unique<database::DatabaseLeaseLock>(*database.pool);
+    worker_ids = std::make_unique<database::DatabaseWorkerIdStore>(database.pool->dialect(),
+                                                                   database.connect);
   }
-  if (lock_url) {
-    a.worker_ids =
-        std::make_unique<redis::RedisWorkerIdAllocator>(Client(*lock_url, "worker-ids"), node_id);
-  } else {
-    a.worker_ids = std::make_unique<memory::MemoryWorkerIdAllocator>();
-  }
+  a.worker_ids = std::make_unique<WorkerIdLease>(std::move(worker_ids), node_id, lease);
   return a;
 }
 
@@ -132,10 +178,9 @@ boost::json::object DescribeAdapters(const Adapters& a) {
     out["cache"] = ClientJson(a.cache->backend(), r ? &r->client() : nullptr);
   }
   if (a.worker_ids) {
-    auto* r = dynamic_cast<redis::RedisWorkerIdAllocator*>(a.worker_ids.get());
-    boost::json::object w = ClientJson(a.worker_ids->backend(), r ? &r->client() : nullptr);
-    w["id"] = a.worker_ids->id();
-    w["lost"] = a.worker_ids->lost();
+    auto* r = dynamic_cast<redis::RedisWorkerIdStore*>(&a.worker_ids->store());
+    boost::json::object w = ClientJson(a.worker_ids->store().backend(), r ? &r->client() : nullptr);
+    for (auto& [key, value] : a.worker_ids->Describe()) w[key] = value;
     out["workerIds"] = std::move(w);
   }
   return out;

@@ -4,6 +4,15 @@
 // then the oldest) and redis::RedisCache (shared by the nodes; keys "slipway:cache:<key>").
 // A TTL of zero keeps the entry until it is deleted or evicted.
 //
+// What it is for, and why a cluster without Redis stays correct: nothing in Slipway relies on it
+// being shared between nodes. It holds nothing a node must agree on with the others (the plugin
+// API does not expose it, and no core code reads it). The caches a node does keep are its own by
+// design, with or without Redis: sessions, users and roles are re-read from the database within
+// 5 s (users and acl plugins), a sign-out reaches the other nodes through the token blacklist
+// table (re-read every 5 s), and sign-in failure counts are per node (auth/failure_limiter.h).
+// Anything that must be the same on every node lives in the database. With memory caches the
+// nodes only miss more often.
+//
 // How it fails: Unavailable when the cache service is unreachable (Redis); InvalidArgument for a
 // negative TTL. Wrap() treats an unreachable cache as a miss and returns what `load` returns
 // (without trying to store it), so a cache outage slows callers down but does not fail them. It

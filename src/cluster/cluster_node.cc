@@ -52,7 +52,10 @@ ClusterNode::ClusterNode(const core::Config& config, std::string version, db::Po
 ClusterNode::~ClusterNode() { Stop(); }
 
 Status ClusterNode::Start() {
-  ASSIGN_OR_RETURN(int id, adapters_.worker_ids->Lease());
+  // Unavailable while the store cannot be reached (the caller retries); with every id taken the
+  // node still joins, and its creates get 503 until the lease keeper gets one.
+  RETURN_IF_ERROR(adapters_.worker_ids->Start());
+  int id = adapters_.worker_ids->id();
   worker_id_ = id;
   // A predecessor with this NODE_ID that crashed stops heart-beating and its row goes stale
   // within NODE_LIVE_TIMEOUT; a twin keeps it fresh and is still there at the deadline.
@@ -65,7 +68,7 @@ Status ClusterNode::Start() {
       break;
     }
     if (written.tag() != "NODE_ID_IN_USE" || Clock::now() >= deadline) {
-      adapters_.worker_ids->Release();
+      adapters_.worker_ids->Stop();  // gives the lease back
       return written;
     }
     core::log::Info("waiting for the previous process with this NODE_ID to go quiet",
@@ -95,7 +98,7 @@ void ClusterNode::Stop() {
                {config_.node_id, instance_})
         .IgnoreError();
   }
-  adapters_.worker_ids->Release();
+  adapters_.worker_ids->Stop();
   core::log::Info("left the cluster");
 }
 
@@ -255,23 +258,9 @@ void ClusterNode::PollLoop() {
   }
 }
 
-// A lost lease (Redis lost the key, or no renewal got through for a whole TTL) means another
-// node may be handed the same id: take a new one before issuing more ids.
-void ClusterNode::KeepWorkerId() {
-  if (!adapters_.worker_ids->lost()) return;
-  int old = worker_id_.load();
-  auto leased = adapters_.worker_ids->Lease();
-  if (!leased.ok()) {
-    core::log::Warn("worker id lease lost and no new one yet",
-                    {{"worker_id", old}, {"error", leased.status().message()}});
-    if (hooks_.worker_id_changed) hooks_.worker_id_changed(-1);
-    return;
-  }
-  worker_id_ = *leased;
-  if (hooks_.worker_id_changed) hooks_.worker_id_changed(*leased);
-  core::log::Warn("worker id lease was lost; leased a new one",
-                  {{"old", old}, {"worker_id", *leased}});
-}
+// The lease keeper (worker_id_lease.h) renews and re-leases on its own thread; the registry row
+// shows the id it holds now.
+void ClusterNode::KeepWorkerId() { worker_id_ = adapters_.worker_ids->id(); }
 
 void ClusterNode::OnSync(const json::value& message) {
   if (!message.is_object()) return;

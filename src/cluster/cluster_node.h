@@ -21,6 +21,8 @@
 //   it current for NODE_LIVE_TIMEOUT from the moment the heartbeat began; past that (a node
 //   frozen, cut off from the database, or whose NODE_ID another process took) it answers 503
 //   until a heartbeat gets through again (Hooks::current_until, Wake()).
+// - The worker id: leased at Start() (worker_id_lease.h keeps it), shown in the registry, and
+//   asked for before every Snowflake id (WorkerIdForIssuing).
 //
 // Thread-safe. Start() launches the heartbeat and polling threads and subscribes; Stop() ends
 // them and unregisters.
@@ -77,8 +79,6 @@ class ClusterNode final : public ChangeAnnouncer {
     std::function<std::string()> state;
     std::function<Result<int64_t>()> reload;
     std::function<void(std::string_view plugin, const boost::json::value& body)> plugin_message;
-    // The worker id changed after a lost lease (-1: none could be leased; issue no ids).
-    std::function<void(int worker_id)> worker_id_changed;
     // The oldest epoch a request in flight uses (INT64_MAX: none).
     std::function<int64_t()> oldest_held;
     // The node may serve until then (see "Currency" above).
@@ -113,6 +113,9 @@ class ClusterNode final : public ChangeAnnouncer {
   // Adapters and this node, for cluster:status.
   boost::json::object AdapterStatus() const;
   int worker_id() const { return worker_id_.load(); }
+  // The worker id to issue the next Snowflake id under, or Unavailable saying why there is none
+  // (WorkerIdLease::IdForIssuing).
+  Result<int> WorkerIdForIssuing() { return adapters_.worker_ids->IdForIssuing(); }
   const std::string& id() const { return config_.node_id; }
 
  private:

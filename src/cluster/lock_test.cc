@@ -7,8 +7,10 @@
 #include <thread>
 
 #include "cluster/cluster_test_util.h"
+#include "cluster/database/database_lock.h"
 #include "cluster/memory/memory_lock.h"
 #include "cluster/redis/redis_lock.h"
+#include "db/sql.h"
 #include "test_redis.h"
 
 namespace slipway::cluster {
@@ -26,15 +28,31 @@ class LeaseLockTest : public ::testing::TestWithParam<Backend> {
     if (GetParam() == Backend::kRedis) {
       ASSERT_TRUE(TestRedis::Shared().Start());
     }
+    if (testing::IsDatabase(GetParam())) {
+      db_ = std::make_unique<testing::ClusterDatabase>(testing::DialectOf(GetParam()));
+      ASSERT_TRUE(db_->Create());
+    }
     table_ = std::make_shared<memory::MemoryLockTable>();
     name_ = UniqueName("lock");
   }
-  // A lock as another node sees it: same Redis, or same lock table.
+  // A lock as another node sees it: same Redis, same database, or same lock table.
   std::unique_ptr<LeaseLock> MakeLock() {
-    if (GetParam() == Backend::kMemory) return std::make_unique<memory::MemoryLeaseLock>(table_);
-    return std::make_unique<redis::RedisLeaseLock>(testing::ClientFor(TestRedis::Shared()));
+    switch (GetParam()) {
+      case Backend::kMemory:
+        return std::make_unique<memory::MemoryLeaseLock>(table_);
+      case Backend::kRedis:
+        return std::make_unique<redis::RedisLeaseLock>(testing::ClientFor(TestRedis::Shared()));
+      case Backend::kPostgres:
+      case Backend::kSqlite:
+        // Each "node" has a pool of its own on the shared database.
+        pools_.push_back(std::make_unique<db::Pool>(db_->dialect(), db_->factory(), 2));
+        return std::make_unique<database::DatabaseLeaseLock>(*pools_.back());
+    }
+    return nullptr;
   }
 
+  std::unique_ptr<testing::ClusterDatabase> db_;
+  std::vector<std::unique_ptr<db::Pool>> pools_;  // declared after db_: closed before it
   std::shared_ptr<memory::MemoryLockTable> table_;
   std::string name_;
 };
@@ -179,8 +197,55 @@ TEST_P(LeaseLockTest, RefusesBadArguments) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LeaseLockTest,
-                         ::testing::Values(Backend::kMemory, Backend::kRedis),
+                         ::testing::Values(Backend::kMemory, Backend::kRedis, Backend::kPostgres,
+                                           Backend::kSqlite),
                          testing::BackendName);
+
+// The database's locks: expiry is the database's to judge, and a stalled holder cannot touch the
+// lock once another owner took it.
+class DatabaseLeaseLockTest : public ::testing::TestWithParam<db::Dialect> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(db_.Create()); }
+  testing::ClusterDatabase db_{GetParam()};
+};
+
+TEST_P(DatabaseLeaseLockTest, ExpiryIsJudgedByTheDatabasesClock) {
+  database::DatabaseLeaseLock a(db_.pool());
+  database::DatabaseLeaseLock b(db_.pool());
+  std::string name = UniqueName("lock");
+  auto ta = a.TryAcquire(name, 1h);
+  ASSERT_TRUE(ta.ok() && ta->has_value()) << ta.status().ToString();
+  // The row says when, by the database's clock, the lease ends: an hour from its "now".
+  std::string now = db::SqlNowMillis(GetParam());
+  int64_t left =
+      db_.Int("SELECT expires_ms - " + now + " FROM slipway_locks WHERE name = '" + name + "'");
+  EXPECT_GT(left, 3590'000);
+  EXPECT_LE(left, 3600'000);
+  EXPECT_FALSE(b.TryAcquire(name, 1h)->has_value());
+  // The database's clock passes the expiry (the row is aged, as an hour going by would): the lock
+  // is free for another owner at once, whatever the first holder's process believes.
+  ASSERT_TRUE(db_.Exec("UPDATE slipway_locks SET expires_ms = " + now + " - 1").ok());
+  auto tb = b.TryAcquire(name, 1h);
+  ASSERT_TRUE(tb.ok() && tb->has_value()) << tb.status().ToString();
+  EXPECT_FALSE(*a.Extend(name, **ta, 1h)) << "the first holder cannot extend it back";
+  EXPECT_FALSE(*a.Release(name, **ta));
+  EXPECT_TRUE(*b.Extend(name, **tb, 1h));
+}
+
+TEST_P(DatabaseLeaseLockTest, UnavailableWhenTheDatabaseCannotBeReached) {
+  db::Pool dead(
+      GetParam(), [] { return Result<std::unique_ptr<db::Connection>>(Unavailable("db is down")); },
+      1);
+  database::DatabaseLeaseLock lock(dead);
+  auto taken = lock.TryAcquire("x", 1s);
+  EXPECT_EQ(taken.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(taken.status().message().find("lock 'x'"), std::string::npos)
+      << taken.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, DatabaseLeaseLockTest,
+                         ::testing::ValuesIn(slipway::testing::kAllDialects),
+                         slipway::testing::DialectTestName);
 
 TEST(RedisLeaseLockTest, StoresTheTokenUnderItsKeyWithTheTtl) {
   ASSERT_TRUE(TestRedis::Shared().Start());

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "cluster/cluster_test_util.h"
+#include "cluster/database/postgres_sync_bus.h"
 #include "cluster/memory/memory_sync_bus.h"
 #include "cluster/redis/redis_sync_bus.h"
 #include "cluster/sync_envelope.h"
@@ -22,7 +24,14 @@ using namespace std::chrono_literals;
 using slipway::testing::TestRedis;
 using testing::Backend;
 using testing::Eventually;
-using testing::UniqueName;
+
+// A channel name no other test uses, short enough for PostgreSQL (63 bytes with the prefix).
+std::string UniqueName(const std::string& base) {
+  static int counter = 0;
+  return base + "-" + std::to_string(++counter) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() %
+                        1'000'000'000);
+}
 namespace json = boost::json;
 
 // What a node's handler saw, in order.
@@ -59,33 +68,56 @@ redis::RedisSyncBusOptions FastOptions() {
   return o;
 }
 
+database::PostgresSyncBusOptions FastPostgresOptions() {
+  database::PostgresSyncBusOptions o;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  return o;
+}
+
 class SyncBusTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     if (GetParam() == Backend::kRedis) {
       ASSERT_TRUE(TestRedis::Shared().Start());
     }
+    if (GetParam() == Backend::kPostgres) {
+      db_ = std::make_unique<testing::ClusterDatabase>(db::Dialect::kPostgres);
+      ASSERT_TRUE(db_->Create());
+    }
     hub_ = std::make_shared<memory::MemorySyncHub>();
   }
 
   std::unique_ptr<SyncBus> MakeBus(const std::string& node) {
-    if (GetParam() == Backend::kMemory) return std::make_unique<memory::MemorySyncBus>(node, hub_);
-    return std::make_unique<redis::RedisSyncBus>(*redis::ParseRedisUrl(TestRedis::Shared().url()),
-                                                 node, FastOptions());
+    switch (GetParam()) {
+      case Backend::kMemory:
+        return std::make_unique<memory::MemorySyncBus>(node, hub_);
+      case Backend::kRedis:
+        return std::make_unique<redis::RedisSyncBus>(
+            *redis::ParseRedisUrl(TestRedis::Shared().url()), node, FastOptions());
+      default:
+        return std::make_unique<database::PostgresSyncBus>(*db_->postgres(), db_->pool(), node,
+                                                           FastPostgresOptions());
+    }
   }
 
   // Publishes raw bytes on `channel`, as a foreign or broken publisher would.
   void InjectRaw(const std::string& channel, const std::string& payload) {
     if (GetParam() == Backend::kMemory) {
       hub_->Deliver(channel, payload);
-    } else {
+    } else if (GetParam() == Backend::kRedis) {
       auto client = testing::ClientFor(TestRedis::Shared());
       ASSERT_TRUE(client->Call({"PUBLISH", "slipway:" + channel, payload}).ok());
+    } else {
+      auto conn = db_->pool().Acquire();
+      ASSERT_TRUE(conn.ok());
+      ASSERT_TRUE((*conn)->Exec("SELECT pg_notify($1, $2)", {"slipway:" + channel, payload}).ok());
     }
   }
 
   static bool Connected(const SyncBus& bus) { return bus.status().connected; }
 
+  std::unique_ptr<testing::ClusterDatabase> db_;  // Postgres: outlives the buses of a test
   std::shared_ptr<memory::MemorySyncHub> hub_;
 };
 
@@ -99,7 +131,9 @@ TEST_P(SyncBusTest, EachNodeGetsTheOthersMessagesNeverItsOwn) {
   a->Start();
   b->Start();
   ASSERT_TRUE(Eventually([&] { return Connected(*a) && Connected(*b); }));
-  EXPECT_EQ(a->status().backend, GetParam() == Backend::kMemory ? "memory" : "redis");
+  std::string backend = testing::BackendLabel(GetParam());
+  std::transform(backend.begin(), backend.end(), backend.begin(), ::tolower);
+  EXPECT_EQ(a->status().backend, backend);
 
   json::value from_a = {{"type", "epoch"}, {"epoch", 7}, {"nested", {1, "two", nullptr}}};
   ASSERT_TRUE(a->Publish(channel, from_a).ok());
@@ -201,7 +235,7 @@ TEST_P(SyncBusTest, StopsPromptlyAndDeliversNothingAfterwards) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SyncBusTest,
-                         ::testing::Values(Backend::kMemory, Backend::kRedis),
+                         ::testing::Values(Backend::kMemory, Backend::kRedis, Backend::kPostgres),
                          testing::BackendName);
 
 TEST(SyncEnvelopeTest, RoundTripsAndNamesTheSender) {
@@ -301,6 +335,64 @@ TEST_F(RedisSyncBusTest, NoticesASilentServerByPing) {
   // ...and gets a new one once the pause ends.
   EXPECT_TRUE(
       Eventually([&] { return b.status().connected && b.status().reconnects >= 1; }, 4000ms));
+}
+
+// PostgreSQL only: the receiving session is a connection the server can end.
+
+class PostgresSyncBusTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(db_.Create()); }
+  std::unique_ptr<database::PostgresSyncBus> MakeBus(const std::string& node) {
+    return std::make_unique<database::PostgresSyncBus>(*db_.postgres(), db_.pool(), node,
+                                                       FastPostgresOptions());
+  }
+  testing::ClusterDatabase db_{db::Dialect::kPostgres};
+};
+
+TEST_F(PostgresSyncBusTest, ReconnectsAfterItsSessionIsTerminated) {
+  Inbox in_b;
+  auto a = MakeBus("node-a");
+  auto b = MakeBus("node-b");
+  b->Subscribe("sync", in_b.Handler());
+  b->Start();
+  ASSERT_TRUE(Eventually([&] { return b->status().connected; }));
+  ASSERT_TRUE(a->Publish("sync", json::value("before")).ok());
+  ASSERT_TRUE(Eventually([&] { return in_b.Has(json::value("before")); }));
+
+  // The server ends b's session, as an administrator or a failover would.
+  auto killed = db_.Int(
+      "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+      "pg_stat_activity WHERE application_name = '" +
+      b->session_name() + "' AND datname = current_database()) t");
+  ASSERT_EQ(killed, 1);
+  ASSERT_TRUE(Eventually([&] { return b->status().reconnects == 1 && b->status().connected; }))
+      << "last error: " << b->status().last_error;
+  EXPECT_NE(b->status().last_error.find("lost"), std::string::npos) << b->status().last_error;
+  // Listening again on the new session: messages arrive as before.
+  ASSERT_TRUE(a->Publish("sync", json::value("after")).ok());
+  EXPECT_TRUE(Eventually([&] { return in_b.Has(json::value("after")); }));
+}
+
+TEST_F(PostgresSyncBusTest, RefusesWhatNotifyCannotCarry) {
+  auto a = MakeBus("node-a");
+  Status s = a->Publish("sync", json::value(std::string(9000, 'x')));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("7999"), std::string::npos) << s.message();
+  EXPECT_TRUE(a->Publish("sync", json::value(std::string(7000, 'x'))).ok());
+  Status long_name = a->Publish(std::string(56, 'c'), json::value(1));
+  EXPECT_EQ(long_name.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(long_name.message().find("too long"), std::string::npos) << long_name.message();
+  EXPECT_TRUE(a->Publish(std::string(55, 'c'), json::value(1)).ok());
+}
+
+TEST_F(PostgresSyncBusTest, PublishIsUnavailableWhenTheDatabaseIsDown) {
+  db::Pool dead(
+      db::Dialect::kPostgres,
+      [] { return Result<std::unique_ptr<db::Connection>>(Unavailable("db is down")); }, 1);
+  database::PostgresSyncBus bus(*db_.postgres(), dead, "node-a", FastPostgresOptions());
+  Status s = bus.Publish("sync", json::value(1));
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("sync bus"), std::string::npos) << s.message();
 }
 
 }  // namespace

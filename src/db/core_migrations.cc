@@ -77,10 +77,31 @@ CREATE TABLE slipway_fields (
 ALTER TABLE slipway_plugins ADD COLUMN package_version TEXT;
 ALTER TABLE slipway_plugins ADD COLUMN package_path TEXT;
 )sql"));
+  // Leases kept by the database itself, so that nodes sharing it need no Redis to be one cluster
+  // (src/cluster/database/): lease locks, and the worker ids that keep Snowflake ids unique. The
+  // primary key is what makes a lease exclusive; expiry is Unix milliseconds by the database's
+  // clock (db::SqlNowMillis), so the nodes' own clocks never decide who holds what. A released
+  // worker id keeps its row (expired at release), so that the id unused the longest goes first.
+  // A database from before this migration gets it at the next start (Installer::Upgrade applies
+  // what a binary has and the database lacks, at the same version too).
+  all.push_back(Sql("0.1.0", "0005-cluster-leases", R"sql(
+CREATE TABLE slipway_locks (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
+CREATE TABLE slipway_worker_ids (
+  worker_id INTEGER PRIMARY KEY CHECK (worker_id BETWEEN 0 AND 1023),
+  owner TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  acquired_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
+)sql"));
   // Two-phase removals (DESIGN section 2): a removed field or collection leaves the schema first
   // and its column or table is dropped once every live node has stopped using it, which
   // `drained_epoch` tells. `instance` tells two processes with one NODE_ID apart.
-  all.push_back(Sql("0.1.0", "0005-drains-and-node-instances", R"sql(
+  all.push_back(Sql("0.1.0", "0006-drains-and-node-instances", R"sql(
 ALTER TABLE slipway_nodes ADD COLUMN instance TEXT NOT NULL DEFAULT '';
 ALTER TABLE slipway_nodes ADD COLUMN drained_epoch BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE slipway_pending_drops (

@@ -16,9 +16,10 @@ Result<OpenedDatabase> OpenDatabase(const core::DatabaseConfig& config) {
     options.database = config.database;
     options.user = config.user;
     options.password = config.password;
-    out.pool = std::make_unique<Pool>(
-        Dialect::kPostgres, [options] { return OpenPostgres(options); }, config.pool_max,
-        config.fiber_pool);
+    out.connect = [options] { return OpenPostgres(options); };
+    out.postgres = options;
+    out.pool =
+        std::make_unique<Pool>(Dialect::kPostgres, out.connect, config.pool_max, config.fiber_pool);
     if (config.fiber_pool > 0) {
       out.pool->SetReaderFactory([options] { return Result(MakePostgresPipeline(options)); });
     }
@@ -28,8 +29,8 @@ Result<OpenedDatabase> OpenDatabase(const core::DatabaseConfig& config) {
     options.path = config.storage;
     options.synchronous = config.sqlite_synchronous;
     options.write_lock = std::make_shared<std::mutex>();
-    out.pool = std::make_unique<Pool>(
-        Dialect::kSqlite, [options] { return OpenSqlite(options); }, config.pool_max);
+    out.connect = [options] { return OpenSqlite(options); };
+    out.pool = std::make_unique<Pool>(Dialect::kSqlite, out.connect, config.pool_max);
     out.schema_lock = MakeFileSchemaLock(config.storage.string() + ".lock");
   } else {
     return Unimplemented("DB_DIALECT=" + config.dialect + " is not supported by this build");

@@ -12,4 +12,9 @@ namespace slipway::db {
 // own timestamps take (data/values.h) and that SQLite's date functions read.
 std::string SqlNow(Dialect dialect);
 
+// The database's clock as Unix milliseconds (a BIGINT expression), for leases whose expiry the
+// database judges (cluster/database/): PostgreSQL's now() (the start of the statement's
+// transaction); SQLite's 'now' (fixed for the statement).
+std::string SqlNowMillis(Dialect dialect);
+
 }  // namespace slipway::db

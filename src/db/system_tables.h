@@ -11,6 +11,8 @@ inline constexpr std::string_view kNodesTable = "slipway_nodes";              //
 inline constexpr std::string_view kPluginsTable = "slipway_plugins";          // plugin state
 inline constexpr std::string_view kCollectionsTable = "slipway_collections";  // collection defs
 inline constexpr std::string_view kFieldsTable = "slipway_fields";            // field defs
+inline constexpr std::string_view kLocksTable = "slipway_locks";              // lease locks
+inline constexpr std::string_view kWorkerIdsTable = "slipway_worker_ids";     // worker-id leases
 // Columns and tables removed from the schema, dropped once no node uses them (two-phase removal).
 inline constexpr std::string_view kPendingDropsTable = "slipway_pending_drops";
 

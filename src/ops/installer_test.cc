@@ -68,6 +68,23 @@ TEST_P(InstallerTest, InstallRefusesAnInstalledDatabaseUnlessForced) {
   EXPECT_TRUE(Exists("slipway_plugins"));
 }
 
+// A database installed before the cluster's lease tables existed gets them at the next start of
+// a node of the same version (NodeProcedures::StartUp runs Upgrade for a current schema too).
+TEST_P(InstallerTest, ADatabaseFromBeforeTheLeaseTablesGetsThemAtTheNextStart) {
+  InstallerOptions o;
+  o.binary_version = *core::SemVer::Parse("0.1.0");
+  for (const db::Migration& m : db::CoreMigrations()) {
+    if (m.name != "0005-cluster-leases") o.install_migrations.push_back(m);
+  }
+  o.migrations = o.install_migrations;
+  ASSERT_TRUE(Installer(*pool_, *lock_, std::move(o)).Install(false).ok());
+  ASSERT_FALSE(Exists("slipway_worker_ids"));
+  ASSERT_TRUE(Make("0.1.0").Upgrade().ok());
+  EXPECT_TRUE(Exists("slipway_worker_ids"));
+  EXPECT_TRUE(Exists("slipway_locks"));
+  EXPECT_EQ(SchemaVersion(), "0.1.0");
+}
+
 TEST_P(InstallerTest, UpgradeAppliesNewMigrationsAndBumpsTheVersion) {
   ASSERT_TRUE(Make("0.1.0").Install(false).ok());
   ASSERT_TRUE(Make("0.2.0", {SqlMigration("0.2.0", "add", "CREATE TABLE added (x INTEGER)")})

@@ -44,6 +44,11 @@ class DialectDatabase {
   Result<std::unique_ptr<db::Connection>> Open() const { return factory()(); }
   // A new schema lock object on this database; two of them exclude each other.
   std::unique_ptr<db::SchemaLock> MakeLock() const;
+  // PostgreSQL: how to connect to this database (nullopt on SQLite).
+  std::optional<db::PostgresOptions> postgres_options() const {
+    if (!postgres_) return std::nullopt;
+    return postgres_->options();
+  }
 
  private:
   const db::Dialect dialect_;

@@ -1,59 +1,79 @@
 #include "cluster/memory/memory_worker_ids.h"
 
-#include <bitset>
-
 namespace slipway::cluster::memory {
-namespace {
 
-struct InUse {
-  std::mutex mu;
-  std::bitset<WorkerIdAllocator::kMaxWorkerId + 1> ids;  // guarded by mu
-};
-
-InUse& ProcessIds() {
-  // Leaked on purpose: allocators released during static destruction still find it.
-  static auto* in_use = new InUse;
-  return *in_use;
+void MemoryWorkerIdTable::Forget() {
+  std::lock_guard lock(mu_);
+  leases_.clear();
 }
 
-}  // namespace
-
-MemoryWorkerIdAllocator::~MemoryWorkerIdAllocator() { Release(); }
-
-Result<int> MemoryWorkerIdAllocator::Lease() {
+void MemoryWorkerIdTable::set_reachable(bool reachable) {
   std::lock_guard lock(mu_);
-  if (id_ >= 0) return id_;
-  InUse& in_use = ProcessIds();
-  std::lock_guard ids_lock(in_use.mu);
-  for (int id = 0; id <= kMaxWorkerId; ++id) {
-    if (!in_use.ids.test(id)) {
-      in_use.ids.set(id);
-      id_ = id;
-      return id;
-    }
+  reachable_ = reachable;
+}
+
+void MemoryWorkerIdTable::set_call_hook(std::function<void()> hook) {
+  std::lock_guard lock(mu_);
+  hook_ = std::move(hook);
+}
+
+std::string MemoryWorkerIdTable::OwnerOf(int id) {
+  std::lock_guard lock(mu_);
+  return LiveLocked(id) ? leases_[id].owner : "";
+}
+
+Status MemoryWorkerIdTable::Call() {
+  std::function<void()> hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = hook_;
   }
-  return ResourceExhausted("all " + std::to_string(kMaxWorkerId + 1) +
-                           " worker ids are in use in this process");
-}
-
-Status MemoryWorkerIdAllocator::Renew() {
+  if (hook) hook();
   std::lock_guard lock(mu_);
-  if (id_ < 0) return FailedPrecondition("no worker id is leased");
+  if (!reachable_) return Unavailable("the in-memory worker-id store is unreachable (test)");
   return Status::Ok();
 }
 
-void MemoryWorkerIdAllocator::Release() {
-  std::lock_guard lock(mu_);
-  if (id_ < 0) return;
-  InUse& in_use = ProcessIds();
-  std::lock_guard ids_lock(in_use.mu);
-  in_use.ids.reset(id_);
-  id_ = -1;
+bool MemoryWorkerIdTable::LiveLocked(int id) const {
+  auto it = leases_.find(id);
+  return it != leases_.end() && clock_.Now() < it->second.expires;
 }
 
-int MemoryWorkerIdAllocator::id() const {
-  std::lock_guard lock(mu_);
-  return id_;
+Result<int> MemoryWorkerIdStore::Acquire(const std::string& owner, int preferred,
+                                         std::chrono::milliseconds ttl) {
+  RETURN_IF_ERROR(table_->Call());
+  std::lock_guard lock(table_->mu_);
+  auto free_for_owner = [&](int id) {
+    return !table_->LiveLocked(id) || table_->leases_[id].owner == owner;
+  };
+  int chosen = -1;
+  if (preferred >= 0 && preferred <= kMaxWorkerId && free_for_owner(preferred)) chosen = preferred;
+  for (int id = 0; chosen < 0 && id <= kMaxWorkerId; ++id) {
+    if (!table_->LiveLocked(id)) chosen = id;
+  }
+  if (chosen < 0) {
+    return ResourceExhausted("all " + std::to_string(kMaxWorkerId + 1) +
+                             " worker ids are leased (in-memory store)");
+  }
+  table_->leases_[chosen] = {owner, table_->clock_.Now() + ttl};
+  return chosen;
+}
+
+Result<bool> MemoryWorkerIdStore::Renew(int id, const std::string& owner,
+                                        std::chrono::milliseconds ttl) {
+  RETURN_IF_ERROR(table_->Call());
+  std::lock_guard lock(table_->mu_);
+  if (!table_->LiveLocked(id) || table_->leases_[id].owner != owner) return false;
+  table_->leases_[id].expires = table_->clock_.Now() + ttl;
+  return true;
+}
+
+Status MemoryWorkerIdStore::Release(int id, const std::string& owner) {
+  RETURN_IF_ERROR(table_->Call());
+  std::lock_guard lock(table_->mu_);
+  auto it = table_->leases_.find(id);
+  if (it != table_->leases_.end() && it->second.owner == owner) table_->leases_.erase(it);
+  return Status::Ok();
 }
 
 }  // namespace slipway::cluster::memory

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/backoff.h"
 #include "cluster/redis/redis_url.h"
 #include "slipway/status.h"
 
@@ -90,23 +91,5 @@ class RedisConnection {
 
 // "redis at host:port is unreachable: <detail>" (Unavailable).
 Status Unreachable(const RedisUrl& url, std::string_view detail);
-
-// Exponential backoff between reconnection attempts: initial, 2x, 4x, ... capped at `max`.
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max)
-      : initial_(initial), max_(max), next_(initial) {}
-  // The delay to wait now; the following one doubles.
-  std::chrono::milliseconds Next() {
-    auto d = next_;
-    next_ = std::min(next_ * 2, max_);
-    return d;
-  }
-  std::chrono::milliseconds Peek() const { return next_; }
-  void Reset() { next_ = initial_; }
-
- private:
-  std::chrono::milliseconds initial_, max_, next_;
-};
 
 }  // namespace slipway::cluster::redis

@@ -1,8 +1,5 @@
 #include "cluster/redis/redis_lock.h"
 
-#include <algorithm>
-#include <thread>
-
 #include "core/ids.h"
 
 namespace slipway::cluster::redis {
@@ -36,25 +33,6 @@ Result<std::optional<std::string>> RedisLeaseLock::TryAcquire(const std::string&
     return Internal("lock '" + name + "': unexpected reply " + reply.ToString());
   }
   return std::optional<std::string>(std::move(token));
-}
-
-Result<std::string> RedisLeaseLock::Acquire(const std::string& name, std::chrono::milliseconds ttl,
-                                            std::chrono::milliseconds wait) {
-  using Clock = std::chrono::steady_clock;
-  auto deadline = Clock::now() + wait;
-  std::chrono::milliseconds pause(10);
-  while (true) {
-    ASSIGN_OR_RETURN(std::optional<std::string> token, TryAcquire(name, ttl));
-    if (token) return std::move(*token);
-    auto now = Clock::now();
-    if (now >= deadline) {
-      return Unavailable("lock '" + name + "' is held by another owner (waited " +
-                         std::to_string(wait.count()) + " ms)");
-    }
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(pause, deadline - now + std::chrono::milliseconds(1)));
-    pause = std::min(pause * 2, std::chrono::milliseconds(200));
-  }
 }
 
 Result<bool> RedisLeaseLock::Extend(const std::string& name, const std::string& token,

@@ -2,7 +2,7 @@
 //
 // TryAcquire is SET key token NX PX ttl; Extend and Release run as Lua scripts (EVAL) that
 // compare the token and only then PEXPIRE or DEL, so a holder whose lease expired cannot touch
-// the next holder's lock. Acquire polls TryAcquire (10 ms, doubling to 200 ms) until `wait` ends.
+// the next holder's lock. Acquire polls TryAcquire (LeaseLock's) until `wait` ends.
 // Fails with Unavailable when Redis is unreachable (see redis_client.h). Thread-safe.
 #pragma once
 
@@ -19,8 +19,6 @@ class RedisLeaseLock final : public LeaseLock {
 
   Result<std::optional<std::string>> TryAcquire(const std::string& name,
                                                 std::chrono::milliseconds ttl) override;
-  Result<std::string> Acquire(const std::string& name, std::chrono::milliseconds ttl,
-                              std::chrono::milliseconds wait) override;
   Result<bool> Extend(const std::string& name, const std::string& token,
                       std::chrono::milliseconds ttl) override;
   Result<bool> Release(const std::string& name, const std::string& token) override;
