@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <limits>
+#include <map>
 #include <mutex>
 
 #include "core/guard.h"
@@ -33,11 +34,12 @@ Status RecordHookSet::Run(RecordChange& change) const {
 struct EpochHolds::State {
   mutable std::mutex mu;
   mutable std::condition_variable released;
-  std::multiset<int64_t> epochs;
-  std::function<void(int64_t)> on_released;
+  // Requests in flight by epoch; nearly all share the current epoch, so a hold only counts.
+  std::map<int64_t, int64_t> epochs;
+  std::function<void(int64_t)> on_released;  // set before the first hold, then only read
 
   int64_t OldestLocked() const {
-    return epochs.empty() ? std::numeric_limits<int64_t>::max() : *epochs.begin();
+    return epochs.empty() ? std::numeric_limits<int64_t>::max() : epochs.begin()->first;
   }
 };
 
@@ -46,19 +48,18 @@ EpochHolds::EpochHolds() : state_(std::make_shared<State>()) {}
 std::shared_ptr<void> EpochHolds::Hold(int64_t epoch) {
   {
     std::lock_guard lock(state_->mu);
-    state_->epochs.insert(epoch);
+    ++state_->epochs[epoch];
   }
   return std::shared_ptr<void>(nullptr, [state = state_, epoch](void*) {
     int64_t oldest;
-    std::function<void(int64_t)> notify;
     {
       std::lock_guard lock(state->mu);
-      state->epochs.erase(state->epochs.find(epoch));
+      auto it = state->epochs.find(epoch);
+      if (--it->second == 0) state->epochs.erase(it);
       oldest = state->OldestLocked();
-      notify = state->on_released;
     }
     state->released.notify_all();
-    if (notify) notify(oldest);
+    if (state->on_released) state->on_released(oldest);
   });
 }
 

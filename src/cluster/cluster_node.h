@@ -148,7 +148,7 @@ class ClusterNode final : public ChangeAnnouncer {
   bool heartbeat_failing_ = false;  // heartbeat thread only
   std::thread heartbeat_;
   std::thread poller_;
-  bool started_ = false;
+  std::atomic<bool> started_{false};  // read by Released() and Wake() on any thread
 };
 
 // Tells the nodes about a change made from outside any of them (a command of the CLI on the

@@ -1,7 +1,6 @@
 #include "cluster/database/postgres_sync_bus.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,7 +22,7 @@ class PostgresSyncBus::Session {
   // Returns OK when the bus stops, else why the session was lost.
   Status Serve() {
     auto last_rx = Clock::now();
-    while (!bus_.stopping_) {
+    while (!bus_.loop_.stopping()) {
       RETURN_IF_ERROR(ListenToNewChannels());
       auto quiet = Clock::now() - last_rx;
       if (quiet >= bus_.options_.ping_interval) {
@@ -35,14 +34,13 @@ class PostgresSyncBus::Session {
           bus_.options_.ping_interval - quiet);
       ASSIGN_OR_RETURN(auto notes, listener_.Wait(std::min(wait, std::chrono::milliseconds(1000)) +
                                                       std::chrono::milliseconds(1),
-                                                  bus_.wake_fd_));
-      uint64_t count;
-      (void)!::read(bus_.wake_fd_, &count, sizeof(count));
+                                                  bus_.loop_.wake_fd()));
+      bus_.loop_.ClearWake();
       if (!notes.empty()) last_rx = Clock::now();
       for (const db::PostgresNotification& n : notes) {
         if (n.channel.rfind(kChannelPrefix, 0) != 0) continue;
         bus_.handlers_.Dispatch(n.channel.substr(kChannelPrefix.size()), n.payload);
-        if (bus_.stopping_) return Status::Ok();
+        if (bus_.loop_.stopping()) return Status::Ok();
       }
     }
     return Status::Ok();
@@ -61,7 +59,7 @@ class PostgresSyncBus::Session {
     if (added || !connected_) {
       connected_ = true;
       backoff_.Reset();
-      bus_.SetConnected(true, "");
+      bus_.loop_.SetConnected(true, "");
     }
     return Status::Ok();
   }
@@ -79,14 +77,12 @@ PostgresSyncBus::PostgresSyncBus(db::PostgresOptions listen, db::Pool& pool, std
       pool_(pool),
       options_(options),
       handlers_(std::move(node_id)),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  status_.backend = "postgres";
-}
+      loop_("postgres", SubscriberLogLines{"LISTEN session connected", "LISTEN session reconnected",
+                                           "LISTEN session lost; reconnecting",
+                                           "LISTEN session cannot connect yet", "database",
+                                           listen_.Describe()}) {}
 
-PostgresSyncBus::~PostgresSyncBus() {
-  Stop();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
+PostgresSyncBus::~PostgresSyncBus() { Stop(); }
 
 std::string PostgresSyncBus::session_name() const {
   return ("slipway-sync " + handlers_.node_id()).substr(0, 63);  // PostgreSQL keeps 63 bytes
@@ -117,103 +113,32 @@ void PostgresSyncBus::Subscribe(const std::string& channel, Handler handler) {
                      {{"channel", channel}});
   }
   handlers_.Add(channel, std::move(handler));
-  Wake();
-}
-
-void PostgresSyncBus::Wake() {
-  uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof(one));
+  loop_.Wake();
 }
 
 void PostgresSyncBus::Start() {
-  std::lock_guard lifecycle(lifecycle_mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  {
-    std::lock_guard lock(status_mu_);
-    status_.connected = false;
-    status_.since = std::chrono::system_clock::now();
-    down_logged_ = false;
-  }
-  thread_ = std::thread([this] { Run(); });
+  loop_.Start([this] { Run(); });
 }
 
-void PostgresSyncBus::Stop() {
-  std::lock_guard lifecycle(lifecycle_mu_);
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  Wake();
-  thread_.join();
-  std::lock_guard lock(status_mu_);
-  status_.connected = false;
-  status_.since = std::chrono::system_clock::now();
-}
+void PostgresSyncBus::Stop() { loop_.Stop(); }
 
-bool PostgresSyncBus::SleepUnlessStopped(std::chrono::milliseconds d) {
-  auto until = Clock::now() + d;
-  while (!stopping_) {
-    auto left = until - Clock::now();
-    if (left <= Clock::duration::zero()) return true;
-    pollfd p{wake_fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(core::ToMillis(left), 1))) > 0) {
-      uint64_t count;
-      (void)!::read(wake_fd_, &count, sizeof(count));
-    }
-  }
-  return false;
-}
+BusStatus PostgresSyncBus::status() const { return loop_.status(); }
 
 void PostgresSyncBus::Run() {
   Backoff backoff(options_.backoff_initial, options_.backoff_max);
-  while (!stopping_) {
+  while (!loop_.stopping()) {
     auto opened = db::PostgresListener::Open(listen_, session_name());
     if (!opened.ok()) {
-      SetConnected(false, opened.status().message());
-      if (!SleepUnlessStopped(backoff.Next())) return;
+      loop_.SetConnected(false, opened.status().message());
+      if (!loop_.SleepUnlessStopped(backoff.Next())) return;
       continue;
     }
     Session session(*this, **opened, backoff);
     Status ended = session.Serve();
-    if (stopping_) return;
+    if (loop_.stopping()) return;
     // Open a new session at once; failures from here on back off.
-    SetConnected(false, ended.message());
+    loop_.SetConnected(false, ended.message());
   }
-}
-
-void PostgresSyncBus::SetConnected(bool connected, const std::string& error) {
-  std::lock_guard lock(status_mu_);
-  if (connected) {
-    if (status_.connected) return;
-    status_.connected = true;
-    status_.since = std::chrono::system_clock::now();
-    if (ever_connected_) ++status_.reconnects;
-    if (down_logged_) {
-      core::log::Info(ever_connected_ ? "LISTEN session reconnected" : "LISTEN session connected",
-                      {{"database", listen_.Describe()},
-                       {"down_ms", core::ToMillis(Clock::now() - down_since_)},
-                       {"reconnects", status_.reconnects}});
-    }
-    ever_connected_ = true;
-    down_logged_ = false;
-    return;
-  }
-  status_.last_error = error;
-  if (status_.connected || !down_logged_) {
-    if (status_.connected) {
-      status_.connected = false;
-      status_.since = std::chrono::system_clock::now();
-    }
-    down_since_ = Clock::now();
-    down_logged_ = true;
-    core::log::Warn(
-        ever_connected_ ? "LISTEN session lost; reconnecting" : "LISTEN session cannot connect yet",
-        {{"database", listen_.Describe()}, {"error", error}});
-  }
-}
-
-BusStatus PostgresSyncBus::status() const {
-  std::lock_guard lock(status_mu_);
-  return status_;
 }
 
 }  // namespace slipway::cluster::database

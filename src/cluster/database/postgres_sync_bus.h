@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "cluster/subscriber_loop.h"
 #include "cluster/sync_bus.h"
 #include "cluster/sync_envelope.h"
 #include "db/database.h"
@@ -64,23 +65,12 @@ class PostgresSyncBus final : public SyncBus {
   class Session;  // one receiving session's life (postgres_sync_bus.cc)
 
   void Run();
-  void Wake();
-  bool SleepUnlessStopped(std::chrono::milliseconds d);
-  void SetConnected(bool connected, const std::string& error);
 
   const db::PostgresOptions listen_;
   db::Pool& pool_;
   const PostgresSyncBusOptions options_;
   SyncHandlers handlers_;
-  int wake_fd_ = -1;  // eventfd: Subscribe() and Stop() wake the session's wait
-  std::atomic<bool> stopping_{false};
-  std::mutex lifecycle_mu_;  // serializes Start() and Stop(); guards thread_
-  std::thread thread_;
-  mutable std::mutex status_mu_;
-  BusStatus status_;                // guarded by status_mu_
-  bool ever_connected_ = false;     // guarded by status_mu_
-  Clock::time_point down_since_{};  // guarded by status_mu_
-  bool down_logged_ = false;        // guarded by status_mu_
+  SubscriberLoop loop_;  // the receiving thread, its wake-ups and the status
 };
 
 }  // namespace slipway::cluster::database

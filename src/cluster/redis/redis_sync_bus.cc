@@ -1,7 +1,6 @@
 #include "cluster/redis/redis_sync_bus.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,12 +23,12 @@ class RedisSyncBus::Session {
     last_rx_ = last_ping_ = Clock::now();
     RETURN_IF_ERROR(SubscribeNewChannels());
     if (sent_.empty()) Connected();
-    while (!bus_.stopping_) {
+    while (!bus_.loop_.stopping()) {
       while (true) {
         ASSIGN_OR_RETURN(std::optional<Reply> reply, conn_.TakeReply());
         if (!reply) break;
         Handle(*reply);
-        if (bus_.stopping_) return Status::Ok();
+        if (bus_.loop_.stopping()) return Status::Ok();
       }
       RETURN_IF_ERROR(SubscribeNewChannels());
       auto now = Clock::now();
@@ -46,15 +45,14 @@ class RedisSyncBus::Session {
       auto next_check = std::min(last_ping_ + bus_.options_.ping_interval, last_rx_ + limit);
       int wait_ms =
           static_cast<int>(std::clamp<int64_t>(core::ToMillis(next_check - now) + 1, 1, 1000));
-      pollfd fds[2] = {{conn_.fd(), POLLIN, 0}, {bus_.wake_fd_, POLLIN, 0}};
+      pollfd fds[2] = {{conn_.fd(), POLLIN, 0}, {bus_.loop_.wake_fd(), POLLIN, 0}};
       int n = ::poll(fds, 2, wait_ms);
       if (n < 0 && errno != EINTR) {
         return Unreachable(conn_.url(), std::string("poll failed: ") + std::strerror(errno));
       }
       if (n <= 0) continue;
       if (fds[1].revents & POLLIN) {
-        uint64_t count;
-        (void)!::read(bus_.wake_fd_, &count, sizeof(count));
+        bus_.loop_.ClearWake();
       }
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
         RETURN_IF_ERROR(conn_.ReadSome());
@@ -94,7 +92,7 @@ class RedisSyncBus::Session {
 
   void Connected() {
     backoff_.Reset();
-    bus_.SetConnected(true, "");
+    bus_.loop_.SetConnected(true, "");
   }
 
   RedisSyncBus& bus_;
@@ -111,14 +109,12 @@ RedisSyncBus::RedisSyncBus(RedisUrl url, std::string node_id, RedisSyncBusOption
       publisher_(url, RedisClientOptions{"pubsub", options.timeout, options.backoff_initial,
                                          options.backoff_max}),
       handlers_(std::move(node_id)),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  status_.backend = "redis";
-}
+      loop_("redis",
+            SubscriberLogLines{"redis subscriber connected", "redis subscriber reconnected",
+                               "redis subscriber disconnected", "redis unreachable", "url",
+                               url_.Address()}) {}
 
-RedisSyncBus::~RedisSyncBus() {
-  Stop();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
+RedisSyncBus::~RedisSyncBus() { Stop(); }
 
 Status RedisSyncBus::Publish(const std::string& channel, const boost::json::value& message) {
   ASSIGN_OR_RETURN(Reply reply, publisher_.Call({"PUBLISH", std::string(kChannelPrefix) + channel,
@@ -129,104 +125,33 @@ Status RedisSyncBus::Publish(const std::string& channel, const boost::json::valu
 
 void RedisSyncBus::Subscribe(const std::string& channel, Handler handler) {
   handlers_.Add(channel, std::move(handler));
-  Wake();
-}
-
-void RedisSyncBus::Wake() {
-  uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof(one));
+  loop_.Wake();
 }
 
 void RedisSyncBus::Start() {
-  std::lock_guard lifecycle(lifecycle_mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  {
-    std::lock_guard lock(status_mu_);
-    status_.connected = false;
-    status_.since = std::chrono::system_clock::now();
-    down_logged_ = false;
-  }
-  thread_ = std::thread([this] { Run(); });
+  loop_.Start([this] { Run(); });
 }
 
-void RedisSyncBus::Stop() {
-  std::lock_guard lifecycle(lifecycle_mu_);
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  Wake();
-  thread_.join();
-  std::lock_guard lock(status_mu_);
-  status_.connected = false;
-  status_.since = std::chrono::system_clock::now();
-}
+void RedisSyncBus::Stop() { loop_.Stop(); }
 
-bool RedisSyncBus::SleepUnlessStopped(std::chrono::milliseconds d) {
-  auto until = Clock::now() + d;
-  while (!stopping_) {
-    auto left = until - Clock::now();
-    if (left <= Clock::duration::zero()) return true;
-    pollfd p{wake_fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(core::ToMillis(left), 1))) > 0) {
-      uint64_t count;
-      (void)!::read(wake_fd_, &count, sizeof(count));
-    }
-  }
-  return false;
-}
+BusStatus RedisSyncBus::status() const { return loop_.status(); }
 
 void RedisSyncBus::Run() {
   Backoff backoff(options_.backoff_initial, options_.backoff_max);
-  while (!stopping_) {
+  while (!loop_.stopping()) {
     auto opened = RedisConnection::Open(url_, options_.timeout);
     if (!opened.ok()) {
       auto delay = backoff.Next();
-      SetConnected(false, opened.status().message());
-      if (!SleepUnlessStopped(delay)) return;
+      loop_.SetConnected(false, opened.status().message());
+      if (!loop_.SleepUnlessStopped(delay)) return;
       continue;
     }
     Session session(*this, **opened, backoff);
     Status ended = session.Serve();
-    if (stopping_) return;
+    if (loop_.stopping()) return;
     // Reconnect at once; failures from here on back off.
-    SetConnected(false, ended.message());
+    loop_.SetConnected(false, ended.message());
   }
-}
-
-void RedisSyncBus::SetConnected(bool connected, const std::string& error) {
-  std::lock_guard lock(status_mu_);
-  if (connected) {
-    if (status_.connected) return;
-    status_.connected = true;
-    status_.since = std::chrono::system_clock::now();
-    if (ever_connected_) ++status_.reconnects;
-    if (down_logged_) {
-      core::log::Info(
-          ever_connected_ ? "redis subscriber reconnected" : "redis subscriber connected",
-          {{"url", url_.Address()},
-           {"down_ms", core::ToMillis(Clock::now() - down_since_)},
-           {"reconnects", status_.reconnects}});
-    }
-    ever_connected_ = true;
-    down_logged_ = false;
-    return;
-  }
-  status_.last_error = error;
-  if (status_.connected || !down_logged_) {
-    if (status_.connected) {
-      status_.connected = false;
-      status_.since = std::chrono::system_clock::now();
-    }
-    down_since_ = Clock::now();
-    down_logged_ = true;
-    core::log::Warn(ever_connected_ ? "redis subscriber disconnected" : "redis unreachable",
-                    {{"client", "subscriber"}, {"url", url_.Address()}, {"error", error}});
-  }
-}
-
-BusStatus RedisSyncBus::status() const {
-  std::lock_guard lock(status_mu_);
-  return status_;
 }
 
 }  // namespace slipway::cluster::redis

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "cluster/redis/redis_client.h"
+#include "cluster/subscriber_loop.h"
 #include "cluster/sync_bus.h"
 #include "cluster/sync_envelope.h"
 
@@ -55,24 +56,12 @@ class RedisSyncBus final : public SyncBus {
   class Session;  // one subscriber connection's life (redis_sync_bus.cc)
 
   void Run();
-  void Wake();
-  // Sleeps up to `d`; false when Stop() was called meanwhile.
-  bool SleepUnlessStopped(std::chrono::milliseconds d);
-  void SetConnected(bool connected, const std::string& error);
 
   const RedisUrl url_;
   const RedisSyncBusOptions options_;
   RedisClient publisher_;
   SyncHandlers handlers_;
-  int wake_fd_ = -1;  // eventfd: Subscribe() and Stop() wake the subscriber's poll()
-  std::atomic<bool> stopping_{false};
-  std::mutex lifecycle_mu_;  // serializes Start() and Stop(); guards thread_
-  std::thread thread_;
-  mutable std::mutex status_mu_;
-  BusStatus status_;                // guarded by status_mu_
-  bool ever_connected_ = false;     // guarded by status_mu_
-  Clock::time_point down_since_{};  // guarded by status_mu_
-  bool down_logged_ = false;        // guarded by status_mu_
+  SubscriberLoop loop_;  // the receiving thread, its wake-ups and the status
 };
 
 }  // namespace slipway::cluster::redis
