@@ -58,8 +58,7 @@ class Reader {
     return Status::Ok();
   }
 
-  Status Millis(const std::string& name, std::chrono::milliseconds* out,
-                long long min = 1) const {
+  Status Millis(const std::string& name, std::chrono::milliseconds* out, long long min = 1) const {
     long long value = out->count();
     RETURN_IF_ERROR(Integer(name, min, 24LL * 3600 * 1000, &value));
     *out = std::chrono::milliseconds(value);
