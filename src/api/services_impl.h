@@ -38,8 +38,6 @@ class ServicesImpl final : public Services {
   db::Pool& pool() override { return pool_; }
   // An id under the worker id the source answers now (see SetWorkerIdSource).
   Result<int64_t> NextSnowflake() override;
-  // The leased worker id, once the cluster gave one (ids from different nodes never collide).
-  Status SetWorkerId(int id) { return snowflake_->set_worker_id(id); }
   // Asked before every Snowflake id for the worker id to issue it under (the cluster's lease:
   // cluster::ClusterNode::WorkerIdForIssuing); its failure (Unavailable: no valid lease) is the
   // create's. Unset: the generator's own worker id (a single process, a test). Set once, before

@@ -117,8 +117,7 @@ void NodeProcedures::StartUp(SchemaInfo info) {
   }
   Status loaded = services_.ReloadSnapshot();
   if (loaded.ok() && cluster_) {
-    loaded = JoinCluster();
-    if (loaded.ok()) loaded = services_.SetWorkerId(cluster_->worker_id());
+    loaded = JoinCluster();  // ids then take the lease's worker id (SetWorkerIdSource)
   }
   if (!loaded.ok()) {
     core::log::Error("start-up failed", {{"error", loaded.message()}});
