@@ -122,6 +122,11 @@ std::vector<std::string> PermissionsFor(std::string_view action) {
   if (action == "destroy") return {"destroy"};
   if (action == "firstOrCreate") return {"view", "create"};
   if (action == "updateOrCreate") return {"update", "create"};
+  // Links of an association: the source's update (checked on the source record) and the
+  // targets' view.
+  if (action == "add" || action == "remove" || action == "set" || action == "toggle") {
+    return {"view"};
+  }
   return {};
 }
 

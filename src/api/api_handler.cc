@@ -141,6 +141,16 @@ Status Authorize(ActionRequest& req, const Action& action, const data::Collectio
       !access->Check(*source, "view").allowed) {
     return data::NoPermission(*access, "view '" + source->name + "'");
   }
+  const std::string& name = req.route.action;
+  if (source != nullptr &&
+      (name == "add" || name == "remove" || name == "set" || name == "toggle")) {
+    // Changing links changes the source record's relation field.
+    data::Permission update = access->Check(*source, "update");
+    if (!update.allowed || !update.AllowsField(req.route.association)) {
+      return data::NoPermission(*access,
+                                "update '" + source->name + "." + req.route.association + "'");
+    }
+  }
   for (const std::string& perm : needed) {
     data::Permission p = access->Check(*records, perm);
     if (!p.allowed) return data::NoPermission(*access, perm + " '" + records->name + "'");

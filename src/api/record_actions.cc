@@ -1,5 +1,7 @@
 #include "api/record_actions.h"
 
+#include <optional>
+
 #include "data/filter.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
@@ -22,18 +24,26 @@ json::value AndScopes(const json::value& a, const json::value& b) {
   return json::object{{"$and", json::array{a, b}}};
 }
 
-// What an association route adds to a record action: the target collection, the condition that
-// keeps it to the source record's relatives, and the key a created record gets.
+// What an association route adds to a record action: the relation, the target collection, the
+// condition that keeps it to the source record's relatives, and the key a created record gets.
 struct Association {
+  const data::Field* rel = nullptr;
   const data::Collection* target = nullptr;
-  json::value scope;           // e.g. {"postId": {"$eq": 1}}
+  json::value scope;           // e.g. {"postId": {"$eq": 1}} (hasMany, hasOne)
   json::object fixed;          // e.g. {"postId": 1}
   json::value belongs_to_key;  // belongsTo: the one target key (null when unset)
-  bool belongs_to = false;
+  data::LinkSource source;     // the source record (its key and the value it links by)
 };
 
+bool IsLinkAction(std::string_view action) {
+  return action == "add" || action == "remove" || action == "set" || action == "toggle";
+}
+
+// `source_action`: what the caller must be allowed on the source record ("view" to read or
+// write through it, "update" to change its links).
 Result<Association> ResolveAssociation(const data::Schema& schema, const http::Route& route,
-                                       db::Connection& conn, const data::RecordAccess* access) {
+                                       db::Connection& conn, const data::RecordAccess* access,
+                                       const std::string& source_action) {
   Association a;
   const data::Collection* source = schema.Find(route.source);
   if (source == nullptr) return NotFound("collection '" + route.source + "' not found");
@@ -41,25 +51,29 @@ Result<Association> ResolveAssociation(const data::Schema& schema, const http::R
   if (rel == nullptr || !data::IsRelation(rel->type)) {
     return NotFound("association '" + route.resource + "' not found");
   }
+  a.rel = rel;
   a.target = schema.Find(rel->target);
   const data::Field* pk = source->PrimaryKey();
-  std::string key_column =
-      rel->type == data::FieldType::kHasMany ? rel->source_key : rel->foreign_key;
-  const data::Field* key_field = source->FindField(key_column);
+  const data::Field* key_field = source->FindField(rel->local_key());
   if (a.target == nullptr || pk == nullptr || key_field == nullptr) {
     return Internal("association '" + route.resource + "' is incomplete");
   }
-  // The source record's key that links it (its source key, or its foreign key for belongsTo).
-  // The source record must be one the caller may view (its own only, for an ":own" view).
-  json::value source_scope = access ? access->Check(*source, "view").scope : json::value();
+  // The source record: its primary key and the key that links it (its source key, or its
+  // foreign key for belongsTo). It must be one the caller may view (or update, to change its
+  // links): its own only, for an ":own" permission.
+  json::value source_scope = access ? access->Check(*source, source_action).scope : json::value();
+  data::SqlParams params;
+  ASSIGN_OR_RETURN(db::Value source_pk,
+                   data::ToDbValue(*pk, json::value(route.source_index), conn.dialect(),
+                                   source->name + "." + pk->name));
+  a.source.collection = source;
+  a.source.primary_key = source_pk;
   json::value link;
-  if (rel->type == data::FieldType::kHasMany && key_field == pk && source_scope.is_null()) {
+  if (rel->type != data::FieldType::kBelongsTo && key_field == pk && source_scope.is_null() &&
+      !IsLinkAction(route.action)) {
     link = json::value(route.source_index);
+    a.source.link = source_pk;
   } else {
-    data::SqlParams params;
-    ASSIGN_OR_RETURN(db::Value source_pk,
-                     data::ToDbValue(*pk, json::value(route.source_index), conn.dialect(),
-                                     source->name + "." + pk->name));
     std::string sql = "SELECT \"t\"." + db::QuoteIdent(key_field->column) + " FROM " +
                       db::QuoteIdent(source->table) + " AS \"t\" WHERE \"t\"." +
                       db::QuoteIdent(pk->column) + " = " + params.Add(std::move(source_pk));
@@ -74,14 +88,27 @@ Result<Association> ResolveAssociation(const data::Schema& schema, const http::R
       return NotFound("'" + source->name + "' record " + route.source_index + " not found");
     }
     link = rs->IsNull(0, 0) ? json::value(nullptr) : data::CellToJson(*key_field, *rs, 0, 0);
+    if (!rs->IsNull(0, 0)) {
+      ASSIGN_OR_RETURN(a.source.link, data::ToDbValue(*key_field, link, conn.dialect(),
+                                                      source->name + "." + key_field->name));
+    }
   }
   if (rel->type == data::FieldType::kBelongsTo) {
-    a.belongs_to = true;
     a.belongs_to_key = link;
     return a;
   }
-  a.scope = json::object{{rel->foreign_key, json::object{{"$eq", link}}}};
-  a.fixed[rel->foreign_key] = link;
+  if (link.is_null() && !IsLinkAction(route.action)) {
+    a.scope = json::object{{"$or", json::array{}}};  // no source key: no relatives
+    return a;
+  }
+  if (link.is_null()) {
+    return FailedPrecondition("'" + source->name + "' record " + route.source_index + " has no '" +
+                              key_field->name + "' to link by");
+  }
+  if (data::KeyOnTarget(rel->type)) {
+    a.scope = json::object{{rel->foreign_key, json::object{{"$eq", link}}}};
+    a.fixed[rel->foreign_key] = link;
+  }
   return a;
 }
 
@@ -89,7 +116,8 @@ Result<Association> ResolveAssociation(const data::Schema& schema, const http::R
 
 bool IsRecordAction(std::string_view action) {
   return action == "list" || action == "get" || action == "create" || action == "update" ||
-         action == "destroy" || action == "firstOrCreate" || action == "updateOrCreate";
+         action == "destroy" || action == "firstOrCreate" || action == "updateOrCreate" ||
+         IsLinkAction(action);
 }
 
 namespace {
@@ -101,15 +129,23 @@ Result<std::string> Perform(ActionRequest& req, db::Connection& conn) {
   Association assoc;
   const data::Collection* c = nullptr;
   if (req.route.is_association()) {
-    ASSIGN_OR_RETURN(assoc, ResolveAssociation(schema, req.route, conn, req.access.get()));
+    ASSIGN_OR_RETURN(assoc, ResolveAssociation(schema, req.route, conn, req.access.get(),
+                                               IsLinkAction(action) ? "update" : "view"));
     c = assoc.target;
-    if (assoc.belongs_to && action != "get") {
-      return InvalidArgument("a belongsTo association supports only get; use '" + c->name + ":" +
-                             action + "' instead");
+    const bool to_one = !data::IsToMany(assoc.rel->type);
+    if (to_one && action != "get" && action != "set" && action != "remove" &&
+        !(assoc.rel->type == data::FieldType::kHasOne && action == "create")) {
+      return InvalidArgument(
+          "'" + req.route.resource + "' is a " + std::string(data::FieldTypeName(assoc.rel->type)) +
+          ": it supports get, set and remove; use '" + c->name + ":" + action + "' instead");
     }
   } else {
     c = schema.Find(req.route.resource);
     if (c == nullptr) return NotFound("collection '" + req.route.resource + "' not found");
+    if (IsLinkAction(action)) {
+      return NotFound("action '" + action + "' applies to associations ('" + c->name +
+                      "/<id>/<relation>:" + action + "'), not to '" + c->name + "'");
+    }
   }
   ASSIGN_OR_RETURN(data::ReadSpec spec,
                    data::BuildReadSpec(schema, *c, req.params, req.access.get()));
@@ -125,6 +161,9 @@ Result<std::string> Perform(ActionRequest& req, db::Connection& conn) {
   ctx.access = req.access.get();
   ctx.next_snowflake = [&services = req.services] { return services.NextSnowflake(); };
   data::Repository repo(schema, *c, conn, std::move(ctx));
+  const bool many_to_many =
+      assoc.rel != nullptr && assoc.rel->type == data::FieldType::kBelongsToMany;
+  if (many_to_many) repo.RestrictToLinked(*assoc.rel, assoc.source.link);
 
   auto values_object = [&]() -> Result<json::object> {
     if (req.body.is_null()) return json::object();
@@ -133,15 +172,44 @@ Result<std::string> Perform(ActionRequest& req, db::Connection& conn) {
     return req.body.as_object();
   };
   std::string body;
-  if (action == "list") {
+  const bool belongs_to = assoc.rel != nullptr && assoc.rel->type == data::FieldType::kBelongsTo;
+  const bool has_one = assoc.rel != nullptr && assoc.rel->type == data::FieldType::kHasOne;
+  if (IsLinkAction(action)) {
+    // NocoBase's add/remove/set/toggle: the keys as filterByTk (one or a list), or the body.
+    json::value given = tk;
+    if (given.is_null()) given = Param(req.params, "filterByTks");
+    if (given.is_null()) given = req.body;
+    if (given.is_object() && action == "toggle") given = Param(given.as_object(), "tk");
+    if (given.is_null() && action != "remove" && action != "set") {
+      return InvalidArgument(action + " needs the target keys: filterByTk, or a list in the body");
+    }
+    ASSIGN_OR_RETURN(
+        std::vector<db::Value> keys,
+        data::LinkKeys(schema, *assoc.source.collection, *assoc.rel, given, conn.dialect()));
+    data::LinkChange change = action == "add"      ? data::LinkChange::kAdd
+                              : action == "remove" ? data::LinkChange::kRemove
+                              : action == "set"    ? data::LinkChange::kSet
+                                                   : data::LinkChange::kToggle;
+    std::optional<db::Transaction> tx;
+    if (!conn.in_transaction()) {
+      ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn));
+      tx.emplace(std::move(t));
+    }
+    RETURN_IF_ERROR(data::ChangeLinks(conn, schema, assoc.source, *assoc.rel, keys, change));
+    if (tx) RETURN_IF_ERROR(tx->Commit());
+    body = "{\"data\":null}";
+  } else if (action == "list") {
     RETURN_IF_ERROR(repo.List(spec, scope, &body));
   } else if (action == "get") {
-    if (assoc.belongs_to) {
+    if (belongs_to) {
       if (assoc.belongs_to_key.is_null()) {
         body = "{\"data\":null}";
       } else {
         RETURN_IF_ERROR(repo.Get(spec, assoc.belongs_to_key, scope, &body));
       }
+    } else if (has_one && tk.is_null()) {
+      // The one related record, or null.
+      RETURN_IF_ERROR(repo.Get(spec, nullptr, scope, &body, /*first_of_scope=*/true));
     } else {
       RETURN_IF_ERROR(repo.Get(spec, tk, scope, &body));
     }

@@ -83,12 +83,23 @@ std::optional<Reference> ReferenceFor(const Collection& c, const Field& column,
     // that knows only its own collection) is still referenced correctly.
     return Reference{target ? target->table : rel->target, rel->target_key, rel->on_delete};
   }
-  // "<source>.<relation>": a hasMany of another collection keeps its key here.
+  // "<source>.<relation>": a hasMany or hasOne of another collection keeps its key here, or this
+  // is the join table of a belongsToMany (whose rows go with the records on either side).
   std::string source_name = column.foreign_key_of.substr(0, dot);
   const Collection* source = source_name == c.name ? &c : schema.Find(source_name);
   if (source == nullptr) return std::nullopt;
   const Field* rel = source->FindField(column.foreign_key_of.substr(dot + 1));
-  if (rel == nullptr || rel->type != FieldType::kHasMany) return std::nullopt;
+  if (rel == nullptr) return std::nullopt;
+  if (rel->type == FieldType::kBelongsToMany) {
+    if (column.name == rel->foreign_key)
+      return Reference{source->table, rel->source_key, "CASCADE"};
+    const Collection* target = rel->target == c.name ? &c : schema.Find(rel->target);
+    if (column.name == rel->other_key && target != nullptr) {
+      return Reference{target->table, rel->target_key, "CASCADE"};
+    }
+    return std::nullopt;
+  }
+  if (!KeyOnTarget(rel->type)) return std::nullopt;
   return Reference{source->table, rel->source_key, rel->on_delete};
 }
 
@@ -186,6 +197,8 @@ std::string ColumnTypeSql(const Field& f, Dialect dialect) {
       return pg ? "UUID" : "TEXT";
     case FieldType::kBelongsTo:
     case FieldType::kHasMany:
+    case FieldType::kHasOne:
+    case FieldType::kBelongsToMany:
       return "";
   }
   return "TEXT";
@@ -205,6 +218,18 @@ Result<Statements> CreateTableSql(const Collection& c, const Schema& schema, Dia
   sql += ")";
   Statements out = {std::move(sql)};
   for (auto& s : indexes) out.push_back(std::move(s));
+  if (c.is_through) {
+    // A pair of records is linked once. The two key columns are the first with a reference.
+    std::vector<const Field*> keys;
+    for (const Field* f : c.ColumnFields()) {
+      if (!f->foreign_key_of.empty() && keys.size() < 2) keys.push_back(f);
+    }
+    if (keys.size() == 2) {
+      out.push_back("CREATE UNIQUE INDEX " + QuoteIdent(IndexName(c.table, "pair", "uniq")) +
+                    " ON " + QuoteIdent(c.table) + " (" + QuoteIdent(keys[0]->column) + ", " +
+                    QuoteIdent(keys[1]->column) + ")");
+    }
+  }
   return out;
 }
 

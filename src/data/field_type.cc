@@ -6,7 +6,7 @@
 namespace slipway::data {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, FieldType>, 23> kNames = {{
+constexpr std::array<std::pair<std::string_view, FieldType>, 25> kNames = {{
     {"string", FieldType::kString},
     {"text", FieldType::kText},
     {"integer", FieldType::kInteger},
@@ -29,6 +29,8 @@ constexpr std::array<std::pair<std::string_view, FieldType>, 23> kNames = {{
     {"password", FieldType::kPassword},
     {"belongsTo", FieldType::kBelongsTo},
     {"hasMany", FieldType::kHasMany},
+    {"hasOne", FieldType::kHasOne},
+    {"belongsToMany", FieldType::kBelongsToMany},
     {"uid", FieldType::kString},
 }};
 
@@ -79,6 +81,10 @@ std::string_view FieldTypeName(FieldType type) {
       return "belongsTo";
     case FieldType::kHasMany:
       return "hasMany";
+    case FieldType::kHasOne:
+      return "hasOne";
+    case FieldType::kBelongsToMany:
+      return "belongsToMany";
   }
   return "string";
 }

@@ -397,10 +397,25 @@ Result<std::string> Compiler::HasManySelect(const Scope& scope, const Field& rel
                                             const std::string& alias, const From& from) {
   ASSIGN_OR_RETURN(const Collection* target, ViewableTarget(scope, relation));
   std::string sql = "SELECT 1 FROM " + QuoteIdent(target->table) + " AS " + QuoteIdent(alias);
+  std::string source_key =
+      QuoteIdent(scope.alias) + "." + QuoteIdent(KeyColumn(*scope.collection, relation.source_key));
+  std::string link;  // the condition that ties a target row to the source row
+  if (relation.type == FieldType::kBelongsToMany) {
+    const Collection* through = schema_.Find(relation.through);
+    if (through == nullptr) {
+      return Internal("filter: relation '" + relation.name + "' lacks its join collection");
+    }
+    std::string j = QuoteIdent(NewAlias(alias + "_j"));
+    sql += " JOIN " + QuoteIdent(through->table) + " AS " + j + " ON " + j + "." +
+           QuoteIdent(KeyColumn(*through, relation.other_key)) + " = " + QuoteIdent(alias) + "." +
+           QuoteIdent(KeyColumn(*target, relation.target_key));
+    link = j + "." + QuoteIdent(KeyColumn(*through, relation.foreign_key)) + " = " + source_key;
+  } else {
+    link = QuoteIdent(alias) + "." + QuoteIdent(KeyColumn(*target, relation.foreign_key)) + " = " +
+           source_key;
+  }
   for (const Join& j : from.joins) sql += " " + j.sql;
-  sql += " WHERE " + QuoteIdent(alias) + "." +
-         QuoteIdent(KeyColumn(*target, relation.foreign_key)) + " = " + QuoteIdent(scope.alias) +
-         "." + QuoteIdent(KeyColumn(*scope.collection, relation.source_key));
+  sql += " WHERE " + link;
   From own;
   ASSIGN_OR_RETURN(std::string visible, ScopeCondition(Scope{target, alias, "", &own}));
   if (!visible.empty()) sql += " AND " + visible;

@@ -182,8 +182,7 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
     spec.columns.push_back(f);
   };
   for (const AppendNode& n : spec.appends) {
-    ensure(n.relation->type == FieldType::kBelongsTo ? n.relation->foreign_key
-                                                     : n.relation->source_key);
+    ensure(n.relation->local_key());
   }
   // Every field asked for may be one the caller cannot see: a record is still its key.
   if (spec.columns.empty()) ensure(c.primary_key);

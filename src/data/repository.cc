@@ -40,6 +40,18 @@ Result<Repository::Where> Repository::BuildWhere(const json::value& filter_by_tk
     }
     where.selective = true;
   }
+  if (linked_rel_ != nullptr) {
+    const Collection* through = schema_.Find(linked_rel_->through);
+    const Field* fk = through ? through->FindField(linked_rel_->foreign_key) : nullptr;
+    const Field* ok = through ? through->FindField(linked_rel_->other_key) : nullptr;
+    const Field* tk = c_.FindField(linked_rel_->target_key);
+    if (fk == nullptr || ok == nullptr || tk == nullptr) {
+      return Internal("relation '" + linked_rel_->name + "' is incomplete");
+    }
+    conditions.push_back(Qualified(*tk) + " IN (SELECT \"j\"." + QuoteIdent(ok->column) + " FROM " +
+                         QuoteIdent(through->table) + " AS \"j\" WHERE \"j\"." +
+                         QuoteIdent(fk->column) + " = " + params->Add(linked_source_) + ")");
+  }
   // The request's filter is checked against the caller's permissions; the scope is ours.
   ASSIGN_OR_RETURN(CompiledFilters compiled, CompileFilters({&filter, &scope}, schema_, c_,
                                                             conn_.dialect(), params, ctx_.access));
@@ -79,8 +91,8 @@ namespace {
 struct LoadedAppend {
   const AppendNode* node;
   int key_col;
-  std::unordered_map<std::string, std::string> one;                // belongsTo
-  std::unordered_map<std::string, std::vector<std::string>> many;  // hasMany
+  std::unordered_map<std::string, std::string> one;                // belongsTo, hasOne
+  std::unordered_map<std::string, std::vector<std::string>> many;  // hasMany, belongsToMany
 };
 
 Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema& schema,
@@ -99,7 +111,7 @@ void WriteRow(std::string* out, const std::vector<const Field*>& columns,
     out->push_back(':');
     bool null_key = rs.IsNull(r, l.key_col);
     std::string key = null_key ? std::string() : std::string(rs.Text(r, l.key_col));
-    if (l.node->relation->type == FieldType::kBelongsTo) {
+    if (!IsToMany(l.node->relation->type)) {
       auto it = null_key ? l.one.end() : l.one.find(key);
       out->append(it == l.one.end() ? std::string_view("null") : std::string_view(it->second));
     } else {
@@ -124,17 +136,26 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema
   std::vector<LoadedAppend> loaded;
   for (const AppendNode& node : appends) {
     const Field& rel = *node.relation;
-    const std::string& source_col =
-        rel.type == FieldType::kBelongsTo ? rel.foreign_key : rel.source_key;
+    const std::string& source_col = rel.local_key();
     int key_col = -1;
     for (size_t i = 0; i < columns.size(); ++i) {
       if (columns[i]->name == source_col) key_col = static_cast<int>(i);
     }
     if (key_col < 0) return Internal("append '" + rel.name + "' lacks its key column");
     const Collection& target = *node.target;
+    // The rows are matched to their source by a column of the target, or for a belongsToMany by
+    // the join table's foreign key, selected after the target's columns.
+    const bool joined = rel.type == FieldType::kBelongsToMany;
+    const Collection* through = joined ? schema.Find(rel.through) : nullptr;
     const Field* match =
-        target.FindField(rel.type == FieldType::kBelongsTo ? rel.target_key : rel.foreign_key);
-    if (match == nullptr) return Internal("append '" + rel.name + "' lacks its target key");
+        joined ? (through ? through->FindField(rel.foreign_key) : nullptr)
+               : target.FindField(rel.type == FieldType::kBelongsTo ? rel.target_key
+                                                                    : rel.foreign_key);
+    const Field* other = through ? through->FindField(rel.other_key) : nullptr;
+    const Field* target_key = target.FindField(rel.target_key);
+    if (match == nullptr || (joined && (other == nullptr || target_key == nullptr))) {
+      return Internal("append '" + rel.name + "' lacks its keys");
+    }
 
     std::vector<std::string> keys;
     std::unordered_map<std::string, bool> seen;
@@ -153,16 +174,15 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema
       }
       target_columns.push_back(f);
     };
-    ensure(match);
+    if (!joined) ensure(match);
     for (const AppendNode& child : node.children) {
-      ensure(target.FindField(child.relation->type == FieldType::kBelongsTo
-                                  ? child.relation->foreign_key
-                                  : child.relation->source_key));
+      ensure(target.FindField(child.relation->local_key()));
     }
-    int match_col = -1;
-    for (size_t i = 0; i < target_columns.size(); ++i) {
+    int match_col = joined ? static_cast<int>(target_columns.size()) : -1;
+    for (size_t i = 0; !joined && i < target_columns.size(); ++i) {
       if (target_columns[i] == match) match_col = static_cast<int>(i);
     }
+    const std::string match_sql = joined ? "\"j\"." + QuoteIdent(match->column) : Qualified(*match);
 
     LoadedAppend l{&node, key_col, {}, {}};
     for (size_t start = 0; start < keys.size(); start += kInChunk) {
@@ -171,9 +191,14 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema
       for (size_t i = start; i < std::min(keys.size(), start + kInChunk); ++i) {
         list += (list.empty() ? "" : ", ") + params.Add(KeyValue(*match, keys[i]));
       }
-      std::string sql = "SELECT " + ColumnList(target_columns, true) + " FROM " +
-                        QuoteIdent(target.table) + " AS \"t\" WHERE " + Qualified(*match) +
-                        " IN (" + list + ")";
+      std::string sql = "SELECT " + ColumnList(target_columns, true) +
+                        (joined ? ", " + match_sql : std::string()) + " FROM " +
+                        QuoteIdent(target.table) + " AS \"t\"";
+      if (joined) {
+        sql += " JOIN " + QuoteIdent(through->table) + " AS \"j\" ON \"j\"." +
+               QuoteIdent(other->column) + " = " + Qualified(*target_key);
+      }
+      sql += " WHERE " + match_sql + " IN (" + list + ")";
       if (!node.scope.is_null()) {  // only the target rows the caller may view
         ASSIGN_OR_RETURN(CompiledFilter visible,
                          CompileFilter(node.scope, schema, target, conn.dialect(), &params));
@@ -190,7 +215,7 @@ Result<std::vector<LoadedAppend>> LoadAppends(db::Connection& conn, const Schema
         std::string row;
         WriteRow(&row, target_columns, nested, *target_rs, r);
         std::string k(target_rs->Text(r, match_col));
-        if (rel.type == FieldType::kBelongsTo) {
+        if (!IsToMany(rel.type)) {
           l.one.emplace(std::move(k), std::move(row));
         } else {
           l.many[k].push_back(std::move(row));
@@ -278,9 +303,9 @@ Status Repository::List(const ReadSpec& spec, const json::value& scope, std::str
 }
 
 Status Repository::Get(const ReadSpec& spec, const json::value& filter_by_tk,
-                       const json::value& scope, std::string* body) {
+                       const json::value& scope, std::string* body, bool first_of_scope) {
   if (filter_by_tk.is_array()) return InvalidArgument("filterByTk: get takes one key, not a list");
-  if (filter_by_tk.is_null() && IsEmptyFilter(spec.filter)) {
+  if (filter_by_tk.is_null() && IsEmptyFilter(spec.filter) && !first_of_scope) {
     return InvalidArgument("get needs filterByTk or filter");
   }
   SqlParams params;

@@ -43,16 +43,50 @@ struct WriteContext {
   const RecordAccess* access = nullptr;
 };
 
+// What an association's add, remove, set and toggle do to the links of one source record.
+enum class LinkChange { kAdd, kRemove, kSet, kToggle };
+
+// The source record of an association: its collection, primary key, and the value its relation
+// joins on (its source key; for a belongsTo, unused).
+struct LinkSource {
+  const Collection* collection = nullptr;
+  db::Value primary_key;
+  db::Value link;
+};
+
+// The target keys an association action names: one key, an object with the key, or a list of
+// either (at most 1000), converted to the type of the key the relation links by.
+Result<std::vector<db::Value>> LinkKeys(const Schema& schema, const Collection& source,
+                                        const Field& rel, const boost::json::value& given,
+                                        db::Dialect dialect);
+
+// Changes which records `rel` links to `source`, with NocoBase's meaning for each relation:
+// belongsToMany rows of its join table (add, remove, set, toggle); hasMany the targets' foreign
+// keys (add, remove, set); hasOne and belongsTo the one record (set, remove). Keys of records
+// that do not exist are refused (InvalidArgument) before anything changes; the caller runs it in
+// a transaction.
+Status ChangeLinks(db::Connection& conn, const Schema& schema, const LinkSource& source,
+                   const Field& rel, const std::vector<db::Value>& keys, LinkChange change);
+
 class Repository {
  public:
   Repository(const Schema& schema, const Collection& collection, db::Connection& conn,
              WriteContext ctx = {})
       : schema_(schema), c_(collection), conn_(conn), ctx_(std::move(ctx)) {}
 
+  // Keeps every read and write of this repository to the targets that `rel` (a belongsToMany to
+  // this collection) links to the source record whose source key is `source_link`.
+  void RestrictToLinked(const Field& rel, db::Value source_link) {
+    linked_rel_ = &rel;
+    linked_source_ = std::move(source_link);
+  }
+
   // `scope` is ANDed with the spec's filter: a permission scope or an association's key.
   Status List(const ReadSpec& spec, const boost::json::value& scope, std::string* body);
+  // Without filterByTk or a filter, `first_of_scope` reads the first record of the scope (a
+  // hasOne's one record); otherwise that is InvalidArgument.
   Status Get(const ReadSpec& spec, const boost::json::value& filter_by_tk,
-             const boost::json::value& scope, std::string* body);
+             const boost::json::value& scope, std::string* body, bool first_of_scope = false);
   Status Count(const boost::json::value& filter, int64_t* count);
 
   // `values` is an object (one record) or an array of objects (several, in one transaction).
@@ -111,6 +145,8 @@ class Repository {
   const Collection& c_;
   db::Connection& conn_;
   WriteContext ctx_;
+  const Field* linked_rel_ = nullptr;
+  db::Value linked_source_;
 };
 
 }  // namespace slipway::data

@@ -1,4 +1,5 @@
 // The write half of Repository: create, update, destroy, firstOrCreate, updateOrCreate.
+#include <algorithm>
 #include <optional>
 
 #include "auth/password.h"
@@ -6,6 +7,7 @@
 #include "data/repository.h"
 #include "data/repository_internal.h"
 #include "data/values.h"
+#include "db/sql.h"
 
 namespace slipway::data {
 namespace json = boost::json;
@@ -41,7 +43,7 @@ Result<db::Value> RelationKey(const Schema& schema, const Collection& c, const F
                               const json::value& v, db::Dialect dialect, const Field** key_field) {
   const Collection* target = schema.Find(rel.target);
   std::string key_name =
-      rel.type == FieldType::kBelongsTo ? rel.target_key : (target ? target->primary_key : "id");
+      !KeyOnTarget(rel.type) ? rel.target_key : (target ? target->primary_key : "id");
   const Field* key = target ? target->FindField(key_name) : nullptr;
   if (key == nullptr)
     return Internal("relation '" + c.name + "." + rel.name + "' has no target key");
@@ -76,7 +78,8 @@ Status CheckWritable(const RecordAccess* access, const Schema& schema, const Col
     // A belongsTo names a target record: the caller must be able to view the target. A hasMany
     // rewrites the target records' foreign keys: the caller must be able to update all of them.
     std::string through = " (through '" + c.name + "." + f->name + "')";
-    if (f->type == FieldType::kBelongsTo) {
+    // A belongsToMany links rows of its join table: the caller must be able to view the targets.
+    if (f->type == FieldType::kBelongsTo || f->type == FieldType::kBelongsToMany) {
       if (!access->Check(*target, "view").allowed) {
         return NoPermission(*access, "view '" + target->name + "'" + through);
       }
@@ -111,16 +114,21 @@ Result<PreparedValues> PrepareValues(const Schema& schema, const Collection& c,
       out.Set(fk, std::move(k));
       return Status::Ok();
     }
-    if (f->type == FieldType::kHasMany) {
+    if (IsRelation(f->type)) {  // hasMany, hasOne, belongsToMany: the related records, set
       std::vector<db::Value> keys;
-      if (!v.is_null()) {
+      auto add = [&](const json::value& item) -> Status {
+        const Field* key = nullptr;
+        ASSIGN_OR_RETURN(db::Value k, RelationKey(schema, c, *f, item, dialect, &key));
+        keys.push_back(std::move(k));
+        return Status::Ok();
+      };
+      if (IsToMany(f->type) && !v.is_null()) {
         if (!v.is_array())
           return InvalidArgument("field '" + what + "' expects a list of keys or objects");
-        for (const json::value& item : v.as_array()) {
-          const Field* key = nullptr;
-          ASSIGN_OR_RETURN(db::Value k, RelationKey(schema, c, *f, item, dialect, &key));
-          keys.push_back(std::move(k));
-        }
+        for (const json::value& item : v.as_array()) RETURN_IF_ERROR(add(item));
+      } else if (!v.is_null()) {
+        if (v.is_array()) return InvalidArgument("field '" + what + "' expects one key or object");
+        RETURN_IF_ERROR(add(v));
       }
       out.links.emplace_back(f, std::move(keys));
       return Status::Ok();
@@ -203,13 +211,147 @@ Status Relink(db::Connection& conn, const Schema& schema, const Field& rel,
   return Status::Ok();
 }
 
+// Keys given in `keys` without repeats, in their first order.
+std::vector<db::Value> Distinct(const std::vector<db::Value>& keys) {
+  std::vector<db::Value> out;
+  for (const db::Value& k : keys) {
+    if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+  }
+  return out;
+}
+
+// Checks that every key names a record of `target` (by `key`).
+Status TargetsExist(db::Connection& conn, const Field& rel, const Collection& target,
+                    const Field& key, const std::vector<db::Value>& keys) {
+  if (keys.empty()) return Status::Ok();
+  SqlParams params;
+  std::string list;
+  for (const db::Value& k : keys) list += (list.empty() ? "" : ", ") + params.Add(k);
+  std::vector<db::Value> values = params.Take();
+  ASSIGN_OR_RETURN(auto rs,
+                   conn.Query("SELECT count(*) FROM " + QuoteIdent(target.table) + " WHERE " +
+                                  QuoteIdent(key.column) + " IN (" + list + ")",
+                              values));
+  if (rs->Int(0, 0) != static_cast<int64_t>(keys.size())) {
+    return InvalidArgument("relation '" + rel.name + "': some of the given '" + target.name +
+                           "' records do not exist");
+  }
+  return Status::Ok();
+}
+
+// Adds, removes, sets or toggles rows of a belongsToMany's join table for one source record.
+Status ChangeJoinRows(db::Connection& conn, const Schema& schema, const Field& rel,
+                      const db::Value& source_link, const std::vector<db::Value>& given,
+                      LinkChange change) {
+  const Collection* through = schema.Find(rel.through);
+  const Collection* target = schema.Find(rel.target);
+  const Field* fk = through ? through->FindField(rel.foreign_key) : nullptr;
+  const Field* ok = through ? through->FindField(rel.other_key) : nullptr;
+  const Field* tk = target ? target->FindField(rel.target_key) : nullptr;
+  if (fk == nullptr || ok == nullptr || tk == nullptr) {
+    return Internal("relation '" + rel.name + "' is incomplete");
+  }
+  std::vector<db::Value> keys = Distinct(given);
+  const std::string table = QuoteIdent(through->table);
+  const std::string fkc = QuoteIdent(fk->column), okc = QuoteIdent(ok->column);
+  if (change != LinkChange::kRemove) RETURN_IF_ERROR(TargetsExist(conn, rel, *target, *tk, keys));
+  if (change == LinkChange::kToggle) {
+    if (keys.size() != 1) return InvalidArgument("toggle takes exactly one key");
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT 1 FROM " + table + " WHERE " + fkc + " = $1 AND " +
+                                             okc + " = $2",
+                                         {source_link, keys[0]}));
+    change = rs->row_count() > 0 ? LinkChange::kRemove : LinkChange::kAdd;
+  }
+  auto key_list = [&](SqlParams* params) {
+    std::string list;
+    for (const db::Value& k : keys) list += (list.empty() ? "" : ", ") + params->Add(k);
+    return list;
+  };
+  if (change == LinkChange::kSet || change == LinkChange::kRemove) {
+    if (change == LinkChange::kRemove && keys.empty()) return Status::Ok();
+    SqlParams params;
+    std::string sql = "DELETE FROM " + table + " WHERE " + fkc + " = " + params.Add(source_link);
+    std::string list = key_list(&params);
+    if (!list.empty())
+      sql += std::string(" AND ") + okc + (change == LinkChange::kSet ? " NOT" : "") + " IN (" +
+             list + ")";
+    std::vector<db::Value> values = params.Take();
+    ASSIGN_OR_RETURN(auto deleted, conn.Query(sql, values));
+    if (change == LinkChange::kRemove) return Status::Ok();
+  }
+  if (keys.empty()) return Status::Ok();
+  // kAdd, or the rest of kSet: a row for each key not linked yet.
+  const std::string now = db::SqlNow(conn.dialect());
+  for (size_t start = 0; start < keys.size(); start += kInChunk) {
+    SqlParams params;
+    std::string source = params.Add(source_link);
+    std::string rows;
+    for (size_t i = start; i < std::min(keys.size(), start + kInChunk); ++i) {
+      rows += (rows.empty() ? "(" : ", (") + source + ", " + params.Add(keys[i]) + ", " + now +
+              ", " + now + ")";
+    }
+    std::vector<db::Value> values = params.Take();
+    ASSIGN_OR_RETURN(auto inserted,
+                     conn.Query("INSERT INTO " + table + " (" + fkc + ", " + okc +
+                                    ", \"createdAt\", \"updatedAt\") VALUES " + rows +
+                                    " ON CONFLICT (" + fkc + ", " + okc + ") DO NOTHING",
+                                values));
+  }
+  return Status::Ok();
+}
+
+// Adds, removes or sets the targets of a hasMany or hasOne (their foreign key column).
+Status ChangeForeignKeys(db::Connection& conn, const Schema& schema, const Field& rel,
+                         const db::Value& source_link, const std::vector<db::Value>& given,
+                         LinkChange change) {
+  std::vector<db::Value> keys = Distinct(given);
+  if (change == LinkChange::kToggle) {
+    return InvalidArgument("toggle applies to a belongsToMany, not to the " +
+                           std::string(FieldTypeName(rel.type)) + " '" + rel.name + "'");
+  }
+  if (rel.type == FieldType::kHasOne) {
+    if (keys.size() > 1) return InvalidArgument("'" + rel.name + "' is a hasOne: give one key");
+    if (change == LinkChange::kAdd) change = LinkChange::kSet;
+    if (change == LinkChange::kRemove) keys.clear();  // unlinks the one there is
+  }
+  if (change == LinkChange::kSet ||
+      (rel.type == FieldType::kHasOne && change == LinkChange::kRemove)) {
+    return Relink(conn, schema, rel, source_link, keys);
+  }
+  const Collection* target = schema.Find(rel.target);
+  const Field* fk = target ? target->FindField(rel.foreign_key) : nullptr;
+  const Field* tpk = target ? target->PrimaryKey() : nullptr;
+  if (fk == nullptr || tpk == nullptr) return Internal("relation '" + rel.name + "' is incomplete");
+  if (keys.empty()) return Status::Ok();
+  if (change == LinkChange::kAdd) RETURN_IF_ERROR(TargetsExist(conn, rel, *target, *tpk, keys));
+  SqlParams params;
+  std::string source = params.Add(source_link);
+  std::string list;
+  for (const db::Value& k : keys) list += (list.empty() ? "" : ", ") + params.Add(k);
+  std::string sql = "UPDATE " + QuoteIdent(target->table) + " SET " + QuoteIdent(fk->column) +
+                    (change == LinkChange::kAdd ? " = " + source : " = NULL") + " WHERE " +
+                    QuoteIdent(tpk->column) + " IN (" + list + ")";
+  if (change == LinkChange::kRemove) sql += " AND " + QuoteIdent(fk->column) + " = " + source;
+  std::vector<db::Value> values = params.Take();
+  ASSIGN_OR_RETURN(auto updated, conn.Query(sql, values));
+  return Status::Ok();
+}
+
+Status SetLinks(db::Connection& conn, const Schema& schema, const Field& rel,
+                const db::Value& source_link, const std::vector<db::Value>& keys) {
+  if (rel.type == FieldType::kBelongsToMany) {
+    return ChangeJoinRows(conn, schema, rel, source_link, keys, LinkChange::kSet);
+  }
+  return Relink(conn, schema, rel, source_link, keys);
+}
+
 bool NeedsTransaction(const Collection& c, const json::value& values, bool hooks) {
   if (hooks) return true;
   if (values.is_array()) return values.as_array().size() > 1;
   if (!values.is_object()) return false;
   for (const auto& kv : values.as_object()) {
     const Field* f = c.FindField(kv.key());
-    if (f != nullptr && f->type == FieldType::kHasMany) return true;
+    if (f != nullptr && f->has_column() == false && f->type != FieldType::kBelongsTo) return true;
   }
   return false;
 }
@@ -293,6 +435,12 @@ Status Repository::InsertOne(const json::object& given, const json::object& fixe
   const bool after_hook = HasHook(RecordEvent::kAfterCreate);
   std::vector<const Field*> returning = WriteColumns(c_, out, prepared);
   if (after_hook) returning = AllColumns(returning);  // hooks see the whole record
+  // Created through a belongsToMany association: linked to its source record too.
+  const Field* linked_key = linked_rel_ ? c_.FindField(linked_rel_->target_key) : nullptr;
+  if (linked_rel_ != nullptr && linked_key == nullptr) {
+    return Internal("relation '" + linked_rel_->name + "' lacks its target key");
+  }
+  if (linked_key != nullptr && IndexOf(returning, linked_key) < 0) returning.push_back(linked_key);
   SqlParams params;
   std::string columns, placeholders;
   for (auto& [f, v] : prepared.columns) {
@@ -309,7 +457,12 @@ Status Repository::InsertOne(const json::object& given, const json::object& fixe
   for (const auto& [rel, keys] : prepared.links) {
     const Field* source_key = c_.FindField(rel->source_key);
     int col = IndexOf(returning, source_key);
-    RETURN_IF_ERROR(Relink(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(0, col)), keys));
+    RETURN_IF_ERROR(SetLinks(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(0, col)), keys));
+  }
+  if (linked_key != nullptr) {
+    db::Value key = KeyValue(*linked_key, rs->Text(0, IndexOf(returning, linked_key)));
+    RETURN_IF_ERROR(
+        ChangeJoinRows(conn_, schema_, *linked_rel_, linked_source_, {key}, LinkChange::kAdd));
   }
   if (after_hook) {
     std::string full;
@@ -328,7 +481,9 @@ Status Repository::Create(const json::value& values, const json::object& fixed, 
   }
   std::optional<db::Transaction> tx;
   bool hooks = HasHook(RecordEvent::kBeforeCreate) || HasHook(RecordEvent::kAfterCreate);
-  if (NeedsTransaction(c_, values, hooks)) RETURN_IF_ERROR(BeginUnlessOpen(&tx));
+  if (NeedsTransaction(c_, values, hooks) || linked_rel_ != nullptr) {
+    RETURN_IF_ERROR(BeginUnlessOpen(&tx));
+  }
   body->append("{\"data\":");
   if (values.is_object()) {
     RETURN_IF_ERROR(InsertOne(values.as_object(), fixed, out, body));
@@ -399,7 +554,8 @@ Status Repository::Update(const json::value& filter_by_tk, const json::value& fi
     const Field* source_key = c_.FindField(rel->source_key);
     int col = IndexOf(returning, source_key);
     for (int r = 0; r < rs->row_count(); ++r) {
-      RETURN_IF_ERROR(Relink(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(r, col)), keys));
+      RETURN_IF_ERROR(
+          SetLinks(conn_, schema_, *rel, KeyValue(*source_key, rs->Text(r, col)), keys));
     }
   }
   if (HasHook(RecordEvent::kAfterUpdate)) {
@@ -531,6 +687,60 @@ Status Repository::UpdateOrCreate(const std::vector<std::string>& filter_keys,
     RETURN_IF_ERROR(Create(values, {}, out, body));
   }
   if (tx) RETURN_IF_ERROR(tx->Commit());
+  return Status::Ok();
+}
+
+Result<std::vector<db::Value>> LinkKeys(const Schema& schema, const Collection& source,
+                                        const Field& rel, const json::value& given,
+                                        db::Dialect dialect) {
+  std::vector<db::Value> keys;
+  auto add = [&](const json::value& item) -> Status {
+    const Field* key = nullptr;
+    ASSIGN_OR_RETURN(db::Value k, RelationKey(schema, source, rel, item, dialect, &key));
+    keys.push_back(std::move(k));
+    return Status::Ok();
+  };
+  if (given.is_array()) {
+    if (given.as_array().size() > 1000) return InvalidArgument("more than 1000 keys");
+    for (const json::value& item : given.as_array()) RETURN_IF_ERROR(add(item));
+  } else if (!given.is_null()) {
+    RETURN_IF_ERROR(add(given));
+  }
+  return keys;
+}
+
+Status ChangeLinks(db::Connection& conn, const Schema& schema, const LinkSource& source,
+                   const Field& rel, const std::vector<db::Value>& keys, LinkChange change) {
+  if (rel.type == FieldType::kBelongsToMany) {
+    return ChangeJoinRows(conn, schema, rel, source.link, keys, change);
+  }
+  if (KeyOnTarget(rel.type)) {
+    return ChangeForeignKeys(conn, schema, rel, source.link, keys, change);
+  }
+  // belongsTo: the source record's own foreign key.
+  const Collection* target = schema.Find(rel.target);
+  const Field* fk = source.collection->FindField(rel.foreign_key);
+  const Field* tk = target ? target->FindField(rel.target_key) : nullptr;
+  const Field* pk = source.collection->PrimaryKey();
+  if (fk == nullptr || tk == nullptr || pk == nullptr) {
+    return Internal("relation '" + rel.name + "' is incomplete");
+  }
+  if (change == LinkChange::kAdd || change == LinkChange::kToggle) {
+    return InvalidArgument("'" + rel.name + "' is a belongsTo: use set or remove");
+  }
+  if (keys.size() > 1) return InvalidArgument("'" + rel.name + "' is a belongsTo: give one key");
+  db::Value value = db::Null();
+  if (change == LinkChange::kSet && !keys.empty()) {
+    RETURN_IF_ERROR(TargetsExist(conn, rel, *target, *tk, keys));
+    value = keys[0];
+  }
+  std::string sql = "UPDATE " + QuoteIdent(source.collection->table) + " SET " +
+                    QuoteIdent(fk->column) + " = $1 WHERE " + QuoteIdent(pk->column) + " = $2";
+  if (change == LinkChange::kRemove && !keys.empty())
+    sql += " AND " + QuoteIdent(fk->column) + " = $3";
+  std::vector<db::Value> values = {value, source.primary_key};
+  if (change == LinkChange::kRemove && !keys.empty()) values.push_back(keys[0]);
+  ASSIGN_OR_RETURN(auto updated, conn.Query(sql, values));
   return Status::Ok();
 }
 

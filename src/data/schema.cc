@@ -1,6 +1,7 @@
 #include "data/schema.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "data/values.h"
 #include "db/system_tables.h"
@@ -76,15 +77,30 @@ Result<int> OptInt(const json::object& def, std::string_view key, int fallback, 
   return static_cast<int>(it->value().as_int64());
 }
 
-// NocoBase's default foreign key for a hasMany: the source's name made singular, plus "Id".
-std::string DefaultHasManyForeignKey(std::string_view source) {
-  std::string base(source);
+// A collection's name made singular the simple English way NocoBase's defaults use.
+std::string Singular(std::string_view name) {
+  std::string base(name);
   if (base.size() > 3 && base.compare(base.size() - 3, 3, "ies") == 0) {
     base = base.substr(0, base.size() - 3) + "y";
   } else if (base.size() > 1 && base.back() == 's') {
     base.pop_back();
   }
-  return base + "Id";
+  return base;
+}
+
+// NocoBase's default foreign key for a hasMany or hasOne: the source's name made singular, plus
+// "Id".
+std::string DefaultHasManyForeignKey(std::string_view source) { return Singular(source) + "Id"; }
+
+// Sequelize's default key of a belongsToMany's join table: the singular collection name and the
+// key it points at, in camel case ("posts", "id" -> "postId").
+std::string JoinKeyName(std::string_view collection, std::string_view key) {
+  std::string out = Singular(collection);
+  if (!key.empty()) {
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(key[0])));
+    out += key.substr(1);
+  }
+  return out;
 }
 
 Field MakeSystemField(std::string name, FieldType type, std::string interface) {
@@ -106,24 +122,33 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
   RETURN_IF_ERROR(ValidateIdentifier("field", f.name));
   ASSIGN_OR_RETURN(std::string type, OptString(def, "type", what));
   if (type.empty()) return InvalidArgument(what + ": 'type' is required");
+  json::object given = def;
+  if (type == "attachment") {
+    // The file manager's field: a belongsToMany to its attachments (as NocoBase's attachment
+    // interface makes it).
+    type = "belongsToMany";
+    given["type"] = type;
+    if (!given.contains("target")) given["target"] = "attachments";
+    if (!given.contains("interface")) given["interface"] = "attachment";
+  }
   auto parsed = ParseFieldType(type);
   if (!parsed) {
     return InvalidArgument(what + ": unknown type '" + type +
                            "' (string, text, integer, bigInt, float, double, decimal, boolean, "
                            "date, datetimeNoTz, dateOnly, time, json, uuid, snowflakeId, password, "
-                           "belongsTo, hasMany)");
+                           "belongsTo, hasMany, hasOne, belongsToMany, attachment)");
   }
   f.type = *parsed;
-  ASSIGN_OR_RETURN(f.interface, OptString(def, "interface", what));
-  ASSIGN_OR_RETURN(f.primary_key, OptBool(def, "primaryKey", false, what));
-  ASSIGN_OR_RETURN(f.auto_increment, OptBool(def, "autoIncrement", false, what));
-  ASSIGN_OR_RETURN(f.unique, OptBool(def, "unique", false, what));
-  ASSIGN_OR_RETURN(f.allow_null, OptBool(def, "allowNull", !f.primary_key, what));
-  ASSIGN_OR_RETURN(f.length, OptInt(def, "length", 255, 1, 10485760, what));
-  ASSIGN_OR_RETURN(f.precision, OptInt(def, "precision", 20, 1, 1000, what));
-  ASSIGN_OR_RETURN(f.scale, OptInt(def, "scale", 2, 0, 1000, what));
+  ASSIGN_OR_RETURN(f.interface, OptString(given, "interface", what));
+  ASSIGN_OR_RETURN(f.primary_key, OptBool(given, "primaryKey", false, what));
+  ASSIGN_OR_RETURN(f.auto_increment, OptBool(given, "autoIncrement", false, what));
+  ASSIGN_OR_RETURN(f.unique, OptBool(given, "unique", false, what));
+  ASSIGN_OR_RETURN(f.allow_null, OptBool(given, "allowNull", !f.primary_key, what));
+  ASSIGN_OR_RETURN(f.length, OptInt(given, "length", 255, 1, 10485760, what));
+  ASSIGN_OR_RETURN(f.precision, OptInt(given, "precision", 20, 1, 1000, what));
+  ASSIGN_OR_RETURN(f.scale, OptInt(given, "scale", 2, 0, 1000, what));
   if (f.scale > f.precision) return InvalidArgument(what + ": 'scale' is larger than 'precision'");
-  if (auto it = def.find("defaultValue"); it != def.end() && !it->value().is_null()) {
+  if (auto it = given.find("defaultValue"); it != given.end() && !it->value().is_null()) {
     RETURN_IF_ERROR(
         CheckStorable(it->value(), std::string(collection) + "." + f.name + " (defaultValue)"));
     f.default_value = it->value();
@@ -137,20 +162,37 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
   }
 
   if (IsRelation(f.type)) {
-    ASSIGN_OR_RETURN(f.target, OptString(def, "target", what));
+    ASSIGN_OR_RETURN(f.target, OptString(given, "target", what));
     if (f.target.empty()) return InvalidArgument(what + ": a " + type + " needs 'target'");
     RETURN_IF_ERROR(ValidateIdentifier("target collection", f.target));
-    ASSIGN_OR_RETURN(f.foreign_key, OptString(def, "foreignKey", what));
+    ASSIGN_OR_RETURN(std::string target_key, OptString(given, "targetKey", what));
+    if (!target_key.empty()) f.target_key = target_key;
+    ASSIGN_OR_RETURN(std::string source_key, OptString(given, "sourceKey", what));
+    if (!source_key.empty()) f.source_key = source_key;
+    ASSIGN_OR_RETURN(f.foreign_key, OptString(given, "foreignKey", what));
     if (f.foreign_key.empty()) {
-      f.foreign_key =
-          f.type == FieldType::kBelongsTo ? f.name + "Id" : DefaultHasManyForeignKey(collection);
+      f.foreign_key = f.type == FieldType::kBelongsTo       ? f.name + "Id"
+                      : f.type == FieldType::kBelongsToMany ? JoinKeyName(collection, f.source_key)
+                                                            : DefaultHasManyForeignKey(collection);
     }
     RETURN_IF_ERROR(ValidateIdentifier("foreign key", f.foreign_key));
-    ASSIGN_OR_RETURN(std::string target_key, OptString(def, "targetKey", what));
-    if (!target_key.empty()) f.target_key = target_key;
-    ASSIGN_OR_RETURN(std::string source_key, OptString(def, "sourceKey", what));
-    if (!source_key.empty()) f.source_key = source_key;
-    ASSIGN_OR_RETURN(std::string on_delete, OptString(def, "onDelete", what));
+    if (f.type == FieldType::kBelongsToMany) {
+      ASSIGN_OR_RETURN(f.other_key, OptString(given, "otherKey", what));
+      if (f.other_key.empty()) f.other_key = JoinKeyName(f.target, f.target_key);
+      RETURN_IF_ERROR(ValidateIdentifier("other key", f.other_key));
+      if (f.other_key == f.foreign_key) {
+        return InvalidArgument(what + ": 'foreignKey' and 'otherKey' are both '" + f.foreign_key +
+                               "'; a relation of a collection to itself needs them named");
+      }
+      ASSIGN_OR_RETURN(f.through, OptString(given, "through", what));
+      if (f.through.empty()) f.through = DefaultThroughName(collection, f.target);
+      RETURN_IF_ERROR(ValidateIdentifier("through collection", f.through));
+      if (f.through == f.target || f.through == collection) {
+        return InvalidArgument(what + ": 'through' cannot be one of the related collections");
+      }
+      f.on_delete = "CASCADE";  // join rows go with either record
+    }
+    ASSIGN_OR_RETURN(std::string on_delete, OptString(given, "onDelete", what));
     if (!on_delete.empty()) {
       if (on_delete != "SET NULL" && on_delete != "CASCADE" && on_delete != "RESTRICT") {
         return InvalidArgument(what + ": 'onDelete' must be SET NULL, CASCADE or RESTRICT");
@@ -163,7 +205,7 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
   } else {
     f.column = f.name;
   }
-  f.options = def;
+  f.options = std::move(given);
   return f;
 }
 
@@ -294,10 +336,32 @@ json::object FieldToJson(const Field& f, std::string_view collection) {
     } else {
       o["sourceKey"] = f.source_key;
     }
+    if (f.type == FieldType::kBelongsToMany) {
+      o["targetKey"] = f.target_key;
+      o["otherKey"] = f.other_key;
+      o["through"] = f.through;
+    }
     o["onDelete"] = f.on_delete;
   }
   if (!f.foreign_key_of.empty()) o["isForeignKey"] = true;
   return o;
+}
+
+std::string DefaultThroughName(std::string_view source, std::string_view target) {
+  std::string a = Folded(source), b = Folded(target);
+  if (b < a) std::swap(a, b);
+  // Sequelize's camelize of "a_b": the letter after each underscore in upper case.
+  std::string joined = a + "_" + b, out;
+  bool upper = false;
+  for (char ch : joined) {
+    if (ch == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch))) : ch;
+    upper = false;
+  }
+  return out;
 }
 
 json::object CollectionToJson(const Collection& c, bool with_fields) {
@@ -306,12 +370,19 @@ json::object CollectionToJson(const Collection& c, bool with_fields) {
   o["title"] = c.title;
   o["origin"] = c.origin;
   o["filterTargetKey"] = c.primary_key;
+  if (c.is_through) o["isThrough"] = true;
   if (with_fields) {
     json::array fields;
     for (const Field& f : c.fields) fields.push_back(FieldToJson(f, c.name));
     o["fields"] = std::move(fields);
   }
   return o;
+}
+
+std::string Folded(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
 }
 
 const Collection* Schema::Find(std::string_view name) const {
@@ -328,13 +399,26 @@ Status Schema::Validate() const {
       if (target == nullptr) {
         return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
       }
-      if (f.type == FieldType::kBelongsTo) {
+      if (f.type == FieldType::kBelongsTo || f.type == FieldType::kBelongsToMany) {
         const Field* key = target->FindField(f.target_key);
         if (key == nullptr || !key->has_column()) {
           return InvalidArgument(what + ": target key '" + f.target + "." + f.target_key +
                                  "' does not exist");
         }
-      } else {
+      }
+      if (f.type == FieldType::kBelongsToMany) {
+        const Collection* through = Find(f.through);
+        if (through == nullptr || !through->is_through) {
+          return InvalidArgument(what + ": join collection '" + f.through + "' does not exist");
+        }
+        const Field* fk = through->FindField(f.foreign_key);
+        const Field* ok = through->FindField(f.other_key);
+        if (fk == nullptr || !fk->has_column() || ok == nullptr || !ok->has_column()) {
+          return InvalidArgument(what + ": join collection '" + f.through + "' lacks '" +
+                                 f.foreign_key + "' or '" + f.other_key + "'");
+        }
+      }
+      if (f.type != FieldType::kBelongsTo) {
         const Field* key = c->FindField(f.source_key);
         if (key == nullptr || !key->has_column()) {
           return InvalidArgument(what + ": source key '" + name + "." + f.source_key +

@@ -33,10 +33,13 @@ struct Field {
   int precision = 20;  // decimal
   int scale = 2;       // decimal
   // Relations. belongsTo: foreign_key is a column of this collection pointing at
-  // target.target_key. hasMany: foreign_key is a column of the target pointing at
-  // this.source_key.
+  // target.target_key. hasMany and hasOne: foreign_key is a column of the target pointing at
+  // this.source_key. belongsToMany: the join table `through` has foreign_key pointing at
+  // this.source_key and other_key pointing at target.target_key.
   std::string target;
   std::string foreign_key;
+  std::string other_key;  // belongsToMany
+  std::string through;    // belongsToMany: the join collection
   std::string target_key = "id";
   std::string source_key = "id";
   std::string on_delete = "SET NULL";  // SET NULL | CASCADE | RESTRICT
@@ -48,6 +51,11 @@ struct Field {
 
   bool hidden() const { return type == FieldType::kPassword; }
   bool has_column() const { return !IsRelation(type); }
+  // The column of this collection a relation joins on: its foreign key for a belongsTo, its
+  // source key for the others.
+  const std::string& local_key() const {
+    return type == FieldType::kBelongsTo ? foreign_key : source_key;
+  }
 };
 
 struct Collection {
@@ -63,6 +71,9 @@ struct Collection {
   // Records of this collection are cluster-wide configuration (roles, ...): every write bumps
   // the cluster epoch in its own transaction so that other nodes reload.
   bool cluster_config = false;
+  // The join table of one or two belongsToMany relations (made with the first of them, removed
+  // with the last): no primary key, a unique pair of keys.
+  bool is_through = false;
 
   const Field* FindField(std::string_view field_name) const;
   const Field* PrimaryKey() const { return FindField(primary_key); }
@@ -83,6 +94,13 @@ Result<Field> ParseFieldDefinition(const boost::json::object& def, std::string_v
 // `users_exists`).
 Result<Collection> ParseCollectionDefinition(const boost::json::object& def, bool users_exists);
 
+// `s` with ASCII letters in lower case: how names are compared where case must not matter.
+std::string Folded(std::string_view s);
+
+// NocoBase's default name of a belongsToMany's join table: both collection names in lower case,
+// sorted, joined in camel case ("posts", "tags" -> "postsTags").
+std::string DefaultThroughName(std::string_view source, std::string_view target);
+
 // The field record as NocoBase returns it: the options given plus name, type, interface,
 // collectionName and the normalized relation keys.
 boost::json::object FieldToJson(const Field& field, std::string_view collection);
@@ -101,8 +119,8 @@ class Schema {
   // Checks that every relation points at an existing collection and key; InvalidArgument
   // naming the first relation that does not.
   Status Validate() const;
-  // Relations in any collection whose target (belongsTo) or foreign key holder (hasMany) is
-  // `collection`: who would break if it went away. Pairs of (collection, relation field).
+  // Relations in other collections whose target is `collection`: who would break if it went
+  // away. Pairs of (collection, relation field).
   std::vector<std::pair<const Collection*, const Field*>> RelationsInvolving(
       std::string_view collection) const;
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "core/ids.h"
 #include "data/ddl.h"
 #include "db/catalog.h"
 #include "db/cluster_state.h"
@@ -84,6 +85,11 @@ std::vector<std::string> RelationsUsing(const Schema& schema, const Collection& 
       if (rel.type == FieldType::kBelongsTo) {
         if (name == c.name && rel.foreign_key == field.name) users.push_back(id);
         if (rel.target == c.name && rel.target_key == field.name) users.push_back(id);
+      } else if (rel.type == FieldType::kBelongsToMany) {
+        if (name == c.name && rel.source_key == field.name) users.push_back(id);
+        if (rel.target == c.name && rel.target_key == field.name) users.push_back(id);
+        if (rel.through == c.name && (rel.foreign_key == field.name || rel.other_key == field.name))
+          users.push_back(id);
       } else {
         if (rel.target == c.name && rel.foreign_key == field.name) users.push_back(id);
         if (name == c.name && rel.source_key == field.name) users.push_back(id);
@@ -117,14 +123,6 @@ Field ForeignKeyColumn(const std::string& name, const Field& key, std::string fo
   fk.length = key.length;
   fk.foreign_key_of = std::move(foreign_key_of);
   return fk;
-}
-
-std::string Folded(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Field names are compared without regard to case: SQLite's column names are, and the same
@@ -347,6 +345,15 @@ Status SaveFieldRows(db::Connection& conn, const Collection& c,
   return Status::Ok();
 }
 
+// Deletes the stored definition of a collection and its fields.
+Status ForgetCollection(db::Connection& conn, std::string_view name) {
+  RETURN_IF_ERROR(
+      conn.Exec("DELETE FROM " + std::string(db::kFieldsTable) + " WHERE collection_name = $1",
+                {std::string(name)}));
+  return conn.Exec("DELETE FROM " + std::string(db::kCollectionsTable) + " WHERE name = $1",
+                   {std::string(name)});
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) const {
@@ -370,6 +377,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) co
       c.timestamps = it->value().as_bool();
     if (auto it = o.find("createdBy"); it != o.end() && it->value().is_bool())
       c.created_by = it->value().as_bool();
+    if (auto it = o.find("isThrough"); it != o.end() && it->value().is_bool())
+      c.is_through = it->value().as_bool();
     o.erase("primaryKey");
     c.options = std::move(o);
     all[name] = std::move(c);
@@ -393,9 +402,48 @@ Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) co
   return schema;
 }
 
+namespace {
+
+// Fields of a new collection's definition that are added after the collection exists, through
+// CreateField, the one path that makes join tables and reverse fields.
+bool AddedAfterCreation(const json::value& field) {
+  if (!field.is_object()) return false;
+  const json::object& o = field.as_object();
+  if (auto it = o.find("reverseField"); it != o.end() && !it->value().is_null()) return true;
+  auto type = o.find("type");
+  if (type == o.end() || !type->value().is_string()) return false;
+  std::string_view t = type->value().as_string();
+  return t == "belongsToMany" || t == "hasOne" || t == "attachment";
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connection& conn,
                                                                     const Schema& now,
                                                                     const json::object& def) const {
+  std::vector<json::object> later;
+  if (auto it = def.find("fields"); it != def.end() && it->value().is_array()) {
+    bool any = false;
+    for (const json::value& f : it->value().as_array()) any = any || AddedAfterCreation(f);
+    if (any) {
+      json::object first = def;
+      json::array now_fields;
+      for (const json::value& f : it->value().as_array()) {
+        if (AddedAfterCreation(f)) {
+          later.push_back(f.as_object());
+        } else {
+          now_fields.push_back(f);
+        }
+      }
+      first["fields"] = std::move(now_fields);
+      ASSIGN_OR_RETURN(std::shared_ptr<const Schema> next, CreateCollection(conn, now, first));
+      std::string name(def.at("name").as_string());
+      for (const json::object& f : later) {
+        ASSIGN_OR_RETURN(next, CreateField(conn, *next, name, f));
+      }
+      return next;
+    }
+  }
   ASSIGN_OR_RETURN(Collection c, ParseCollectionDefinition(def, now.Find("users") != nullptr));
   if (now.Find(c.name) != nullptr) {
     return AlreadyExists("collection '" + c.name + "' already exists", "COLLECTION_EXISTS");
@@ -504,6 +552,12 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
     return FailedPrecondition("collection '" + std::string(name) +
                               "' is defined by a plugin and cannot be destroyed");
   }
+  if (c->is_through) {
+    return FailedPrecondition("collection '" + std::string(name) +
+                                  "' is the join table of a many-to-many relation; it goes with "
+                                  "the relation's field",
+                              "JOIN_TABLE");
+  }
   // As NocoBase does, the relation fields of other collections that point at this one go with
   // it, in the same change: a belongsTo with its foreign key column (when the relation made it),
   // a hasMany by its definition only (its key column is on the table dropped below).
@@ -513,9 +567,15 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
   for (const auto& [other, rel] : now.RelationsInvolving(name)) {
     relations.emplace_back(other->name, rel->name);
   }
+  // Its own many-to-many relations take their join tables (unless a relation that stays uses
+  // them, which cannot be: a relation that uses it points here too and goes first).
+  for (const Field& rel : c->fields) {
+    if (rel.type == FieldType::kBelongsToMany) relations.emplace_back(c->name, rel.name);
+  }
   for (const auto& [other_name, rel_name] : relations) {
     const Field* rel = current->Find(other_name)->FindField(rel_name);
-    if (rel->type == FieldType::kBelongsTo) {
+    if (rel == nullptr) continue;
+    if (rel->type == FieldType::kBelongsTo || rel->type == FieldType::kBelongsToMany) {
       ASSIGN_OR_RETURN(without_relations, DestroyField(conn, *current, other_name, rel_name));
     } else {
       RETURN_IF_ERROR(EditableField(*current, other_name, rel_name, "removed").status());
@@ -533,7 +593,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
   // Foreign key columns this collection's hasMany relations placed on other collections go too.
   std::vector<std::pair<Collection, std::string>> drop_columns;  // (target before, column)
   for (const Field& rel : c->fields) {
-    if (rel.type != FieldType::kHasMany || rel.target == name) continue;
+    if (!KeyOnTarget(rel.type) || rel.target == name) continue;
     Collection* target = draft.Find(rel.target);
     if (target == nullptr) continue;
     const Field* fk = target->FindField(rel.foreign_key);
@@ -548,23 +608,138 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyCollection(db::Connect
     RETURN_IF_ERROR(SaveFieldRows(conn, *after, CodeFieldNames(code_, after->name)));
   }
   RETURN_IF_ERROR(DeferDrop(conn, *c, nullptr));
-  ASSIGN_OR_RETURN(auto d1, conn.Query("DELETE FROM " + std::string(db::kFieldsTable) +
-                                           " WHERE collection_name = $1",
-                                       {std::string(name)}));
-  ASSIGN_OR_RETURN(
-      auto d2, conn.Query("DELETE FROM " + std::string(db::kCollectionsTable) + " WHERE name = $1",
-                          {std::string(name)}));
+  RETURN_IF_ERROR(ForgetCollection(conn, name));
   return next;
 }
+
+namespace {
+
+// The field a `reverseField` option describes, on the target of `f` (a field of `collection`):
+// the same keys seen from the other side, as NocoBase's clients create a relation from both.
+Result<json::object> ReverseDefinition(const Field& f, std::string_view collection,
+                                       const json::object& given, std::string name) {
+  json::object def = given;
+  def["name"] = name;
+  def["target"] = collection;
+  def["onDelete"] = f.on_delete;
+  def.erase("reverseField");
+  std::string type;
+  if (auto it = given.find("type"); it != given.end() && it->value().is_string()) {
+    type = std::string(it->value().as_string());
+  }
+  std::string what = "field '" + std::string(collection) + "." + f.name + "': reverseField";
+  switch (f.type) {
+    case FieldType::kBelongsTo:
+      if (type.empty()) type = "hasMany";
+      if (type != "hasMany" && type != "hasOne")
+        return InvalidArgument(what + " of a belongsTo is a hasMany or a hasOne, not '" + type +
+                               "'");
+      def["foreignKey"] = f.foreign_key;
+      def["sourceKey"] = f.target_key;
+      break;
+    case FieldType::kHasMany:
+    case FieldType::kHasOne:
+      if (type.empty()) type = "belongsTo";
+      if (type != "belongsTo")
+        return InvalidArgument(what + " of a " + std::string(FieldTypeName(f.type)) +
+                               " is a belongsTo, not '" + type + "'");
+      def["foreignKey"] = f.foreign_key;
+      def["targetKey"] = f.source_key;
+      def.erase("onDelete");
+      break;
+    case FieldType::kBelongsToMany:
+      if (type.empty()) type = "belongsToMany";
+      if (type != "belongsToMany")
+        return InvalidArgument(what + " of a belongsToMany is a belongsToMany, not '" + type + "'");
+      def["through"] = f.through;
+      def["foreignKey"] = f.other_key;
+      def["otherKey"] = f.foreign_key;
+      def["sourceKey"] = f.target_key;
+      def["targetKey"] = f.source_key;
+      break;
+    default:
+      return InvalidArgument(what + ": the field is not a relation");
+  }
+  def["type"] = type;
+  def["reverseKey"] = std::string(collection) + "." + f.name;
+  return def;
+}
+
+// Whether `column` of `c` carries the foreign key of a hasMany or hasOne (of `target`) that a
+// belongsTo from `c` to `target` with this key and target key would mirror.
+bool MirrorsRelation(const Schema& schema, const Field& column, std::string_view target,
+                     std::string_view target_key) {
+  size_t dot = column.foreign_key_of.find('.');
+  if (dot == std::string::npos || column.foreign_key_of.substr(0, dot) != target) return false;
+  const Collection* owner = schema.Find(target);
+  const Field* rel = owner ? owner->FindField(column.foreign_key_of.substr(dot + 1)) : nullptr;
+  return rel != nullptr && KeyOnTarget(rel->type) && rel->foreign_key == column.name &&
+         rel->source_key == target_key;
+}
+
+// A new join table for belongsToMany `f` of `source`.
+Collection JoinCollection(const Field& f, const Collection& source, const Field& source_key,
+                          const Field& target_key) {
+  Collection through;
+  through.name = f.through;
+  through.table = f.through;
+  through.title = f.through;
+  through.is_through = true;
+  through.timestamps = true;
+  through.created_by = false;
+  through.primary_key = "";
+  through.options = json::object{{"isThrough", true}, {"autoGenId", false}};
+  std::string mark = source.name + "." + f.name;
+  Field fk = ForeignKeyColumn(f.foreign_key, source_key, mark);
+  fk.allow_null = false;
+  Field ok = ForeignKeyColumn(f.other_key, target_key, mark);
+  ok.allow_null = false;
+  through.fields.push_back(std::move(fk));
+  through.fields.push_back(std::move(ok));
+  for (const char* name : {"createdAt", "updatedAt"}) {
+    Field t;
+    t.name = name;
+    t.column = name;
+    t.type = FieldType::kDate;
+    t.system = true;
+    t.interface = name;
+    through.fields.push_back(std::move(t));
+  }
+  return through;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& conn,
                                                                const Schema& now,
                                                                std::string_view collection,
-                                                               const json::object& def) const {
+                                                               const json::object& given) const {
   const Collection* c = now.Find(collection);
   if (c == nullptr) return NotFound("collection '" + std::string(collection) + "' not found");
+  // reverseField: the relation's mirror on its target, made in the same change.
+  json::object def = given;
+  std::optional<json::object> reverse_given;
+  std::string reverse_name;
+  if (auto it = given.find("reverseField"); it != given.end() && !it->value().is_null()) {
+    if (!it->value().is_object()) {
+      return InvalidArgument("field '" + std::string(collection) +
+                             "': 'reverseField' must be an object");
+    }
+    reverse_given = it->value().as_object();
+    if (auto n = reverse_given->find("name"); n != reverse_given->end() && n->value().is_string()) {
+      reverse_name = std::string(n->value().as_string());
+    } else {
+      // NocoBase names a field its client did not name "f_" and a random suffix.
+      reverse_name = "f_" + core::NewUuidV4().substr(0, 8);
+    }
+    def.erase("reverseField");
+  }
   ASSIGN_OR_RETURN(Field f, ParseFieldDefinition(def, collection));
   std::string what = "field '" + std::string(collection) + "." + f.name + "'";
+  if (reverse_given) {
+    if (!IsRelation(f.type)) return InvalidArgument(what + ": only a relation has a reverseField");
+    f.options["reverseKey"] = f.target + "." + reverse_name;
+  }
   if (c->FindField(f.name)) return AlreadyExists(what + " already exists", "FIELD_EXISTS");
   if (f.primary_key)
     return InvalidArgument(what +
@@ -573,10 +748,12 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   Draft draft(now);
   Collection* self = draft.Find(collection);
   std::vector<std::pair<std::string, Field>> new_columns;  // (collection, column field)
+  std::optional<Collection> new_through;
+  if (IsRelation(f.type) && f.target != c->name && now.Find(f.target) == nullptr) {
+    return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
+  }
   if (f.type == FieldType::kBelongsTo) {
     const Collection* target = f.target == c->name ? c : now.Find(f.target);
-    if (target == nullptr)
-      return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
     const Field* key = target->FindField(f.target_key);
     if (key == nullptr || !key->has_column()) {
       return InvalidArgument(what + ": target key '" + f.target + "." + f.target_key +
@@ -585,7 +762,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
     if (Field* existing = FindMutable(*self, f.foreign_key)) {
       if (!existing->has_column())
         return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
-      if (!existing->foreign_key_of.empty()) {
+      if (!existing->foreign_key_of.empty() &&
+          !MirrorsRelation(now, *existing, f.target, f.target_key)) {
         return InvalidArgument(what + ": column '" + f.foreign_key +
                                "' is already the foreign key of '" + existing->foreign_key_of +
                                "'");
@@ -603,15 +781,13 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
       Field fk = ForeignKeyColumn(f.foreign_key, *key, f.name);
       new_columns.emplace_back(self->name, fk);
     }
-  } else if (f.type == FieldType::kHasMany) {
+  } else if (KeyOnTarget(f.type)) {
     const Field* source_key = c->FindField(f.source_key);
     if (source_key == nullptr || !source_key->has_column()) {
       return InvalidArgument(what + ": source key '" + std::string(collection) + "." +
                              f.source_key + "' does not exist");
     }
     Collection* target = draft.Find(f.target);
-    if (target == nullptr)
-      return InvalidArgument(what + ": target collection '" + f.target + "' does not exist");
     if (const Field* existing = target->FindField(f.foreign_key)) {
       if (!existing->has_column())
         return InvalidArgument(what + ": foreign key '" + f.foreign_key + "' is a relation");
@@ -619,6 +795,45 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
       new_columns.emplace_back(
           target->name,
           ForeignKeyColumn(f.foreign_key, *source_key, std::string(collection) + "." + f.name));
+    }
+  } else if (f.type == FieldType::kBelongsToMany) {
+    const Field* source_key = c->FindField(f.source_key);
+    if (source_key == nullptr || !source_key->has_column()) {
+      return InvalidArgument(what + ": source key '" + std::string(collection) + "." +
+                             f.source_key + "' does not exist");
+    }
+    const Collection* target = f.target == c->name ? c : now.Find(f.target);
+    const Field* target_key = target->FindField(f.target_key);
+    if (target_key == nullptr || !target_key->has_column()) {
+      return InvalidArgument(what + ": target key '" + f.target + "." + f.target_key +
+                             "' does not exist");
+    }
+    if (const Collection* existing = now.Find(f.through)) {
+      // Only the reverse of a relation may share its join table: the same keys, swapped.
+      bool mirrors = false;
+      for (const auto& [owner, other] : now.collections()) {
+        for (const Field& r : other->fields) {
+          mirrors = mirrors || (r.type == FieldType::kBelongsToMany && r.through == f.through &&
+                                owner == f.target && r.target == collection &&
+                                r.foreign_key == f.other_key && r.other_key == f.foreign_key &&
+                                r.source_key == f.target_key && r.target_key == f.source_key);
+        }
+      }
+      if (!existing->is_through) {
+        return AlreadyExists(what + ": its join collection '" + f.through +
+                                 "' clashes with the existing collection '" + existing->name +
+                                 "'; name another one with 'through'",
+                             "COLLECTION_EXISTS");
+      }
+      if (!mirrors) {
+        return AlreadyExists(what + ": the join collection '" + f.through +
+                                 "' belongs to another relation; name another one with 'through'",
+                             "COLLECTION_EXISTS");
+      }
+    } else {
+      RETURN_IF_ERROR(
+          CheckCollectionName(conn, now, f.through).WithContext(what + ": join collection"));
+      new_through = JoinCollection(f, *c, *source_key, *target_key);
     }
   } else {
     new_columns.emplace_back(self->name, f);
@@ -638,8 +853,18 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   // Add the relation (or scalar) itself, and the new columns to their collections.
   if (IsRelation(f.type)) self->fields.push_back(f);
   for (const auto& [owner, column] : new_columns) draft.Find(owner)->fields.push_back(column);
+  if (new_through) draft.Put(*new_through);
   ASSIGN_OR_RETURN(auto next, draft.Build());
   std::set<std::string> touched = {std::string(collection)};
+  if (new_through) {
+    const Collection& through = *next->Find(f.through);
+    RETURN_IF_ERROR(
+        NotBeingRemoved(conn, through.table, "", "join collection '" + f.through + "'"));
+    ASSIGN_OR_RETURN(Statements create, CreateTableSql(through, *next, conn.dialect()));
+    RETURN_IF_ERROR(Run(conn, create).WithContext(what));
+    RETURN_IF_ERROR(SaveCollectionRow(conn, through, /*insert=*/true));
+    touched.insert(through.name);
+  }
   for (const auto& [owner, column] : new_columns) {
     RETURN_IF_ERROR(NotBeingRemoved(conn, next->Find(owner)->table, column.column,
                                     "field '" + owner + "." + column.name + "'"));
@@ -651,7 +876,10 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
   for (const std::string& name : touched) {
     RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(name), CodeFieldNames(code_, name)));
   }
-  return next;
+  if (!reverse_given) return next;
+  ASSIGN_OR_RETURN(json::object reverse,
+                   ReverseDefinition(f, collection, *reverse_given, reverse_name));
+  return CreateField(conn, *next, f.target, reverse);
 }
 
 Result<SchemaStore::FieldTarget> SchemaStore::EditableField(const Schema& now,
@@ -680,7 +908,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
   const std::string& what = found.what;
   for (const char* structural :
        {"type", "primaryKey", "autoIncrement", "allowNull", "target", "foreignKey", "targetKey",
-        "sourceKey", "length", "precision", "scale"}) {
+        "sourceKey", "otherKey", "through", "length", "precision", "scale"}) {
     auto it = values.find(structural);
     if (it == values.end()) continue;
     auto current = FieldToJson(*f, collection);
@@ -773,9 +1001,33 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
   // (collection before the change, the column to drop)
   std::vector<std::pair<Collection, std::string>> drops;
   Collection* self = draft.Find(collection);
+  std::optional<Collection> drop_through;  // a join table no relation uses any more
+  std::set<std::string> touched = {std::string(collection)};
   if (f->has_column()) {
     drops.emplace_back(*c, f->name);
     RemoveField(*self, f->name);
+  } else if (f->type == FieldType::kBelongsToMany) {
+    RemoveField(*self, f->name);
+    // The join table goes with the last relation that uses it (the reverse may remain).
+    std::string other_user;
+    for (const auto& [owner, other] : now.collections()) {
+      for (const Field& r : other->fields) {
+        if (r.type == FieldType::kBelongsToMany && r.through == f->through &&
+            !(owner == collection && r.name == f->name)) {
+          other_user = owner + "." + r.name;
+        }
+      }
+    }
+    if (other_user.empty()) {
+      if (const Collection* through = now.Find(f->through)) drop_through = *through;
+      draft.Erase(f->through);
+    } else if (Collection* through = draft.Find(f->through)) {
+      for (Field& k : through->fields) {
+        if (k.foreign_key_of == std::string(collection) + "." + f->name)
+          k.foreign_key_of = other_user;
+      }
+      touched.insert(f->through);
+    }
   } else {
     RemoveField(*self, f->name);
     // The relation's foreign key column goes with it unless another relation still uses it.
@@ -797,10 +1049,13 @@ Result<std::shared_ptr<const Schema>> SchemaStore::DestroyField(db::Connection& 
     }
   }
   ASSIGN_OR_RETURN(auto next, draft.Build());
-  std::set<std::string> touched = {std::string(collection)};
   for (const auto& [before, column] : drops) {
     RETURN_IF_ERROR(DeferDrop(conn, before, before.FindField(column)).WithContext(what));
     touched.insert(before.name);
+  }
+  if (drop_through) {
+    RETURN_IF_ERROR(DeferDrop(conn, *drop_through, nullptr).WithContext(what));
+    RETURN_IF_ERROR(ForgetCollection(conn, drop_through->name));
   }
   for (const std::string& name : touched) {
     RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(name), CodeFieldNames(code_, name)));

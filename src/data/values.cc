@@ -380,6 +380,8 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
       return TextValue(v, what, "a string");
     case FieldType::kBelongsTo:
     case FieldType::kHasMany:
+    case FieldType::kHasOne:
+    case FieldType::kBelongsToMany:
       return InvalidArgument("field '" + std::string(what) + "' is a relation, not a value");
   }
   return Internal("unhandled field type");
