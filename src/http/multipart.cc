@@ -1,5 +1,6 @@
 #include "http/multipart.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace slipway::http {
@@ -111,7 +112,7 @@ Result<std::string> Boundary(std::string_view content_type_header) {
 }
 
 // The header block of part `number` (without the blank line that ends it).
-Status ParsePartHeaders(std::string_view block, size_t number, Part* part) {
+Status ParsePartHeaders(std::string_view block, size_t number, PartHead* part) {
   std::string where = "part " + std::to_string(number);
   // Checked first: a folded header would otherwise be reported as what its first line lacks.
   if ((!block.empty() && IsSpace(block.front())) || block.find("\r\n ") != std::string_view::npos ||
@@ -158,70 +159,201 @@ Status ParsePartHeaders(std::string_view block, size_t number, Part* part) {
   return Status::Ok();
 }
 
+// The length of the longest proper prefix of `delimiter` that `s` ends with: bytes that may be
+// the start of a delimiter whose rest has not arrived yet.
+size_t HeldBack(std::string_view s, std::string_view delimiter) {
+  for (size_t k = std::min(s.size(), delimiter.size() - 1); k > 0; --k) {
+    if (s.substr(s.size() - k) == delimiter.substr(0, k)) return k;
+  }
+  return 0;
+}
+
+Status HeadersTooLong(size_t number) {
+  return InvalidArgument("part " + std::to_string(number) +
+                         ": headers do not end with an empty line within " +
+                         std::to_string(kMaxMultipartHeaderBytes) + " bytes");
+}
+
+// When bytes are pending, Feed() appends at most this much of the input to them at a time, so
+// that pending_ stays bounded however large the slices fed.
+constexpr size_t kAppendStep = 16 << 10;
+
 }  // namespace
+
+MultipartReader::MultipartReader(std::string boundary, Callbacks cb)
+    : boundary_(std::move(boundary)), delimiter_("\r\n--" + boundary_), cb_(std::move(cb)) {}
+
+Result<MultipartReader> MultipartReader::Create(std::string_view content_type_header,
+                                                Callbacks cb) {
+  ASSIGN_OR_RETURN(std::string boundary, Boundary(content_type_header));
+  return MultipartReader(std::move(boundary), std::move(cb));
+}
+
+Status MultipartReader::Fail(Status s) {
+  failed_ = std::move(s);
+  pending_.clear();
+  pending_.shrink_to_fit();
+  return failed_;
+}
+
+Status MultipartReader::Feed(std::string_view bytes) {
+  if (!failed_.ok()) return failed_;
+  while (!bytes.empty()) {
+    if (pending_.empty()) {  // the usual case: parse the caller's bytes in place
+      Result<size_t> used = Consume(bytes);
+      if (!used.ok()) return Fail(used.status());
+      pending_.assign(bytes.substr(*used));
+      return Status::Ok();
+    }
+    size_t take = std::min(bytes.size(), kAppendStep);
+    pending_.append(bytes.substr(0, take));
+    bytes.remove_prefix(take);
+    Result<size_t> used = Consume(pending_);
+    if (!used.ok()) return Fail(used.status());
+    pending_.erase(0, *used);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> MultipartReader::Consume(std::string_view in) {
+  const std::string_view delimiter = delimiter_;
+  const std::string_view opening = delimiter.substr(2);  // "--boundary"
+  size_t pos = 0;
+  while (pos < in.size()) {
+    std::string_view rest = in.substr(pos);
+    switch (state_) {
+      case State::kStart: {
+        // The first delimiter opens the body or follows a CRLF that ends the preamble.
+        size_t n = std::min(rest.size(), opening.size());
+        if (rest.substr(0, n) != opening.substr(0, n)) {
+          state_ = State::kPreamble;
+          break;
+        }
+        if (n < opening.size()) return pos;
+        pos += opening.size();
+        state_ = State::kAfterDelimiter;
+        break;
+      }
+      case State::kPreamble: {
+        size_t found = rest.find(delimiter);
+        if (found == std::string_view::npos) return in.size() - HeldBack(rest, delimiter);
+        pos += found + delimiter.size();
+        state_ = State::kAfterDelimiter;
+        break;
+      }
+      case State::kAfterDelimiter:
+        if (rest[0] == '-') {
+          if (rest.size() < 2) return pos;
+          if (rest[1] == '-') {  // the close delimiter; the rest is epilogue
+            state_ = State::kEpilogue;
+            return in.size();
+          }
+        }
+        state_ = State::kPadding;
+        break;
+      case State::kPadding: {
+        while (pos < in.size() && IsSpace(in[pos])) ++pos;  // RFC 2046 transport padding
+        if (pos == in.size() || (in[pos] == '\r' && pos + 1 == in.size())) return pos;
+        if (in.substr(pos, 2) != "\r\n") {
+          return InvalidArgument("multipart boundary line after part " + std::to_string(parts_) +
+                                 " is not followed by CRLF");
+        }
+        pos += 2;
+        if (parts_ == kMaxMultipartParts) {
+          return InvalidArgument("multipart body has more than " +
+                                 std::to_string(kMaxMultipartParts) + " parts");
+        }
+        state_ = State::kHeaders;
+        header_scanned_ = 0;
+        break;
+      }
+      case State::kHeaders: {
+        // Headers end at the first empty line; a part with no headers starts with it.
+        if (rest.size() < 2) return pos;
+        size_t number = parts_ + 1;
+        std::string_view block;
+        size_t used = 2;
+        if (rest.substr(0, 2) != "\r\n") {
+          size_t end = rest.find("\r\n\r\n", header_scanned_ > 3 ? header_scanned_ - 3 : 0);
+          if (end == std::string_view::npos) {
+            // Any later empty line would start past the limit.
+            if (rest.size() >= kMaxMultipartHeaderBytes + 4) return HeadersTooLong(number);
+            header_scanned_ = rest.size();
+            return pos;
+          }
+          if (end > kMaxMultipartHeaderBytes) return HeadersTooLong(number);
+          block = rest.substr(0, end);
+          used = end + 4;
+        }
+        PartHead head;
+        RETURN_IF_ERROR(ParsePartHeaders(block, number, &head));
+        ++parts_;
+        pos += used;
+        state_ = State::kData;
+        if (cb_.begin) RETURN_IF_ERROR(cb_.begin(head));
+        break;
+      }
+      case State::kData: {
+        size_t found = rest.find(delimiter);
+        if (found == std::string_view::npos) {
+          size_t data = rest.size() - HeldBack(rest, delimiter);
+          if (data > 0 && cb_.data) RETURN_IF_ERROR(cb_.data(rest.substr(0, data)));
+          return pos + data;
+        }
+        if (found > 0 && cb_.data) RETURN_IF_ERROR(cb_.data(rest.substr(0, found)));
+        if (cb_.end) RETURN_IF_ERROR(cb_.end());
+        pos += found + delimiter.size();
+        state_ = State::kAfterDelimiter;
+        break;
+      }
+      case State::kEpilogue:
+        return in.size();
+    }
+  }
+  return pos;
+}
+
+Status MultipartReader::Finish() {
+  if (!failed_.ok()) return failed_;
+  switch (state_) {
+    case State::kStart:
+    case State::kPreamble:
+      return Fail(
+          InvalidArgument("multipart body does not contain the boundary '" + boundary_ + "'"));
+    case State::kAfterDelimiter:
+    case State::kPadding:
+      if (pending_.empty()) {
+        return Fail(InvalidArgument("multipart body ends before the closing boundary"));
+      }
+      return Fail(InvalidArgument("multipart boundary line after part " + std::to_string(parts_) +
+                                  " is not followed by CRLF"));
+    case State::kHeaders:
+      return Fail(HeadersTooLong(parts_ + 1));
+    case State::kData:
+      return Fail(InvalidArgument("part " + std::to_string(parts_) +
+                                  " is not followed by a boundary (body truncated?)"));
+    case State::kEpilogue:
+      return Status::Ok();
+  }
+  return Status::Ok();
+}
 
 Result<std::vector<Part>> ParseMultipart(std::string_view body,
                                          std::string_view content_type_header) {
-  ASSIGN_OR_RETURN(std::string boundary, Boundary(content_type_header));
-  const std::string delimiter = "--" + boundary;
-  const std::string crlf_delimiter = "\r\n" + delimiter;
-
-  // The first delimiter opens the body or follows a CRLF that ends the preamble.
-  size_t pos;
-  if (body.substr(0, delimiter.size()) == delimiter) {
-    pos = 0;
-  } else {
-    pos = body.find(crlf_delimiter);
-    if (pos == std::string_view::npos) {
-      return InvalidArgument("multipart body does not contain the boundary '" + boundary + "'");
-    }
-    pos += 2;
-  }
-
   std::vector<Part> parts;
-  while (true) {
-    pos += delimiter.size();
-    if (body.substr(pos, 2) == "--") return parts;  // the close delimiter; the rest is epilogue
-    while (pos < body.size() && IsSpace(body[pos])) ++pos;  // RFC 2046 transport padding
-    if (body.substr(pos, 2) != "\r\n") {
-      if (pos >= body.size()) {
-        return InvalidArgument("multipart body ends before the closing boundary");
-      }
-      return InvalidArgument("multipart boundary line after part " + std::to_string(parts.size()) +
-                             " is not followed by CRLF");
-    }
-    pos += 2;
-    if (parts.size() == kMaxMultipartParts) {
-      return InvalidArgument("multipart body has more than " + std::to_string(kMaxMultipartParts) +
-                             " parts");
-    }
-    size_t number = parts.size() + 1;
-    // Headers end at the first empty line; a part with no headers starts with it.
-    size_t data_start;
-    std::string_view headers;
-    if (body.substr(pos, 2) == "\r\n") {
-      data_start = pos + 2;
-    } else {
-      size_t end = body.find("\r\n\r\n", pos);
-      if (end == std::string_view::npos || end - pos > kMaxMultipartHeaderBytes) {
-        return InvalidArgument("part " + std::to_string(number) +
-                               ": headers do not end with an empty line within " +
-                               std::to_string(kMaxMultipartHeaderBytes) + " bytes");
-      }
-      headers = body.substr(pos, end - pos);
-      data_start = end + 4;
-    }
-    Part part;
-    RETURN_IF_ERROR(ParsePartHeaders(headers, number, &part));
-    size_t data_end = body.find(crlf_delimiter, data_start);
-    if (data_end == std::string_view::npos) {
-      return InvalidArgument("part " + std::to_string(number) +
-                             " is not followed by a boundary (body truncated?)");
-    }
-    part.data = std::string(body.substr(data_start, data_end - data_start));
-    parts.push_back(std::move(part));
-    pos = data_end + 2;
-  }
+  MultipartReader::Callbacks cb;
+  cb.begin = [&parts](const PartHead& head) {
+    parts.push_back(Part{head.name, head.filename, head.content_type, {}});
+    return Status::Ok();
+  };
+  cb.data = [&parts](std::string_view bytes) {
+    parts.back().data.append(bytes);
+    return Status::Ok();
+  };
+  ASSIGN_OR_RETURN(MultipartReader reader, MultipartReader::Create(content_type_header, cb));
+  RETURN_IF_ERROR(reader.Feed(body));
+  RETURN_IF_ERROR(reader.Finish());
+  return parts;
 }
 
 }  // namespace slipway::http

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 namespace slipway::http {
 namespace {
@@ -152,6 +154,137 @@ TEST(MultipartTest, RefusesMalformedInputNamingTheProblem) {
     EXPECT_NE(parts.status().message().find(m.error), std::string::npos)
         << parts.status().message() << "\n  expected: " << m.error;
   }
+}
+
+// What a MultipartReader reports for `body` fed in `slices` (sizes, in order, the rest at the
+// end): each part's head and all its bytes, or the first error. Equal traces for every slicing
+// mean the reader does not depend on how the body arrives.
+std::string Trace(std::string_view content_type, std::string_view body,
+                  const std::vector<size_t>& slices) {
+  std::string trace;
+  MultipartReader::Callbacks cb;
+  cb.begin = [&](const PartHead& h) {
+    trace += "[" + h.name + "|" + h.filename + "|" + h.content_type + "]";
+    return Status::Ok();
+  };
+  cb.data = [&](std::string_view bytes) {
+    EXPECT_FALSE(bytes.empty());
+    trace.append(bytes);
+    return Status::Ok();
+  };
+  cb.end = [&] {
+    trace += "[end]";
+    return Status::Ok();
+  };
+  auto reader = MultipartReader::Create(content_type, cb);
+  if (!reader.ok()) return "error: " + reader.status().message();
+  Status s;
+  size_t pos = 0;
+  for (size_t n : slices) {
+    if (!s.ok() || pos >= body.size()) break;
+    s = reader->Feed(body.substr(pos, n));
+    pos += n;
+  }
+  if (s.ok() && pos < body.size()) s = reader->Feed(body.substr(pos));
+  if (s.ok()) s = reader->Finish();
+  return s.ok() ? trace : "error: " + s.message();
+}
+
+// Bodies whose parsing crosses every state of the reader, with data that holds boundary-like
+// bytes ("\r\n--XY..." prefixes) which a split could make look like a delimiter.
+std::vector<std::pair<std::string, std::string>> SplitCorpus() {
+  std::vector<std::pair<std::string, std::string>> corpus = {
+      {kCurlType, kCurlBody},
+      {"multipart/form-data; boundary=XYZ",
+       "pre\r\n--XY\r\n--XYZ \t\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n"
+       "\r\n\r\n--XY\r\n--X\r\n-\r\n--XYz--XYZ\r\r\n--XYZ\r\nContent-Disposition: form-data; "
+       "name=g\r\n\r\n\r\n\r\n--XYZ\r\n\r\n--XYZ--\r\nepilogue --XYZ"},
+      {"multipart/form-data; boundary=b",
+       "--b\r\nContent-Disposition: form-data; name=f\r\n\r\n"
+       "data\r\r\n--b--"},
+      {"multipart/form-data; boundary=b", "--b\r"},
+      {"multipart/form-data; boundary=b", "--b-"},
+      {"multipart/form-data; boundary=b", "--b  "},
+      {"multipart/form-data; boundary=b", "--b"},
+      {"multipart/form-data; boundary=b", "--"},
+      {"multipart/form-data; boundary=b", "\r\n--b--"},
+      {"multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=f\r"},
+  };
+  for (const Malformed& m : kMalformed) corpus.emplace_back(m.content_type, m.body);
+  return corpus;
+}
+
+TEST(MultipartReaderTest, EverySplitGivesTheSameResult) {
+  for (const auto& [type, body] : SplitCorpus()) {
+    const std::string whole = Trace(type, body, {body.size()});
+    EXPECT_EQ(Trace(type, body, std::vector<size_t>(body.size(), 1)), whole) << body;
+    for (size_t i = 0; i <= body.size(); ++i) {
+      ASSERT_EQ(Trace(type, body, {i}), whole) << "split at " << i << " of\n" << body;
+    }
+  }
+}
+
+TEST(MultipartReaderTest, RandomSlicesGiveTheSameResult) {
+  std::mt19937 random(7);
+  for (const auto& [type, body] : SplitCorpus()) {
+    const std::string whole = Trace(type, body, {body.size()});
+    for (int round = 0; round < 50; ++round) {
+      std::vector<size_t> slices;
+      for (size_t total = 0; total < body.size();) {
+        slices.push_back(std::uniform_int_distribution<size_t>(0, 12)(random));
+        total += slices.back();
+      }
+      ASSERT_EQ(Trace(type, body, slices), whole) << body;
+    }
+  }
+}
+
+TEST(MultipartReaderTest, AgreesWithParseMultipart) {
+  auto parts = ParseMultipart(kCurlBody, kCurlType);
+  ASSERT_TRUE(parts.ok());
+  std::string expected;
+  for (const Part& p : *parts) {
+    expected += "[" + p.name + "|" + p.filename + "|" + p.content_type + "]" + p.data + "[end]";
+  }
+  EXPECT_EQ(Trace(kCurlType, kCurlBody, {1, 2, 3, 5, 8, 13}), expected);
+}
+
+TEST(MultipartReaderTest, LargePartsStreamWithoutBuffering) {
+  // 4 MiB of data fed in 64 KiB slices: every byte is passed on in the Feed that brought it
+  // (nothing but a possible delimiter prefix is held back).
+  const std::string data(4 << 20, 'x');
+  const std::string body = "--b\r\nContent-Disposition: form-data; name=f; filename=big\r\n\r\n" +
+                           data + "\r\n--b--\r\n";
+  size_t received = 0;
+  MultipartReader::Callbacks cb;
+  cb.data = [&](std::string_view bytes) {
+    received += bytes.size();
+    return Status::Ok();
+  };
+  auto reader = MultipartReader::Create("multipart/form-data; boundary=b", cb);
+  ASSERT_TRUE(reader.ok());
+  size_t fed = 0;
+  for (size_t pos = 0; pos < body.size(); pos += 65536) {
+    ASSERT_TRUE(reader->Feed(std::string_view(body).substr(pos, 65536)).ok());
+    fed = std::min(body.size(), pos + 65536);
+    size_t header = body.find("\r\n\r\n") + 4;
+    if (fed > header && fed < header + data.size()) {
+      EXPECT_EQ(received, fed - header);
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(received, data.size());
+}
+
+TEST(MultipartReaderTest, CallbackErrorsStopTheReader) {
+  MultipartReader::Callbacks cb;
+  cb.begin = [](const PartHead& h) { return ResourceExhausted("no more parts"); };
+  auto reader = MultipartReader::Create("multipart/form-data; boundary=b", cb);
+  ASSERT_TRUE(reader.ok());
+  Status s = reader->Feed("--b\r\nContent-Disposition: form-data; name=f\r\n\r\nx");
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(reader->Feed("\r\n--b--").code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(reader->Finish().code(), StatusCode::kResourceExhausted);
 }
 
 }  // namespace

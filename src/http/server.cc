@@ -1,14 +1,21 @@
 #include "http/server.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/fiber.h"
@@ -83,6 +90,78 @@ std::string ToLower(std::string_view s) {
   return out;
 }
 
+// The body type of file responses: `length` bytes of an open file from `offset`, read with
+// pread(2) in chunks as the socket takes them, so no file is ever held in memory whole.
+struct FileRangeBody {
+  static constexpr uint64_t kChunkBytes = 256 << 10;
+
+  class value_type {
+   public:
+    value_type() = default;
+    value_type(value_type&& other) noexcept
+        : fd(std::exchange(other.fd, -1)), offset(other.offset), length(other.length) {}
+    value_type& operator=(value_type&& other) noexcept {
+      if (this != &other) {
+        Reset();
+        fd = std::exchange(other.fd, -1);
+        offset = other.offset;
+        length = other.length;
+      }
+      return *this;
+    }
+    ~value_type() { Reset(); }
+    void Reset() {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+
+    int fd = -1;  // owned
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+
+  static uint64_t size(const value_type& body) { return body.length; }
+
+  class writer {
+   public:
+    using const_buffers_type = net::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(const bhttp::header<isRequest, Fields>&, const value_type& body) : body_(body) {}
+
+    void init(beast::error_code& ec) {
+      size_ = static_cast<size_t>(std::min(body_.length, kChunkBytes));
+      buffer_ = std::make_unique<char[]>(std::max<size_t>(size_, 1));
+      ec = {};
+    }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      uint64_t left = body_.length - sent_;
+      if (left == 0) return boost::none;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(left, size_));
+      ssize_t n;
+      do {
+        n = ::pread(body_.fd, buffer_.get(), want, static_cast<off_t>(body_.offset + sent_));
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) {  // a read error, or the file shrank: the promised length cannot be kept
+        ec = n < 0 ? beast::error_code(errno, beast::system_category())
+                   : beast::error_code(bhttp::error::short_read);
+        return boost::none;
+      }
+      sent_ += static_cast<uint64_t>(n);
+      return std::make_pair(net::const_buffer(buffer_.get(), static_cast<size_t>(n)),
+                            sent_ < body_.length);
+    }
+
+   private:
+    const value_type& body_;
+    uint64_t sent_ = 0;
+    size_t size_ = 0;
+    std::unique_ptr<char[]> buffer_;
+  };
+};
+
 class ServerImpl;
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -104,11 +183,31 @@ class Session : public std::enable_shared_from_this<Session> {
   void Write(Response response);
 
  private:
+  // A streamed body arrives in reads of at most this much (Beast reads the socket 64 KiB at a
+  // time), each passed to BodySink::Write.
+  static constexpr size_t kChunkBytes = 64 << 10;
+
   void WaitForRequest();
   void ReadHeader();
   void OnHeader(beast::error_code ec);
+  // Fills request_ from the parsed head; false (after answering 400) for a bad Host or target.
+  bool ReadHead(bool body_follows);
+  // Sends 100 Continue when the client asked for it, then calls `next`.
+  void ContinueThen(void (Session::*next)());
   void ReadBody();
+  void StartStreaming(BodyPlan plan);
+  void ReadChunk();
+  void OnChunk(beast::error_code ec);
+  void FinishStreaming();
   void Dispatch();
+  // Answers without reading (the rest of) the body, then closes.
+  void Refuse(Response response);
+  void RefuseTooLarge();
+  void WriteFile(Response response);
+  void WriteFileSome(bool keep_alive);
+  template <class Body>
+  void SetHead(bhttp::response<Body>& res, const Response& response, bool keep_alive);
+  bool KeepAlive() const;
   void OnWrite(beast::error_code ec, size_t bytes, bool keep_alive);
   void FailRead(beast::error_code ec);
   void Close();
@@ -127,6 +226,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  // A body planned into a sink: the parser of the head moved into one that hands the body over
+  // in chunk_-sized pieces.
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> stream_parser_;
+  std::shared_ptr<BodySink> sink_;
+  std::unique_ptr<char[]> chunk_;  // allocated by the first streamed body, kept for the next
+  uint64_t body_limit_ = 0;        // of the body being read, for the 413 message
+  bool expects_continue_ = false;
+  Request request_;  // the request being read: its head, then its body
   ServerImpl* server_;
   std::string remote_;
   bool first_request_ = true;
@@ -139,8 +246,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string path_;
   std::string request_id_;
   bool routine_ = false;  // of the response being written
+  int status_ = 0;        // of the response being written
   Clock::time_point started_;
   bhttp::response<bhttp::string_body> res_;
+  std::optional<bhttp::response<FileRangeBody>> file_res_;
+  std::optional<bhttp::response_serializer<FileRangeBody>> file_sr_;
+  size_t file_bytes_written_ = 0;
 };
 
 class ServerImpl final : public Server {
@@ -349,7 +460,9 @@ void Session::ReadHeader() {
   started_ = Clock::now();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_->options().header_limit_bytes));
-  parser_->body_limit(server_->options().body_limit_bytes);
+  // The body's limit depends on the handler's plan for it (OnHeader): none while reading the
+  // head, or Beast would refuse a large Content-Length before the handler could plan a sink.
+  parser_->body_limit(boost::none);
   Arm(server_->options().header_timeout);
   bhttp::async_read_header(socket_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -364,28 +477,93 @@ void Session::OnHeader(beast::error_code ec) {
     return;
   }
   first_request_ = false;
-  auto& req = parser_->get();
-  method_ = ToMethod(req.method());
-  path_ = std::string(req.target().substr(0, req.target().find('?')));
-  if (parser_->is_done()) {
+  const auto& head = parser_->get();
+  method_ = ToMethod(head.method());
+  path_ = std::string(head.target().substr(0, head.target().find('?')));
+  request_keep_alive_ = head.keep_alive();
+  const bool body_follows = !parser_->is_done();
+  if (!ReadHead(body_follows)) return;
+  expects_continue_ = beast::iequals(request_.header("expect"), "100-continue");
+
+  BodyPlan plan = server_->handler().PlanBody(request_);
+  if (plan.reject) {
+    if (body_follows) {
+      Refuse(std::move(*plan.reject));
+    } else {
+      in_flight_ = true;
+      Write(std::move(*plan.reject));
+    }
+    return;
+  }
+  if (plan.sink) {
+    StartStreaming(std::move(plan));
+    return;
+  }
+  body_limit_ = server_->options().body_limit_bytes;
+  if (!body_follows) {
     Dispatch();
     return;
   }
-  if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
-    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
-    Arm(server_->options().body_timeout);
-    bhttp::async_write(socket_, *cont,
-                       [self = shared_from_this(), cont](beast::error_code ec, size_t) {
-                         self->Disarm();
-                         if (ec) {
-                           self->Close();
-                           return;
-                         }
-                         self->ReadBody();
-                       });
+  auto announced = parser_->content_length();
+  if (announced && *announced > body_limit_) {
+    RefuseTooLarge();
     return;
   }
-  ReadBody();
+  parser_->body_limit(body_limit_);  // a chunked body is counted as it arrives
+  ContinueThen(&Session::ReadBody);
+}
+
+bool Session::ReadHead(bool body_follows) {
+  const auto& head = parser_->get();
+  request_ = Request{};
+  request_.method = ToMethod(head.method());
+  request_.method_text = std::string(head.method_string());
+  request_.target = std::string(head.target());
+  request_.received_at = started_;
+  request_.remote = remote_;
+  // RFC 9112 section 3.2: an HTTP/1.1 request without exactly one Host header is a 400.
+  if (head.version() >= 11 && head.count(bhttp::field::host) != 1) {
+    Refuse(ErrorResponse(400, "an HTTP/1.1 request needs exactly one Host header", "BAD_REQUEST"));
+    return false;
+  }
+  if (!SplitTarget(request_.target, &request_.path, &request_.query)) {
+    Response bad =
+        ErrorResponse(400, "malformed request target '" + request_.target + "'", "BAD_REQUEST");
+    if (body_follows) {
+      Refuse(std::move(bad));
+    } else {
+      in_flight_ = true;
+      Write(std::move(bad));
+    }
+    return false;
+  }
+  request_.headers.reserve(std::distance(head.begin(), head.end()));
+  for (const auto& field : head) {
+    request_.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
+  }
+  std::string_view given_id = request_.header("x-request-id");
+  request_.request_id = (!given_id.empty() && given_id.size() <= 128) ? std::string(given_id)
+                                                                      : server_->NextRequestId();
+  request_id_ = request_.request_id;
+  return true;
+}
+
+void Session::ContinueThen(void (Session::*next)()) {
+  if (!expects_continue_) {
+    (this->*next)();
+    return;
+  }
+  auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+  Arm(server_->options().body_timeout);
+  bhttp::async_write(socket_, *cont,
+                     [self = shared_from_this(), cont, next](beast::error_code ec, size_t) {
+                       self->Disarm();
+                       if (ec) {
+                         self->Close();
+                         return;
+                       }
+                       ((*self).*next)();
+                     });
 }
 
 void Session::ReadBody() {
@@ -401,62 +579,113 @@ void Session::ReadBody() {
                     });
 }
 
+void Session::StartStreaming(BodyPlan plan) {
+  sink_ = std::move(plan.sink);
+  body_limit_ = plan.limit;
+  if (parser_->is_done()) {  // no body at all: nothing to stream
+    FinishStreaming();
+    return;
+  }
+  auto announced = parser_->content_length();
+  if (announced && *announced > body_limit_) {
+    RefuseTooLarge();
+    return;
+  }
+  // Only the head was read, so the parser can change its body type (Beast's documented way).
+  stream_parser_.emplace(std::move(*parser_));
+  parser_.reset();
+  stream_parser_->body_limit(body_limit_);
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kChunkBytes);
+  ContinueThen(&Session::ReadChunk);
+}
+
+// The body timeout applies to each read: it bounds how long the client may stay silent, not how
+// long the whole body may take, so a large upload at disk or network speed never times out
+// while a stalled one does.
+void Session::ReadChunk() {
+  auto& body = stream_parser_->get().body();
+  body.data = chunk_.get();
+  body.size = kChunkBytes;
+  Arm(server_->options().body_timeout);
+  bhttp::async_read_some(socket_, buffer_, *stream_parser_,
+                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                           self->Disarm();
+                           self->OnChunk(ec);
+                         });
+}
+
+void Session::OnChunk(beast::error_code ec) {
+  if (ec == bhttp::error::need_buffer) ec = {};  // chunk_ is full: not an error
+  if (ec) {
+    FailRead(ec);
+    return;
+  }
+  size_t n = kChunkBytes - stream_parser_->get().body().size;
+  if (n > 0) {
+    Status written = sink_->Write(std::string_view(chunk_.get(), n));
+    if (!written.ok()) {
+      Refuse(ErrorResponse(written));
+      return;
+    }
+  }
+  if (stream_parser_->is_done()) {
+    FinishStreaming();
+    return;
+  }
+  ReadChunk();
+}
+
+void Session::FinishStreaming() {
+  Status finished = sink_->Finish();
+  if (!finished.ok()) {
+    Refuse(ErrorResponse(finished));
+    return;
+  }
+  request_.sink = std::move(sink_);
+  Dispatch();
+}
+
+void Session::Refuse(Response response) {
+  sink_.reset();  // the sink cleans up what it received
+  parser_.reset();
+  stream_parser_.reset();
+  in_flight_ = true;
+  close_after_response_ = true;
+  Write(std::move(response));
+}
+
+void Session::RefuseTooLarge() {
+  Refuse(ErrorResponse(
+      413, "the request body is larger than the limit of " + std::to_string(body_limit_) + " bytes",
+      "PAYLOAD_TOO_LARGE"));
+}
+
 void Session::FailRead(beast::error_code ec) {
+  sink_.reset();  // a body cut short: the sink is dropped without Finish()
+  stream_parser_.reset();
   if (closed_ || (!timed_out_ &&
                   (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
                    ec == net::error::operation_aborted || ec == net::error::connection_reset))) {
     Close();
     return;
   }
-  close_after_response_ = true;
-  in_flight_ = true;
   if (timed_out_) {
-    Write(ErrorResponse(408, "the request was not received in time", "REQUEST_TIMEOUT"));
+    Refuse(ErrorResponse(408, "the request was not received in time", "REQUEST_TIMEOUT"));
   } else if (ec == bhttp::error::body_limit) {
-    Write(ErrorResponse(413,
-                        "the request body is larger than the limit of " +
-                            std::to_string(server_->options().body_limit_bytes) + " bytes",
-                        "PAYLOAD_TOO_LARGE"));
+    RefuseTooLarge();
   } else if (ec == bhttp::error::header_limit) {
-    Write(ErrorResponse(431, "the request headers are too large", "HEADERS_TOO_LARGE"));
+    Refuse(ErrorResponse(431, "the request headers are too large", "HEADERS_TOO_LARGE"));
   } else {
-    Write(ErrorResponse(400, "malformed HTTP request: " + ec.message(), "BAD_REQUEST"));
+    Refuse(ErrorResponse(400, "malformed HTTP request: " + ec.message(), "BAD_REQUEST"));
   }
 }
 
 void Session::Dispatch() {
-  auto beast_req = parser_->release();
-  parser_.reset();
-  request_keep_alive_ = beast_req.keep_alive();
-
-  Request req;
-  req.method = ToMethod(beast_req.method());
-  req.method_text = std::string(beast_req.method_string());
-  req.target = std::string(beast_req.target());
-  req.received_at = started_;
-  req.remote = remote_;
-  // RFC 9112 section 3.2: an HTTP/1.1 request without exactly one Host header is a 400.
-  if (beast_req.version() >= 11 && beast_req.count(bhttp::field::host) != 1) {
-    in_flight_ = true;
-    close_after_response_ = true;
-    Write(ErrorResponse(400, "an HTTP/1.1 request needs exactly one Host header", "BAD_REQUEST"));
-    return;
+  if (parser_) {
+    request_.body = std::move(parser_->get().body());
+    parser_.reset();
   }
-  if (!SplitTarget(req.target, &req.path, &req.query)) {
-    in_flight_ = true;
-    Write(ErrorResponse(400, "malformed request target '" + req.target + "'", "BAD_REQUEST"));
-    return;
-  }
-  req.headers.reserve(std::distance(beast_req.begin(), beast_req.end()));
-  for (const auto& field : beast_req) {
-    req.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
-  }
-  req.body = std::move(beast_req.body());
-  std::string_view given_id = req.header("x-request-id");
-  req.request_id = (!given_id.empty() && given_id.size() <= 128) ? std::string(given_id)
-                                                                 : server_->NextRequestId();
-  request_id_ = req.request_id;
-
+  stream_parser_.reset();
   in_flight_ = true;
 
   // Completes exactly once: if a handler drops the responder without calling it, the client
@@ -475,35 +704,128 @@ void Session::Dispatch() {
   };
   auto completion = std::make_shared<Completion>();
   completion->session = shared_from_this();
-  server_->handler().Handle(std::move(req), [completion](Response response) {
+  Request request = std::move(request_);  // the handler may keep it, or drop it (and its sink)
+  server_->handler().Handle(std::move(request), [completion](Response response) {
     if (completion->done) return;
     completion->done = true;
     Completion::Post(completion->session, std::move(response));
   });
 }
 
+bool Session::KeepAlive() const {
+  return request_keep_alive_ && !close_after_response_ && !server_->stopping();
+}
+
+template <class Body>
+void Session::SetHead(bhttp::response<Body>& res, const Response& response, bool keep_alive) {
+  routine_ = response.routine;
+  status_ = response.status;
+  res.version(11);
+  res.result(static_cast<unsigned>(response.status));
+  res.set(bhttp::field::server, "slipway");
+  if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
+  if (!request_id_.empty()) res.set("X-Request-Id", request_id_);
+  for (const Header& h : response.headers) res.set(h.name, h.value);
+  res.keep_alive(keep_alive);
+}
+
 void Session::Write(Response response) {
   if (closed_) return;
-  routine_ = response.routine;
+  if (response.file) {
+    WriteFile(std::move(response));
+    return;
+  }
   res_ = {};
-  res_.version(11);
-  res_.result(static_cast<unsigned>(response.status));
-  res_.set(bhttp::field::server, "slipway");
-  if (!response.content_type.empty()) res_.set(bhttp::field::content_type, response.content_type);
-  if (!request_id_.empty()) res_.set("X-Request-Id", request_id_);
-  for (const Header& h : response.headers) res_.set(h.name, h.value);
-  bool keep_alive = request_keep_alive_ && !close_after_response_ && !server_->stopping();
-  res_.keep_alive(keep_alive);
+  bool keep_alive = KeepAlive();
+  SetHead(res_, response, keep_alive);
   size_t body_bytes = response.body.size();
-  if (method_ != Method::kHead) res_.body() = std::move(response.body);
-  res_.prepare_payload();
-  if (method_ == Method::kHead) res_.content_length(body_bytes);
+  if (response.status != 304) {  // a 304's Content-Length would describe the 200 it stands for
+    if (method_ != Method::kHead) res_.body() = std::move(response.body);
+    res_.prepare_payload();
+    if (method_ == Method::kHead) res_.content_length(body_bytes);
+  }
   Arm(server_->options().body_timeout);  // a client that does not read its answer is dropped
   bhttp::async_write(socket_, res_,
                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
                        self->Disarm();
                        self->OnWrite(ec, bytes, keep_alive);
                      });
+}
+
+void Session::WriteFile(Response response) {
+  const FileBody& file = *response.file;
+  int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  int error = 0;
+  std::string why;
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    error = errno;
+    why = std::strerror(error);
+  } else if (!S_ISREG(st.st_mode) || file.offset > static_cast<uint64_t>(st.st_size) ||
+             file.length > static_cast<uint64_t>(st.st_size) - file.offset) {
+    error = EINVAL;  // no longer the file the response was made for
+    why = "not a regular file of at least " + std::to_string(file.offset + file.length) + " bytes";
+  }
+  if (error != 0) {
+    if (fd >= 0) ::close(fd);
+    core::log::Warn("cannot send a file response",
+                    {{"path", file.path}, {"error", why}, {"id", request_id_}});
+    Write(error == ENOENT || error == ENOTDIR
+              ? ErrorResponse(404, "the file was not found", "NOT_FOUND")
+              : ErrorResponse(500, "the file could not be read", "INTERNAL"));
+    return;
+  }
+  if (method_ == Method::kHead) {
+    ::close(fd);
+    uint64_t length = file.length;
+    response.file.reset();
+    response.body.clear();
+    res_ = {};
+    bool keep_alive = KeepAlive();
+    SetHead(res_, response, keep_alive);
+    res_.content_length(length);
+    Arm(server_->options().body_timeout);
+    bhttp::async_write(socket_, res_,
+                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
+                         self->Disarm();
+                         self->OnWrite(ec, bytes, keep_alive);
+                       });
+    return;
+  }
+  file_res_.emplace();
+  bool keep_alive = KeepAlive();
+  SetHead(*file_res_, response, keep_alive);
+  file_res_->body().fd = fd;
+  file_res_->body().offset = file.offset;
+  file_res_->body().length = file.length;
+  file_res_->content_length(file.length);
+  file_sr_.emplace(*file_res_);
+  file_bytes_written_ = 0;
+  WriteFileSome(keep_alive);
+}
+
+// Like a streamed request body, a file response re-arms the timer for each write: a client
+// that reads a large file slowly but steadily keeps it, one that stops reading is dropped.
+void Session::WriteFileSome(bool keep_alive) {
+  Arm(server_->options().body_timeout);
+  bhttp::async_write_some(
+      socket_, *file_sr_,
+      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
+        self->Disarm();
+        self->file_bytes_written_ += bytes;
+        if (!ec && !self->file_sr_->is_done()) {
+          self->WriteFileSome(keep_alive);
+          return;
+        }
+        if (ec && ec != net::error::operation_aborted) {
+          core::log::Warn(
+              "file response cut short",
+              {{"path", self->path_}, {"error", ec.message()}, {"id", self->request_id_}});
+        }
+        self->file_sr_.reset();
+        self->file_res_.reset();
+        self->OnWrite(ec, self->file_bytes_written_, keep_alive);
+      });
 }
 
 void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
@@ -513,7 +835,7 @@ void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
     core::log::Write(level, "request",
                      {{"method", MethodName(method_)},
                       {"path", path_},
-                      {"status", res_.result_int()},
+                      {"status", status_},
                       {"bytes", bytes},
                       {"ms", ms},
                       {"id", request_id_}});
@@ -530,6 +852,7 @@ void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  sink_.reset();
   Disarm();
   beast::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);

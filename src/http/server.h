@@ -8,6 +8,14 @@
 // Oversized bodies get 413, oversized headers 431, malformed requests 400, all in NocoBase's
 // error body. Every request is logged with method, path, status, bytes and latency.
 //
+// Bodies: once a request's head has arrived, Handler::PlanBody decides what happens to its body
+// (message.h): buffered into Request::body (up to body_limit_bytes), streamed into a BodySink in
+// chunks of up to 64 KiB (up to the plan's limit), or refused unread. For a streamed body,
+// body_timeout bounds each read, not the whole body: it is the longest the client may stay
+// silent mid-body, so an upload of any size at any steady speed completes. A buffered body
+// keeps body_timeout as its total deadline. Responses with a FileBody are sent in pread chunks;
+// there too body_timeout bounds each write (a client that stops reading is dropped).
+//
 // Shutdown() stops accepting, lets requests in flight finish (their responses are sent with
 // `Connection: close`), closes idle keep-alive connections, and returns once all connections
 // are gone or the grace period ran out.
@@ -30,6 +38,7 @@ struct ServerOptions {
   size_t body_limit_bytes = 8 << 20;
   size_t header_limit_bytes = 16 << 10;
   std::chrono::milliseconds header_timeout{10'000};
+  // Whole buffered body; each read of a streamed body; each write of a response (see above).
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
 };

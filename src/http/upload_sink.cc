@@ -1,0 +1,188 @@
+#include "http/upload_sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+#include "core/logging.h"
+#include "core/sodium.h"
+
+namespace slipway::http {
+namespace {
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+// Creates `dir` and its missing parents; the directory itself with mode 0750.
+Status MakeTempDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return Status::Ok();
+  if (dir.has_parent_path()) std::filesystem::create_directories(dir.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    return Internal("cannot create the upload directory " + dir.string() + ": " + ErrnoText(errno));
+  }
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Internal("the upload directory " + dir.string() + " is not a directory");
+  }
+  return Status::Ok();
+}
+
+std::string HexOf(const unsigned char* bytes, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    hex += kDigits[bytes[i] >> 4];
+    hex += kDigits[bytes[i] & 15];
+  }
+  return hex;
+}
+
+}  // namespace
+
+struct UploadSink::OpenFile {
+  OpenFile() = default;
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  int fd = -1;
+  crypto_hash_sha256_state sha256;
+};
+
+Result<std::shared_ptr<UploadSink>> UploadSink::Create(std::string_view content_type_header,
+                                                       UploadOptions options) {
+  if (!core::SodiumReady()) return Internal("libsodium could not be initialised");
+  auto sink = std::make_shared<UploadSink>(Key(), std::move(options));
+  MultipartReader::Callbacks cb;
+  UploadSink* self = sink.get();  // the reader is the sink's own member
+  cb.begin = [self](const PartHead& head) { return self->BeginPart(head); };
+  cb.data = [self](std::string_view bytes) { return self->PartData(bytes); };
+  cb.end = [self] { return self->EndPart(); };
+  ASSIGN_OR_RETURN(MultipartReader reader,
+                   MultipartReader::Create(content_type_header, std::move(cb)));
+  sink->reader_ = std::make_unique<MultipartReader>(std::move(reader));
+  RETURN_IF_ERROR(MakeTempDir(sink->options_.temp_dir));
+  return sink;
+}
+
+UploadSink::UploadSink(Key, UploadOptions options) : options_(std::move(options)) {}
+
+UploadSink::~UploadSink() {
+  open_.clear();  // close before unlinking
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (claimed_[i]) continue;
+    if (::unlink(files_[i].temp_path.c_str()) != 0 && errno != ENOENT) {
+      core::log::Warn("cannot remove an upload's temporary file",
+                      {{"path", files_[i].temp_path.string()}, {"error", ErrnoText(errno)}});
+    }
+  }
+}
+
+Status UploadSink::Write(std::string_view bytes) { return reader_->Feed(bytes); }
+
+Status UploadSink::BeginPart(const PartHead& head) {
+  if (head.filename.empty()) {  // a text field
+    field_ = &fields_[head.name];
+    field_bytes_ -= field_->size();  // a repeated name replaces the earlier value
+    field_->clear();
+    return Status::Ok();
+  }
+  if (files_.size() >= options_.max_files) {
+    return InvalidArgument("at most " + std::to_string(options_.max_files) +
+                           " file(s) may be uploaded at once");
+  }
+  unsigned char random[16];
+  randombytes_buf(random, sizeof(random));
+  std::filesystem::path path = options_.temp_dir / (".upload-" + HexOf(random, sizeof(random)));
+  auto file = std::make_unique<OpenFile>();
+  file->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (file->fd < 0) {
+    return Internal("cannot create the upload file " + path.string() + ": " + ErrnoText(errno));
+  }
+  crypto_hash_sha256_init(&file->sha256);
+  files_.push_back({head.name, head.filename, head.content_type, std::move(path), 0, ""});
+  open_.push_back(std::move(file));
+  claimed_.push_back(false);
+  in_file_ = true;
+  return Status::Ok();
+}
+
+Status UploadSink::PartData(std::string_view bytes) {
+  if (!in_file_) {
+    if (bytes.size() > options_.max_field_bytes - field_bytes_) {
+      return ResourceExhausted("the form fields are larger than the limit of " +
+                               std::to_string(options_.max_field_bytes) + " bytes");
+    }
+    field_bytes_ += bytes.size();
+    field_->append(bytes);
+    return Status::Ok();
+  }
+  UploadedFile& uploaded = files_.back();
+  if (options_.max_file_bytes > 0 && bytes.size() > options_.max_file_bytes - uploaded.size) {
+    return ResourceExhausted("the file '" + uploaded.filename + "' is larger than the limit of " +
+                             std::to_string(options_.max_file_bytes) + " bytes");
+  }
+  OpenFile& file = *open_.back();
+  crypto_hash_sha256_update(&file.sha256, reinterpret_cast<const unsigned char*>(bytes.data()),
+                            bytes.size());
+  while (!bytes.empty()) {
+    ssize_t n = ::write(file.fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return Internal("cannot write the upload file " + uploaded.temp_path.string() + ": " +
+                      ErrnoText(errno));
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+    uploaded.size += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status UploadSink::EndPart() {
+  if (!in_file_) {
+    field_ = nullptr;
+    return Status::Ok();
+  }
+  in_file_ = false;
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&open_.back()->sha256, digest);
+  files_.back().sha256_hex = HexOf(digest, sizeof(digest));
+  return Status::Ok();
+}
+
+Status UploadSink::Finish() {
+  RETURN_IF_ERROR(reader_->Finish());
+  for (size_t i = 0; i < open_.size(); ++i) {
+    if (::fsync(open_[i]->fd) != 0) {
+      return Internal("cannot sync the upload file " + files_[i].temp_path.string() + ": " +
+                      ErrnoText(errno));
+    }
+  }
+  open_.clear();
+  finished_ = true;
+  return Status::Ok();
+}
+
+Status UploadSink::Claim(size_t index, const std::filesystem::path& final_path) {
+  if (!finished_) return InvalidArgument("the upload is not complete");
+  if (index >= files_.size()) {
+    return InvalidArgument("there is no uploaded file " + std::to_string(index));
+  }
+  if (claimed_[index]) {
+    return InvalidArgument("the uploaded file " + std::to_string(index) + " was already claimed");
+  }
+  if (::rename(files_[index].temp_path.c_str(), final_path.c_str()) != 0) {
+    return Internal("cannot move the upload to " + final_path.string() + ": " + ErrnoText(errno));
+  }
+  claimed_[index] = true;
+  return Status::Ok();
+}
+
+}  // namespace slipway::http
