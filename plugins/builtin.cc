@@ -2,6 +2,7 @@
 
 #include "acl/acl_plugin.h"
 #include "audit_log/audit_log_plugin.h"
+#include "file_manager/file_manager_plugin.h"
 #include "users/users_plugin.h"
 
 namespace slipway::plugins {
@@ -12,6 +13,7 @@ std::vector<plugins::BuiltinPlugin> BuiltinPlugins() {
       {"users", MakeUsersPlugin, {}, true, true},
       {"acl", MakeAclPlugin, {"users"}, true, true},  // its tables reference users
       {"audit-log", MakeAuditLogPlugin, {}, false, false},
+      {"file-manager", MakeFileManagerPlugin, {"users"}, true, false},
   };
 }
 

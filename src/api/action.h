@@ -68,6 +68,10 @@ struct Action {
   // Changes nothing: answered for GET and HEAD as well as POST. Other actions take POST (and the
   // REST method of their name: PUT/PATCH for update, DELETE for destroy); see AllowedMethods.
   bool safe = false;
+  // Set for actions that take uploads: decides from the request's head, before any of the body
+  // is read, where the body goes (http::BodyPlan: a sink that streams it to disk, or a refusal).
+  // Called on the I/O thread: quick, no database. Null: the body is buffered as usual.
+  std::function<http::BodyPlan(const http::Request& head, const Snapshot& snapshot)> plan_body;
 };
 
 // The HTTP methods an action runs for, NocoBase's: reads take GET, HEAD and POST (its client sends

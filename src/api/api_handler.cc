@@ -265,6 +265,30 @@ bool ApiHandler::RunsInFiber(const data::Collection& collection) const {
   return true;
 }
 
+http::BodyPlan ApiHandler::PlanBody(const http::Request& head) {
+  // Only uploads stream: every other body is buffered, and costs nothing more here.
+  if (head.method != http::Method::kPost ||
+      head.header("content-type").find("multipart/form-data") == std::string_view::npos ||
+      !lifecycle_.serving_requests()) {
+    return {};
+  }
+  std::string_view path = head.path;
+  if (path.compare(0, base_path_.size(), base_path_) != 0) return {};
+  path.remove_prefix(base_path_.size());
+  auto route = http::ParseRoute(head.method, path);
+  if (!route.ok()) return {};
+  std::shared_ptr<const Snapshot> snap = services_.snapshot();
+  const Action* action = snap->actions ? snap->actions->Find(route->Key()) : nullptr;
+  if (action == nullptr || !action->plan_body) return {};
+  http::BodyPlan plan;
+  Status guarded = core::Guard("body plan of '" + route->Key() + "'", "", [&] {
+    plan = action->plan_body(head, *snap);
+    return Status::Ok();
+  });
+  if (!guarded.ok()) plan.reject = http::ErrorResponse(guarded);
+  return plan;
+}
+
 void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   std::string_view path = request.path;
   if (path.size() + 1 == base_path_.size() && base_path_.compare(0, path.size(), path) == 0) {

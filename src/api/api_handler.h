@@ -34,6 +34,8 @@ class ApiHandler final : public http::Handler {
         services_(services) {}
 
   void Handle(http::Request&& request, http::Responder respond) override;
+  // An action's own plan for its body (Action::plan_body), when the node serves requests.
+  http::BodyPlan PlanBody(const http::Request& head) override;
 
  private:
   bool RunsInFiber(const data::Collection& collection) const;

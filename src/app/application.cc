@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "db/cluster_state.h"
 #include "db/core_migrations.h"
+#include "http/mux.h"
 #include "http/server.h"
 #include "plugins/plugin_runtime.h"
 #include "plugins/pm_actions.h"
@@ -258,7 +259,10 @@ Status Application::Serve() {
   options.header_timeout = config_.header_timeout;
   options.body_timeout = config_.body_timeout;
   options.idle_timeout = config_.idle_timeout;
-  ASSIGN_OR_RETURN(auto server, http::Server::Start(options, api));
+  // Uploaded files (the file manager's local storage) are served beside the API, as NocoBase does.
+  http::Mux root(api);
+  root.ServeFiles(http::StaticFiles(config_.storage_path / "uploads", "/storage/uploads"));
+  ASSIGN_OR_RETURN(auto server, http::Server::Start(options, root));
   core::log::Info("listening", {{"address", config_.host},
                                 {"port", static_cast<int>(server->port())},
                                 {"dialect", config_.db.dialect},
