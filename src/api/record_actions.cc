@@ -35,6 +35,16 @@ struct Association {
   data::LinkSource source;     // the source record (its key and the value it links by)
 };
 
+// A transaction for a write of several statements, unless the caller's (a cluster-wide change)
+// is open already: then the work joins it and the caller commits.
+Result<std::optional<db::Transaction>> BeginUnlessOpen(db::Connection& conn) {
+  std::optional<db::Transaction> tx;
+  if (conn.in_transaction()) return tx;
+  ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn));
+  tx.emplace(std::move(t));
+  return tx;
+}
+
 bool IsLinkAction(std::string_view action) {
   return action == "add" || action == "remove" || action == "set" || action == "toggle";
 }
@@ -190,11 +200,7 @@ Result<std::string> Perform(ActionRequest& req, db::Connection& conn) {
                               : action == "remove" ? data::LinkChange::kRemove
                               : action == "set"    ? data::LinkChange::kSet
                                                    : data::LinkChange::kToggle;
-    std::optional<db::Transaction> tx;
-    if (!conn.in_transaction()) {
-      ASSIGN_OR_RETURN(db::Transaction t, db::Transaction::Begin(conn));
-      tx.emplace(std::move(t));
-    }
+    ASSIGN_OR_RETURN(std::optional<db::Transaction> tx, BeginUnlessOpen(conn));
     RETURN_IF_ERROR(data::ChangeLinks(conn, schema, assoc.source, *assoc.rel, keys, change));
     if (tx) RETURN_IF_ERROR(tx->Commit());
     body = "{\"data\":null}";
@@ -213,6 +219,14 @@ Result<std::string> Perform(ActionRequest& req, db::Connection& conn) {
     } else {
       RETURN_IF_ERROR(repo.Get(spec, tk, scope, &body));
     }
+  } else if (action == "create" && has_one) {
+    // The new record becomes the one: the one there was is unlinked in the same transaction.
+    if (!req.body.is_object()) return InvalidArgument("create on a hasOne takes one record");
+    ASSIGN_OR_RETURN(std::optional<db::Transaction> tx, BeginUnlessOpen(conn));
+    RETURN_IF_ERROR(
+        data::ChangeLinks(conn, schema, assoc.source, *assoc.rel, {}, data::LinkChange::kRemove));
+    RETURN_IF_ERROR(repo.Create(req.body, assoc.fixed, spec, &body));
+    if (tx) RETURN_IF_ERROR(tx->Commit());
   } else if (action == "create") {
     RETURN_IF_ERROR(repo.Create(req.body, assoc.fixed, spec, &body));
   } else if (action == "update") {

@@ -215,6 +215,13 @@ void OneToOneFromBothSides(Script& s) {
   ASSERT_EQ(appended.status, 200);
   EXPECT_TRUE(appended.data().at(0).at("passport").is_object());
 
+  // create on the hasOne: the new record becomes the one.
+  ApiResult created = s.Post("owners/1/passport:create", J(R"({"number":"D4"})"));
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(s.Get("owners/1/passport:get").data().at("number"), "D4");
+  EXPECT_TRUE(s.Get("passports/1/holder:get").data().is_null());
+  ASSERT_EQ(s.Post("owners/1/passport:set?filterByTk=1").status, 200);
+
   EXPECT_EQ(s.Post("owners/1/passport:set", J("[1, 2]")).status, 400);
   EXPECT_EQ(s.Post("owners:update?filterByTk=1", J(R"({"passport":[1]})")).status, 400);
   EXPECT_EQ(s.Post("owners/1/passport:add", J("[2]")).status, 400);
