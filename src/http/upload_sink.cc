@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/logging.h"
+#include "core/sha256.h"
 #include "core/sodium.h"
 
 namespace slipway::http {
@@ -53,7 +54,7 @@ struct UploadSink::OpenFile {
   }
 
   int fd = -1;
-  crypto_hash_sha256_state sha256;
+  core::Sha256 sha256;
 };
 
 Result<std::shared_ptr<UploadSink>> UploadSink::Create(std::string_view content_type_header,
@@ -106,7 +107,6 @@ Status UploadSink::BeginPart(const PartHead& head) {
   if (file->fd < 0) {
     return Internal("cannot create the upload file " + path.string() + ": " + ErrnoText(errno));
   }
-  crypto_hash_sha256_init(&file->sha256);
   files_.push_back({head.name, head.filename, head.content_type, std::move(path), 0, ""});
   open_.push_back(std::move(file));
   claimed_.push_back(false);
@@ -130,8 +130,7 @@ Status UploadSink::PartData(std::string_view bytes) {
                              std::to_string(options_.max_file_bytes) + " bytes");
   }
   OpenFile& file = *open_.back();
-  crypto_hash_sha256_update(&file.sha256, reinterpret_cast<const unsigned char*>(bytes.data()),
-                            bytes.size());
+  file.sha256.Update(bytes);
   while (!bytes.empty()) {
     ssize_t n = ::write(file.fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
@@ -151,9 +150,7 @@ Status UploadSink::EndPart() {
     return Status::Ok();
   }
   in_file_ = false;
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&open_.back()->sha256, digest);
-  files_.back().sha256_hex = HexOf(digest, sizeof(digest));
+  files_.back().sha256_hex = open_.back()->sha256.HexDigest();
   return Status::Ok();
 }
 

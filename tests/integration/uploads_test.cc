@@ -5,6 +5,7 @@
 // SQLite and PostgreSQL, and through three nodes sharing the storage directory.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -215,6 +216,43 @@ TEST_P(UploadsTest, AnUploadInterruptedMidBodyLeavesNoFile) {
   EXPECT_TRUE(WaitForListing(uploads(), before)) << ::testing::PrintToString(Listing(uploads()));
   EXPECT_EQ(CountAttachments(), 0);
   EXPECT_TRUE(node_->WaitHealthy(5s));
+}
+
+// kill -9 in the middle of an upload: what is on disk is a temporary dot file, never served and
+// never under a final name; the node starts again and serves as before.
+TEST_P(UploadsTest, ANodeKilledMidUploadLeavesNoFileUnderAFinalName) {
+  const std::vector<std::string> before = Listing(uploads());
+  RawConnection c(node_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send(
+      "POST /api/attachments:create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + api_->token() +
+      "\r\nContent-Type: multipart/form-data; boundary=bb\r\nContent-Length: 10000000\r\n\r\n"
+      "--bb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\n" +
+      std::string(1 << 20, 'x')));
+  std::vector<std::string> during;
+  for (int i = 0; i < 100 && during.size() <= before.size(); ++i) {
+    std::this_thread::sleep_for(20ms);
+    during = Listing(uploads());
+  }
+  node_->process().Signal(SIGKILL);
+  node_->process().Wait(5s);
+  std::vector<std::string> left = Listing(uploads());
+  ASSERT_EQ(left.size(), before.size() + 1) << ::testing::PrintToString(left);
+  std::string temporary;
+  for (const std::string& name : left) {
+    if (std::find(before.begin(), before.end(), name) == before.end()) temporary = name;
+  }
+  EXPECT_EQ(temporary.rfind(".upload-", 0), 0u) << temporary;
+
+  std::map<std::string, std::string> env = {{"APP_KEY", "integration-test-key-0123456789abcdef"}};
+  if (GetParam()) env.merge(PostgresEnv(pg_->options()));
+  node_ = std::make_unique<Node>(NodeOptions{.storage = storage(), .env = env}, "again");
+  ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stderr();
+  EXPECT_EQ(HttpGet(node_->port(), "/storage/uploads/" + temporary).status, 404);
+  api_ = std::make_unique<Api>(node_->port());
+  ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
+  EXPECT_EQ(CountAttachments(), 0);
+  EXPECT_EQ(api_->Upload("attachments:create", "after", "after.txt").status, 200);
 }
 
 // A 2 GB file (sparse on the client's side) streamed by curl: the server writes it as it
