@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "data/read_spec.h"
 #include "data/repository.h"
+#include "data/schema.h"
 #include "db/sql.h"
 #include "http/error_response.h"
 #include "http/static_files.h"
@@ -81,14 +82,6 @@ Settings ReadSettings(const api::Snapshot& snap) {
   return s;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 std::string Trim(std::string_view s) {
   size_t b = s.find_first_not_of(" \t");
   if (b == std::string_view::npos) return "";
@@ -101,12 +94,12 @@ std::string Trim(std::string_view s) {
 bool MimeTypeAllowed(std::string_view allowed, std::string_view type) {
   std::string list = Trim(allowed);
   if (list.empty() || list == "*" || list == "*/*") return true;
-  std::string t = Lower(type.substr(0, type.find(';')));
+  std::string t = data::Folded(type.substr(0, type.find(';')));
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
     if (comma == std::string::npos) comma = list.size();
-    std::string pattern = Lower(Trim(std::string_view(list).substr(start, comma - start)));
+    std::string pattern = data::Folded(Trim(std::string_view(list).substr(start, comma - start)));
     if (!pattern.empty()) {
       if (pattern.size() > 2 && pattern.compare(pattern.size() - 2, 2, "/*") == 0) {
         if (t.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0) return true;
@@ -143,7 +136,7 @@ Status CheckFilename(std::string_view name) {
 std::string Extension(std::string_view name) {
   size_t dot = name.rfind('.');
   if (dot == std::string_view::npos || dot == 0 || dot + 1 == name.size()) return "";
-  std::string ext = Lower(name.substr(dot));
+  std::string ext = data::Folded(name.substr(dot));
   if (ext.size() > 17) return "";
   for (size_t i = 1; i < ext.size(); ++i) {
     char c = ext[i];
@@ -343,7 +336,8 @@ class FileManagerPlugin final : public slipway::Plugin {
     const http::UploadedFile& file = sink->files()[index];
     RETURN_IF_ERROR(CheckFilename(file.filename));
     std::string ext = Extension(file.filename);
-    std::string mimetype = Lower(Trim(file.content_type.substr(0, file.content_type.find(';'))));
+    std::string mimetype =
+        data::Folded(Trim(file.content_type.substr(0, file.content_type.find(';'))));
     if (mimetype.empty() || mimetype == "application/octet-stream" || mimetype == "text/plain") {
       // What browsers send for types they do not know; the extension says more.
       std::string_view by_ext = http::MimeTypeForExtension(ext);

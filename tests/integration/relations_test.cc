@@ -9,6 +9,7 @@
 #include <set>
 
 #include "api_client.h"
+#include "local_cluster.h"
 #include "node.h"
 #include "test_database.h"
 
@@ -333,32 +334,13 @@ INSTANTIATE_TEST_SUITE_P(Dialects, RelationsTest, ::testing::Values(Dialect{fals
 // The same scripted sequence through three nodes sharing one PostgreSQL (no Redis): each request
 // goes to the next node, so every schema change must be in force everywhere when it returns.
 TEST(RelationsClusterTest, TheScriptedSequenceThroughThreeNodes) {
-  TempDir dir;
-  TestDatabase pg;
-  ASSERT_TRUE(pg.Create());
-  auto env = PostgresEnv(pg.options());
-  env["APP_KEY"] = "cluster-test-key-0123456789abcdef0123";
-  env["HEARTBEAT_INTERVAL"] = "300";
-  std::vector<std::unique_ptr<Node>> nodes;
-  std::vector<std::unique_ptr<Api>> apis;
-  for (int i = 1; i <= 3; ++i) {
-    auto e = env;
-    e["NODE_ID"] = "n" + std::to_string(i);
-    nodes.push_back(std::make_unique<Node>(NodeOptions{.storage = dir.path() / "storage", .env = e},
-                                           "n" + std::to_string(i)));
-  }
-  std::vector<Api*> raw;
-  for (auto& n : nodes) {
-    ASSERT_TRUE(n->WaitHealthy(60s)) << n->process().Stderr();
-    apis.push_back(std::make_unique<Api>(n->port()));
-    ASSERT_EQ(apis.back()->SignIn("admin@nocobase.com", "admin123").status, 200);
-    raw.push_back(apis.back().get());
-  }
-  Script s(raw);
+  LocalCluster cluster(3, {{"HEARTBEAT_INTERVAL", "300"}});
+  ASSERT_TRUE(cluster.ok());
+  Script s(cluster.apis());
   ManyToManyFromBothSides(s);
   OneToOneFromBothSides(s);
   RelationRefusals(s);
-  for (auto& n : nodes) EXPECT_EQ(n->Stop(), 0);
+  cluster.StopAll();
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "api_client.h"
+#include "local_cluster.h"
 #include "node.h"
 #include "test_database.h"
 
@@ -301,41 +302,22 @@ INSTANTIATE_TEST_SUITE_P(Dialects, UploadsTest, ::testing::Values(false, true),
 // Three nodes sharing one PostgreSQL and one storage directory: a file uploaded through node 1
 // is served by node 3 at once, and destroyed through node 2.
 TEST(UploadsClusterTest, AFileUploadedThroughOneNodeIsServedByAnother) {
-  TempDir dir;
-  TestDatabase pg;
-  ASSERT_TRUE(pg.Create());
-  auto env = PostgresEnv(pg.options());
-  env["APP_KEY"] = "cluster-test-key-0123456789abcdef0123";
-  std::vector<std::unique_ptr<Node>> nodes;
-  std::vector<std::unique_ptr<Api>> apis;
-  for (int i = 1; i <= 3; ++i) {
-    auto e = env;
-    e["NODE_ID"] = "n" + std::to_string(i);
-    nodes.push_back(std::make_unique<Node>(NodeOptions{.storage = dir.path() / "storage", .env = e},
-                                           "n" + std::to_string(i)));
-  }
-  for (auto& n : nodes) {
-    ASSERT_TRUE(n->WaitHealthy(60s)) << n->process().Stderr();
-    apis.push_back(std::make_unique<Api>(n->port()));
-    ASSERT_EQ(apis.back()->SignIn("admin@nocobase.com", "admin123").status, 200);
-  }
+  LocalCluster cluster(3);
+  ASSERT_TRUE(cluster.ok());
   const std::string bytes(300000, 'z');
-  ApiResult up = apis[0]->Upload("attachments:create", bytes, "data.csv");
+  ApiResult up = cluster.api(1).Upload("attachments:create", bytes, "data.csv");
   ASSERT_EQ(up.status, 200) << up.body;
   std::string url(up.data().at("url").as_string());
-  HttpResult served = HttpGet(nodes[2]->port(), url);
+  HttpResult served = HttpGet(cluster.node(3).port(), url);
   EXPECT_EQ(served.status, 200);
   EXPECT_EQ(served.body, bytes);
   EXPECT_EQ(served.headers["content-type"], "text/csv; charset=utf-8");
-  EXPECT_EQ(apis[2]->Get("attachments:list").json.at("meta").at("count").as_int64(), 1);
-  ASSERT_EQ(
-      apis[1]
-          ->Post("attachments:destroy?filterByTk=" + std::to_string(up.data().at("id").as_int64()))
-          .status,
-      200);
-  EXPECT_TRUE(WaitForListing(dir.path() / "storage" / "uploads", {}));
-  EXPECT_EQ(HttpGet(nodes[0]->port(), url).status, 404);
-  for (auto& n : nodes) EXPECT_EQ(n->Stop(), 0);
+  EXPECT_EQ(cluster.api(3).Get("attachments:list").json.at("meta").at("count").as_int64(), 1);
+  std::string id = std::to_string(up.data().at("id").as_int64());
+  ASSERT_EQ(cluster.api(2).Post("attachments:destroy?filterByTk=" + id).status, 200);
+  EXPECT_TRUE(WaitForListing(cluster.storage() / "uploads", {}));
+  EXPECT_EQ(HttpGet(cluster.node(1).port(), url).status, 404);
+  cluster.StopAll();
 }
 
 }  // namespace
