@@ -150,6 +150,37 @@ Status Authorize(ActionRequest& req, const Action& action, const data::Collectio
       return data::NoPermission(*access,
                                 "update '" + source->name + "." + req.route.association + "'");
     }
+    // A hasMany's or hasOne's links are the targets' foreign keys: as for a write that sets the
+    // relation, the caller must be able to update every target record.
+    const data::Field* rel = source->FindField(req.route.association);
+    if (rel != nullptr && data::KeyOnTarget(rel->type)) {
+      data::Permission targets = access->Check(*records, "update");
+      if (!targets.allowed || !targets.scope.is_null() || !targets.AllowsField(rel->foreign_key)) {
+        return data::NoPermission(*access, "update every '" + records->name +
+                                               "' record (through '" + source->name + "." +
+                                               rel->name + "')");
+      }
+    }
+  }
+  if (records->is_through) {
+    // A join table says which records of two collections are linked: reading it needs view on
+    // both, writing it (links made around the association endpoints) update on every record of
+    // both.
+    const bool reads = req.route.action == "list" || req.route.action == "get";
+    for (const auto& [name, c] : snap.schema->collections()) {
+      for (const data::Field& f : c->fields) {
+        if (f.type != data::FieldType::kBelongsToMany || f.through != records->name) continue;
+        for (const data::Collection* side : {c.get(), snap.schema->Find(f.target)}) {
+          if (side == nullptr) continue;
+          data::Permission p = access->Check(*side, reads ? "view" : "update");
+          if (!p.allowed || (!reads && !p.scope.is_null())) {
+            return data::NoPermission(*access, std::string(reads ? "view" : "update every") + " '" +
+                                                   side->name + "' (joined by '" + records->name +
+                                                   "')");
+          }
+        }
+      }
+    }
   }
   for (const std::string& perm : needed) {
     data::Permission p = access->Check(*records, perm);

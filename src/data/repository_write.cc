@@ -251,12 +251,14 @@ Status ChangeJoinRows(db::Connection& conn, const Schema& schema, const Field& r
   if (fk == nullptr || ok == nullptr || tk == nullptr) {
     return Internal("relation '" + rel.name + "' is incomplete");
   }
+  if (change == LinkChange::kToggle && given.size() != 1) {
+    return InvalidArgument("toggle takes exactly one key");
+  }
   std::vector<db::Value> keys = Distinct(given);
   const std::string table = QuoteIdent(through->table);
   const std::string fkc = QuoteIdent(fk->column), okc = QuoteIdent(ok->column);
   if (change != LinkChange::kRemove) RETURN_IF_ERROR(TargetsExist(conn, rel, *target, *tk, keys));
   if (change == LinkChange::kToggle) {
-    if (keys.size() != 1) return InvalidArgument("toggle takes exactly one key");
     ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT 1 FROM " + table + " WHERE " + fkc + " = $1 AND " +
                                              okc + " = $2",
                                          {source_link, keys[0]}));

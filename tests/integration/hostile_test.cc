@@ -241,6 +241,10 @@ class HostileTest : public ::testing::TestWithParam<db::Dialect> {
                    json::parse(R"({"name":"comments","type":"hasMany","target":"comments",
                                    "foreignKey":"postId"})")),
        "posts.comments");
+    Ok(root_->Post("collections/posts/fields:create",
+                   json::parse(R"({"name":"vault","type":"belongsToMany","target":"secrets",
+                                   "reverseField":{"name":"posts"}})")),
+       "posts.vault");
     Ok(root_->Post("secrets:create", json::parse(R"({"code":"s3cr3t","note":"only root"})")),
        "secret");
     member_id_ = CreateUser("member@x.com");
@@ -260,7 +264,8 @@ class HostileTest : public ::testing::TestWithParam<db::Dialect> {
     Ok(root_->Post("roles/member/resources:create",
                    json::parse(R"({"name":"secrets","usingActionsConfig":true,"actions":[]})")),
        "members see no secrets");
-    Ok(root_->Post("posts:create", json::parse(R"({"title":"root's","score":1,"secret":1})")),
+    Ok(root_->Post("posts:create",
+                   json::parse(R"({"title":"root's","score":1,"secret":1,"vault":[1]})")),
        "root post");
     member_token_ = TokenOf("member@x.com");
     other_token_ = TokenOf("other@x.com");
