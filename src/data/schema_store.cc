@@ -688,7 +688,9 @@ Collection JoinCollection(const Field& f, const Collection& source, const Field&
   through.timestamps = true;
   through.created_by = false;
   through.primary_key = "";
-  through.options = json::object{{"isThrough", true}, {"autoGenId", false}};
+  // As NocoBase marks the join collections it makes: hidden from its collection manager.
+  through.options = json::object{
+      {"isThrough", true}, {"autoCreate", true}, {"hidden", true}, {"autoGenId", false}};
   std::string mark = source.name + "." + f.name;
   Field fk = ForeignKeyColumn(f.foreign_key, source_key, mark);
   fk.allow_null = false;
