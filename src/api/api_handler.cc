@@ -347,8 +347,15 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
     };
   }
 
+  const core::WorkerMode& mode = services_.config().worker_mode;
   if (path == "__health_check") {
-    if (lifecycle_.serving()) {
+    if (!mode.serves_requests) {
+      // A node that takes no requests (WORKER_MODE) is never healthy to a load balancer.
+      http::Response r = http::Response::Text(
+          503, "takes no requests: WORKER_MODE=" + mode.text + " (tasks only, or neither)");
+      r.routine = true;
+      respond(std::move(r));
+    } else if (lifecycle_.serving()) {
       http::Response ok = http::Response::Text(200, "ok");
       ok.routine = true;
       respond(std::move(ok));
@@ -373,6 +380,12 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   if (!lifecycle_.serving_requests() &&
       !(operating && lifecycle_.state() == AppState::kOutOfService)) {
     respond(lifecycle_.MaintenanceResponse(WantsHtml(request)));
+    return;
+  }
+  if (!mode.serves_requests && !operating) {
+    respond(http::ErrorResponse(Unavailable(
+        "this node takes no requests (WORKER_MODE=" + mode.text + "); send them to another node",
+        "WORKER_NODE")));
     return;
   }
   if (!route.ok()) {
@@ -427,8 +440,13 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
   // The request moves into the task; `respond` is copied so a refused Post can still answer. The
   // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
   auto task = [this, &action, snap, hold = std::move(hold), req = std::move(request),
-               rt = std::move(route),
-               respond]() mutable { respond(Run(action, snap, std::move(hold), req, rt)); };
+               rt = std::move(route), respond]() mutable {
+    http::Response response = Run(action, snap, std::move(hold), req, rt);
+    // An upload's sink removes the files the action did not keep before the client hears the
+    // answer: whoever sees the answer sees the disk as it is left.
+    req.sink.reset();
+    respond(std::move(response));
+  };
   if (in_fiber) {
     fiber::Spawn(std::move(task));
     return;

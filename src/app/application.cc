@@ -18,6 +18,7 @@
 #include "db/core_migrations.h"
 #include "http/mux.h"
 #include "http/server.h"
+#include "ops/task_actions.h"
 #include "plugins/plugin_runtime.h"
 #include "plugins/pm_actions.h"
 #include "plugins/snapshot_loader.h"
@@ -80,6 +81,7 @@ Status Application::Prepare() {
       distribution_.builtins ? distribution_.builtins() : std::vector<plugins::BuiltinPlugin>{},
       *services_, *db_.pool);
   RETURN_IF_ERROR(plugins_->LoadBuiltins());
+  tasks_ = std::make_unique<ops::TaskStore>(*db_.pool);
   RegisterCoreActions();
   services_->SetLoader([this](db::Connection& conn) {
     return plugins::LoadSnapshot(*plugins_, core_actions_, version_, conn);
@@ -166,6 +168,7 @@ void Application::RegisterCoreActions() {
                           {version_.ToString(), config_.db.dialect, config_.node_id, &lifecycle_});
   plugins::RegisterPluginActions(core_actions_, *plugins_);
   api::RegisterClusterActions(core_actions_, [this] { return cluster_.get(); });
+  ops::RegisterTaskActions(core_actions_, *tasks_);
   // A collection may not take the name of a resource the core or a plugin serves.
   api::RegisterSchemaActions(core_actions_, [this](std::string_view name) {
     auto snap = services_->snapshot();
@@ -270,7 +273,12 @@ Status Application::Serve() {
                                 {"io_threads", config_.io_threads},
                                 {"db_workers", config_.db.pool_max}});
 
-  std::thread startup([this, info] { node_->StartUp(info); });
+  // Tasks are taken (WORKER_MODE) once the node serves: the task table exists and is current.
+  task_runner_ = std::make_unique<ops::TaskRunner>(*tasks_, config_.node_id, config_.worker_mode);
+  std::thread startup([this, info] {
+    node_->StartUp(info);
+    if (lifecycle_.state() == api::AppState::kRunning) task_runner_->Start();
+  });
   if (WaitForStopSignal() == SIGTERM && config_.shutdown_delay.count() > 0 &&
       lifecycle_.state() == api::AppState::kRunning) {
     // Leave the load balancer before leaving: the health check fails, requests are still served.
@@ -287,6 +295,7 @@ Status Application::Serve() {
                    {"grace_ms", static_cast<long long>(config_.shutdown_grace.count())}});
   server->Shutdown(config_.shutdown_grace);
   startup.join();  // it ends its waits (for an installer, for Redis) once the state is stopping
+  task_runner_->Stop();  // a running task is told to stop at its next report
   services_->SetAnnouncer(nullptr);
   cluster_->Stop();
   workers.Stop();

@@ -24,6 +24,8 @@
 #include "db/open.h"
 #include "ops/installer.h"
 #include "ops/node.h"
+#include "ops/task_runner.h"
+#include "ops/task_store.h"
 #include "plugins/plugin_manager.h"
 
 namespace slipway::app {
@@ -74,6 +76,8 @@ class Application {
   std::unique_ptr<cluster::ChangeAnnouncer> outsider_;  // CLI commands
   std::unique_ptr<cluster::ClusterNode> cluster_;       // serve only
   std::unique_ptr<ops::NodeProcedures> node_;           // serve only
+  std::unique_ptr<ops::TaskStore> tasks_;               // durable tasks (DESIGN section 8)
+  std::unique_ptr<ops::TaskRunner> task_runner_;        // serve only
   api::ActionRegistry core_actions_;
   api::Lifecycle lifecycle_;
   bool prepared_ = false;

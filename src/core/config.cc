@@ -20,6 +20,47 @@ std::optional<std::string> MapEnvironment::Get(const std::string& name) const {
   return it->second;
 }
 
+Result<WorkerMode> ParseWorkerMode(std::string_view text) {
+  WorkerMode m;
+  m.text = std::string(text);
+  auto trimmed = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  std::string_view t = trimmed(text);
+  if (t.empty()) return m;
+  if (t == "!") {
+    m.takes_tasks = false;
+    return m;
+  }
+  if (t == "-") {
+    m.serves_requests = false;
+    m.takes_tasks = false;
+    return m;
+  }
+  m.serves_requests = false;
+  if (t == "*") return m;
+  while (!t.empty()) {
+    size_t comma = t.find(',');
+    std::string_view kind = trimmed(t.substr(0, comma));
+    bool valid = !kind.empty();
+    for (char c : kind) {
+      valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                        c == '.' || (c >= 'A' && c <= 'Z'));
+    }
+    if (!valid) {
+      return InvalidArgument("WORKER_MODE '" + std::string(text) +
+                             "': expected empty, '!', '*', '-' or a comma-separated list of task "
+                             "kinds (letters, digits, '_', '-', '.')");
+    }
+    m.task_kinds.emplace_back(kind);
+    if (comma == std::string_view::npos) break;
+    t.remove_prefix(comma + 1);
+  }
+  return m;
+}
+
 namespace {
 
 // Reads one variable; an empty value counts as unset, as in NocoBase's .env files.
@@ -144,6 +185,11 @@ Result<Config> Config::Load(const Environment& env) {
   }
   if (auto v = r.Raw("STORAGE_PATH")) c.storage_path = *v;
   r.String("NODE_ID", &c.node_id);
+  if (auto v = r.Raw("WORKER_MODE")) {
+    auto mode = ParseWorkerMode(*v);
+    if (!mode.ok()) return mode.status();
+    c.worker_mode = std::move(mode).value();
+  }
   RETURN_IF_ERROR(r.Bool("AUTO_UPGRADE", &c.auto_upgrade));
 
   RETURN_IF_ERROR(r.OneOf("DB_DIALECT", {"sqlite", "postgres"}, &c.db.dialect));

@@ -44,6 +44,28 @@ class MapEnvironment final : public Environment {
 
 enum class LogFormat { kConsole, kJson };
 
+// WORKER_MODE, NocoBase's: what a node does. Empty: requests and tasks; "!": requests only;
+// "*": tasks of every kind and no requests; "backup,restore": tasks of those kinds only and no
+// requests; "-": neither (a node kept for operations, e.g. while it is examined).
+struct WorkerMode {
+  bool serves_requests = true;
+  bool takes_tasks = true;
+  std::vector<std::string> task_kinds;  // empty: every kind
+  std::string text;                     // as given, for messages
+
+  bool TakesKind(std::string_view kind) const {
+    if (!takes_tasks) return false;
+    if (task_kinds.empty()) return true;
+    for (const std::string& k : task_kinds) {
+      if (k == kind) return true;
+    }
+    return false;
+  }
+};
+
+// Parses WORKER_MODE; InvalidArgument naming what is wrong (kinds are [a-z0-9_.-]+).
+Result<WorkerMode> ParseWorkerMode(std::string_view text);
+
 struct DatabaseConfig {
   std::string dialect = "sqlite";    // DB_DIALECT: sqlite | postgres
   std::filesystem::path storage;     // DB_STORAGE: the SQLite file
@@ -97,6 +119,7 @@ struct Config {
   std::vector<std::string> trusted_proxies;
   std::filesystem::path storage_path = "storage";  // STORAGE_PATH
   std::string node_id;                             // NODE_ID; defaults to "<hostname>:<port>"
+  WorkerMode worker_mode;                          // WORKER_MODE
   bool auto_upgrade = true;                        // AUTO_UPGRADE (flag --no-auto-upgrade)
   DatabaseConfig db;
 
