@@ -14,7 +14,7 @@ inline constexpr std::string_view kFieldsTable = "slipway_fields";            //
 inline constexpr std::string_view kLocksTable = "slipway_locks";              // lease locks
 inline constexpr std::string_view kWorkerIdsTable = "slipway_worker_ids";     // worker-id leases
 // Columns and tables removed from the schema, dropped once no node uses them (two-phase removal).
-inline constexpr std::string_view kTasksTable = "slipway_tasks";              // durable tasks
+inline constexpr std::string_view kTasksTable = "slipway_tasks";  // durable tasks
 inline constexpr std::string_view kPendingDropsTable = "slipway_pending_drops";
 
 // User collections may not take a name with this prefix.
