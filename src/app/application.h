@@ -22,6 +22,7 @@
 #include "core/semver.h"
 #include "db/migration.h"
 #include "db/open.h"
+#include "ops/backup.h"
 #include "ops/installer.h"
 #include "ops/node.h"
 #include "ops/task_runner.h"
@@ -51,6 +52,10 @@ class Application {
   // For `slipway maintenance on|off`: sets the cluster's gate, signals the nodes and waits until
   // every live node applied it.
   Status SetClusterGate(const std::string& state, const std::string& message);
+  // For `slipway backup create`: a backup of the database and the uploads as they are now, from
+  // one snapshot (nodes may go on serving). The output defaults to
+  // <STORAGE_PATH>/backups/backup_<time>.slwbak.
+  Result<ops::BackupSummary> CreateBackup(ops::BackupOptions options);
   // For `slipway cluster status`: the cluster row and the node registry.
   Result<boost::json::object> ClusterStatus();
 

@@ -61,7 +61,7 @@ int Main(int argc, char** argv, const app::Distribution& dist) {
   std::vector<Command> commands = {AddServe(root, dist),   AddInstall(root, dist),
                                    AddUpgrade(root, dist), AddVersion(root, dist),
                                    AddPm(root, dist),      AddMaintenance(root, dist),
-                                   AddCluster(root, dist)};
+                                   AddCluster(root, dist), AddBackup(root, dist)};
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,5 +43,6 @@ Command AddVersion(CLI::App& root, const app::Distribution& dist);
 Command AddPm(CLI::App& root, const app::Distribution& dist);
 Command AddMaintenance(CLI::App& root, const app::Distribution& dist);
 Command AddCluster(CLI::App& root, const app::Distribution& dist);
+Command AddBackup(CLI::App& root, const app::Distribution& dist);
 
 }  // namespace slipway::cli

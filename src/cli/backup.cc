@@ -1,0 +1,106 @@
+// `slipway backup create|verify`: backups from the command line, with or without a running node
+// (the upgrade procedure makes one while every node is stopped). `create` reads one consistent
+// snapshot, so nodes may go on serving; `verify` checks every byte of an archive.
+#include <cstdio>
+#include <fstream>
+
+#include "cli/command.h"
+#include "cli/exit_code.h"
+#include "cli/progress.h"
+#include "ops/archive.h"
+
+namespace slipway::cli {
+namespace {
+
+namespace json = boost::json;
+
+// The first line of a password file (a password never goes on a command line).
+Result<std::string> ReadPassword(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  if (!in) return InvalidArgument("cannot read the password file '" + path + "'");
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return InvalidArgument("the password file '" + path + "' is empty");
+  return line;
+}
+
+std::string Mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+Command AddBackup(CLI::App& root, const app::Distribution& dist) {
+  auto* cmd = root.add_subcommand("backup", "Back up the application: create, verify");
+  cmd->require_subcommand(1);
+  auto flags = std::make_shared<ConfigFlags>();
+  flags->AddTo(cmd, /*server_flags=*/false);
+  auto output = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+  auto password_file = std::make_shared<std::string>();
+  auto note = std::make_shared<std::string>();
+  auto no_files = std::make_shared<bool>(false);
+  auto* create = cmd->add_subcommand("create", "Write a backup archive of the database and files");
+  create->add_option("--output", *output, "The archive to write (default: storage/backups/...)");
+  create->add_flag("--no-files", *no_files, "Leave the uploaded files out");
+  create->add_option("--note", *note, "A note kept in the manifest");
+  auto* verify = cmd->add_subcommand("verify", "Check every entry and checksum of an archive");
+  verify->add_option("file", *file, "The archive")->required();
+  for (auto* sub : {create, verify}) {
+    sub->add_option("--password-file", *password_file, "A file whose first line is the password");
+    sub->fallthrough();
+  }
+  return {
+      cmd, [=, &dist]() -> int {
+        auto config = flags->Load();
+        if (!config.ok()) return Report(config.status());
+        InitLogging(*config, dist, /*one_shot=*/true);
+        auto password = ReadPassword(*password_file);
+        if (!password.ok()) return Report(password.status());
+        if (verify->parsed()) {
+          Result<ops::ArchiveContents> read = Internal("unread");
+          {
+            Progress progress("verify");
+            read = ops::ReadArchive(*file, *password, {}, [&](uint64_t done, uint64_t total) {
+              progress.Update(static_cast<int>(done >> 20), static_cast<int>(total >> 20),
+                              "MiB read");
+            });
+          }
+          if (!read.ok()) return Report(read.status());
+          const json::object& m = read->manifest;
+          std::printf(
+              "%s: verified, %zu entries, %s; format %lld, %s %s, %s\n", file->c_str(),
+              read->entries.size(), Mib(read->file_bytes).c_str(),
+              static_cast<long long>(m.at("format").as_int64()),
+              m.contains("dialect") ? std::string(m.at("dialect").as_string()).c_str() : "?",
+              m.contains("appVersion") ? std::string(m.at("appVersion").as_string()).c_str() : "?",
+              m.contains("createdAt") ? std::string(m.at("createdAt").as_string()).c_str() : "");
+          return kExitOk;
+        }
+        app::Application application(*config, dist);
+        ops::BackupOptions options;
+        options.output = *output;
+        options.password = *password;
+        options.files = !*no_files;
+        options.note = *note;
+        Result<ops::BackupSummary> made = Internal("not made");
+        {
+          Progress progress("backup");
+          options.progress = [&](int64_t done, int64_t total, std::string_view what) {
+            progress.Update(static_cast<int>(done), static_cast<int>(total), what);
+          };
+          made = application.CreateBackup(options);
+        }
+        if (!made.ok()) return Report(made.status());
+        std::printf("%s: %lld rows, %llu files, %s\n", made->path.c_str(),
+                    static_cast<long long>(made->rows),
+                    static_cast<unsigned long long>(made->files), Mib(made->archive_bytes).c_str());
+        return kExitOk;
+      }};
+}
+
+}  // namespace slipway::cli

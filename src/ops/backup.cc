@@ -1,0 +1,350 @@
+#include "ops/backup.h"
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "core/ids.h"
+#include "core/json_writer.h"
+#include "data/values.h"
+#include "db/catalog.h"
+#include "db/system_tables.h"
+#include "ops/archive.h"
+
+namespace slipway::ops {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kPage = 5000;
+
+json::value ParseOr(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return ec ? json::value(nullptr) : v;
+}
+
+std::string NowIso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// The key columns a collection's rows are paged by: its primary key, or a join table's pair.
+std::vector<const data::Field*> KeyFields(const data::Collection& c) {
+  std::vector<const data::Field*> keys;
+  if (const data::Field* pk = c.PrimaryKey()) {
+    keys.push_back(pk);
+    return keys;
+  }
+  for (const data::Field* f : c.ColumnFields()) {
+    if (!f->foreign_key_of.empty() && keys.size() < 2) keys.push_back(f);
+  }
+  return keys;
+}
+
+db::Value KeyOf(const data::Field& f, const db::ResultSet& rs, int r, int col) {
+  if (data::IsIntegral(f.type)) return rs.Int(r, col);
+  return std::string(rs.Text(r, col));
+}
+
+class Snapshot {
+ public:
+  explicit Snapshot(db::Connection& conn) : conn_(conn) {}
+  ~Snapshot() {
+    if (open_) conn_.ExecScript("ROLLBACK").IgnoreError();
+  }
+  Status Begin() {
+    if (conn_.dialect() == db::Dialect::kPostgres) {
+      RETURN_IF_ERROR(conn_.ExecScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    } else {
+      RETURN_IF_ERROR(conn_.ExecScript("BEGIN DEFERRED"));
+    }
+    open_ = true;
+    // The snapshot starts with the first read.
+    return conn_.Query("SELECT 1 FROM " + std::string(db::kClusterTable)).status();
+  }
+
+ private:
+  db::Connection& conn_;
+  bool open_ = false;
+};
+
+class Dumper {
+ public:
+  Dumper(db::Connection& conn, ArchiveWriter& out, const BackupOptions& options)
+      : conn_(conn), out_(out), options_(options) {}
+
+  Result<json::object> Schema(const data::SchemaStore& store) {
+    json::array collections;
+    ASSIGN_OR_RETURN(auto cs,
+                     conn_.Query("SELECT name, options FROM " + std::string(db::kCollectionsTable) +
+                                 " ORDER BY sort, name"));
+    ASSIGN_OR_RETURN(auto fs, conn_.Query("SELECT collection_name, name, options, sort FROM " +
+                                          std::string(db::kFieldsTable) +
+                                          " ORDER BY collection_name, sort, name"));
+    std::map<std::string, json::array> fields;
+    for (int r = 0; r < fs->row_count(); ++r) {
+      fields[std::string(fs->Text(r, 0))].push_back(json::object{
+          {"name", fs->Text(r, 1)}, {"options", ParseOr(fs->Text(r, 2))}, {"sort", fs->Int(r, 3)}});
+    }
+    std::set<std::string> listed;
+    for (int r = 0; r < cs->row_count(); ++r) {
+      std::string name(cs->Text(r, 0));
+      listed.insert(name);
+      collections.push_back(json::object{{"name", name},
+                                         {"options", ParseOr(cs->Text(r, 1))},
+                                         {"fields", std::move(fields[name])}});
+    }
+    // Fields a plugin's collection got through the API are stored too.
+    json::array extra;
+    for (auto& [name, list] : fields) {
+      if (!listed.count(name) && !list.empty()) {
+        extra.push_back(json::object{{"collection", name}, {"fields", std::move(list)}});
+      }
+    }
+    json::array code;
+    for (const data::Collection& c : store.code_collections()) code.push_back(json::value(c.name));
+    ASSIGN_OR_RETURN(auto ps, conn_.Query("SELECT name, version, enabled, installed, built_in, "
+                                          "options, package_version FROM " +
+                                          std::string(db::kPluginsTable) + " ORDER BY name"));
+    json::array plugins;
+    for (int r = 0; r < ps->row_count(); ++r) {
+      plugins.push_back(json::object{
+          {"name", ps->Text(r, 0)},
+          {"version", ps->Text(r, 1)},
+          {"enabled", ps->Bool(r, 2)},
+          {"installed", ps->Bool(r, 3)},
+          {"builtIn", ps->Bool(r, 4)},
+          {"options", ps->IsNull(r, 5) ? json::value(nullptr) : ParseOr(ps->Text(r, 5))},
+          {"packageVersion",
+           ps->IsNull(r, 6) ? json::value(nullptr) : json::value(ps->Text(r, 6))}});
+    }
+    json::object schema{{"collections", std::move(collections)},
+                        {"pluginFields", std::move(extra)},
+                        {"codeCollections", std::move(code)},
+                        {"plugins", plugins}};
+    RETURN_IF_ERROR(out_.AddBytes("dump/schema.json", json::serialize(schema)));
+    return schema;
+  }
+
+  Result<int64_t> Rows(const data::Collection& c) {
+    std::vector<const data::Field*> columns = c.ColumnFields();
+    std::vector<const data::Field*> keys = KeyFields(c);
+    if (keys.empty()) return Internal("collection '" + c.name + "' has no key to page by");
+    std::vector<int> key_cols;
+    for (const data::Field* k : keys) {
+      for (size_t i = 0; i < columns.size(); ++i) {
+        if (columns[i] == k) key_cols.push_back(static_cast<int>(i));
+      }
+    }
+    std::string select;
+    for (const data::Field* f : columns) {
+      select += (select.empty() ? "" : ", ") + db::QuoteIdent(f->column);
+    }
+    std::string order, tuple, params;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      order += (i ? ", " : "") + db::QuoteIdent(keys[i]->column);
+      params += (i ? ", $" : "$") + std::to_string(i + 1);
+    }
+    tuple = keys.size() == 1 ? order : "(" + order + ")";
+    std::string first = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " ORDER BY " +
+                        order + " LIMIT " + std::to_string(kPage);
+    std::string next = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " WHERE " + tuple +
+                       " > " + (keys.size() == 1 ? params : "(" + params + ")") + " ORDER BY " +
+                       order + " LIMIT " + std::to_string(kPage);
+    std::string chunk;
+    int part = 0;
+    int64_t count = 0;
+    std::vector<db::Value> last;
+    auto flush = [&]() -> Status {
+      if (chunk.empty()) return Status::Ok();
+      char name[32];
+      std::snprintf(name, sizeof(name), "%06d", ++part);
+      RETURN_IF_ERROR(out_.AddBytes("dump/rows/" + c.name + "/" + name + ".ndjson", chunk));
+      chunk.clear();
+      return Status::Ok();
+    };
+    for (;;) {
+      ASSIGN_OR_RETURN(auto rs, last.empty() ? conn_.Query(first) : conn_.Query(next, last));
+      for (int r = 0; r < rs->row_count(); ++r) {
+        chunk.push_back('{');
+        for (size_t i = 0; i < columns.size(); ++i) {
+          if (i > 0) chunk.push_back(',');
+          core::AppendJsonString(&chunk, columns[i]->name);
+          chunk.push_back(':');
+          data::AppendCellJson(&chunk, *columns[i], *rs, r, static_cast<int>(i));
+        }
+        chunk.append("}\n");
+        if (chunk.size() >= options_.chunk_bytes) RETURN_IF_ERROR(flush());
+      }
+      count += rs->row_count();
+      done_ += rs->row_count();
+      if (options_.progress) options_.progress(done_, total_, c.name);
+      if (rs->row_count() < kPage) break;
+      last.clear();
+      int r = rs->row_count() - 1;
+      for (size_t k = 0; k < keys.size(); ++k) last.push_back(KeyOf(*keys[k], *rs, r, key_cols[k]));
+    }
+    RETURN_IF_ERROR(flush());
+    return count;
+  }
+
+  // A plugin's own table outside the collections (role grants, token blacklists): read whole
+  // (they hold configuration, not bulk data), each cell by what the database says it is.
+  Result<int64_t> Table(const std::string& table) {
+    ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT * FROM " + db::QuoteIdent(table)));
+    std::string chunk;
+    for (int r = 0; r < rs->row_count(); ++r) {
+      chunk.push_back('{');
+      for (int c = 0; c < rs->column_count(); ++c) {
+        if (c > 0) chunk.push_back(',');
+        core::AppendJsonString(&chunk, rs->column_name(c));
+        chunk.push_back(':');
+        switch (rs->Kind(r, c)) {
+          case db::CellKind::kNull:
+            chunk.append("null");
+            break;
+          case db::CellKind::kInteger:
+            chunk.append(std::to_string(rs->Int(r, c)));
+            break;
+          case db::CellKind::kReal:
+            core::AppendJsonDouble(&chunk, rs->Double(r, c));
+            break;
+          case db::CellKind::kBool:
+            chunk.append(rs->Bool(r, c) ? "true" : "false");
+            break;
+          case db::CellKind::kJson:
+            chunk.append(rs->Text(r, c).empty() ? std::string_view("null") : rs->Text(r, c));
+            break;
+          default:
+            core::AppendJsonString(&chunk, rs->Text(r, c));
+        }
+      }
+      chunk.append("}\n");
+    }
+    if (!chunk.empty())
+      RETURN_IF_ERROR(out_.AddBytes("dump/tables/" + table + "/000001.ndjson", chunk));
+    done_ += rs->row_count();
+    if (options_.progress) options_.progress(done_, total_, table);
+    return static_cast<int64_t>(rs->row_count());
+  }
+
+  Status Files(uint64_t* files, uint64_t* bytes) {
+    std::error_code ec;
+    if (!fs::exists(options_.uploads_dir, ec)) return Status::Ok();
+    std::vector<fs::path> names;
+    for (const auto& e : fs::directory_iterator(options_.uploads_dir, ec)) {
+      std::string name = e.path().filename().string();
+      if (name.empty() || name[0] == '.' || !e.is_regular_file()) continue;  // uploads underway
+      names.push_back(e.path());
+    }
+    std::sort(names.begin(), names.end());
+    for (const fs::path& p : names) {
+      RETURN_IF_ERROR(out_.AddFile("files/uploads/" + p.filename().string(), p));
+      ++*files;
+      *bytes += fs::file_size(p, ec);
+      if (options_.progress) options_.progress(done_, total_, "files");
+    }
+    return Status::Ok();
+  }
+
+  void set_total(int64_t total) { total_ = total; }
+
+ private:
+  db::Connection& conn_;
+  ArchiveWriter& out_;
+  const BackupOptions& options_;
+  int64_t done_ = 0, total_ = 0;
+};
+
+}  // namespace
+
+std::string BackupFileName() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", std::gmtime(&t));
+  std::string random = core::NewUuidV4();
+  int n = 0;
+  for (char c : random) {
+    if (c >= '0' && c <= '9') n = (n * 10 + (c - '0')) % 10000;
+  }
+  char name[64];
+  std::snprintf(name, sizeof(name), "backup_%s_%04d.slwbak", buf, n);
+  return name;
+}
+
+Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
+                                   const BackupOptions& options) {
+  Snapshot snapshot(conn);
+  RETURN_IF_ERROR(snapshot.Begin());
+  // The schema as this snapshot sees it: rows and definitions agree.
+  ASSIGN_OR_RETURN(std::shared_ptr<const data::Schema> schema, store.Load(conn));
+  ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> out,
+                   ArchiveWriter::Create(options.output, {.password = options.password}));
+  Dumper dump(conn, *out, options);
+  ASSIGN_OR_RETURN(json::object stored, dump.Schema(store));
+  int64_t total = 0;
+  for (const auto& [name, c] : schema->collections()) {
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT count(*) FROM " + db::QuoteIdent(c->table)));
+    total += rs->Int(0, 0);
+  }
+  dump.set_total(total);
+  json::object counts;
+  int64_t rows = 0;
+  for (const auto& [name, c] : schema->collections()) {
+    ASSIGN_OR_RETURN(int64_t n, dump.Rows(*c));
+    counts[name] = n;
+    rows += n;
+  }
+  // Plugins' own tables that are not collections; Slipway's bookkeeping of running nodes,
+  // leases, tasks, removals and migrations belongs to the database it is in, not to a backup.
+  static const std::set<std::string> kNotBackedUp = {
+      std::string(db::kNodesTable),        std::string(db::kLocksTable),
+      std::string(db::kWorkerIdsTable),    std::string(db::kTasksTable),
+      std::string(db::kPendingDropsTable), std::string(db::kClusterTable),
+      std::string(db::kMigrationsTable),   std::string(db::kCollectionsTable),
+      std::string(db::kFieldsTable),       std::string(db::kPluginsTable)};
+  std::set<std::string> collection_tables;
+  for (const auto& [name, c] : schema->collections()) collection_tables.insert(c->table);
+  ASSIGN_OR_RETURN(std::vector<std::string> tables, db::ListTables(conn));
+  json::object table_counts;
+  for (const std::string& t : tables) {
+    if (kNotBackedUp.count(t) || collection_tables.count(t)) continue;
+    ASSIGN_OR_RETURN(int64_t n, dump.Table(t));
+    table_counts[t] = n;
+    rows += n;
+  }
+  uint64_t files = 0, file_bytes = 0;
+  if (options.files) RETURN_IF_ERROR(dump.Files(&files, &file_bytes));
+  json::array plugins;
+  for (const json::value& p : stored.at("plugins").as_array()) {
+    plugins.push_back(json::object{
+        {"name", p.at("name")}, {"version", p.at("version")}, {"enabled", p.at("enabled")}});
+  }
+  json::object fields{{"kind", "backup"},
+                      {"appVersion", options.app_version},
+                      {"dialect", conn.dialect() == db::Dialect::kPostgres ? "postgres" : "sqlite"},
+                      {"createdAt", NowIso()},
+                      {"note", options.note},
+                      {"plugins", std::move(plugins)},
+                      {"rowCounts", std::move(counts)},
+                      {"tableRowCounts", std::move(table_counts)},
+                      {"files", files},
+                      {"fileBytes", file_bytes},
+                      {"includesFiles", options.files}};
+  ASSIGN_OR_RETURN(json::object manifest, out->Finish(std::move(fields)));
+  BackupSummary summary;
+  summary.path = options.output;
+  summary.manifest = std::move(manifest);
+  std::error_code ec;
+  summary.archive_bytes = fs::file_size(options.output, ec);
+  summary.rows = rows;
+  summary.files = files;
+  return summary;
+}
+
+}  // namespace slipway::ops

@@ -1,0 +1,64 @@
+// A backup (issue 13): the database's logical dump and the uploaded files, written into one
+// archive (archive.h), from one consistent snapshot taken while writes go on: PostgreSQL's
+// REPEATABLE READ (read only), SQLite's read transaction (WAL: writers are not blocked).
+//
+// What the archive holds (format 1), independent of the dialect:
+//   dump/schema.json        the stored definitions of the collections made through the API
+//                           (slipway_collections / slipway_fields, verbatim), the names of the
+//                           collections plugins define, and the plugins with their versions,
+//                           state and settings
+//   dump/rows/<c>/<n>.ndjson  every record of collection <c> (user, plugin and join
+//                           collections), one JSON object per line keyed by field name, values as
+//                           the API renders them by field type (instants in UTC, decimals and
+//                           snowflake ids as strings), password hashes included; in key order,
+//                           in chunks of about 8 MiB
+//   dump/tables/<t>/000001.ndjson  the rows of plugins' own tables that are not collections
+//                           (role grants and assignments, revoked tokens), cells as the database
+//                           types them; Slipway's bookkeeping of nodes, leases, tasks, pending
+//                           removals and applied migrations is not backed up
+//   files/uploads/<name>    the uploaded files (unless left out)
+// The manifest adds the app version, the dialect, the plugins, the row count of every
+// collection, the files, the creation time and a note.
+//
+// Failures: the archive is not left behind (ArchiveWriter); the error names what failed.
+#pragma once
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "data/schema_store.h"
+#include "db/database.h"
+#include "slipway/status.h"
+
+namespace slipway::ops {
+
+struct BackupOptions {
+  std::filesystem::path output;
+  std::string password;  // empty: not encrypted
+  bool files = true;
+  std::filesystem::path uploads_dir;
+  std::string note;
+  std::string app_version;
+  // Rows and files done of the total, with what is being written.
+  std::function<void(int64_t done, int64_t total, std::string_view what)> progress;
+  size_t chunk_bytes = 8 << 20;
+};
+
+struct BackupSummary {
+  std::filesystem::path path;
+  boost::json::object manifest;
+  uint64_t archive_bytes = 0;
+  int64_t rows = 0;
+  uint64_t files = 0;
+};
+
+// `conn` is a connection of its own, outside any transaction; it is left outside one.
+Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
+                                   const BackupOptions& options);
+
+// The default file name of a backup made now, NocoBase's form: backup_YYYYMMDD_HHMMSS_NNNN.slwbak.
+std::string BackupFileName();
+
+}  // namespace slipway::ops
