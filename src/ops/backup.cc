@@ -310,6 +310,14 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
       std::string(db::kFieldsTable),       std::string(db::kPluginsTable)};
   std::set<std::string> collection_tables;
   for (const auto& [name, c] : schema->collections()) collection_tables.insert(c->table);
+  // Tables of removed collections wait for their drop (data/schema_store.h): not part of the
+  // application any more.
+  ASSIGN_OR_RETURN(auto pending,
+                   conn.Query("SELECT table_name FROM " + std::string(db::kPendingDropsTable) +
+                              " WHERE column_name = ''"));
+  for (int r = 0; r < pending->row_count(); ++r) {
+    collection_tables.insert(std::string(pending->Text(r, 0)));
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> tables, db::ListTables(conn));
   json::object table_counts;
   for (const std::string& t : tables) {
