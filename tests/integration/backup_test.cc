@@ -37,7 +37,9 @@ class BackupTest : public ::testing::TestWithParam<bool> {
     ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
   }
   void TearDown() override {
-    if (node_) EXPECT_EQ(node_->Stop(), 0);
+    if (node_) {
+      EXPECT_EQ(node_->Stop(), 0);
+    }
   }
   fs::path storage() const { return dir_.path() / "storage"; }
   RunResult Cli(std::vector<std::string> args) {

@@ -282,7 +282,9 @@ class RelationsTest : public ::testing::TestWithParam<Dialect> {
     script_ = std::make_unique<Script>(std::vector<Api*>{api_.get()});
   }
   void TearDown() override {
-    if (node_) EXPECT_EQ(node_->Stop(), 0);
+    if (node_) {
+      EXPECT_EQ(node_->Stop(), 0);
+    }
   }
 
   TempDir dir_;

@@ -71,7 +71,9 @@ class UploadsTest : public ::testing::TestWithParam<bool> {
     ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
   }
   void TearDown() override {
-    if (node_) EXPECT_EQ(node_->Stop(), 0);
+    if (node_) {
+      EXPECT_EQ(node_->Stop(), 0);
+    }
   }
   fs::path storage() const { return dir_.path() / "storage"; }
   fs::path uploads() const { return storage() / "uploads"; }
