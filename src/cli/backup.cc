@@ -1,7 +1,11 @@
 // `slipway backup create|verify`: backups from the command line, with or without a running node
 // (the upgrade procedure makes one while every node is stopped). `create` reads one consistent
 // snapshot, so nodes may go on serving; `verify` checks every byte of an archive.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 
 #include "cli/command.h"
@@ -48,6 +52,9 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
   create->add_option("--output", *output, "The archive to write (default: storage/backups/...)");
   create->add_flag("--no-files", *no_files, "Leave the uploaded files out");
   create->add_option("--note", *note, "A note kept in the manifest");
+  auto* list =
+      cmd->add_subcommand("list", "List the backups in <STORAGE_PATH>/backups, newest first");
+  list->fallthrough();
   auto* verify = cmd->add_subcommand("verify", "Check every entry and checksum of an archive");
   verify->add_option("file", *file, "The archive")->required();
   for (auto* sub : {create, verify}) {
@@ -59,6 +66,32 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         auto config = flags->Load();
         if (!config.ok()) return Report(config.status());
         InitLogging(*config, dist, /*one_shot=*/true);
+        if (list->parsed()) {
+          // Names, sizes and times from the folder; `verify` checks an archive's contents.
+          std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> found;
+          std::error_code ec;
+          for (const auto& e :
+               std::filesystem::directory_iterator(config->storage_path / "backups", ec)) {
+            if (e.is_regular_file() && e.path().extension() == ".slwbak") {
+              found.emplace_back(e.last_write_time(ec), e.path());
+            }
+          }
+          std::sort(found.rbegin(), found.rend());
+          for (const auto& [when, path] : found) {
+            auto since = std::chrono::duration_cast<std::chrono::seconds>(
+                when - std::filesystem::file_time_type::clock::now() +
+                std::chrono::system_clock::now().time_since_epoch());
+            std::time_t t = static_cast<std::time_t>(since.count());
+            char stamp[32];
+            std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+            std::printf("%s  %s  %s\n", path.filename().c_str(),
+                        Mib(std::filesystem::file_size(path, ec)).c_str(), stamp);
+          }
+          if (found.empty()) {
+            std::printf("no backups in %s\n", (config->storage_path / "backups").c_str());
+          }
+          return kExitOk;
+        }
         auto password = ReadPassword(*password_file);
         if (!password.ok()) return Report(password.status());
         if (verify->parsed()) {

@@ -261,6 +261,30 @@ class Dumper {
   int64_t done_ = 0, total_ = 0;
 };
 
+// Plugins' own tables that are not collections. Slipway's bookkeeping of running nodes, leases,
+// tasks, removals and migrations belongs to the database it is in, not to a backup; the
+// definitions and plugins go into schema.json; tables of removed collections wait for their drop
+// (data/schema_store.h) and are not part of the application any more.
+Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::Schema& schema) {
+  std::set<std::string> skip = {
+      std::string(db::kNodesTable),        std::string(db::kLocksTable),
+      std::string(db::kWorkerIdsTable),    std::string(db::kTasksTable),
+      std::string(db::kPendingDropsTable), std::string(db::kClusterTable),
+      std::string(db::kMigrationsTable),   std::string(db::kCollectionsTable),
+      std::string(db::kFieldsTable),       std::string(db::kPluginsTable)};
+  for (const auto& [name, c] : schema.collections()) skip.insert(c->table);
+  ASSIGN_OR_RETURN(auto pending,
+                   conn.Query("SELECT table_name FROM " + std::string(db::kPendingDropsTable) +
+                              " WHERE column_name = ''"));
+  for (int r = 0; r < pending->row_count(); ++r) skip.insert(std::string(pending->Text(r, 0)));
+  ASSIGN_OR_RETURN(std::vector<std::string> tables, db::ListTables(conn));
+  std::vector<std::string> out;
+  for (const std::string& t : tables) {
+    if (!skip.count(t)) out.push_back(t);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string BackupFileName() {
@@ -287,9 +311,13 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
                    ArchiveWriter::Create(options.output, {.password = options.password}));
   Dumper dump(conn, *out, options);
   ASSIGN_OR_RETURN(json::object stored, dump.Schema(store));
+  ASSIGN_OR_RETURN(std::vector<std::string> plugin_tables, PluginTables(conn, *schema));
   int64_t total = 0;
-  for (const auto& [name, c] : schema->collections()) {
-    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT count(*) FROM " + db::QuoteIdent(c->table)));
+  std::vector<std::string> counted;
+  for (const auto& [name, c] : schema->collections()) counted.push_back(c->table);
+  counted.insert(counted.end(), plugin_tables.begin(), plugin_tables.end());
+  for (const std::string& t : counted) {
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT count(*) FROM " + db::QuoteIdent(t)));
     total += rs->Int(0, 0);
   }
   dump.set_total(total);
@@ -300,28 +328,8 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
     counts[name] = n;
     rows += n;
   }
-  // Plugins' own tables that are not collections; Slipway's bookkeeping of running nodes,
-  // leases, tasks, removals and migrations belongs to the database it is in, not to a backup.
-  static const std::set<std::string> kNotBackedUp = {
-      std::string(db::kNodesTable),        std::string(db::kLocksTable),
-      std::string(db::kWorkerIdsTable),    std::string(db::kTasksTable),
-      std::string(db::kPendingDropsTable), std::string(db::kClusterTable),
-      std::string(db::kMigrationsTable),   std::string(db::kCollectionsTable),
-      std::string(db::kFieldsTable),       std::string(db::kPluginsTable)};
-  std::set<std::string> collection_tables;
-  for (const auto& [name, c] : schema->collections()) collection_tables.insert(c->table);
-  // Tables of removed collections wait for their drop (data/schema_store.h): not part of the
-  // application any more.
-  ASSIGN_OR_RETURN(auto pending,
-                   conn.Query("SELECT table_name FROM " + std::string(db::kPendingDropsTable) +
-                              " WHERE column_name = ''"));
-  for (int r = 0; r < pending->row_count(); ++r) {
-    collection_tables.insert(std::string(pending->Text(r, 0)));
-  }
-  ASSIGN_OR_RETURN(std::vector<std::string> tables, db::ListTables(conn));
   json::object table_counts;
-  for (const std::string& t : tables) {
-    if (kNotBackedUp.count(t) || collection_tables.count(t)) continue;
+  for (const std::string& t : plugin_tables) {
     ASSIGN_OR_RETURN(int64_t n, dump.Table(t));
     table_counts[t] = n;
     rows += n;

@@ -201,6 +201,10 @@ TEST_P(BackupTest, EncryptedAndWithoutFiles) {
     found += e.path().filename().string().rfind("backup_", 0) == 0;
   }
   EXPECT_EQ(found, 1);
+  RunResult listed = Cli({"backup", "list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out.rfind("backup_", 0), 0u) << listed.out;
+  EXPECT_NE(listed.out.find(".slwbak"), std::string::npos) << listed.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, BackupTest, ::testing::Values(false, true),
