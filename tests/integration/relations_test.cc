@@ -10,7 +10,7 @@
 
 #include "api_client.h"
 #include "local_cluster.h"
-#include "node.h"
+#include "one_node.h"
 #include "test_database.h"
 
 namespace slipway::testing {
@@ -262,35 +262,13 @@ void RelationRefusals(Script& s) {
   EXPECT_FALSE(s.Collections().count("Notes_links"));
 }
 
-struct Dialect {
-  bool postgres;
-};
-
-class RelationsTest : public ::testing::TestWithParam<Dialect> {
+class RelationsTest : public OneNodeTest {
  protected:
   void SetUp() override {
-    std::map<std::string, std::string> env = {{"APP_KEY", "integration-test-key-0123456789abcdef"}};
-    if (GetParam().postgres) {
-      pg_.emplace();
-      ASSERT_TRUE(pg_->Create());
-      env.merge(PostgresEnv(pg_->options()));
-    }
-    node_ = std::make_unique<Node>(NodeOptions{.storage = dir_.path() / "storage", .env = env});
-    ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stderr();
-    api_ = std::make_unique<Api>(node_->port());
-    ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
+    OneNodeTest::SetUp();
     script_ = std::make_unique<Script>(std::vector<Api*>{api_.get()});
   }
-  void TearDown() override {
-    if (node_) {
-      EXPECT_EQ(node_->Stop(), 0);
-    }
-  }
 
-  TempDir dir_;
-  std::optional<TestDatabase> pg_;
-  std::unique_ptr<Node> node_;
-  std::unique_ptr<Api> api_;
   std::unique_ptr<Script> script_;
 };
 
@@ -328,10 +306,7 @@ TEST_P(RelationsTest, LinkingNeedsUpdateOnTheSourceRecord) {
   EXPECT_EQ(api_->Get("posts/" + id + "/tags:list").json.at("meta").at("count").as_int64(), 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dialects, RelationsTest, ::testing::Values(Dialect{false}, Dialect{true}),
-                         [](const auto& info) {
-                           return info.param.postgres ? "Postgres" : "Sqlite";
-                         });
+INSTANTIATE_TEST_SUITE_P(Dialects, RelationsTest, ::testing::Values(false, true), DialectParamName);
 
 // The same scripted sequence through three nodes sharing one PostgreSQL (no Redis): each request
 // goes to the next node, so every schema change must be in force everywhere when it returns.

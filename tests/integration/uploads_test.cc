@@ -14,7 +14,7 @@
 
 #include "api_client.h"
 #include "local_cluster.h"
-#include "node.h"
+#include "one_node.h"
 #include "test_database.h"
 
 namespace slipway::testing {
@@ -56,26 +56,8 @@ int64_t PeakRssKiB(pid_t pid) {
   return -1;
 }
 
-class UploadsTest : public ::testing::TestWithParam<bool> {
+class UploadsTest : public OneNodeTest {
  protected:
-  void SetUp() override {
-    std::map<std::string, std::string> env = {{"APP_KEY", "integration-test-key-0123456789abcdef"}};
-    if (GetParam()) {
-      pg_.emplace();
-      ASSERT_TRUE(pg_->Create());
-      env.merge(PostgresEnv(pg_->options()));
-    }
-    node_ = std::make_unique<Node>(NodeOptions{.storage = storage(), .env = env});
-    ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stderr();
-    api_ = std::make_unique<Api>(node_->port());
-    ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
-  }
-  void TearDown() override {
-    if (node_) {
-      EXPECT_EQ(node_->Stop(), 0);
-    }
-  }
-  fs::path storage() const { return dir_.path() / "storage"; }
   fs::path uploads() const { return storage() / "uploads"; }
   void Settings(const std::string& options) {
     ApiResult r =
@@ -85,11 +67,6 @@ class UploadsTest : public ::testing::TestWithParam<bool> {
   int64_t CountAttachments() {
     return api_->Get("attachments:list").json.at("meta").at("count").as_int64();
   }
-
-  TempDir dir_;
-  std::optional<TestDatabase> pg_;
-  std::unique_ptr<Node> node_;
-  std::unique_ptr<Api> api_;
 };
 
 TEST_P(UploadsTest, UploadedFilesAreServedAndGoWithTheirRecords) {
@@ -247,13 +224,8 @@ TEST_P(UploadsTest, ANodeKilledMidUploadLeavesNoFileUnderAFinalName) {
   }
   EXPECT_EQ(temporary.rfind(".upload-", 0), 0u) << temporary;
 
-  std::map<std::string, std::string> env = {{"APP_KEY", "integration-test-key-0123456789abcdef"}};
-  if (GetParam()) env.merge(PostgresEnv(pg_->options()));
-  node_ = std::make_unique<Node>(NodeOptions{.storage = storage(), .env = env}, "again");
-  ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stderr();
+  StartNode("again");
   EXPECT_EQ(HttpGet(node_->port(), "/storage/uploads/" + temporary).status, 404);
-  api_ = std::make_unique<Api>(node_->port());
-  ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
   EXPECT_EQ(CountAttachments(), 0);
   EXPECT_EQ(api_->Upload("attachments:create", "after", "after.txt").status, 200);
 }
@@ -298,8 +270,7 @@ TEST_P(UploadsTest, ATwoGigabyteUploadStreamsWithFlatMemory) {
   EXPECT_TRUE(WaitForListing(uploads(), {}));  // 2 GB freed
 }
 
-INSTANTIATE_TEST_SUITE_P(Dialects, UploadsTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Postgres" : "Sqlite"; });
+INSTANTIATE_TEST_SUITE_P(Dialects, UploadsTest, ::testing::Values(false, true), DialectParamName);
 
 // Three nodes sharing one PostgreSQL and one storage directory: a file uploaded through node 1
 // is served by node 3 at once, and destroyed through node 2.
