@@ -8,14 +8,28 @@ namespace slipway::ops {
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
-class TaskRunner::Context final : public TaskContext {
+namespace {
+
+class Context final : public TaskContext {
  public:
-  Context(TaskRunner& runner, TaskRecord task) : runner_(runner), task_(std::move(task)) {}
+  Context(TaskStore& store, const std::string& node_id, const TaskRunnerOptions& options,
+          const std::atomic<bool>* stopping, TaskRecord task)
+      : store_(store),
+        node_id_(node_id),
+        options_(options),
+        stopping_(stopping),
+        task_(std::move(task)),
+        lease_(options.lease) {}
   const TaskRecord& task() const override { return task_; }
 
   Status Report(const TaskProgress& progress) override {
     std::lock_guard lock(mu_);
     last_ = progress;
+    return ReportLocked();
+  }
+  Status Hold(std::chrono::milliseconds lease) override {
+    std::lock_guard lock(mu_);
+    lease_ = std::max(lease, options_.lease);
     return ReportLocked();
   }
   // Renews the lease with the last progress (the renewal thread).
@@ -31,12 +45,13 @@ class TaskRunner::Context final : public TaskContext {
     if (lost_) {
       return FailedPrecondition("task " + task_.id + " was lost", std::string(kTaskLost));
     }
-    auto asked = runner_.store_.Report(task_.id, runner_.node_id_, last_, runner_.options_.lease);
+    auto asked = store_.Report(task_.id, node_id_, last_, lease_);
     if (!asked.ok()) {
       if (asked.status().tag() == kTaskLost) lost_ = true;
       return asked.status();
     }
-    if (*asked || runner_.stopping_) {
+    const bool stopping = stopping_ != nullptr && stopping_->load();
+    if (*asked || stopping) {
       cancelled_ = cancelled_ || *asked;
       return Aborted(*asked ? "the task was cancelled" : "the node is stopping",
                      std::string(kTaskCancelled));
@@ -44,13 +59,43 @@ class TaskRunner::Context final : public TaskContext {
     return Status::Ok();
   }
 
-  TaskRunner& runner_;
+  TaskStore& store_;
+  const std::string& node_id_;
+  const TaskRunnerOptions& options_;
+  const std::atomic<bool>* stopping_;
   TaskRecord task_;
   std::mutex mu_;
   TaskProgress last_;
+  std::chrono::milliseconds lease_;
   std::atomic<bool> lost_{false};
   std::atomic<bool> cancelled_{false};
 };
+
+class ObservedContext final : public TaskContext {
+ public:
+  ObservedContext(TaskContext& inner, const std::function<void(const TaskProgress&)>& observe)
+      : inner_(inner), observe_(observe) {}
+  const TaskRecord& task() const override { return inner_.task(); }
+  Status Report(const TaskProgress& progress) override {
+    observe_(progress);
+    return inner_.Report(progress);
+  }
+  Status Hold(std::chrono::milliseconds lease) override { return inner_.Hold(lease); }
+  void Note(const TaskProgress& progress) override { observe_(progress); }
+
+ private:
+  TaskContext& inner_;
+  const std::function<void(const TaskProgress&)>& observe_;
+};
+
+}  // namespace
+
+TaskHandler Observed(TaskHandler handler, std::function<void(const TaskProgress&)> observe) {
+  return [handler = std::move(handler), observe = std::move(observe)](TaskContext& ctx) {
+    ObservedContext observed(ctx, observe);
+    return handler(observed);
+  };
+}
 
 TaskRunner::TaskRunner(TaskStore& store, std::string node_id, core::WorkerMode mode,
                        TaskRunnerOptions options)
@@ -92,7 +137,15 @@ void TaskRunner::Wake() {
 
 void TaskRunner::Loop() {
   const std::vector<std::string> kinds = ClaimableKinds();
+  // What this node ran before it stopped (or died) is over: its lease would expire anyway, and
+  // what a task holds on the cluster (a restore's gate) is released sooner.
+  auto orphaned = store_.FailRunningOf(node_id_, "node '" + node_id_ + "' restarted while it ran");
+  if (orphaned.ok() && *orphaned > 0) {
+    core::log::Warn("tasks failed: this node restarted while running them",
+                    {{"node", node_id_}, {"tasks", *orphaned}});
+  }
   while (!stopping_) {
+    for (const auto& sweep : sweeps_) sweep();
     // Tasks whose node died are found failed by every node, whether it takes tasks or not.
     auto expired = store_.FailExpired();
     if (expired.ok() && *expired > 0) {
@@ -106,7 +159,10 @@ void TaskRunner::Loop() {
         core::log::Warn("claiming a task failed",
                         {{"node", node_id_}, {"error", claimed.status().message()}});
       } else if (claimed->has_value()) {
-        Run(std::move(**claimed));
+        const std::string kind = (*claimed)->kind;
+        RunTask(store_, node_id_, std::move(**claimed), handlers_.at(kind), options_, &stopping_)
+            .status()
+            .IgnoreError();
         worked = true;
       }
     }
@@ -117,11 +173,13 @@ void TaskRunner::Loop() {
   }
 }
 
-void TaskRunner::Run(TaskRecord task) {
+Result<TaskRecord> RunTask(TaskStore& store, const std::string& node_id, TaskRecord task,
+                           const TaskHandler& handler, const TaskRunnerOptions& options,
+                           const std::atomic<bool>* stopping) {
   const auto started = Clock::now();
   const std::string id = task.id, kind = task.kind;
-  core::log::Info("task started", {{"node", node_id_}, {"task", id}, {"kind", kind}});
-  Context ctx(*this, std::move(task));
+  core::log::Info("task started", {{"node", node_id}, {"task", id}, {"kind", kind}});
+  Context ctx(store, node_id, options, stopping, task);
   Result<json::value> outcome = Internal("the task did not run");
   std::atomic<bool> done{false};
   std::mutex m;
@@ -129,7 +187,7 @@ void TaskRunner::Run(TaskRecord task) {
   // The lease is renewed while the handler works between its reports.
   std::thread renew([&] {
     std::unique_lock lock(m);
-    while (!cv.wait_for(lock, options_.renew, [&] { return done.load(); })) {
+    while (!cv.wait_for(lock, options.renew, [&] { return done.load(); })) {
       lock.unlock();
       Status s = ctx.Renew();
       lock.lock();
@@ -137,7 +195,7 @@ void TaskRunner::Run(TaskRecord task) {
     }
   });
   try {
-    outcome = handlers_.at(kind)(ctx);
+    outcome = handler(ctx);
   } catch (const std::exception& e) {
     outcome = Internal(std::string("the task's handler threw: ") + e.what());
   } catch (...) {
@@ -153,21 +211,21 @@ void TaskRunner::Run(TaskRecord task) {
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
   if (ctx.lost()) {
     core::log::Warn("task lost: its lease expired before it finished",
-                    {{"node", node_id_}, {"task", id}, {"kind", kind}, {"ms", ms}});
-    return;
+                    {{"node", node_id}, {"task", id}, {"kind", kind}, {"ms", ms}});
+    return store.Get(id);
   }
   Status recorded;
   if (outcome.ok()) {
-    recorded = store_.Finish(id, node_id_, TaskState::kSucceeded, *outcome, "");
+    recorded = store.Finish(id, node_id, TaskState::kSucceeded, *outcome, "");
     core::log::Info("task succeeded",
-                    {{"node", node_id_}, {"task", id}, {"kind", kind}, {"ms", ms}});
+                    {{"node", node_id}, {"task", id}, {"kind", kind}, {"ms", ms}});
   } else if (outcome.status().tag() == kTaskCancelled && ctx.cancelled()) {
-    recorded = store_.Finish(id, node_id_, TaskState::kCancelled, nullptr, "cancelled");
+    recorded = store.Finish(id, node_id, TaskState::kCancelled, nullptr, "cancelled");
     core::log::Info("task cancelled",
-                    {{"node", node_id_}, {"task", id}, {"kind", kind}, {"ms", ms}});
+                    {{"node", node_id}, {"task", id}, {"kind", kind}, {"ms", ms}});
   } else {
-    recorded = store_.Finish(id, node_id_, TaskState::kFailed, nullptr, outcome.status().message());
-    core::log::Warn("task failed", {{"node", node_id_},
+    recorded = store.Finish(id, node_id, TaskState::kFailed, nullptr, outcome.status().message());
+    core::log::Warn("task failed", {{"node", node_id},
                                     {"task", id},
                                     {"kind", kind},
                                     {"ms", ms},
@@ -175,8 +233,9 @@ void TaskRunner::Run(TaskRecord task) {
   }
   if (!recorded.ok()) {
     core::log::Warn("task outcome not recorded",
-                    {{"node", node_id_}, {"task", id}, {"error", recorded.message()}});
+                    {{"node", node_id}, {"task", id}, {"error", recorded.message()}});
   }
+  return store.Get(id);
 }
 
 }  // namespace slipway::ops

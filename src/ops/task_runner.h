@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/config.h"
 #include "ops/task_store.h"
@@ -35,10 +36,20 @@ class TaskContext {
   // Records progress (and renews the lease). Aborted "CANCELLED" when cancellation was asked for
   // or the node is stopping; FailedPrecondition "LOST" when the task is no longer this node's.
   virtual Status Report(const TaskProgress& progress) = 0;
+  // Renews the lease for `lease` from now, and from then on with each renewal (at least the
+  // runner's lease): for work during which the task's row cannot be written (a restore holding
+  // SQLite's write lock).
+  virtual Status Hold(std::chrono::milliseconds lease) = 0;
+  // Progress shown where the task runs (a terminal) without writing the row: called as often as
+  // the handler likes, between and beside its Reports.
+  virtual void Note(const TaskProgress& progress) { (void)progress; }
 };
 
 // Returns the task's result (stored as JSON), or the error that fails it.
 using TaskHandler = std::function<Result<boost::json::value>(TaskContext&)>;
+
+// `handler` with every Note and Report also passed to `observe` (the CLI's progress bar).
+TaskHandler Observed(TaskHandler handler, std::function<void(const TaskProgress&)> observe);
 
 struct TaskRunnerOptions {
   std::chrono::milliseconds poll{1000};
@@ -46,6 +57,14 @@ struct TaskRunnerOptions {
   // How often the lease is renewed while a handler runs without reporting.
   std::chrono::milliseconds renew{5'000};
 };
+
+// Runs a task this node holds (claimed, or Start()ed by a command) to its end: the handler on
+// the calling thread, its lease renewed on another, the outcome recorded (or not, when the task
+// was lost). Returns the task as stored afterwards. `stopping` (may be null) turns the
+// handler's next report into a cancellation.
+Result<TaskRecord> RunTask(TaskStore& store, const std::string& node_id, TaskRecord task,
+                           const TaskHandler& handler, const TaskRunnerOptions& options,
+                           const std::atomic<bool>* stopping);
 
 class TaskRunner {
  public:
@@ -56,6 +75,9 @@ class TaskRunner {
   // Before Start(): the handler of a kind. A kind this node does not take (WORKER_MODE) is
   // registered but never claimed here.
   void Register(const std::string& kind, TaskHandler handler);
+  // Before Start(): work done on every pass of the loop, before claiming (what a task left
+  // behind when its node died: a restore's gate). Must not throw.
+  void AddSweep(std::function<void()> sweep) { sweeps_.push_back(std::move(sweep)); }
   void Start();
   void Stop();
   // Looks for work now (a task was queued through this node).
@@ -64,15 +86,14 @@ class TaskRunner {
   std::vector<std::string> ClaimableKinds() const;
 
  private:
-  class Context;
   void Loop();
-  void Run(TaskRecord task);
 
   TaskStore& store_;
   const std::string node_id_;
   const core::WorkerMode mode_;
   const TaskRunnerOptions options_;
   std::map<std::string, TaskHandler> handlers_;
+  std::vector<std::function<void()>> sweeps_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool woken_ = false;

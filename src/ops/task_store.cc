@@ -105,10 +105,13 @@ std::string_view TaskStateName(TaskState s) {
 }
 
 json::object TaskRecord::ToJson() const {
+  json::object shown = params;
+  // A password given to a task (an encrypted backup's) is never shown back.
+  if (shown.contains("password")) shown["password"] = "******";
   json::object o{{"id", id},
                  {"kind", kind},
                  {"state", TaskStateName(state)},
-                 {"params", params},
+                 {"params", std::move(shown)},
                  {"progress", ProgressJson(progress)},
                  {"result", result},
                  {"error", error.empty() ? json::value(nullptr) : json::value(error)},
@@ -135,6 +138,37 @@ Result<TaskRecord> TaskStore::Enqueue(const std::string& kind, const json::objec
                                 json::serialize(ProgressJson({})),
                                 created_by ? db::Value(*created_by) : db::Null()}));
   return RowToTask(*rs, 0);
+}
+
+Result<TaskRecord> TaskStore::Start(const std::string& kind, const json::object& params,
+                                    std::optional<int64_t> created_by, const std::string& node_id,
+                                    std::chrono::milliseconds lease) {
+  RETURN_IF_ERROR(CheckKind(kind));
+  ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+  const std::string now = db::SqlNowMillis(conn->dialect());
+  ASSIGN_OR_RETURN(
+      auto rs,
+      conn->Query(
+          "INSERT INTO " + kTasks +
+              " (id, kind, state, params, progress, created_by, node_id, lease_until_ms, "
+              "started_ms, created_ms, updated_ms) VALUES ($1, $2, 'running', $3, $4, $5, "
+              "$6, " +
+              now + " + CAST($7 AS BIGINT), " + now + ", " + now + ", " + now + ") RETURNING " +
+              kColumns,
+          {core::NewUuidV4(), kind, json::serialize(params), json::serialize(ProgressJson({})),
+           created_by ? db::Value(*created_by) : db::Null(), node_id,
+           static_cast<int64_t>(lease.count())}));
+  return RowToTask(*rs, 0);
+}
+
+Result<int> TaskStore::FailRunningOf(const std::string& node_id, const std::string& why) {
+  ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+  const std::string now = db::SqlNowMillis(conn->dialect());
+  ASSIGN_OR_RETURN(auto rs, conn->Query("UPDATE " + kTasks + " SET state = 'failed', error = $2, " +
+                                            "finished_ms = " + now + ", updated_ms = " + now +
+                                            " WHERE state = 'running' AND node_id = $1",
+                                        {node_id, why}));
+  return static_cast<int>(rs->affected_rows());
 }
 
 Result<TaskRecord> TaskStore::Get(const std::string& id) {

@@ -70,6 +70,13 @@ class TaskStore {
   // Queues a task; returns it as stored.
   Result<TaskRecord> Enqueue(const std::string& kind, const boost::json::object& params,
                              std::optional<int64_t> created_by);
+  // Queues a task already claimed by `node_id` (a command that runs its own task, the CLI).
+  Result<TaskRecord> Start(const std::string& kind, const boost::json::object& params,
+                           std::optional<int64_t> created_by, const std::string& node_id,
+                           std::chrono::milliseconds lease);
+  // Fails the running tasks of `node_id` (a node that starts again: whatever it ran before is
+  // over); returns how many.
+  Result<int> FailRunningOf(const std::string& node_id, const std::string& why);
   // The task, with an expired lease reported (and recorded) as failed.
   Result<TaskRecord> Get(const std::string& id);
   // Newest first; `kind` empty for every kind; at most `limit`.

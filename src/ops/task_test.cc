@@ -236,6 +236,46 @@ INSTANTIATE_TEST_SUITE_P(Backends, TaskTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          cluster::testing::BackendName);
 
+TEST_P(TaskTest, ACommandRunsATaskItHoldsAndARestartedNodeFailsWhatItHeld) {
+  // A command's task is running from the start (no runner can claim it) and ends as its
+  // handler says; every Note and Report reaches the observer.
+  auto held =
+      store_->Start("restore", json::object{{"password", "secret"}}, std::nullopt, "n1/cli/1", 10s);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(held->state, TaskState::kRunning);
+  EXPECT_EQ(held->ToJson().at("params").at("password"), "******");
+  auto none = OtherNode().Claim("n2", {"restore"}, 10s);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  std::vector<int64_t> seen;
+  TaskHandler handler = Observed(
+      [](TaskContext& ctx) -> Result<json::value> {
+        ctx.Note({1, 3, "rows", "noted"});
+        RETURN_IF_ERROR(ctx.Hold(1h));
+        RETURN_IF_ERROR(ctx.Report({2, 3, "rows", "reported"}));
+        return json::value("done");
+      },
+      [&](const TaskProgress& p) { seen.push_back(p.done); });
+  auto ran = RunTask(*store_, "n1/cli/1", *held, handler, {}, nullptr);
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_EQ(ran->state, TaskState::kSucceeded);
+  EXPECT_EQ(ran->result, "done");
+  EXPECT_EQ(ran->progress.done, 2);
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 2}));
+
+  // A node that starts again under its id fails the tasks it held when it stopped.
+  auto before = store_->Start("backup", {}, std::nullopt, "n3", 1h);
+  ASSERT_TRUE(before.ok());
+  auto other = store_->Start("backup", {}, std::nullopt, "n4", 1h);
+  ASSERT_TRUE(other.ok());
+  auto failed = store_->FailRunningOf("n3", "node 'n3' restarted while it ran");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(*failed, 1);
+  EXPECT_EQ(Get(before->id).state, TaskState::kFailed);
+  EXPECT_EQ(Get(before->id).error, "node 'n3' restarted while it ran");
+  EXPECT_EQ(Get(other->id).state, TaskState::kRunning);
+}
+
 TEST(WorkerModeTest, ParsesNocoBasesForms) {
   auto all = core::ParseWorkerMode("");
   ASSERT_TRUE(all.ok());
