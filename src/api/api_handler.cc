@@ -377,6 +377,12 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
   const bool operating =
       route.ok() && (route->resource == "maintenance" || route->resource == "cluster" ||
                      route->resource == "pm" || route->resource == "auth");
+  // What reports on a restore under way stays reachable through its gate.
+  const bool watching =
+      route.ok() &&
+      ((route->resource == "backups" &&
+        (route->action == "restoreStatus" || route->action == "taskStatus")) ||
+       (route->resource == "asyncTasks" && (route->action == "get" || route->action == "list")));
   if (!lifecycle_.serving_requests() &&
       !(operating && lifecycle_.state() == AppState::kOutOfService)) {
     respond(lifecycle_.MaintenanceResponse(WantsHtml(request)));
@@ -403,7 +409,7 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
     snap = std::move(now);
     hold = services_.HoldEpoch(snap->epoch);
   }
-  if (snap->cluster_state != "running" && !operating) {
+  if (snap->cluster_state != "running" && !operating && !watching) {
     // The cluster's gate (slipway maintenance on): every node answers alike.
     std::string message = snap->cluster_message.empty()
                               ? "the application is under maintenance (" + snap->cluster_state + ")"

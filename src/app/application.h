@@ -23,6 +23,7 @@
 #include "db/migration.h"
 #include "db/open.h"
 #include "ops/backup.h"
+#include "ops/backup_manager.h"
 #include "ops/installer.h"
 #include "ops/node.h"
 #include "ops/task_runner.h"
@@ -56,6 +57,11 @@ class Application {
   // one snapshot (nodes may go on serving). The output defaults to
   // <STORAGE_PATH>/backups/backup_<time>.slwbak.
   Result<ops::BackupSummary> CreateBackup(ops::BackupOptions options);
+  // For `slipway backup restore`: restores a backup file (params as the restore task takes
+  // them: path, password, disableMissingPlugins, safetyBackup) as a task this process holds,
+  // with or without running nodes (they are gated and reload after it, as for backups:restore).
+  Result<ops::TaskRecord> RestoreBackup(boost::json::object params,
+                                        std::function<void(const ops::TaskProgress&)> observe);
   // For `slipway cluster status`: the cluster row and the node registry.
   Result<boost::json::object> ClusterStatus();
 
@@ -83,6 +89,7 @@ class Application {
   std::unique_ptr<ops::NodeProcedures> node_;           // serve only
   std::unique_ptr<ops::TaskStore> tasks_;               // durable tasks (DESIGN section 8)
   std::unique_ptr<ops::TaskRunner> task_runner_;        // serve only
+  std::unique_ptr<ops::BackupManager> backups_;         // backups and restores (issue 13)
   api::ActionRegistry core_actions_;
   api::Lifecycle lifecycle_;
   bool prepared_ = false;

@@ -1,6 +1,7 @@
-// `slipway backup create|verify`: backups from the command line, with or without a running node
-// (the upgrade procedure makes one while every node is stopped). `create` reads one consistent
-// snapshot, so nodes may go on serving; `verify` checks every byte of an archive.
+// `slipway backup create|list|verify|restore`: backups from the command line, with or without a
+// running node (the upgrade procedure makes one while every node is stopped). `create` reads one
+// consistent snapshot, so nodes may go on serving; `verify` checks every byte of an archive;
+// `restore` runs the restore task in this process (ops/backup_manager.h), gating running nodes.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -39,7 +40,8 @@ std::string Mib(uint64_t bytes) {
 }  // namespace
 
 Command AddBackup(CLI::App& root, const app::Distribution& dist) {
-  auto* cmd = root.add_subcommand("backup", "Back up the application: create, verify");
+  auto* cmd = root.add_subcommand(
+      "backup", "Back up and restore the application: create, list, verify, restore");
   cmd->require_subcommand(1);
   auto flags = std::make_shared<ConfigFlags>();
   flags->AddTo(cmd, /*server_flags=*/false);
@@ -57,7 +59,17 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
   list->fallthrough();
   auto* verify = cmd->add_subcommand("verify", "Check every entry and checksum of an archive");
   verify->add_option("file", *file, "The archive")->required();
-  for (auto* sub : {create, verify}) {
+  auto disable_missing = std::make_shared<bool>(false);
+  auto no_safety = std::make_shared<bool>(false);
+  auto* restore = cmd->add_subcommand(
+      "restore",
+      "Restore an archive: checked first, a safety backup, every node gated, all or nothing");
+  restore->add_option("file", *file, "The archive")->required();
+  restore->add_flag("--disable-missing-plugins", *disable_missing,
+                    "Restore with the plugins this node cannot load disabled, instead of refusing");
+  restore->add_flag("--no-safety-backup", *no_safety,
+                    "Skip the backup of the current data taken first (the way back)");
+  for (auto* sub : {create, verify, restore}) {
     sub->add_option("--password-file", *password_file, "A file whose first line is the password");
     sub->fallthrough();
   }
@@ -97,10 +109,10 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         if (verify->parsed()) {
           Result<ops::ArchiveContents> read = Internal("unread");
           {
-            Progress progress("verify");
+            Progress progress("verify", "MiB");
             read = ops::ReadArchive(*file, *password, {}, [&](uint64_t done, uint64_t total) {
-              progress.Update(static_cast<int>(done >> 20), static_cast<int>(total >> 20),
-                              "MiB read");
+              progress.Update(static_cast<int64_t>(done >> 20), static_cast<int64_t>(total >> 20),
+                              "read");
             });
           }
           if (!read.ok()) return Report(read.status());
@@ -115,6 +127,35 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
           return kExitOk;
         }
         app::Application application(*config, dist);
+        if (restore->parsed()) {
+          std::error_code ec;
+          std::filesystem::path path = std::filesystem::absolute(*file, ec);
+          json::object params{{"path", path.string()},
+                              {"disableMissingPlugins", *disable_missing},
+                              {"safetyBackup", !*no_safety}};
+          if (!password->empty()) params["password"] = *password;
+          Result<ops::TaskRecord> ran = Internal("not run");
+          {
+            Progress progress("restore");
+            ran = application.RestoreBackup(std::move(params), [&](const ops::TaskProgress& p) {
+              progress.Update(p.done, p.total, p.unit + " " + p.message);
+            });
+          }
+          if (!ran.ok()) return Report(ran.status());
+          if (ran->state != ops::TaskState::kSucceeded) {
+            return Report(
+                FailedPrecondition(ran->error.empty() ? "the restore did not finish" : ran->error));
+          }
+          const json::object& r = ran->result.as_object();
+          std::printf("%s: restored %lld rows, %lld files in %.1f s; safety backup %s\n",
+                      path.c_str(), static_cast<long long>(r.at("rows").as_int64()),
+                      static_cast<long long>(r.at("files").to_number<int64_t>()),
+                      static_cast<double>(r.at("ms").as_int64()) / 1000.0,
+                      r.at("safetyBackup").is_string()
+                          ? std::string(r.at("safetyBackup").as_string()).c_str()
+                          : "(none)");
+          return kExitOk;
+        }
         ops::BackupOptions options;
         options.output = *output;
         options.password = *password;
@@ -122,9 +163,10 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         options.note = *note;
         Result<ops::BackupSummary> made = Internal("not made");
         {
-          Progress progress("backup");
+          Progress progress("backup", "rows");
           options.progress = [&](int64_t done, int64_t total, std::string_view what) {
-            progress.Update(static_cast<int>(done), static_cast<int>(total), what);
+            progress.Update(done, total, what);
+            return Status::Ok();
           };
           made = application.CreateBackup(options);
         }

@@ -1,7 +1,10 @@
-// Progress of a long CLI operation: a bar redrawn in place on a terminal, plain lines otherwise
-// (CI logs, pipes).
+// Progress of a long CLI operation: a bar redrawn in place on a terminal (done of total, the
+// rate, the time left), plain lines otherwise (CI logs, pipes): one when what is being done
+// changes, and at most one every two seconds besides.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,15 +12,19 @@ namespace slipway::cli {
 
 class Progress {
  public:
-  explicit Progress(std::string title);
+  // `unit` names what is counted ("rows", "MiB").
+  explicit Progress(std::string title, std::string unit = "");
   ~Progress();
-  void Update(int done, int total, std::string_view what);
+  void Update(int64_t done, int64_t total, std::string_view what);
   bool interactive() const { return interactive_; }
 
  private:
-  std::string title_;
+  using Clock = std::chrono::steady_clock;
+  std::string title_, unit_;
   bool interactive_;
   bool drawn_ = false;
+  Clock::time_point started_, last_;
+  std::string last_what_;
 };
 
 }  // namespace slipway::cli

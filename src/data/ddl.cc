@@ -123,6 +123,9 @@ Result<std::string> ColumnDefinition(const Collection& c, const Field& f, const 
   if (auto ref = ReferenceFor(c, f, schema)) {
     sql += " REFERENCES " + QuoteIdent(ref->table) + " (" + QuoteIdent(ref->column) +
            ") ON DELETE " + ref->on_delete;
+    // A restore inserts a table's rows before those they point at may be in (a tree's parent
+    // with a higher key): it defers the check to its commit (SET CONSTRAINTS ALL DEFERRED).
+    if (dialect == Dialect::kPostgres) sql += " DEFERRABLE INITIALLY IMMEDIATE";
   }
   return sql;
 }
@@ -229,6 +232,14 @@ Result<Statements> CreateTableSql(const Collection& c, const Schema& schema, Dia
                     " ON " + QuoteIdent(c.table) + " (" + QuoteIdent(keys[0]->column) + ", " +
                     QuoteIdent(keys[1]->column) + ")");
     }
+  }
+  return out;
+}
+
+std::vector<std::string> ReferencedTables(const Collection& c, const Schema& schema) {
+  std::vector<std::string> out;
+  for (const Field* f : c.ColumnFields()) {
+    if (auto ref = ReferenceFor(c, *f, schema)) out.push_back(ref->table);
   }
   return out;
 }

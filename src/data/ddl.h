@@ -24,6 +24,8 @@ std::string ColumnTypeSql(const Field& field, db::Dialect dialect);
 // that carry another collection's hasMany), and the unique and foreign-key indexes.
 Result<Statements> CreateTableSql(const Collection& c, const Schema& schema, db::Dialect dialect);
 Statements DropTableSql(const Collection& c, db::Dialect dialect);
+// The tables the foreign keys of `c`'s columns point at (its own included), for ordering.
+std::vector<std::string> ReferencedTables(const Collection& c, const Schema& schema);
 
 // ADD COLUMN for one scalar (with its foreign key and indexes). A NOT NULL field added to an
 // existing table needs a default value.

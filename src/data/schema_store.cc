@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <set>
 
 #include "core/ids.h"
@@ -1125,6 +1126,144 @@ Result<int> SchemaStore::FinishRemovals(db::Connection& conn, const Schema& now,
     ++done;
   }
   return done;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::ReplaceAll(db::Connection& conn,
+                                                              const Schema& now,
+                                                              const json::object& dump) const {
+  const std::string collections(db::kCollectionsTable), fields(db::kFieldsTable);
+  // What goes: API collections' tables, and the columns of fields added to plugins' collections,
+  // through the same pending drops as any removal (skipping what is already waiting there).
+  ASSIGN_OR_RETURN(auto extra, conn.Query("SELECT collection_name, name FROM " + fields));
+  for (const auto& [name, c] : now.collections()) {
+    if (IsCodeCollection(name)) {
+      for (int r = 0; r < extra->row_count(); ++r) {
+        if (extra->Text(r, 0) != name) continue;
+        const Field* f = c->FindField(extra->Text(r, 1));
+        if (f == nullptr || !f->has_column()) continue;
+        if (!NotBeingRemoved(conn, c->table, f->column, "").ok()) continue;
+        RETURN_IF_ERROR(DeferDrop(conn, *c, f));
+      }
+    } else if (NotBeingRemoved(conn, c->table, "", "").ok()) {
+      RETURN_IF_ERROR(DeferDrop(conn, *c, nullptr));
+    }
+  }
+  RETURN_IF_ERROR(conn.Exec("DELETE FROM " + fields));
+  RETURN_IF_ERROR(conn.Exec("DELETE FROM " + collections));
+  ASSIGN_OR_RETURN(std::shared_ptr<const Schema> base, Load(conn));
+  RETURN_IF_ERROR(FinishRemovals(conn, *base, std::numeric_limits<int64_t>::max())
+                      .status()
+                      .WithContext("dropping the tables the restore replaces"));
+  if (conn.dialect() == db::Dialect::kPostgres) {
+    RETURN_IF_ERROR(conn.Exec("SET LOCAL lock_timeout = 0"));
+  }
+
+  // What comes: the dump's definitions, verbatim.
+  auto objects = [&](std::string_view key) -> Result<std::vector<const json::object*>> {
+    std::vector<const json::object*> out;
+    const json::value* list = dump.if_contains(key);
+    if (list == nullptr) return out;
+    if (!list->is_array())
+      return InvalidArgument("schema.json: '" + std::string(key) + "' is not a list");
+    for (const json::value& v : list->as_array()) {
+      if (!v.is_object())
+        return InvalidArgument("schema.json: an entry of '" + std::string(key) +
+                               "' is not an object");
+      out.push_back(&v.as_object());
+    }
+    return out;
+  };
+  auto text = [](const json::object& o, std::string_view key) -> Result<std::string> {
+    const json::value* v = o.if_contains(key);
+    if (v == nullptr || !v->is_string() || v->as_string().empty()) {
+      return InvalidArgument("schema.json: an entry lacks its '" + std::string(key) + "'");
+    }
+    return std::string(v->as_string());
+  };
+  auto insert_fields = [&](const std::string& collection, const json::value* list) -> Status {
+    if (list == nullptr) return Status::Ok();
+    if (!list->is_array())
+      return InvalidArgument("schema.json: the fields of '" + collection + "' are not a list");
+    int64_t sort = 0;
+    for (const json::value& v : list->as_array()) {
+      if (!v.is_object())
+        return InvalidArgument("schema.json: a field of '" + collection + "' is not an object");
+      const json::object& f = v.as_object();
+      ASSIGN_OR_RETURN(std::string name, text(f, "name"));
+      const json::value* options = f.if_contains("options");
+      if (options == nullptr || !options->is_object()) {
+        return InvalidArgument("schema.json: field '" + collection + "." + name +
+                               "' has no options");
+      }
+      ++sort;
+      const json::value* s = f.if_contains("sort");
+      RETURN_IF_ERROR(
+          conn.Exec("INSERT INTO " + fields +
+                        " (collection_name, name, options, sort) VALUES ($1, $2, $3, $4)",
+                    {collection, name, json::serialize(*options),
+                     s != nullptr && s->is_int64() ? s->as_int64() : sort}));
+    }
+    return Status::Ok();
+  };
+  ASSIGN_OR_RETURN(auto defs, objects("collections"));
+  int64_t sort = 0;
+  for (const json::object* c : defs) {
+    ASSIGN_OR_RETURN(std::string name, text(*c, "name"));
+    if (IsCodeCollection(name)) {
+      return InvalidArgument("schema.json: collection '" + name + "' is a plugin's here");
+    }
+    const json::value* options = c->if_contains("options");
+    if (options == nullptr || !options->is_object()) {
+      return InvalidArgument("schema.json: collection '" + name + "' has no options");
+    }
+    RETURN_IF_ERROR(
+        conn.Exec("INSERT INTO " + collections + " (name, options, sort) VALUES ($1, $2, $3)",
+                  {name, json::serialize(*options), ++sort}));
+    RETURN_IF_ERROR(insert_fields(name, c->if_contains("fields")));
+  }
+  ASSIGN_OR_RETURN(auto plugin_fields, objects("pluginFields"));
+  for (const json::object* p : plugin_fields) {
+    ASSIGN_OR_RETURN(std::string name, text(*p, "collection"));
+    if (!IsCodeCollection(name)) {
+      return InvalidArgument("schema.json: fields are added to '" + name +
+                             "', which no plugin of this application defines");
+    }
+    RETURN_IF_ERROR(insert_fields(name, p->if_contains("fields")));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const Schema> next, Load(conn));
+
+  // Their tables, each after the tables it points at (a reference to itself is fine).
+  std::vector<const Collection*> pending;
+  for (const auto& [name, c] : next->collections()) {
+    if (IsCodeCollection(name)) {
+      RETURN_IF_ERROR(SyncTable(conn, *c, *next).WithContext("collection '" + name + "'"));
+    } else {
+      pending.push_back(c.get());
+    }
+  }
+  std::set<std::string> made;
+  for (const auto& [name, c] : next->collections()) {
+    if (IsCodeCollection(name)) made.insert(c->table);
+  }
+  while (!pending.empty()) {
+    auto ready = std::find_if(pending.begin(), pending.end(), [&](const Collection* c) {
+      for (const std::string& t : ReferencedTables(*c, *next)) {
+        if (t != c->table && !made.count(t)) return false;
+      }
+      return true;
+    });
+    if (ready == pending.end()) {
+      std::string names;
+      for (const Collection* c : pending) names += (names.empty() ? "" : ", ") + c->name;
+      return FailedPrecondition("the collections " + names +
+                                " refer to each other in a cycle that cannot be created");
+    }
+    ASSIGN_OR_RETURN(Statements create, CreateTableSql(**ready, *next, conn.dialect()));
+    RETURN_IF_ERROR(Run(conn, create).WithContext("collection '" + (*ready)->name + "'"));
+    made.insert((*ready)->table);
+    pending.erase(ready);
+  }
+  return next;
 }
 
 }  // namespace slipway::data

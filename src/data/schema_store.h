@@ -58,6 +58,14 @@ class SchemaStore {
                                                      std::string_view collection,
                                                      std::string_view field) const;
 
+  // A restore's change (ops/restore.h): every collection made through the API and every field
+  // added to a plugin's collection is dropped at once (the cluster is gated: no request holds
+  // the Schema that names them), and the definitions of `dump` (a backup's schema.json: its
+  // "collections" and "pluginFields") take their place, with their tables (created parents
+  // first; empty) and columns. Returns the new Schema, validated. In the caller's transaction.
+  Result<std::shared_ptr<const Schema>> ReplaceAll(db::Connection& conn, const Schema& now,
+                                                   const boost::json::object& dump) const;
+
   // Drops the columns and tables removed at an epoch up to `up_to_epoch` (rows of
   // slipway_pending_drops), in the caller's transaction; returns how many were done. Columns
   // before tables; one that `now` uses again, or that is already gone, is only forgotten.

@@ -1,5 +1,8 @@
 #include "db/catalog.h"
 
+#include <map>
+#include <set>
+
 namespace slipway::db {
 
 Result<bool> TableExists(Connection& conn, std::string_view table) {
@@ -38,6 +41,67 @@ Result<std::vector<std::string>> ListTables(Connection& conn) {
   std::vector<std::string> tables;
   for (int r = 0; r < rs->row_count(); ++r) tables.emplace_back(rs->Text(r, 0));
   return tables;
+}
+
+Result<std::vector<std::string>> ForeignKeyTargets(Connection& conn, std::string_view table) {
+  std::string name(table);
+  const char* sql =
+      conn.dialect() == Dialect::kSqlite
+          ? "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list($1)"
+          : "SELECT DISTINCT ct.relname FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid "
+            "JOIN pg_class ct ON ct.oid = k.confrelid JOIN pg_namespace n ON n.oid = "
+            "t.relnamespace "
+            "WHERE k.contype = 'f' AND t.relname = $1 AND n.nspname = current_schema()";
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
+  std::vector<std::string> out;
+  for (int r = 0; r < rs->row_count(); ++r) out.emplace_back(rs->Text(r, 0));
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ColumnTypes(Connection& conn,
+                                                                     std::string_view table) {
+  std::string name(table);
+  const char* sql = conn.dialect() == Dialect::kSqlite
+                        ? "SELECT name, lower(type) FROM pragma_table_info($1) ORDER BY cid"
+                        : "SELECT column_name, lower(data_type) FROM information_schema.columns "
+                          "WHERE table_schema = current_schema() AND table_name = $1 "
+                          "ORDER BY ordinal_position";
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int r = 0; r < rs->row_count(); ++r) {
+    out.emplace_back(std::string(rs->Text(r, 0)), std::string(rs->Text(r, 1)));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> ParentsFirst(Connection& conn, std::vector<std::string> tables) {
+  std::map<std::string, std::set<std::string>> parents;
+  std::set<std::string> listed(tables.begin(), tables.end());
+  for (const std::string& t : tables) {
+    ASSIGN_OR_RETURN(auto targets, ForeignKeyTargets(conn, t));
+    for (std::string& p : targets) {
+      if (p != t && listed.count(p)) parents[t].insert(std::move(p));
+    }
+  }
+  std::vector<std::string> out;
+  std::set<std::string> placed;
+  // Repeatedly place the first table whose parents are placed; a cycle places its first member.
+  while (out.size() < tables.size()) {
+    const std::string* next = nullptr;
+    for (const std::string& t : tables) {
+      if (placed.count(t)) continue;
+      bool ready = true;
+      for (const std::string& p : parents[t]) ready = ready && placed.count(p);
+      if (ready) {
+        next = &t;
+        break;
+      }
+      if (next == nullptr) next = &t;  // a cycle: its first member, unless one is ready later
+    }
+    out.push_back(*next);
+    placed.insert(*next);
+  }
+  return out;
 }
 
 Status DropAllTables(Connection& conn) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "db/database.h"
@@ -13,6 +14,15 @@ Result<bool> TableExists(Connection& conn, std::string_view table);
 Result<std::vector<std::string>> ListColumns(Connection& conn, std::string_view table);
 // Every table in the database (SQLite) or in the current schema (PostgreSQL).
 Result<std::vector<std::string>> ListTables(Connection& conn);
+// The tables `table`'s foreign keys point at (itself included when it refers to itself).
+Result<std::vector<std::string>> ForeignKeyTargets(Connection& conn, std::string_view table);
+// The declared type of every column of `table`, lower case ("integer", "boolean",
+// "timestamp with time zone", "jsonb", ...), in order, as {column, type}.
+Result<std::vector<std::pair<std::string, std::string>>> ColumnTypes(Connection& conn,
+                                                                     std::string_view table);
+// `tables` ordered so that a table comes after those its foreign keys point at (a cycle or a
+// reference to itself is kept in the given order). For dumps and restores: parents first.
+Result<std::vector<std::string>> ParentsFirst(Connection& conn, std::vector<std::string> tables);
 // Drops every table ListTables returns. Used by `install --force`.
 Status DropAllTables(Connection& conn);
 

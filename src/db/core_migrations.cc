@@ -140,6 +140,21 @@ CREATE TABLE slipway_tasks (
 CREATE INDEX slipway_tasks_queue ON slipway_tasks (state, seq);
 CREATE INDEX slipway_tasks_kind ON slipway_tasks (kind, seq);
 )sql"));
+  // Backup settings (NocoBase's backupSettings: a schedule as a cron expression, how many backups
+  // to keep, whether files go in, a password) and when the schedule next runs: the node that
+  // moves next_run_ms forward (compare and set) is the one that queues the scheduled backup.
+  all.push_back(Sql("0.1.0", "0008-backup-settings", R"sql(
+CREATE TABLE slipway_backup_settings (
+  id INTEGER PRIMARY KEY,
+  scheduled BOOLEAN NOT NULL DEFAULT FALSE,
+  cron TEXT NOT NULL DEFAULT '0 0 * * *',
+  keep INTEGER NOT NULL DEFAULT 100,
+  files BOOLEAN NOT NULL DEFAULT TRUE,
+  password TEXT NOT NULL DEFAULT '',
+  next_run_ms BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO slipway_backup_settings (id) VALUES (1);
+)sql"));
   return all;
 }
 

@@ -16,6 +16,8 @@ inline constexpr std::string_view kWorkerIdsTable = "slipway_worker_ids";     //
 // Columns and tables removed from the schema, dropped once no node uses them (two-phase removal).
 inline constexpr std::string_view kTasksTable = "slipway_tasks";  // durable tasks
 inline constexpr std::string_view kPendingDropsTable = "slipway_pending_drops";
+// One row: the backup schedule, retention and options (ops/backup_manager.h).
+inline constexpr std::string_view kBackupSettingsTable = "slipway_backup_settings";
 
 // User collections may not take a name with this prefix.
 inline constexpr std::string_view kReservedPrefix = "slipway_";

@@ -183,7 +183,7 @@ class Dumper {
       }
       count += rs->row_count();
       done_ += rs->row_count();
-      if (options_.progress) options_.progress(done_, total_, c.name);
+      if (options_.progress) RETURN_IF_ERROR(options_.progress(done_, total_, c.name));
       if (rs->row_count() < kPage) break;
       last.clear();
       int r = rs->row_count() - 1;
@@ -229,7 +229,7 @@ class Dumper {
     if (!chunk.empty())
       RETURN_IF_ERROR(out_.AddBytes("dump/tables/" + table + "/000001.ndjson", chunk));
     done_ += rs->row_count();
-    if (options_.progress) options_.progress(done_, total_, table);
+    if (options_.progress) RETURN_IF_ERROR(options_.progress(done_, total_, table));
     return static_cast<int64_t>(rs->row_count());
   }
 
@@ -247,7 +247,7 @@ class Dumper {
       RETURN_IF_ERROR(out_.AddFile("files/uploads/" + p.filename().string(), p));
       ++*files;
       *bytes += fs::file_size(p, ec);
-      if (options_.progress) options_.progress(done_, total_, "files");
+      if (options_.progress) RETURN_IF_ERROR(options_.progress(done_, total_, "files"));
     }
     return Status::Ok();
   }
@@ -261,17 +261,16 @@ class Dumper {
   int64_t done_ = 0, total_ = 0;
 };
 
-// Plugins' own tables that are not collections. Slipway's bookkeeping of running nodes, leases,
-// tasks, removals and migrations belongs to the database it is in, not to a backup; the
-// definitions and plugins go into schema.json; tables of removed collections wait for their drop
-// (data/schema_store.h) and are not part of the application any more.
+}  // namespace
+
 Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::Schema& schema) {
   std::set<std::string> skip = {
-      std::string(db::kNodesTable),        std::string(db::kLocksTable),
-      std::string(db::kWorkerIdsTable),    std::string(db::kTasksTable),
-      std::string(db::kPendingDropsTable), std::string(db::kClusterTable),
-      std::string(db::kMigrationsTable),   std::string(db::kCollectionsTable),
-      std::string(db::kFieldsTable),       std::string(db::kPluginsTable)};
+      std::string(db::kNodesTable),         std::string(db::kLocksTable),
+      std::string(db::kWorkerIdsTable),     std::string(db::kTasksTable),
+      std::string(db::kPendingDropsTable),  std::string(db::kClusterTable),
+      std::string(db::kMigrationsTable),    std::string(db::kCollectionsTable),
+      std::string(db::kFieldsTable),        std::string(db::kPluginsTable),
+      std::string(db::kBackupSettingsTable)};
   for (const auto& [name, c] : schema.collections()) skip.insert(c->table);
   ASSIGN_OR_RETURN(auto pending,
                    conn.Query("SELECT table_name FROM " + std::string(db::kPendingDropsTable) +
@@ -282,10 +281,22 @@ Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::
   for (const std::string& t : tables) {
     if (!skip.count(t)) out.push_back(t);
   }
-  return out;
+  return db::ParentsFirst(conn, std::move(out));
 }
 
-}  // namespace
+Result<std::vector<const data::Collection*>> CollectionsParentsFirst(db::Connection& conn,
+                                                                     const data::Schema& schema) {
+  std::map<std::string, const data::Collection*> by_table;
+  std::vector<std::string> tables;
+  for (const auto& [name, c] : schema.collections()) {
+    by_table[c->table] = c.get();
+    tables.push_back(c->table);
+  }
+  ASSIGN_OR_RETURN(tables, db::ParentsFirst(conn, std::move(tables)));
+  std::vector<const data::Collection*> out;
+  for (const std::string& t : tables) out.push_back(by_table.at(t));
+  return out;
+}
 
 std::string BackupFileName() {
   std::time_t t = std::time(nullptr);
@@ -323,9 +334,11 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
   dump.set_total(total);
   json::object counts;
   int64_t rows = 0;
-  for (const auto& [name, c] : schema->collections()) {
+  // Parents first, so that a restore inserts rows after those they point at.
+  ASSIGN_OR_RETURN(auto ordered, CollectionsParentsFirst(conn, *schema));
+  for (const data::Collection* c : ordered) {
     ASSIGN_OR_RETURN(int64_t n, dump.Rows(*c));
-    counts[name] = n;
+    counts[c->name] = n;
     rows += n;
   }
   json::object table_counts;

@@ -41,8 +41,9 @@ struct BackupOptions {
   std::filesystem::path uploads_dir;
   std::string note;
   std::string app_version;
-  // Rows and files done of the total, with what is being written.
-  std::function<void(int64_t done, int64_t total, std::string_view what)> progress;
+  // Rows and files done of the total, with what is being written. An error stops the backup (a
+  // cancelled task) and is returned.
+  std::function<Status(int64_t done, int64_t total, std::string_view what)> progress;
   size_t chunk_bytes = 8 << 20;
 };
 
@@ -57,6 +58,15 @@ struct BackupSummary {
 // `conn` is a connection of its own, outside any transaction; it is left outside one.
 Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
                                    const BackupOptions& options);
+
+// Plugins' own tables that are not collections, parents first. Slipway's bookkeeping of running
+// nodes, leases, tasks, removals and migrations belongs to the database it is in, not to a
+// backup; the definitions and plugins go into schema.json; tables of removed collections wait
+// for their drop (data/schema_store.h) and are not part of the application any more.
+Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::Schema& schema);
+// The collections of `schema`, each after those its foreign keys point at.
+Result<std::vector<const data::Collection*>> CollectionsParentsFirst(db::Connection& conn,
+                                                                     const data::Schema& schema);
 
 // The default file name of a backup made now, NocoBase's form: backup_YYYYMMDD_HHMMSS_NNNN.slwbak.
 std::string BackupFileName();

@@ -61,6 +61,47 @@ Status PluginManager::ActivateIn(db::Connection& conn, const PluginRow& row, Plu
                    {row.name, enable || row.enabled, true, target});
 }
 
+std::optional<std::string> PluginManager::LoadableVersion(const std::string& name) const {
+  auto row = FindRow(name);
+  if (!row.ok()) return std::nullopt;
+  return row->package_version.empty() ? row->version : row->package_version;
+}
+
+Status PluginManager::RestoreStates(db::Connection& conn, const json::array& plugins,
+                                    const std::set<std::string>& disabled) {
+  for (const json::value& v : plugins) {
+    if (!v.is_object()) continue;
+    const json::object& p = v.as_object();
+    const json::value* name_v = p.if_contains("name");
+    if (name_v == nullptr || !name_v->is_string()) continue;
+    const std::string name(name_v->as_string());
+    auto row = FindRow(conn, name);
+    if (!row.ok()) {
+      if (disabled.count(name)) continue;
+      return row.status().WithContext("the backup's plugin '" + name + "'");
+    }
+    auto flag = [&](std::string_view key) {
+      const json::value* f = p.if_contains(key);
+      return f != nullptr && f->is_bool() && f->as_bool();
+    };
+    const bool enable = flag("enabled") && !disabled.count(name);
+    const bool install = flag("installed") && !disabled.count(name);
+    if (install && (!row->installed || row->version != row->package_version)) {
+      ASSIGN_OR_RETURN(auto rt, RuntimeFor(*row, row->package_version));
+      RETURN_IF_ERROR(
+          ActivateIn(conn, *row, *rt, false).WithContext("installing plugin '" + name + "'"));
+    }
+    const json::value* options = p.if_contains("options");
+    RETURN_IF_ERROR(conn.Exec(
+        "UPDATE " + kPluginTable + " SET enabled = $2, options = $3, error = NULL, updated_at = " +
+            db::SqlNow(conn.dialect()) + " WHERE name = $1",
+        {name, enable,
+         options != nullptr && options->is_object() ? db::Value(json::serialize(*options))
+                                                    : db::Null()}));
+  }
+  return Status::Ok();
+}
+
 Status PluginManager::PlanEnable(db::Connection& conn, const std::string& name,
                                  std::set<std::string>* visiting, std::vector<PluginRow>* plan) {
   if (!visiting->insert(name).second) {

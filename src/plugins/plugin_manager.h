@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -83,6 +84,16 @@ class PluginManager {
   Result<boost::json::object> Upgrade(const std::string& name);
   Result<boost::json::object> UpdateSettings(const std::string& name,
                                              const boost::json::object& options);
+
+  // The newest version of `name` this node can load (built in, or an added package), if any.
+  std::optional<std::string> LoadableVersion(const std::string& name) const;
+  // A restore's part (ops/restore.h), inside its transaction: each plugin of a backup's
+  // schema.json ({name, version, enabled, installed, options}) that this node has is brought to
+  // the backup's state: migrated and installed when the backup had it installed (its tables
+  // exist before its rows come), enabled or disabled as there, with the backup's settings.
+  // Plugins in `disabled` stay disabled; plugins the backup does not name are left as they are.
+  Status RestoreStates(db::Connection& conn, const boost::json::array& plugins,
+                       const std::set<std::string>& disabled);
 
   Result<boost::json::array> List();
   Result<boost::json::object> Get(const std::string& name);

@@ -46,6 +46,7 @@ class LocalCluster {
   }
 
   bool ok() const { return ok_; }
+  const TestDatabase& database() const { return pg_; }
   std::filesystem::path storage() const { return dir_.path() / "storage"; }
   Node& node(int i) { return *nodes_[i - 1]; }  // 1-based
   Api& api(int i) { return *apis_[i - 1]; }

@@ -1,9 +1,11 @@
 #include "db/postgres/postgres_connection.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <unordered_map>
 
+#include "db/bulk.h"
 #include "db/postgres/postgres_session.h"
 
 namespace slipway::db {
@@ -13,7 +15,7 @@ using postgres::PgConnPtr;
 using postgres::PgResultPtr;
 using postgres::Succeeded;
 
-class PostgresConnection final : public Connection {
+class PostgresConnection final : public Connection, public BulkLoader {
  public:
   PostgresConnection(PgConnPtr conn, std::string where)
       : conn_(std::move(conn)), where_(std::move(where)) {}
@@ -53,6 +55,28 @@ class PostgresConnection final : public Connection {
     }
     if (!Succeeded(result.get())) return ErrorFrom(result.get());
     return postgres::WrapResult(std::move(result));
+  }
+
+  Status CopyIn(std::string_view copy_sql, std::string_view rows) override {
+    RETURN_IF_ERROR(CheckHealthy());
+    PgResultPtr started = Exec(std::string(copy_sql));
+    if (started == nullptr || PQresultStatus(started.get()) != PGRES_COPY_IN) {
+      return ErrorFrom(started.get());
+    }
+    // Blocking sends (restores run on a thread of their own, never on a fiber).
+    while (!rows.empty()) {
+      const int n = static_cast<int>(std::min<size_t>(rows.size(), 1 << 20));
+      if (PQputCopyData(conn_.get(), rows.data(), n) != 1) break;
+      rows.remove_prefix(static_cast<size_t>(n));
+    }
+    const bool sent = rows.empty();
+    if (PQputCopyEnd(conn_.get(), sent ? nullptr : "the rows could not be sent") != 1) {
+      return ErrorFrom(nullptr);
+    }
+    PgResultPtr done = Await(1);
+    if (!Succeeded(done.get())) return ErrorFrom(done.get());
+    if (!sent) return ErrorFrom(nullptr);
+    return Status::Ok();
   }
 
   Status ExecScript(std::string_view sql) override {

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Backup and restore benchmark (issue 13): a PostgreSQL database of about SIZE_GB (default 1)
+# made through Slipway (customers with a unique email, orders belonging to them, products linked
+# to orders through a join table; every relation indexed), then in the same run:
+#   - pg_dump -Fc (the ceiling for the backup) and `slipway backup create`: time and size;
+#   - pg_restore with one job and with -j 2, and `slipway backup restore` into a fresh install:
+#     time;
+#   - the p99 of reads (get by id, wrk -t2 -c8) without a backup and while one runs.
+# Prints a Markdown table for the README.
+#   bench/backup.sh            SIZE_GB=0.1 bench/backup.sh for a quick run
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+size_gb=${SIZE_GB:-1}
+"$BENCH_ROOT/scripts/build" slipway >/dev/null
+bench_init
+start_bench_postgres
+export PGPASSWORD=slipway
+psql_q() { psql -q -X -h 127.0.0.1 -p "$pg_port" -U slipway -v ON_ERROR_STOP=1 "$@"; }
+pg_env=(DB_DIALECT=postgres DB_HOST=127.0.0.1 DB_PORT="$pg_port" DB_USER=slipway DB_PASSWORD=slipway
+  APP_KEY=bench-key-0123456789abcdef0123456789)
+slipway_cli() {  # database storage args...
+  local db=$1 storage=$2; shift 2
+  env "${pg_env[@]}" DB_DATABASE="$db" STORAGE_PATH="$storage" "$BENCH_ROOT/build/slipway" "$@"
+}
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
+
+# --- The source: a node on database "slipway", collections made through the API ---
+NODE_PORT=$(free_port)
+env "${pg_env[@]}" DB_DATABASE=slipway STORAGE_PATH="$BENCH_DIR/storage" \
+  setsid "$BENCH_ROOT/build/slipway" serve --host 127.0.0.1 --port "$NODE_PORT" >"$BENCH_DIR/slipway.log" 2>&1 &
+NODE_PID=$!
+BENCH_PIDS+=($NODE_PID)
+wait_http "http://127.0.0.1:$NODE_PORT/api/__health_check" 400
+token=$(sign_in "$NODE_PORT")
+api() {  # action json
+  curl -fs -X POST "http://127.0.0.1:$NODE_PORT/api/$1" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "$2" >/dev/null
+}
+api collections:create '{"name":"customers","fields":[{"name":"name","type":"string"},
+  {"name":"email","type":"string","unique":true},{"name":"city","type":"string"},
+  {"name":"score","type":"integer"},{"name":"notes","type":"text"},{"name":"meta","type":"json"},
+  {"name":"joined","type":"date"}]}'
+api collections:create '{"name":"products","fields":[{"name":"title","type":"string"},
+  {"name":"price","type":"decimal","precision":12,"scale":2}]}'
+api collections:create '{"name":"orders","fields":[{"name":"customer","type":"belongsTo","target":"customers"},
+  {"name":"amount","type":"decimal","precision":12,"scale":2},{"name":"status","type":"string"},
+  {"name":"placed","type":"date"},{"name":"lines","type":"json"},
+  {"name":"products","type":"belongsToMany","target":"products"}]}'
+
+# About 1 GB per 1.0: a customer row is ~420 bytes with its indexes, an order ~330, a link ~90.
+customers=$(awk -v s="$size_gb" 'BEGIN { printf "%d", s * 1000000 }')
+orders=$((customers * 2))
+products=10000
+echo "seeding $customers customers, $orders orders, $((orders * 2)) links..." >&2
+psql_q -d slipway <<SQL
+INSERT INTO customers (name, email, city, score, notes, meta, joined, "createdAt", "updatedAt", "createdById", "updatedById")
+SELECT 'Customer ' || i, 'c' || i || '@example.com', (ARRAY['Berlin','Lyon','Porto','Oslo','Turin'])[1 + i % 5],
+  (i * 7919) % 100000, md5(i::text) || ' ' || md5((i * 3)::text) || ' ' || md5((i * 7)::text),
+  json_build_object('tier', i % 4, 'tags', json_build_array('t' || i % 13, 't' || i % 17), 'ref', md5(i::text)),
+  timestamptz '2020-01-01' + (i % 2000) * interval '1 day', now(), now(), 1, 1
+FROM generate_series(1, $customers) i;
+INSERT INTO products (title, price, "createdAt", "updatedAt", "createdById", "updatedById")
+SELECT 'Product ' || i, (i % 9000) / 7.0, now(), now(), 1, 1 FROM generate_series(1, $products) i;
+INSERT INTO orders ("customerId", amount, status, placed, lines, "createdAt", "updatedAt", "createdById", "updatedById")
+SELECT 1 + (i * 31) % $customers, (i % 100000) / 3.0, (ARRAY['new','paid','shipped','returned'])[1 + i % 4],
+  timestamptz '2021-01-01' + (i % 1500) * interval '1 hour',
+  json_build_array(json_build_object('sku', md5(i::text), 'qty', i % 7)), now(), now(), 1, 1
+FROM generate_series(1, $orders) i;
+INSERT INTO "ordersProducts" ("orderId", "productId")
+SELECT o, 1 + (o * k) % $products FROM generate_series(1, $orders) o, (VALUES (7), (13)) v(k);
+VACUUM ANALYZE;
+SQL
+db_bytes=$(psql_q -d slipway -At -c "SELECT pg_database_size('slipway')")
+echo "database: $(mib "$db_bytes") MiB" >&2
+
+# --- Reads alone, then during a backup (get by id, 8 connections) ---
+export BENCH_TOKEN=$token BENCH_ROWS=$customers
+read_url="http://127.0.0.1:$NODE_PORT"
+cat >"$BENCH_DIR/get.lua" <<'LUA'
+local token = os.getenv("BENCH_TOKEN")
+local rows = tonumber(os.getenv("BENCH_ROWS"))
+request = function()
+  return wrk.format("GET", "/api/customers:get?filterByTk=" .. math.random(1, rows), {["Authorization"] = "Bearer " .. token})
+end
+LUA
+wrk -t2 -c8 -d3s -s "$BENCH_DIR/get.lua" "$read_url" >/dev/null
+read -r quiet_rps _ quiet_p99 _ < <(run_wrk "$read_url" 10s 8 -s "$BENCH_DIR/get.lua")
+
+# --- Slipway backup (while wrk reads) ---
+start=$(date +%s%N)
+run_wrk "$read_url" 600s 8 -s "$BENCH_DIR/get.lua" >"$BENCH_DIR/busy" &
+wrk_pid=$!
+slipway_cli slipway "$BENCH_DIR/storage" backup create --no-files --output "$BENCH_DIR/b.slwbak" 2>"$BENCH_DIR/backup.log"
+end=$(date +%s%N)
+pkill -INT -f "wrk -t2 -c8 -d600s" 2>/dev/null || true
+wait "$wrk_pid" 2>/dev/null || true
+read -r busy_rps _ busy_p99 _ <"$BENCH_DIR/busy" || true
+slipway_backup_s=$(seconds "$start" "$end")
+slipway_bytes=$(stat -c %s "$BENCH_DIR/b.slwbak")
+kill -TERM "$NODE_PID"
+wait "$NODE_PID" 2>/dev/null || true
+
+# --- pg_dump -Fc ---
+start=$(date +%s%N)
+pg_dump -Fc -h 127.0.0.1 -p "$pg_port" -U slipway -d slipway -f "$BENCH_DIR/dump.fc"
+end=$(date +%s%N)
+pg_dump_s=$(seconds "$start" "$end")
+pg_dump_bytes=$(stat -c %s "$BENCH_DIR/dump.fc")
+
+# --- pg_restore, one job and two ---
+restore_db() {  # name jobs
+  psql_q -d slipway -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 OWNER slipway"
+  local s e
+  s=$(date +%s%N)
+  pg_restore -h 127.0.0.1 -p "$pg_port" -U slipway -d "$1" -j "$2" "$BENCH_DIR/dump.fc"
+  e=$(date +%s%N)
+  seconds "$s" "$e"
+}
+pg_restore1_s=$(restore_db r1 1)
+pg_restore2_s=$(restore_db r2 2)
+psql_q -d slipway -c "DROP DATABASE r1" -c "DROP DATABASE r2"
+
+# --- Slipway restore into a fresh install ---
+psql_q -d slipway -c "CREATE DATABASE target OWNER slipway"
+slipway_cli target "$BENCH_DIR/target" install >/dev/null 2>&1
+start=$(date +%s%N)
+slipway_cli target "$BENCH_DIR/target" backup restore --no-safety-backup "$BENCH_DIR/b.slwbak" 2>"$BENCH_DIR/restore.log"
+end=$(date +%s%N)
+slipway_restore_s=$(seconds "$start" "$end")
+restored=$(psql_q -d target -At -c "SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM orders) + (SELECT count(*) FROM \"ordersProducts\")")
+
+machine_info
+echo "database: $(mib "$db_bytes") MiB on PostgreSQL 15; $restored rows restored"
+echo
+echo "| operation | seconds | size MiB | ratio |"
+echo "|---|---:|---:|---:|"
+echo "| pg_dump -Fc (ceiling) | $pg_dump_s | $(mib "$pg_dump_bytes") | 1.00 |"
+echo "| slipway backup create | $slipway_backup_s | $(mib "$slipway_bytes") | $(ratio "$pg_dump_s" "$slipway_backup_s") faster, size $(ratio "$slipway_bytes" "$pg_dump_bytes") |"
+echo "| pg_restore -j 1 | $pg_restore1_s | | |"
+echo "| pg_restore -j 2 (ceiling) | $pg_restore2_s | | 1.00 |"
+echo "| slipway backup restore | $slipway_restore_s | | $(ratio "$pg_restore2_s" "$slipway_restore_s") of -j 2's speed |"
+echo
+echo "reads (get by id, wrk -t2 -c8): $quiet_rps req/s, p99 $quiet_p99 ms alone; $busy_rps req/s, p99 $busy_p99 ms during the backup ($(ratio "$busy_p99" "$quiet_p99")x)"

@@ -1,0 +1,392 @@
+// The backups API (backup_manager.h): NocoBase's backups and backupSettings resources.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <set>
+
+#include "core/cron.h"
+#include "db/system_tables.h"
+#include "http/error_response.h"
+#include "http/upload_sink.h"
+#include "ops/backup_manager.h"
+
+namespace slipway::ops {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kMaxUploadBytes = uint64_t{1} << 40;  // an archive of a whole application
+constexpr uint64_t kMultipartOverhead = 64 << 10;
+
+api::Action Configure(api::ActionFn fn, bool safe) {
+  return api::Action{std::move(fn), api::RunsOn::kWorker, api::Access::kConfigure, "app", safe};
+}
+
+std::string Str(const json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : std::string();
+}
+
+// A value from the body (JSON) or the query string.
+const json::value* Arg(const api::ActionRequest& req, std::string_view key) {
+  if (req.body.is_object()) {
+    if (const json::value* v = req.body.as_object().if_contains(key)) return v;
+    if (const json::value* values = req.body.as_object().if_contains("values");
+        values != nullptr && values->is_object()) {
+      if (const json::value* v = values->as_object().if_contains(key)) return v;
+    }
+  }
+  return req.params.if_contains(key);
+}
+
+std::string HumanSize(uint64_t bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
+  return buf;
+}
+
+std::string IsoTime(std::time_t t) {
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+json::object StatusOf(const TaskRecord& t) {
+  json::object o{{"inProgress", !t.finished()},
+                 {"state", TaskStateName(t.state)},
+                 {"taskId", t.id},
+                 {"nodeId", t.node_id},
+                 {"progress", json::object{{"done", t.progress.done},
+                                           {"total", t.progress.total},
+                                           {"unit", t.progress.unit},
+                                           {"message", t.progress.message}}}};
+  if (!t.error.empty()) o["message"] = t.error;
+  if (!t.result.is_null()) o["result"] = t.result;
+  return o;
+}
+
+Result<bool> BoolArg(const json::value& v, std::string_view name) {
+  if (v.is_bool()) return v.as_bool();
+  return InvalidArgument("backupSettings: '" + std::string(name) + "' must be true or false");
+}
+
+}  // namespace
+
+void BackupManager::RegisterActions(api::ActionRegistry& r) {
+  r.Add("backups", "list",
+        Configure(
+            [this](api::ActionRequest&) -> Result<http::Response> {
+              json::array out;
+              std::set<std::string> running;
+              ASSIGN_OR_RETURN(auto tasks, tasks_.List(std::string(kBackupTask), 100));
+              for (const TaskRecord& t : tasks) {
+                if (t.finished()) continue;
+                const std::string name =
+                    Str(t.params.contains("name") ? t.params.at("name") : json::value());
+                running.insert(name);
+                json::object o = StatusOf(t);
+                o["name"] = name;
+                out.push_back(std::move(o));
+              }
+              std::vector<std::pair<std::time_t, json::object>> done;
+              std::error_code ec;
+              for (const auto& e : fs::directory_iterator(backups_dir(), ec)) {
+                const std::string name = e.path().filename().string();
+                if (!e.is_regular_file() || running.count(name) || !BackupPath(name).ok()) {
+                  continue;
+                }
+                struct stat st {};
+                if (::stat(e.path().c_str(), &st) != 0) continue;
+                done.emplace_back(st.st_mtime,
+                                  json::object{{"name", name},
+                                               {"inProgress", false},
+                                               {"size", static_cast<uint64_t>(st.st_size)},
+                                               {"fileSize", HumanSize(st.st_size)},
+                                               {"createdAt", IsoTime(st.st_mtime)}});
+              }
+              std::sort(done.begin(), done.end(), [](const auto& a, const auto& b) {
+                return a.first != b.first
+                           ? a.first > b.first
+                           : a.second.at("name").as_string() > b.second.at("name").as_string();
+              });
+              for (auto& [t, o] : done) out.push_back(std::move(o));
+              return http::DataResponse(out);
+            },
+            true));
+
+  r.Add("backups", "create",
+        Configure(
+            [this](api::ActionRequest& req) -> Result<http::Response> {
+              json::object params{{"name", BackupFileName()}};
+              if (const json::value* f = Arg(req, "enableFilesBackup")) params["files"] = *f;
+              if (const json::value* f = Arg(req, "files")) params["files"] = *f;
+              if (const json::value* n = Arg(req, "note"); n && n->is_string()) params["note"] = *n;
+              if (const json::value* p = Arg(req, "password"); p && p->is_string()) {
+                params["password"] = *p;
+              }
+              ASSIGN_OR_RETURN(TaskRecord t, tasks_.Enqueue(std::string(kBackupTask), params,
+                                                            req.user ? std::optional(req.user->id)
+                                                                     : std::nullopt));
+              if (wake_) wake_();
+              http::Response resp = http::DataResponse(json::object{
+                  {"name", params.at("name")}, {"inProgress", true}, {"taskId", t.id}});
+              resp.status = 202;
+              return resp;
+            },
+            false));
+
+  r.Add("backups", "taskStatus",
+        Configure(
+            [this](api::ActionRequest& req) -> Result<http::Response> {
+              std::vector<std::string> names;
+              for (std::string_view key : {"names", "names[]", "name", "filterByTk"}) {
+                const json::value* v = Arg(req, key);
+                if (v == nullptr) continue;
+                if (v->is_array()) {
+                  for (const json::value& n : v->as_array()) names.push_back(Str(n));
+                } else {
+                  std::string list = Str(*v);
+                  size_t start = 0;
+                  while (start <= list.size()) {
+                    size_t comma = list.find(',', start);
+                    if (comma == std::string::npos) comma = list.size();
+                    if (comma > start) names.push_back(list.substr(start, comma - start));
+                    start = comma + 1;
+                  }
+                }
+              }
+              if (names.empty()) return InvalidArgument("names: the backups to ask about");
+              ASSIGN_OR_RETURN(auto tasks, tasks_.List(std::string(kBackupTask), 500));
+              json::object out;
+              for (const std::string& name : names) {
+                json::value status = nullptr;
+                for (const TaskRecord& t : tasks) {  // newest first
+                  if (t.params.contains("name") && Str(t.params.at("name")) == name) {
+                    status = StatusOf(t);
+                    break;
+                  }
+                }
+                if (status.is_null() && BackupPath(name).ok()) {
+                  status = json::object{{"inProgress", false}};
+                }
+                out[name] = std::move(status);
+              }
+              return http::DataResponse(out);
+            },
+            true));
+
+  r.Add("backups", "download",
+        Configure(
+            [this](api::ActionRequest& req) -> Result<http::Response> {
+              const json::value* tk = Arg(req, "filterByTk");
+              ASSIGN_OR_RETURN(fs::path path, BackupPath(tk ? Str(*tk) : std::string()));
+              std::error_code ec;
+              uint64_t size = fs::file_size(path, ec);
+              if (ec) return NotFound("backup not found", "BACKUP_NOT_FOUND");
+              http::Response resp;
+              resp.content_type = "application/octet-stream";
+              resp.file = http::FileBody{path.string(), 0, size};
+              resp.headers.push_back({"content-disposition",
+                                      "attachment; filename=\"" + path.filename().string() + "\""});
+              return resp;
+            },
+            true));
+
+  r.Add(
+      "backups", "destroy",
+      Configure(
+          [this](api::ActionRequest& req) -> Result<http::Response> {
+            const json::value* tk = Arg(req, "filterByTk");
+            ASSIGN_OR_RETURN(fs::path path, BackupPath(tk ? Str(*tk) : std::string()));
+            const std::string name = path.filename().string();
+            ASSIGN_OR_RETURN(auto restores, tasks_.List(std::string(kRestoreTask), 50));
+            for (const TaskRecord& t : restores) {
+              if (!t.finished() && t.params.contains("name") && Str(t.params.at("name")) == name) {
+                return FailedPrecondition("backup '" + name + "' is being restored (task " + t.id +
+                                              "); it can be removed once that ends",
+                                          "BACKUP_IN_USE");
+              }
+            }
+            std::error_code ec;
+            if (!fs::remove(path, ec) || ec) {
+              return Internal("removing backup '" + name + "': " + ec.message());
+            }
+            return http::DataResponse(json::object{{"status", "ok"}});
+          },
+          false));
+
+  auto queue_restore = [this](api::ActionRequest& req,
+                              const std::string& name) -> Result<http::Response> {
+    json::object params{{"name", name}};
+    if (const json::value* p = Arg(req, "password");
+        p && p->is_string() && !p->as_string().empty()) {
+      params["password"] = *p;
+    }
+    if (const json::value* d = Arg(req, "disableMissingPlugins")) {
+      params["disableMissingPlugins"] = *d;
+    }
+    ASSIGN_OR_RETURN(TaskRecord t,
+                     tasks_.Enqueue(std::string(kRestoreTask), params,
+                                    req.user ? std::optional(req.user->id) : std::nullopt));
+    if (wake_) wake_();
+    http::Response resp =
+        http::DataResponse(json::object{{"status", "ok"}, {"task", t.id}, {"name", name}});
+    resp.status = 202;
+    return resp;
+  };
+
+  r.Add("backups", "restore",
+        Configure(
+            [this, queue_restore](api::ActionRequest& req) -> Result<http::Response> {
+              const json::value* n = Arg(req, "name");
+              if (n == nullptr) n = Arg(req, "filterByTk");
+              ASSIGN_OR_RETURN(fs::path path, BackupPath(n ? Str(*n) : std::string()));
+              return queue_restore(req, path.filename().string());
+            },
+            false));
+
+  api::Action upload = Configure(
+      [this, queue_restore](api::ActionRequest& req) -> Result<http::Response> {
+        auto sink = std::dynamic_pointer_cast<http::UploadSink>(req.http.sink);
+        if (sink == nullptr) {
+          return InvalidArgument(
+              "backups:upload takes a multipart/form-data upload with the archive in the field "
+              "'file'");
+        }
+        size_t index = sink->files().size();
+        for (size_t i = 0; i < sink->files().size(); ++i) {
+          if (sink->files()[i].field == "file") index = i;
+        }
+        if (index == sink->files().size()) {
+          return InvalidArgument("backups:upload: the archive goes in the form field 'file'");
+        }
+        const std::string name = BackupFileName();
+        RETURN_IF_ERROR(sink->Claim(index, backups_dir() / name));
+        // The uploaded archive is a backup of the folder from now on (listed, restorable again).
+        json::object body;
+        for (const auto& [k, v] : sink->fields()) body[k] = v;
+        if (body.contains("disableMissingPlugins")) {
+          body["disableMissingPlugins"] = Str(body.at("disableMissingPlugins")) == "true";
+        }
+        req.body = std::move(body);
+        return queue_restore(req, name);
+      },
+      false);
+  upload.plan_body = [dir = backups_dir()](const http::Request& head, const api::Snapshot&) {
+    http::BodyPlan plan;
+    std::string_view type = head.header("content-type");
+    if (type.find("multipart/form-data") == std::string_view::npos) return plan;
+    if (head.header("authorization").empty() && head.query.find("token=") == std::string::npos) {
+      plan.reject = http::ErrorResponse(
+          Unauthenticated("Unauthenticated. Please sign in to continue.", "EMPTY_TOKEN"));
+      return plan;
+    }
+    auto sink = http::UploadSink::Create(
+        type, http::UploadOptions{.temp_dir = dir, .max_file_bytes = kMaxUploadBytes});
+    if (!sink.ok()) {
+      plan.reject = http::ErrorResponse(sink.status());
+      return plan;
+    }
+    plan.sink = std::move(sink).value();
+    plan.limit = kMaxUploadBytes + kMultipartOverhead;
+    return plan;
+  };
+  r.Add("backups", "upload", std::move(upload));
+
+  r.Add("backups", "restoreStatus",
+        Configure(
+            [this](api::ActionRequest& req) -> Result<http::Response> {
+              const json::value* id = Arg(req, "task");
+              if (id == nullptr) id = Arg(req, "filterByTk");
+              if (id == nullptr || Str(*id).empty()) {
+                return InvalidArgument("task: the id backups:restore answered with");
+              }
+              ASSIGN_OR_RETURN(TaskRecord t, tasks_.Get(Str(*id)));
+              if (t.kind != kRestoreTask) return NotFound("restore task " + t.id + " not found");
+              return http::DataResponse(StatusOf(t));
+            },
+            true));
+
+  auto settings_json = [](const BackupSettings& s) {
+    return json::object{
+        {"scheduled", s.scheduled},
+        {"cron", s.cron},
+        {"keep", s.keep},
+        {"enableFilesBackup", s.files},
+        {"hasPassword", !s.password.empty()},
+        {"nextRunAt", s.scheduled && s.next_run_ms > 0 ? json::value(IsoTime(s.next_run_ms / 1000))
+                                                       : json::value(nullptr)}};
+  };
+  r.Add("backupSettings", "get",
+        Configure(
+            [this, settings_json](api::ActionRequest&) -> Result<http::Response> {
+              ASSIGN_OR_RETURN(BackupSettings s, ReadSettings());
+              return http::DataResponse(settings_json(s));
+            },
+            true));
+  r.Add("backupSettings", "update",
+        Configure(
+            [this, settings_json](api::ActionRequest& req) -> Result<http::Response> {
+              ASSIGN_OR_RETURN(BackupSettings s, ReadSettings());
+              const json::object* values = nullptr;
+              if (req.body.is_object()) {
+                values = &req.body.as_object();
+                if (const json::value* v = values->if_contains("values"); v && v->is_object()) {
+                  values = &v->as_object();
+                }
+              }
+              if (values == nullptr) return InvalidArgument("backupSettings:update takes values");
+              bool replan = false;
+              for (const auto& [key, v] : *values) {
+                if (key == "scheduled") {
+                  ASSIGN_OR_RETURN(s.scheduled, BoolArg(v, key));
+                  replan = true;
+                } else if (key == "enableFilesBackup") {
+                  ASSIGN_OR_RETURN(s.files, BoolArg(v, key));
+                } else if (key == "cron") {
+                  if (!v.is_string())
+                    return InvalidArgument("backupSettings: 'cron' must be a string");
+                  RETURN_IF_ERROR(core::CronSchedule::Parse(v.as_string())
+                                      .status()
+                                      .WithContext("backupSettings: 'cron'"));
+                  s.cron = std::string(v.as_string());
+                  replan = true;
+                } else if (key == "keep") {
+                  if (!v.is_int64() || v.as_int64() < 1 || v.as_int64() > 1000) {
+                    return InvalidArgument(
+                        "backupSettings: 'keep' must be an integer from 1 to 1000");
+                  }
+                  s.keep = static_cast<int>(v.as_int64());
+                } else if (key == "password" || key == "encryptionPassword") {
+                  if (!v.is_string() && !v.is_null()) {
+                    return InvalidArgument("backupSettings: 'password' must be a string");
+                  }
+                  s.password = v.is_string() ? std::string(v.as_string()) : std::string();
+                } else {
+                  return InvalidArgument("backupSettings: unknown setting '" + std::string(key) +
+                                         "'");
+                }
+              }
+              if (replan) s.next_run_ms = 0;
+              ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+              RETURN_IF_ERROR(conn->Exec(
+                  "UPDATE " + std::string(db::kBackupSettingsTable) +
+                      " SET scheduled = $1, cron = $2, keep = $3, files = $4, password = $5, "
+                      "next_run_ms = $6 WHERE id = 1",
+                  {s.scheduled, s.cron, static_cast<int64_t>(s.keep), s.files, s.password,
+                   s.next_run_ms}));
+              return http::DataResponse(settings_json(s));
+            },
+            false));
+}
+
+}  // namespace slipway::ops

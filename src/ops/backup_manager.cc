@@ -1,0 +1,378 @@
+#include "ops/backup_manager.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+
+#include "api/cluster_actions.h"
+#include "core/cron.h"
+#include "core/logging.h"
+#include "db/cluster_state.h"
+#include "db/system_tables.h"
+
+namespace slipway::ops {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string kSettings(db::kBackupSettingsTable);
+constexpr std::string_view kExtension = ".slwbak";
+
+int64_t MillisSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Param(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+bool Flag(const json::object& o, std::string_view key, bool otherwise) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return otherwise;
+  if (v->is_bool()) return v->as_bool();
+  if (v->is_string()) return v->as_string() == "true" || v->as_string() == "1";
+  return otherwise;
+}
+
+// A valid archive name: a plain file name (no directory part, no leading dot) ending in .slwbak.
+Status CheckName(const std::string& name) {
+  bool ok = name.size() > kExtension.size() && name.size() <= 200 && name[0] != '.' &&
+            name.ends_with(kExtension);
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || c == '.');
+  }
+  return ok ? Status::Ok()
+            : InvalidArgument("'" + name + "' is not the name of a backup (a file name ending in " +
+                                  std::string(kExtension) + ", without a directory)",
+                              "BAD_BACKUP_NAME");
+}
+
+// Throttles progress reports into the task row to about two a second; the last error (a
+// cancellation) is returned every time after it.
+class Reporter {
+ public:
+  Reporter(TaskContext& ctx, std::string unit, bool to_row)
+      : ctx_(ctx), unit_(std::move(unit)), to_row_(to_row) {}
+  Status operator()(int64_t done, int64_t total, std::string_view what, bool force = false) {
+    if (!status_.ok()) return status_;
+    ctx_.Note({done, total, unit_, std::string(what)});
+    auto now = Clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(500)) return Status::Ok();
+    last_ = now;
+    if (!to_row_ && !force) return Status::Ok();
+    status_ = ctx_.Report({done, total, unit_, std::string(what)});
+    return status_;
+  }
+  void set_to_row(bool to_row) { to_row_ = to_row; }
+
+ private:
+  TaskContext& ctx_;
+  std::string unit_;
+  bool to_row_;
+  Status status_;
+  Clock::time_point last_{};
+};
+
+// False only for a command's task ("<host>:<port>/cli/<pid>", TaskCommandId) on this host whose
+// process is gone.
+bool CommandAlive(const std::string& node_id) {
+  size_t cli = node_id.rfind("/cli/");
+  if (cli == std::string::npos) return true;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) return true;
+  const std::string holder = node_id.substr(0, node_id.find(':'));
+  if (holder != host) return true;
+  long pid = std::strtol(node_id.c_str() + cli + 5, nullptr, 10);
+  if (pid <= 0) return true;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
+
+}  // namespace
+
+std::string TaskCommandId(const std::string& node_id) {
+  return node_id + "/cli/" + std::to_string(::getpid());
+}
+
+BackupManager::BackupManager(api::Services& services, TaskStore& tasks,
+                             BackupManagerOptions options)
+    : services_(services), tasks_(tasks), options_(std::move(options)) {}
+
+Result<fs::path> BackupManager::BackupPath(const std::string& name) const {
+  RETURN_IF_ERROR(CheckName(name));
+  fs::path path = backups_dir() / name;
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(path, ec))) {
+    return NotFound("backup '" + name + "' not found", "BACKUP_NOT_FOUND");
+  }
+  return path;
+}
+
+Result<BackupSettings> BackupManager::ReadSettings() {
+  ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+  ASSIGN_OR_RETURN(auto rs, conn->Query("SELECT scheduled, cron, keep, files, password, "
+                                        "next_run_ms FROM " +
+                                        kSettings + " WHERE id = 1"));
+  BackupSettings s;
+  if (rs->row_count() == 0) return s;
+  s.scheduled = rs->Bool(0, 0);
+  s.cron = std::string(rs->Text(0, 1));
+  s.keep = static_cast<int>(rs->Int(0, 2));
+  s.files = rs->Bool(0, 3);
+  s.password = std::string(rs->Text(0, 4));
+  s.next_run_ms = rs->Int(0, 5);
+  return s;
+}
+
+Result<json::value> BackupManager::RunBackup(TaskContext& ctx) {
+  const auto started = Clock::now();
+  const json::object& params = ctx.task().params;
+  const std::string name = Param(params, "name");
+  RETURN_IF_ERROR(CheckName(name));
+  ASSIGN_OR_RETURN(BackupSettings settings, ReadSettings());
+  auto snap = services_.snapshot();
+  if (!snap->schema_store) return FailedPrecondition("the application is not installed");
+  BackupOptions options;
+  std::error_code ec;
+  fs::create_directories(backups_dir(), ec);
+  options.output = backups_dir() / name;
+  options.files = Flag(params, "files", settings.files);
+  options.password = params.contains("password") ? Param(params, "password") : settings.password;
+  options.note = Param(params, "note");
+  options.uploads_dir = uploads_dir();
+  options.app_version = options_.app_version;
+  Reporter report(ctx, "rows", true);
+  options.progress = [&](int64_t done, int64_t total, std::string_view what) {
+    return report(done, total, what);
+  };
+  ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+  ASSIGN_OR_RETURN(BackupSummary made, CreateBackup(*conn, *snap->schema_store, options));
+  conn = {};
+  if (Flag(params, "scheduled", false) && settings.keep > 0) {
+    Status kept = ApplyRetention(settings.keep);
+    if (!kept.ok()) {
+      core::log::Warn("backup retention failed", {{"error", kept.message()}});
+    }
+  }
+  return json::value(json::object{{"name", name},
+                                  {"size", made.archive_bytes},
+                                  {"rows", made.rows},
+                                  {"files", made.files},
+                                  {"encrypted", !options.password.empty()},
+                                  {"ms", MillisSince(started)}});
+}
+
+Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
+  const auto started = Clock::now();
+  const json::object& params = ctx.task().params;
+  RestoreRequest request;
+  std::string name = Param(params, "name");
+  if (params.contains("path")) {
+    request.path = Param(params, "path");
+    name = request.path.filename().string();
+  } else {
+    ASSIGN_OR_RETURN(request.path, BackupPath(name));
+  }
+  request.password = Param(params, "password");
+  request.disable_missing_plugins = Flag(params, "disableMissingPlugins", false);
+  const db::Dialect dialect = services_.pool().dialect();
+
+  // 1. Everything checked; nothing touched.
+  Reporter bytes(ctx, "bytes", true);
+  RETURN_IF_ERROR(bytes(0, 0, "checking " + name, true));
+  Status stopped;
+  ASSIGN_OR_RETURN(BackupCheck check,
+                   CheckBackup(request, options_.app_version, options_.plugin_version,
+                               [&](uint64_t done, uint64_t total) {
+                                 if (stopped.ok()) {
+                                   stopped = bytes(static_cast<int64_t>(done),
+                                                   static_cast<int64_t>(total), "checking " + name);
+                                 }
+                               }));
+  RETURN_IF_ERROR(stopped);
+
+  // 2. The way back: a backup of what is there now.
+  std::string safety;
+  if (Flag(params, "safetyBackup", true)) {
+    auto snap = services_.snapshot();
+    if (!snap->schema_store) return FailedPrecondition("the application is not installed");
+    safety = BackupFileName();
+    BackupOptions options;
+    std::error_code ec;
+    fs::create_directories(backups_dir(), ec);
+    options.output = backups_dir() / safety;
+    options.uploads_dir = uploads_dir();
+    options.app_version = options_.app_version;
+    options.note = "taken before restoring " + name;
+    Reporter rows(ctx, "rows", true);
+    options.progress = [&](int64_t done, int64_t total, std::string_view) {
+      return rows(done, total, "safety backup " + safety);
+    };
+    ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+    RETURN_IF_ERROR(CreateBackup(*conn, *snap->schema_store, options)
+                        .status()
+                        .WithContext("the safety backup before the restore"));
+  }
+
+  // 3. Every node gated, then the restore as one change that opens the gate again.
+  Reporter rows(ctx, "rows", dialect == db::Dialect::kPostgres);
+  RETURN_IF_ERROR(rows(0, check.rows, "restoring " + name, true));
+  if (dialect == db::Dialect::kSqlite) {
+    // The row cannot be written while the restore holds the write lock.
+    RETURN_IF_ERROR(ctx.Hold(std::chrono::hours(1)));
+  }
+  RETURN_IF_ERROR(api::SetClusterGate(services_, "restoring", "restoring backup " + name));
+  RestoredFiles files(uploads_dir(), Flag(check.manifest, "includesFiles", false));
+  RestoreOptions options;
+  options.progress = [&](int64_t done, int64_t total, std::string_view what) {
+    return rows(done, total, what);
+  };
+  options.restore_plugins = options_.restore_plugins;
+  RestoreSummary summary;
+  Status restored = services_.ApplyChange(
+      {"backups:restore " + name, /*schema_lock=*/true},
+      [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
+        if (!now.schema_store) return FailedPrecondition("the application is not installed");
+        ASSIGN_OR_RETURN(summary,
+                         RestoreDatabase(conn, *now.schema_store, request, check, options, files));
+        RETURN_IF_ERROR(db::SetClusterState(conn, "running", ""));
+        return api::SnapshotUpdate::Reload();
+      });
+  const bool committed = restored.ok() || restored.tag() == "CLUSTER_UNCONFIRMED";
+  if (!committed) {
+    files.Abort();
+    Status reopened = api::SetClusterGate(services_, "running", "");
+    if (!reopened.ok()) {
+      core::log::Error("the restore failed and the gate could not be opened again",
+                       {{"error", reopened.message()}});
+    }
+    return restored.WithContext("the restore of " + name +
+                                " failed and changed nothing; the previous data is serving");
+  }
+  files.Finish();
+  rows.set_to_row(true);
+  RETURN_IF_ERROR(rows(summary.rows, summary.rows, "restored " + name, true));
+  json::object result{
+      {"name", name},
+      {"rows", summary.rows},
+      {"files", summary.files},
+      {"safetyBackup", safety.empty() ? json::value(nullptr) : json::value(safety)},
+      {"appVersion", check.manifest.contains("appVersion") ? check.manifest.at("appVersion")
+                                                           : json::value(nullptr)},
+      {"dialect",
+       check.manifest.contains("dialect") ? check.manifest.at("dialect") : json::value(nullptr)},
+      {"ms", MillisSince(started)}};
+  json::array disabled;
+  for (const std::string& p : check.disabled_plugins) disabled.push_back(json::value(p));
+  result["disabledPlugins"] = std::move(disabled);
+  if (!restored.ok()) result["warning"] = restored.message();
+  return json::value(std::move(result));
+}
+
+Status BackupManager::ApplyRetention(int keep) {
+  if (keep <= 0) return Status::Ok();
+  std::set<std::string> in_use;
+  ASSIGN_OR_RETURN(auto restores, tasks_.List(std::string(kRestoreTask), 50));
+  for (const TaskRecord& t : restores) {
+    if (!t.finished()) {
+      in_use.insert(Param(t.params, "name"));
+      in_use.insert(fs::path(Param(t.params, "path")).filename().string());
+    }
+  }
+  std::vector<std::pair<fs::file_time_type, fs::path>> archives;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(backups_dir(), ec)) {
+    std::string file = e.path().filename().string();
+    if (!e.is_regular_file() || !CheckName(file).ok()) continue;
+    archives.emplace_back(e.last_write_time(ec), e.path());
+  }
+  std::sort(archives.begin(), archives.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second > b.second;
+  });
+  for (size_t i = static_cast<size_t>(keep); i < archives.size(); ++i) {
+    const fs::path& p = archives[i].second;
+    if (in_use.count(p.filename().string())) continue;
+    fs::remove(p, ec);
+    core::log::Info("backup removed by retention",
+                    {{"name", p.filename().string()}, {"keep", keep}});
+  }
+  return Status::Ok();
+}
+
+Result<bool> BackupManager::ScheduleTick(int64_t now_ms) {
+  ASSIGN_OR_RETURN(BackupSettings s, ReadSettings());
+  if (!s.scheduled) return false;
+  ASSIGN_OR_RETURN(core::CronSchedule cron, core::CronSchedule::Parse(s.cron));
+  if (s.next_run_ms != 0 && now_ms < s.next_run_ms) return false;
+  auto next = cron.Next(std::chrono::sys_seconds(std::chrono::seconds(now_ms / 1000)));
+  if (!next) return false;
+  const int64_t next_ms = static_cast<int64_t>(next->time_since_epoch().count()) * 1000;
+  ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+  // The one node whose compare-and-set moves the schedule on queues the backup.
+  ASSIGN_OR_RETURN(auto moved, conn->Query("UPDATE " + kSettings +
+                                               " SET next_run_ms = $1 WHERE id = 1 AND "
+                                               "next_run_ms = $2 AND scheduled = $3",
+                                           {next_ms, s.next_run_ms, true}));
+  if (moved->affected_rows() != 1 || s.next_run_ms == 0) return false;  // first: only planned
+  conn = {};
+  ASSIGN_OR_RETURN(
+      TaskRecord t,
+      tasks_.Enqueue(std::string(kBackupTask),
+                     json::object{{"name", BackupFileName()}, {"scheduled", true}}, std::nullopt));
+  core::log::Info("scheduled backup queued", {{"task", t.id}, {"cron", s.cron}});
+  return true;
+}
+
+void BackupManager::RecoverGate() {
+  auto conn = services_.pool().Acquire();
+  if (!conn.ok()) return;
+  auto row = db::ReadClusterRow(**conn);
+  *conn = {};
+  if (!row.ok() || row->state != "restoring") return;
+  auto restores = tasks_.List(std::string(kRestoreTask), 20);
+  if (!restores.ok()) return;
+  for (const TaskRecord& t : *restores) {
+    if (t.finished()) continue;
+    // A command on this machine that was killed while it held the restore (on SQLite its lease
+    // is long: the row cannot be renewed during the restore) is over when its process is gone.
+    if (!CommandAlive(t.node_id)) {
+      tasks_.FailRunningOf(t.node_id, "the command that ran it stopped").status().IgnoreError();
+      continue;
+    }
+    return;  // still going (or waiting to start)
+  }
+  Status s = api::SetClusterGate(services_, "running", "");
+  core::log::Warn(
+      "a restore ended without its node; the gate is open again, the data it had "
+      "before is serving",
+      {{"ok", s.ok()}, {"error", s.message()}});
+}
+
+void BackupManager::Register(TaskRunner& runner) {
+  wake_ = [&runner] { runner.Wake(); };
+  runner.Register(std::string(kBackupTask), [this](TaskContext& ctx) { return RunBackup(ctx); });
+  runner.Register(std::string(kRestoreTask), [this](TaskContext& ctx) { return RunRestore(ctx); });
+  runner.AddSweep([this] {
+    RecoverGate();
+    auto queued = ScheduleTick(NowMillis());
+    if (!queued.ok()) {
+      core::log::Warn("the backup schedule failed", {{"error", queued.status().message()}});
+    }
+  });
+}
+
+}  // namespace slipway::ops

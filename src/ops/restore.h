@@ -1,0 +1,117 @@
+// Restoring a backup (issue 13), in two parts that the backup manager (backup_manager.h) runs
+// around the cluster's gate:
+//
+//   CheckBackup     reads the whole archive and checks it (archive.h: every entry's SHA-256,
+//                   the manifest's, the format), that it is a backup, that this app version may
+//                   restore it (a newer one is refused: APP_VERSION_NEWER; an older one is
+//                   restored into this version's tables), and that every plugin it has enabled
+//                   can be loaded here at its version or later (refused, naming them all:
+//                   PLUGINS_MISSING, unless the caller restores them disabled). Changes nothing.
+//   RestoreDatabase the change itself, inside the caller's transaction (a cluster-wide change
+//                   under the schema lock, gated): the plugins to their states in the backup,
+//                   the schema replaced (SchemaStore::ReplaceAll), the tables the backup covers
+//                   emptied, every row inserted (values through the field types, so a SQLite
+//                   backup restores into PostgreSQL and back), PostgreSQL's identity sequences
+//                   moved past the restored keys, and the files placed (RestoredFiles). The
+//                   archive is read a second time as it is inserted; any difference from the
+//                   first reading fails it. All or nothing: the caller's rollback undoes the
+//                   database, RestoredFiles::Abort the files.
+//
+// Failures name what failed: the entry, the table and row, the plugin, the versions.
+#pragma once
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "data/schema_store.h"
+#include "db/database.h"
+#include "ops/archive.h"
+#include "slipway/status.h"
+
+namespace slipway::ops {
+
+struct RestoreRequest {
+  std::filesystem::path path;
+  std::string password;
+  // Restore with the plugins this node cannot load disabled, instead of refusing.
+  bool disable_missing_plugins = false;
+};
+
+// The version of a plugin this node can load (built in, or added as a package), if any.
+using PluginVersionFn = std::function<std::optional<std::string>(const std::string& name)>;
+
+struct BackupCheck {
+  boost::json::object manifest;
+  boost::json::object schema;              // dump/schema.json
+  std::set<std::string> disabled_plugins;  // enabled in the backup, restored disabled here
+  uint64_t archive_bytes = 0;
+  int64_t rows = 0;  // every row the backup holds
+  uint64_t files = 0;
+};
+
+Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string& app_version,
+                                const PluginVersionFn& plugin_version,
+                                const ReadProgress& progress = {});
+
+// The uploaded files a restore brings: written beside the uploads under a staging directory as
+// the archive is read, placed before the database commits (a new name is added; a name that
+// exists with other content is replaced, its old file kept aside), and after the commit the
+// files the backup does not have are removed (only when the backup has files). Abort() (or the
+// destructor without Finish) takes placed files back out and puts replaced ones back. A crash
+// between placing and committing leaves only files nothing names.
+class RestoredFiles {
+ public:
+  RestoredFiles(std::filesystem::path uploads_dir, bool backup_has_files);
+  ~RestoredFiles();
+  RestoredFiles(const RestoredFiles&) = delete;
+  RestoredFiles& operator=(const RestoredFiles&) = delete;
+
+  // A slice of file `name` (called in order; a new name starts a new file).
+  Status Write(const std::string& name, std::string_view data);
+  Status Place();
+  void Abort();
+  // After the commit.
+  void Finish();
+  uint64_t count() const { return written_.size(); }
+
+ private:
+  Status CloseCurrent();
+
+  const std::filesystem::path uploads_;
+  const bool has_files_;
+  std::filesystem::path staging_;
+  std::vector<std::string> written_;
+  std::vector<std::string> added_, replaced_;
+  std::string current_;
+  int fd_ = -1;
+  bool finished_ = false;
+};
+
+struct RestoreOptions {
+  // Rows and files done of the total, with what is being restored. An error stops the restore
+  // (a cancelled task).
+  std::function<Status(int64_t done, int64_t total, std::string_view what)> progress;
+  // Brings the plugins to their states in the backup (installed, enabled, settings), with
+  // `disabled` left disabled, inside the restore's transaction. Wired by the application.
+  std::function<Status(db::Connection&, const boost::json::array& plugins,
+                       const std::set<std::string>& disabled)>
+      restore_plugins;
+};
+
+struct RestoreSummary {
+  std::shared_ptr<const data::Schema> schema;
+  int64_t rows = 0;
+  uint64_t files = 0;
+};
+
+Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaStore& store,
+                                       const RestoreRequest& request, const BackupCheck& check,
+                                       const RestoreOptions& options, RestoredFiles& files);
+
+}  // namespace slipway::ops
