@@ -89,12 +89,30 @@ std::string FormatInstant(std::chrono::sys_time<std::chrono::milliseconds> t) {
   rest -= m;
   auto sec = std::chrono::duration_cast<std::chrono::seconds>(rest);
   rest -= sec;
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<int>(h.count()),
-                static_cast<int>(m.count()), static_cast<int>(sec.count()),
-                static_cast<int>(rest.count()));
+  // Written by hand: this runs for every instant a list or a restore handles.
+  auto digits = [](char* at, int value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      at[i] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  char buf[25] = "0000-00-00T00:00:00.000Z";
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {
+    char wide[48];
+    std::snprintf(wide, sizeof(wide), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(h.count()), static_cast<int>(m.count()),
+                  static_cast<int>(sec.count()), static_cast<int>(rest.count()));
+    return wide;
+  }
+  digits(buf, year, 4);
+  digits(buf + 5, static_cast<int>(static_cast<unsigned>(ymd.month())), 2);
+  digits(buf + 8, static_cast<int>(static_cast<unsigned>(ymd.day())), 2);
+  digits(buf + 11, static_cast<int>(h.count()), 2);
+  digits(buf + 14, static_cast<int>(m.count()), 2);
+  digits(buf + 17, static_cast<int>(sec.count()), 2);
+  digits(buf + 20, static_cast<int>(rest.count()), 3);
   return buf;
 }
 

@@ -15,24 +15,21 @@ void AppendCopyValue(std::string* out, const Value& value) {
         } else if constexpr (std::is_same_v<T, bool>) {
           out->append(v ? "true" : "false");
         } else if constexpr (std::is_same_v<T, std::string>) {
-          for (char c : v) {
-            switch (c) {
-              case '\\':
-                out->append("\\\\");
-                break;
-              case '\t':
-                out->append("\\t");
-                break;
-              case '\n':
-                out->append("\\n");
-                break;
-              case '\r':
-                out->append("\\r");
-                break;
-              default:
-                out->push_back(c);
-            }
+          // Runs without a special character are appended whole.
+          size_t run = 0;
+          for (size_t i = 0; i < v.size(); ++i) {
+            const char c = v[i];
+            const char* escaped = c == '\\'   ? "\\\\"
+                                  : c == '\t' ? "\\t"
+                                  : c == '\n' ? "\\n"
+                                  : c == '\r' ? "\\r"
+                                              : nullptr;
+            if (escaped == nullptr) continue;
+            out->append(v, run, i - run);
+            out->append(escaped, 2);
+            run = i + 1;
           }
+          out->append(v, run, v.size() - run);
         } else {  // int64_t, double: the shortest text that reads back exactly
           char buf[32];
           auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);

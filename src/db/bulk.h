@@ -3,6 +3,7 @@
 // to multi-row INSERTs on other connections (SQLite, whose INSERTs are already local calls).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,10 +14,29 @@ namespace slipway::db {
 class BulkLoader {
  public:
   virtual ~BulkLoader() = default;
-  // Runs `copy_sql` ("COPY t (a, b) FROM STDIN") and sends `rows`: COPY's text format, one row
-  // per line, columns separated by tabs (AppendCopyValue). Inside the caller's transaction, if
-  // any; errors as Query's.
-  virtual Status CopyIn(std::string_view copy_sql, std::string_view rows) = 0;
+  // Starts `copy_sql` ("COPY t (a, b) FROM STDIN"); until EndCopy the connection takes nothing
+  // else. Rows go in COPY's text format, one per line, columns separated by tabs
+  // (AppendCopyValue), in slices of any size: the server loads them while the caller prepares
+  // the next. Inside the caller's transaction, if any; errors as Query's (EndCopy reports what
+  // the server refused).
+  virtual Status BeginCopy(std::string_view copy_sql) = 0;
+  virtual Status PutCopy(std::string_view rows) = 0;
+  virtual Status EndCopy() = 0;
+  // Ends an open COPY as failed (the server discards it), so that the transaction can roll back.
+  virtual void AbortCopy() = 0;
+};
+
+// A connection that can stream a query's rows (PostgreSQL's COPY (query) TO STDOUT): the server
+// produces rows while the caller works on the ones before, with no page queries in between.
+class BulkReader {
+ public:
+  virtual ~BulkReader() = default;
+  // Starts streaming `select_sql` (no parameters); until the last rows were read the connection
+  // takes nothing else.
+  virtual Status BeginCopyOut(std::string_view select_sql) = 0;
+  // The next rows, about `max_bytes` of them, read as Query's rows would be (same kinds, same
+  // conversions); an empty set once every row was read and the statement finished.
+  virtual Result<std::unique_ptr<ResultSet>> NextCopyRows(size_t max_bytes) = 0;
 };
 
 // Appends `value` in COPY's text format: \N for NULL, backslash, tab, newline and carriage return

@@ -40,7 +40,7 @@ inline constexpr int kArchiveFormat = 1;
 
 struct ArchiveOptions {
   std::string password;  // empty: not encrypted
-  int zstd_level = 3;
+  int zstd_level = 1;
   int zstd_threads = 0;  // 0: one per core
 };
 

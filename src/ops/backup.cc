@@ -8,6 +8,7 @@
 #include "core/ids.h"
 #include "core/json_writer.h"
 #include "data/values.h"
+#include "db/bulk.h"
 #include "db/catalog.h"
 #include "db/system_tables.h"
 #include "ops/archive.h"
@@ -168,26 +169,43 @@ class Dumper {
       chunk.clear();
       return Status::Ok();
     };
-    for (;;) {
-      ASSIGN_OR_RETURN(auto rs, last.empty() ? conn_.Query(first) : conn_.Query(next, last));
-      for (int r = 0; r < rs->row_count(); ++r) {
+    auto render = [&](const db::ResultSet& rs) -> Status {
+      for (int r = 0; r < rs.row_count(); ++r) {
         chunk.push_back('{');
         for (size_t i = 0; i < columns.size(); ++i) {
           if (i > 0) chunk.push_back(',');
           core::AppendJsonString(&chunk, columns[i]->name);
           chunk.push_back(':');
-          data::AppendCellJson(&chunk, *columns[i], *rs, r, static_cast<int>(i));
+          data::AppendCellJson(&chunk, *columns[i], rs, r, static_cast<int>(i));
         }
         chunk.append("}\n");
         if (chunk.size() >= options_.chunk_bytes) RETURN_IF_ERROR(flush());
       }
-      count += rs->row_count();
-      done_ += rs->row_count();
+      count += rs.row_count();
+      done_ += rs.row_count();
       if (options_.progress) RETURN_IF_ERROR(options_.progress(done_, total_, c.name));
-      if (rs->row_count() < kPage) break;
-      last.clear();
-      int r = rs->row_count() - 1;
-      for (size_t k = 0; k < keys.size(); ++k) last.push_back(KeyOf(*keys[k], *rs, r, key_cols[k]));
+      return Status::Ok();
+    };
+    if (auto* stream = dynamic_cast<db::BulkReader*>(&conn_)) {
+      // PostgreSQL streams the whole table in key order while the rows before are rendered.
+      RETURN_IF_ERROR(stream->BeginCopyOut("SELECT " + select + " FROM " + db::QuoteIdent(c.table) +
+                                           " ORDER BY " + order));
+      for (;;) {
+        ASSIGN_OR_RETURN(auto rs, stream->NextCopyRows(1 << 20));
+        if (rs->row_count() == 0) break;
+        RETURN_IF_ERROR(render(*rs));
+      }
+    } else {
+      for (;;) {
+        ASSIGN_OR_RETURN(auto rs, last.empty() ? conn_.Query(first) : conn_.Query(next, last));
+        RETURN_IF_ERROR(render(*rs));
+        if (rs->row_count() < kPage) break;
+        last.clear();
+        int r = rs->row_count() - 1;
+        for (size_t k = 0; k < keys.size(); ++k) {
+          last.push_back(KeyOf(*keys[k], *rs, r, key_cols[k]));
+        }
+      }
     }
     RETURN_IF_ERROR(flush());
     return count;

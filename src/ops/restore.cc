@@ -69,8 +69,9 @@ bool SameContent(const fs::path& a, const fs::path& b) {
   return fa.eof() && fb.eof();
 }
 
-// Inserts rows into one table: through COPY where the connection can (PostgreSQL), in chunks of
-// about 8 MiB; otherwise in multi-row INSERTs (one prepared statement per table).
+// Inserts rows into one table: through one COPY per table where the connection can (PostgreSQL),
+// sent in slices of about 1 MiB while the next rows are read; otherwise in multi-row INSERTs (one
+// prepared statement per table).
 class Inserter {
  public:
   Inserter(db::Connection& conn, std::string table, std::vector<std::string> columns)
@@ -88,6 +89,12 @@ class Inserter {
       copy_sql_ += ") FROM STDIN";
     }
   }
+  ~Inserter() {
+    if (copying_) bulk_->AbortCopy();
+  }
+  Inserter(const Inserter&) = delete;
+  Inserter& operator=(const Inserter&) = delete;
+
   Status Add(std::vector<db::Value>& row) {
     if (bulk_ != nullptr) {
       for (size_t c = 0; c < row.size(); ++c) {
@@ -95,7 +102,14 @@ class Inserter {
         db::AppendCopyValue(&copy_, row[c]);
       }
       copy_.push_back('\n');
-      return copy_.size() >= (8 << 20) ? Flush() : Status::Ok();
+      if (copy_.size() < (1 << 20)) return Status::Ok();
+      if (!copying_) {
+        RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
+        copying_ = true;
+      }
+      Status s = bulk_->PutCopy(copy_);
+      copy_.clear();
+      return s.WithContext("loading " + table_);
     }
     for (db::Value& v : row) values_.push_back(std::move(v));
     if (++rows_ == per_statement_) return Run(per_statement_);
@@ -103,10 +117,15 @@ class Inserter {
   }
   Status Flush() {
     if (bulk_ != nullptr) {
-      if (copy_.empty()) return Status::Ok();
-      Status s = bulk_->CopyIn(copy_sql_, copy_);
+      if (!copying_ && copy_.empty()) return Status::Ok();
+      if (!copying_) {
+        RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
+      }
+      copying_ = false;
+      Status put = bulk_->PutCopy(copy_);
       copy_.clear();
-      return s.WithContext("loading " + table_);
+      Status end = bulk_->EndCopy();
+      return (put.ok() ? end : put).WithContext("loading " + table_);
     }
     if (rows_ == 0) return Status::Ok();
     // The rest one by one, so that only two statements are ever prepared for a table.
@@ -156,6 +175,7 @@ class Inserter {
   std::vector<db::Value> values_;
   size_t rows_ = 0;
   std::string one_, many_, copy_sql_, copy_;
+  bool copying_ = false;  // a COPY is open on the connection
 };
 
 // A plugin table's cell, from the JSON the backup wrote for it (typed by the database it came
@@ -287,9 +307,11 @@ class Loader {
             "BAD_DUMP");
       }
       columns_.clear();
+      whats_.clear();
       std::vector<std::string> names;
       for (const data::Field* f : collection_->ColumnFields()) {
         columns_.push_back(f);
+        whats_.push_back(collection_->name + "." + f->name);
         names.push_back(f->column);
       }
       inserter_ = std::make_unique<Inserter>(conn_, collection_->table, std::move(names));
@@ -335,11 +357,14 @@ class Loader {
 
   Status Row(std::string_view line) {
     if (line.empty()) return Status::Ok();
-    parser_.reset();
+    // Each row's values live in one block reused from row to row (no allocation per value).
+    json::value v;
+    row_memory_.release();
+    parser_.reset(json::storage_ptr(&row_memory_));
     boost::system::error_code ec;
     parser_.write(line.data(), line.size(), ec);
     if (ec) return InvalidArgument("archive entry '" + entry_ + "': a row is not JSON", "BAD_DUMP");
-    json::value v = parser_.release();
+    v = parser_.release();
     if (!v.is_object()) {
       return InvalidArgument("archive entry '" + entry_ + "': a row is not an object", "BAD_DUMP");
     }
@@ -348,7 +373,8 @@ class Loader {
     const db::Dialect dialect = conn_.dialect();
     if (mode_ == Mode::kRows) {
       size_t known = 0;
-      for (const data::Field* f : columns_) {
+      for (size_t c = 0; c < columns_.size(); ++c) {
+        const data::Field* f = columns_[c];
         const json::value* cell = o.if_contains(f->name);
         if (cell == nullptr || cell->is_null()) {
           row_.push_back(db::Null());
@@ -356,7 +382,7 @@ class Loader {
           continue;
         }
         ++known;
-        auto value = data::ToDbValue(*f, *cell, dialect, collection_->name + "." + f->name);
+        auto value = data::ToDbValue(*f, *cell, dialect, whats_[c]);
         if (!value.ok()) {
           return value.status().WithContext("restoring a row of '" + collection_->name + "'");
         }
@@ -411,13 +437,71 @@ class Loader {
   std::string entry_, current_, file_, pending_;
   const data::Collection* collection_ = nullptr;
   std::vector<const data::Field*> columns_;
+  std::vector<std::string> whats_;  // "collection.field" of each column, for messages
   std::vector<std::pair<std::string, std::string>> table_columns_;
   std::unique_ptr<Inserter> inserter_;
   std::vector<db::Value> row_;
   json::parser parser_;
+  alignas(16) unsigned char row_buffer_[16 << 10];
+  json::monotonic_resource row_memory_{row_buffer_, sizeof(row_buffer_)};
   std::map<std::string, int64_t> inserted_;
   int64_t done_ = 0, total_ = 0;
   uint64_t files_seen_ = 0;
+};
+
+// PostgreSQL: the tables a restore loads lose their secondary indexes and foreign keys first, and
+// get them back, built once from the loaded rows, at the end (as pg_restore does): loading into
+// a table with indexes updates each index row by row, and a deferred foreign key checks each
+// row with a query of its own. What is dropped is recreated from the catalog's own definitions;
+// an index a constraint depends on (a primary key, a key a foreign key points at) stays.
+class DeferredIndexes {
+ public:
+  Status Drop(db::Connection& conn, const std::vector<std::string>& tables) {
+    const std::string where =
+        " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = $1 AND n.nspname = "
+        "current_schema()";
+    for (const std::string& t : tables) {
+      ASSIGN_OR_RETURN(auto fks, conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid) FROM "
+                                            "pg_constraint k JOIN pg_class t ON t.oid = "
+                                            "k.conrelid" +
+                                                where + " AND k.contype = 'f'",
+                                            {t}));
+      for (int r = 0; r < fks->row_count(); ++r) {
+        const std::string name = db::QuoteIdent(fks->Text(r, 0));
+        foreign_keys_.push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name +
+                                " " + std::string(fks->Text(r, 1)));
+        RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
+      }
+    }
+    for (const std::string& t : tables) {
+      ASSIGN_OR_RETURN(auto indexes,
+                       conn.Query("SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN "
+                                  "pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = "
+                                  "x.indrelid" +
+                                      where +
+                                      " AND NOT x.indisprimary AND NOT EXISTS (SELECT 1 FROM "
+                                      "pg_constraint c WHERE c.conindid = i.oid)",
+                                  {t}));
+      for (int r = 0; r < indexes->row_count(); ++r) {
+        indexes_.emplace_back(indexes->Text(r, 1));
+        RETURN_IF_ERROR(conn.Exec("DROP INDEX " + db::QuoteIdent(indexes->Text(r, 0))));
+      }
+    }
+    return Status::Ok();
+  }
+  Status Restore(db::Connection& conn) {
+    RETURN_IF_ERROR(conn.Exec("SET LOCAL maintenance_work_mem = '256MB'"));
+    for (const std::string& sql : indexes_) {
+      RETURN_IF_ERROR(conn.Exec(sql).WithContext("building an index again"));
+    }
+    for (const std::string& sql : foreign_keys_) {
+      RETURN_IF_ERROR(conn.Exec(sql).WithContext("checking the restored rows' references"));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<std::string> indexes_, foreign_keys_;
 };
 
 // PostgreSQL: every identity or serial column of `table` continues after the restored keys.
@@ -659,7 +743,11 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
   for (auto it = clear.rbegin(); it != clear.rend(); ++it) {
     RETURN_IF_ERROR(conn.Exec("DELETE FROM " + db::QuoteIdent(*it)));
   }
+  DeferredIndexes deferred;
   if (conn.dialect() == db::Dialect::kPostgres) {
+    std::vector<std::string> loaded = tables;
+    for (const auto& [name, c] : next->collections()) loaded.push_back(c->table);
+    RETURN_IF_ERROR(deferred.Drop(conn, loaded));
     RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL DEFERRED"));
   }
 
@@ -674,8 +762,10 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
     for (const auto& [name, c] : next->collections())
       RETURN_IF_ERROR(ResetSequences(conn, c->table));
     for (const std::string& t : tables) RETURN_IF_ERROR(ResetSequences(conn, t));
-    // The deferred checks run now, naming what fails, rather than at the commit.
+    // The deferred checks run now, naming what fails, rather than at the commit; then the
+    // indexes and foreign keys come back, checking every restored reference.
     RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL IMMEDIATE"));
+    RETURN_IF_ERROR(deferred.Restore(conn));
   }
   RETURN_IF_ERROR(files.Place());
   RestoreSummary summary;

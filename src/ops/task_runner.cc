@@ -1,5 +1,8 @@
 #include "ops/task_runner.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <exception>
 
 #include "core/logging.h"
@@ -7,6 +10,8 @@
 namespace slipway::ops {
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
+
+constexpr int kTaskNice = 10;
 
 namespace {
 
@@ -137,6 +142,11 @@ void TaskRunner::Wake() {
 
 void TaskRunner::Loop() {
   const std::vector<std::string> kinds = ClaimableKinds();
+  // Requests come first: tasks (and the threads they start, which inherit it: a backup's
+  // compression workers) run at a lower CPU priority than the threads serving requests.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kTaskNice) != 0) {
+    core::log::Warn("tasks run at the requests' priority", {{"node", node_id_}});
+  }
   // What this node ran before it stopped (or died) is over: its lease would expire anyway, and
   // what a task holds on the cluster (a restore's gate) is released sooner.
   auto orphaned = store_.FailRunningOf(node_id_, "node '" + node_id_ + "' restarted while it ran");

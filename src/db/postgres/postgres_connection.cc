@@ -15,7 +15,7 @@ using postgres::PgConnPtr;
 using postgres::PgResultPtr;
 using postgres::Succeeded;
 
-class PostgresConnection final : public Connection, public BulkLoader {
+class PostgresConnection final : public Connection, public BulkLoader, public BulkReader {
  public:
   PostgresConnection(PgConnPtr conn, std::string where)
       : conn_(std::move(conn)), where_(std::move(where)) {}
@@ -57,26 +57,64 @@ class PostgresConnection final : public Connection, public BulkLoader {
     return postgres::WrapResult(std::move(result));
   }
 
-  Status CopyIn(std::string_view copy_sql, std::string_view rows) override {
+  Status BeginCopy(std::string_view copy_sql) override {
     RETURN_IF_ERROR(CheckHealthy());
     PgResultPtr started = Exec(std::string(copy_sql));
     if (started == nullptr || PQresultStatus(started.get()) != PGRES_COPY_IN) {
       return ErrorFrom(started.get());
     }
-    // Blocking sends (restores run on a thread of their own, never on a fiber).
-    while (!rows.empty()) {
+    copy_failed_ = false;
+    return Status::Ok();
+  }
+  // Blocking sends (restores run on a thread of their own, never on a fiber).
+  Status PutCopy(std::string_view rows) override {
+    while (!rows.empty() && !copy_failed_) {
       const int n = static_cast<int>(std::min<size_t>(rows.size(), 1 << 20));
-      if (PQputCopyData(conn_.get(), rows.data(), n) != 1) break;
+      if (PQputCopyData(conn_.get(), rows.data(), n) != 1) copy_failed_ = true;
       rows.remove_prefix(static_cast<size_t>(n));
     }
-    const bool sent = rows.empty();
-    if (PQputCopyEnd(conn_.get(), sent ? nullptr : "the rows could not be sent") != 1) {
+    return copy_failed_ ? ErrorFrom(nullptr) : Status::Ok();
+  }
+  Status BeginCopyOut(std::string_view select_sql) override {
+    RETURN_IF_ERROR(CheckHealthy());
+    ASSIGN_OR_RETURN(const Prepared* stmt, Prepare(select_sql));
+    PgResultPtr described = Await(PQsendDescribePrepared(conn_.get(), stmt->name.c_str()));
+    if (!Succeeded(described.get())) return ErrorFrom(described.get());
+    copy_kinds_ = postgres::ColumnKinds(described.get());
+    copy_names_.clear();
+    for (int c = 0; c < PQnfields(described.get()); ++c) {
+      copy_names_.emplace_back(PQfname(described.get(), c));
+    }
+    PgResultPtr started = Exec("COPY (" + std::string(select_sql) + ") TO STDOUT");
+    if (started == nullptr || PQresultStatus(started.get()) != PGRES_COPY_OUT) {
+      return ErrorFrom(started.get());
+    }
+    copy_out_ = true;
+    return Status::Ok();
+  }
+  Result<std::unique_ptr<ResultSet>> NextCopyRows(size_t max_bytes) override {
+    bool ended = !copy_out_;
+    ASSIGN_OR_RETURN(auto rows, postgres::ReadCopyRows(conn_.get(), copy_kinds_, copy_names_,
+                                                       copy_out_ ? max_bytes : 0, &ended));
+    if (copy_out_ && ended) {
+      copy_out_ = false;
+      PgResultPtr done = Await(1);
+      if (!Succeeded(done.get())) return ErrorFrom(done.get());
+    }
+    return rows;
+  }
+
+  void AbortCopy() override {
+    copy_failed_ = true;
+    EndCopy().IgnoreError();
+  }
+  Status EndCopy() override {
+    if (PQputCopyEnd(conn_.get(), copy_failed_ ? "the rows could not be sent" : nullptr) != 1) {
       return ErrorFrom(nullptr);
     }
     PgResultPtr done = Await(1);
     if (!Succeeded(done.get())) return ErrorFrom(done.get());
-    if (!sent) return ErrorFrom(nullptr);
-    return Status::Ok();
+    return copy_failed_ ? ErrorFrom(nullptr) : Status::Ok();
   }
 
   Status ExecScript(std::string_view sql) override {
@@ -162,6 +200,10 @@ class PostgresConnection final : public Connection, public BulkLoader {
   }
 
   PgConnPtr conn_;
+  bool copy_failed_ = false;
+  bool copy_out_ = false;
+  std::vector<CellKind> copy_kinds_;
+  std::vector<std::string> copy_names_;
   const std::string where_;  // host:port/database
   bool healthy_ = true;
   std::unordered_map<std::string, Prepared> statements_;

@@ -49,33 +49,18 @@ CellKind KindOfType(Oid type) {
   }
 }
 
-class PostgresResultSet final : public ResultSet {
+// Cells in PostgreSQL's text output, read by column kind: a query's result (PGresult) and a
+// batch of COPY rows share every conversion, so that a value reads the same either way.
+class TextCellResultSet : public ResultSet {
  public:
-  explicit PostgresResultSet(PgResultPtr result) : result_(std::move(result)) {
-    PGresult* r = result_.get();
-    rows_ = PQntuples(r);
-    kinds_.reserve(PQnfields(r));
-    for (int c = 0; c < PQnfields(r); ++c) kinds_.push_back(KindOfType(PQftype(r, c)));
-    // PQcmdTuples also counts the rows a SELECT returned; the interface wants 0 for those.
-    if (std::strncmp(PQcmdStatus(r), "SELECT", 6) != 0) {
-      std::string_view n = PQcmdTuples(r);
-      std::from_chars(n.data(), n.data() + n.size(), affected_);
-    }
-  }
-
-  int row_count() const override { return rows_; }
   int column_count() const override { return static_cast<int>(kinds_.size()); }
-  std::string_view column_name(int col) const override { return PQfname(result_.get(), col); }
-  int64_t affected_rows() const override { return affected_; }
 
   CellKind Kind(int row, int col) const override {
-    return PQgetisnull(result_.get(), row, col) ? CellKind::kNull : kinds_[col];
+    return IsNull(row, col) ? CellKind::kNull : kinds_[col];
   }
 
   std::string_view Text(int row, int col) const override {
-    if (kinds_[col] == CellKind::kBlob && !PQgetisnull(result_.get(), row, col)) {
-      return Bytes(row, col);
-    }
+    if (kinds_[col] == CellKind::kBlob && !IsNull(row, col)) return Bytes(row, col);
     return Raw(row, col);
   }
 
@@ -115,34 +100,162 @@ class PostgresResultSet final : public ResultSet {
     }
   }
 
- private:
-  std::string_view Raw(int row, int col) const {
-    return {PQgetvalue(result_.get(), row, col),
-            static_cast<size_t>(PQgetlength(result_.get(), row, col))};
-  }
+ protected:
+  explicit TextCellResultSet(std::vector<CellKind> kinds) : kinds_(std::move(kinds)) {}
+  virtual std::string_view Raw(int row, int col) const = 0;
+  virtual bool IsNull(int row, int col) const = 0;
 
+ private:
   // bytea arrives hex-escaped ("\x0aff"); Text() hands out the bytes, decoded on first use.
   std::string_view Bytes(int row, int col) const {
     int64_t key = static_cast<int64_t>(row) * column_count() + col;
     auto it = bytes_.find(key);
     if (it == bytes_.end()) {
+      std::string raw(Raw(row, col));
       size_t length = 0;
-      unsigned char* raw = PQunescapeBytea(
-          reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, col)), &length);
+      unsigned char* decoded_raw =
+          PQunescapeBytea(reinterpret_cast<const unsigned char*>(raw.c_str()), &length);
       std::string decoded;
-      if (raw != nullptr) decoded.assign(reinterpret_cast<const char*>(raw), length);
-      PQfreemem(raw);
+      if (decoded_raw != nullptr)
+        decoded.assign(reinterpret_cast<const char*>(decoded_raw), length);
+      PQfreemem(decoded_raw);
       // unordered_map nodes never move, so the views handed out stay valid.
       it = bytes_.emplace(key, std::move(decoded)).first;
     }
     return it->second;
   }
 
-  PgResultPtr result_;
   std::vector<CellKind> kinds_;
+  mutable std::unordered_map<int64_t, std::string> bytes_;
+};
+
+std::vector<CellKind> KindsOf(const PGresult* r) {
+  std::vector<CellKind> kinds;
+  kinds.reserve(PQnfields(r));
+  for (int c = 0; c < PQnfields(r); ++c) kinds.push_back(KindOfType(PQftype(r, c)));
+  return kinds;
+}
+
+class PostgresResultSet final : public TextCellResultSet {
+ public:
+  explicit PostgresResultSet(PgResultPtr result)
+      : TextCellResultSet(KindsOf(result.get())), result_(std::move(result)) {
+    PGresult* r = result_.get();
+    rows_ = PQntuples(r);
+    // PQcmdTuples also counts the rows a SELECT returned; the interface wants 0 for those.
+    if (std::strncmp(PQcmdStatus(r), "SELECT", 6) != 0) {
+      std::string_view n = PQcmdTuples(r);
+      std::from_chars(n.data(), n.data() + n.size(), affected_);
+    }
+  }
+
+  int row_count() const override { return rows_; }
+  std::string_view column_name(int col) const override { return PQfname(result_.get(), col); }
+  int64_t affected_rows() const override { return affected_; }
+
+ private:
+  std::string_view Raw(int row, int col) const override {
+    return {PQgetvalue(result_.get(), row, col),
+            static_cast<size_t>(PQgetlength(result_.get(), row, col))};
+  }
+  bool IsNull(int row, int col) const override { return PQgetisnull(result_.get(), row, col); }
+
+  PgResultPtr result_;
   int rows_ = 0;
   int64_t affected_ = 0;
-  mutable std::unordered_map<int64_t, std::string> bytes_;
+};
+
+// Rows of COPY's text format, unescaped into one buffer; column names and kinds from the
+// statement's description.
+class CopyRowsResultSet final : public TextCellResultSet {
+ public:
+  CopyRowsResultSet(std::vector<CellKind> kinds, std::vector<std::string> names)
+      : TextCellResultSet(std::move(kinds)), names_(std::move(names)) {}
+
+  // Adds one row (without its newline); InvalidArgument when it has the wrong number of cells.
+  Status AddRow(std::string_view line) {
+    const size_t columns = names_.size();
+    size_t col = 0;
+    size_t i = 0;
+    while (true) {
+      if (col >= columns) return Internal("a COPY row has more cells than columns");
+      const char* tab =
+          static_cast<const char*>(std::memchr(line.data() + i, '\t', line.size() - i));
+      const size_t end = tab != nullptr ? static_cast<size_t>(tab - line.data()) : line.size();
+      std::string_view cell = line.substr(i, end - i);
+      if (cell == "\\N") {
+        cells_.push_back({0, 0, true});
+      } else if (cell.find('\\') == std::string_view::npos) {
+        cells_.push_back({data_.size(), cell.size(), false});
+        data_.append(cell);
+      } else {
+        const size_t start = data_.size();
+        for (size_t k = 0; k < cell.size(); ++k) {
+          char c = cell[k];
+          if (c == '\\' && k + 1 < cell.size()) {
+            switch (cell[++k]) {
+              case 'n':
+                c = '\n';
+                break;
+              case 't':
+                c = '\t';
+                break;
+              case 'r':
+                c = '\r';
+                break;
+              case 'b':
+                c = '\b';
+                break;
+              case 'f':
+                c = '\f';
+                break;
+              case 'v':
+                c = '\v';
+                break;
+              default:
+                c = cell[k];
+            }
+          }
+          data_.push_back(c);
+        }
+        cells_.push_back({start, data_.size() - start, false});
+      }
+      ++col;
+      if (tab == nullptr) break;
+      i = end + 1;
+    }
+    if (col != columns) return Internal("a COPY row has fewer cells than columns");
+    ++rows_;
+    return Status::Ok();
+  }
+  size_t bytes() const { return data_.size(); }
+  void Reserve(size_t bytes) {
+    data_.reserve(bytes + (64 << 10));
+    cells_.reserve(bytes / 16);
+  }
+
+  int row_count() const override { return rows_; }
+  std::string_view column_name(int col) const override { return names_[col]; }
+  int64_t affected_rows() const override { return 0; }
+
+ private:
+  struct Cell {
+    size_t offset, length;
+    bool null;
+  };
+  const Cell& At(int row, int col) const {
+    return cells_[static_cast<size_t>(row) * names_.size() + static_cast<size_t>(col)];
+  }
+  std::string_view Raw(int row, int col) const override {
+    const Cell& c = At(row, col);
+    return std::string_view(data_).substr(c.offset, c.length);
+  }
+  bool IsNull(int row, int col) const override { return At(row, col).null; }
+
+  std::vector<std::string> names_;
+  std::string data_;
+  std::vector<Cell> cells_;
+  int rows_ = 0;
 };
 
 // PQconnectdbParams, but a fiber waits for the server without blocking its thread.
@@ -277,6 +390,31 @@ Status ErrorFrom(PGconn* conn, const PGresult* r, std::string_view where, bool* 
 std::unique_ptr<ResultSet> WrapResult(PgResultPtr result) {
   return std::make_unique<PostgresResultSet>(std::move(result));
 }
+
+Result<std::unique_ptr<ResultSet>> ReadCopyRows(PGconn* conn, const std::vector<CellKind>& kinds,
+                                                const std::vector<std::string>& names,
+                                                size_t max_bytes, bool* ended) {
+  auto rows = std::make_unique<CopyRowsResultSet>(kinds, names);
+  rows->Reserve(max_bytes);
+  *ended = false;
+  while (rows->bytes() < max_bytes) {
+    char* line = nullptr;
+    int n = PQgetCopyData(conn, &line, /*async=*/0);
+    if (n == -1) {
+      *ended = true;
+      break;
+    }
+    if (n < 0) return Unavailable(std::string("reading COPY rows: ") + PQerrorMessage(conn));
+    std::string_view row(line, static_cast<size_t>(n));
+    if (!row.empty() && row.back() == '\n') row.remove_suffix(1);
+    Status added = rows->AddRow(row);
+    PQfreemem(line);
+    RETURN_IF_ERROR(added);
+  }
+  return std::unique_ptr<ResultSet>(std::move(rows));
+}
+
+std::vector<CellKind> ColumnKinds(const PGresult* described) { return KindsOf(described); }
 
 std::string OneLine(std::string_view message) {
   std::string out;

@@ -65,6 +65,15 @@ bool StatementInvalidated(const PGresult* r);
 // interface promises (db/database.h). `*lost` is set when the connection is gone.
 Status ErrorFrom(PGconn* conn, const PGresult* r, std::string_view where, bool* lost);
 
+// Reads COPY ... TO STDOUT rows (text format) into a ResultSet of at most about `max_bytes`;
+// `*ended` is set once the server sent the last row (the caller then collects the COPY's final
+// result). Cells read as a query's would, by `kinds` (ColumnKinds of the statement's
+// description).
+Result<std::unique_ptr<ResultSet>> ReadCopyRows(PGconn* conn, const std::vector<CellKind>& kinds,
+                                                const std::vector<std::string>& names,
+                                                size_t max_bytes, bool* ended);
+std::vector<CellKind> ColumnKinds(const PGresult* described);
+
 // The ResultSet over a successful result.
 std::unique_ptr<ResultSet> WrapResult(PgResultPtr result);
 
