@@ -320,19 +320,10 @@ class FileManagerPlugin final : public slipway::Plugin {
   }
 
   Result<http::Response> Create(api::ActionRequest& req) {
-    auto sink = std::dynamic_pointer_cast<http::UploadSink>(req.http.sink);
-    if (sink == nullptr) {
-      return InvalidArgument(
-          "attachments:create takes a multipart/form-data upload with the file in the field "
-          "'file'");
-    }
-    size_t index = sink->files().size();
-    for (size_t i = 0; i < sink->files().size(); ++i) {
-      if (sink->files()[i].field == "file") index = i;
-    }
-    if (index == sink->files().size()) {
-      return InvalidArgument("the upload has no file in the field 'file'");
-    }
+    ASSIGN_OR_RETURN(http::UploadedPart part,
+                     http::FindUploadedPart(req.http, "attachments:create", "file"));
+    http::UploadSink* sink = part.sink;
+    const size_t index = part.index;
     const http::UploadedFile& file = sink->files()[index];
     RETURN_IF_ERROR(CheckFilename(file.filename));
     std::string ext = Extension(file.filename);

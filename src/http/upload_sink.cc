@@ -196,4 +196,18 @@ Status UploadSink::Claim(size_t index, const std::filesystem::path& final_path) 
   return Status::Ok();
 }
 
+Result<UploadedPart> FindUploadedPart(const Request& request, std::string_view action,
+                                      std::string_view field) {
+  auto* sink = dynamic_cast<UploadSink*>(request.sink.get());
+  if (sink == nullptr) {
+    return InvalidArgument(std::string(action) +
+                           " takes a multipart/form-data upload with the file in the field '" +
+                           std::string(field) + "'");
+  }
+  for (size_t i = sink->files().size(); i-- > 0;) {
+    if (sink->files()[i].field == field) return UploadedPart{sink, i};
+  }
+  return InvalidArgument("the upload has no file in the field '" + std::string(field) + "'");
+}
+
 }  // namespace slipway::http

@@ -101,4 +101,14 @@ class UploadSink final : public BodySink {
   bool finished_ = false;
 };
 
+// The streamed upload of `request` and the index of its file part named `field`. InvalidArgument
+// naming `action` when the body was not multipart/form-data (it did not stream into an
+// UploadSink), or has no file part of that name.
+struct UploadedPart {
+  UploadSink* sink;
+  size_t index;
+};
+Result<UploadedPart> FindUploadedPart(const Request& request, std::string_view action,
+                                      std::string_view field);
+
 }  // namespace slipway::http

@@ -256,24 +256,13 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
 
   api::Action upload = Configure(
       [this, queue_restore](api::ActionRequest& req) -> Result<http::Response> {
-        auto sink = std::dynamic_pointer_cast<http::UploadSink>(req.http.sink);
-        if (sink == nullptr) {
-          return InvalidArgument(
-              "backups:upload takes a multipart/form-data upload with the archive in the field "
-              "'file'");
-        }
-        size_t index = sink->files().size();
-        for (size_t i = 0; i < sink->files().size(); ++i) {
-          if (sink->files()[i].field == "file") index = i;
-        }
-        if (index == sink->files().size()) {
-          return InvalidArgument("backups:upload: the archive goes in the form field 'file'");
-        }
+        ASSIGN_OR_RETURN(http::UploadedPart part,
+                         http::FindUploadedPart(req.http, "backups:upload", "file"));
         const std::string name = BackupFileName();
-        RETURN_IF_ERROR(sink->Claim(index, backups_dir() / name));
+        RETURN_IF_ERROR(part.sink->Claim(part.index, backups_dir() / name));
         // The uploaded archive is a backup of the folder from now on (listed, restorable again).
         json::object body;
-        for (const auto& [k, v] : sink->fields()) body[k] = v;
+        for (const auto& [k, v] : part.sink->fields()) body[k] = v;
         if (body.contains("disableMissingPlugins")) {
           body["disableMissingPlugins"] = Str(body.at("disableMissingPlugins")) == "true";
         }

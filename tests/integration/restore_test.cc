@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -81,6 +82,28 @@ std::map<std::string, json::value> Everything(const Api& api) {
     out[c] = r.status == 200 ? r.data() : json::value();
   }
   return out;
+}
+
+// The archive at `from` rewritten with `edit` applied to its entries and manifest fields (a
+// well-made archive: every checksum matches what it holds).
+void Rewrite(const fs::path& from, const fs::path& to,
+             const std::function<void(std::map<std::string, std::string>&, json::object&)>& edit) {
+  std::vector<std::string> order;
+  std::map<std::string, std::string> entries;
+  auto read = ops::ReadArchive(from, "", [&](const ops::ArchiveEntry& e, std::string_view d) {
+    if (!entries.count(e.name)) order.push_back(e.name);
+    entries[e.name].append(d);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  json::object fields = read->manifest;
+  fields.erase("entries");
+  fields.erase("format");
+  edit(entries, fields);
+  auto w = ops::ArchiveWriter::Create(to, {});
+  ASSERT_TRUE(w.ok());
+  for (const std::string& name : order) ASSERT_TRUE((*w)->AddBytes(name, entries[name]).ok());
+  ASSERT_TRUE((*w)->Finish(fields).ok());
 }
 
 class RestoreTest : public OneNodeTest {
@@ -201,6 +224,42 @@ TEST_P(RestoreTest, EveryFieldTypeRoundTripsRowByRowAndFileByFile) {
   EXPECT_EQ(before.at("tags"), again.at("tags"));
 }
 
+TEST_P(RestoreTest, DownloadedUploadedAndDestroyedThroughTheApi) {
+  ASSERT_EQ(api_->Post("collections:create", json::parse(R"({"name":"notes","fields":[
+      {"name":"body","type":"text"}]})"))
+                .status,
+            200);
+  ASSERT_EQ(api_->Post("notes:create", json::parse(R"({"body":"kept"})")).status, 200);
+  std::string name = BackupNow(*api_);
+  ApiResult download = api_->Get("backups:download?filterByTk=" + name);
+  ASSERT_EQ(download.status, 200);
+  std::string on_disk;
+  {
+    std::ifstream in(storage() / "backups" / name, std::ios::binary);
+    on_disk.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(download.body, on_disk);
+  ASSERT_EQ(api_->Post("notes:create", json::parse(R"({"body":"later"})")).status, 200);
+
+  // The downloaded archive uploaded back: kept in the folder, and restored.
+  ApiResult up = api_->Upload("backups:upload", download.body, "mine.slwbak");
+  ASSERT_EQ(up.status, 202) << up.body;
+  json::object done = WaitDone(
+      *api_, "backups:restoreStatus?task=" + std::string(up.data().at("task").as_string()));
+  EXPECT_EQ(done.at("state"), "succeeded") << json::serialize(done);
+  EXPECT_EQ(api_->Get("notes:list").data().as_array().size(), 1u);
+  std::string uploaded(up.data().at("name").as_string());
+  EXPECT_TRUE(fs::exists(storage() / "backups" / uploaded));
+  EXPECT_EQ(api_->Post("backups:upload", json::parse(R"({"file":"x"})")).status, 400);
+
+  ASSERT_EQ(api_->Post("backups:destroy?filterByTk=" + name).status, 200);
+  EXPECT_FALSE(fs::exists(storage() / "backups" / name));
+  EXPECT_EQ(api_->Post("backups:destroy?filterByTk=" + name).status, 404);
+  ApiResult listed = api_->Get("backups:list");
+  ASSERT_EQ(listed.status, 200);
+  for (const json::value& b : listed.data().as_array()) EXPECT_NE(b.at("name"), json::value(name));
+}
+
 TEST_P(RestoreTest, BadArchivesAreRefusedAndChangeNothing) {
   MakeData();
   auto before = Everything(*api_);
@@ -275,33 +334,12 @@ TEST_P(RestoreTest, AFailureMidwayLeavesThePreviousDataServing) {
   // checksum (it is a well-made archive) and fails when that row is inserted, after the schema
   // was replaced and other rows went in.
   fs::path bad = dir_.path() / "bad.slwbak";
-  {
-    std::vector<std::pair<std::string, std::string>> entries;
-    auto read = ops::ReadArchive(good, "", [&](const ops::ArchiveEntry& e, std::string_view d) {
-      if (entries.empty() || entries.back().first != e.name) entries.emplace_back(e.name, "");
-      entries.back().second.append(d);
-      return Status::Ok();
-    });
-    ASSERT_TRUE(read.ok());
-    std::string last_rows;
-    for (auto& [name, data] : entries) {
-      if (name.rfind("dump/rows/", 0) == 0) last_rows = name;
-    }
-    auto w = ops::ArchiveWriter::Create(bad, {});
-    ASSERT_TRUE(w.ok());
-    for (auto& [name, data] : entries) {
-      if (name == "dump/rows/kinds/000001.ndjson") {
-        size_t at = data.find("\"i\":-2147483647");
-        ASSERT_NE(at, std::string::npos);
-        data.replace(at, 15, "\"i\":\"not a number\"");
-      }
-      ASSERT_TRUE((*w)->AddBytes(name, data).ok());
-    }
-    json::object fields = read->manifest;
-    fields.erase("entries");
-    fields.erase("format");
-    ASSERT_TRUE((*w)->Finish(fields).ok());
-  }
+  Rewrite(good, bad, [](std::map<std::string, std::string>& entries, json::object&) {
+    std::string& data = entries["dump/rows/kinds/000001.ndjson"];
+    size_t at = data.find("\"i\":-2147483647");
+    ASSERT_NE(at, std::string::npos);
+    data.replace(at, 15, "\"i\":\"not a number\"");
+  });
   ASSERT_EQ(api_->Post("kinds:create", json::parse(R"({"s":"after the backup"})")).status, 200);
   auto before = Everything(*api_);
   RunResult r = Cli({"backup", "restore", bad.string()});
@@ -314,6 +352,44 @@ TEST_P(RestoreTest, AFailureMidwayLeavesThePreviousDataServing) {
   RunResult ok = Cli({"backup", "restore", good.string()});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(api_->Get("kinds:list").data().as_array().size(), 3u);
+}
+
+TEST_P(RestoreTest, PluginsThisNodeCannotLoadAreNamedAndOlderVersionsRestore) {
+  MakeData();
+  fs::path good = dir_.path() / "good.slwbak";
+  ASSERT_EQ(Cli({"backup", "create", "--output", good.string()}).exit_code, 0);
+  // Made by an older Slipway, with two plugins enabled that this node has not got.
+  fs::path foreign = dir_.path() / "foreign.slwbak";
+  Rewrite(good, foreign, [](std::map<std::string, std::string>& entries, json::object& manifest) {
+    json::object schema = json::parse(entries["dump/schema.json"]).as_object();
+    for (const char* name : {"ghost", "phantom"}) {
+      schema["plugins"].as_array().push_back(json::object{{"name", name},
+                                                          {"version", "1.2.0"},
+                                                          {"enabled", true},
+                                                          {"installed", true},
+                                                          {"builtIn", false},
+                                                          {"options", nullptr},
+                                                          {"packageVersion", "1.2.0"}});
+    }
+    entries["dump/schema.json"] = json::serialize(schema);
+    manifest["appVersion"] = "0.0.1";
+  });
+  ASSERT_EQ(api_->Post("kinds:destroy?filterByTk=1").status, 200);
+  auto before = Everything(*api_);
+  RunResult refused = Cli({"backup", "restore", foreign.string()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("ghost@1.2.0 (not added here), phantom@1.2.0"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(before, Everything(*api_));
+  // Restored with them disabled: everything else comes back.
+  RunResult restored = Cli({"backup", "restore", foreign.string(), "--disable-missing-plugins"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_EQ(api_->Get("kinds:list").data().as_array().size(), 3u);
+  ApiResult tasks = api_->Get("asyncTasks:list?kind=backups.restore");
+  ASSERT_EQ(tasks.status, 200);
+  const json::value& last = tasks.data().at(0);
+  EXPECT_EQ(last.at("result").at("disabledPlugins"), json::parse(R"(["ghost","phantom"])"));
+  EXPECT_EQ(last.at("result").at("appVersion"), "0.0.1");
 }
 
 TEST_P(RestoreTest, ANodeKilledMidwayLeavesThePreviousDataServing) {
