@@ -138,7 +138,8 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
           {
             Progress progress("restore");
             ran = application.RestoreBackup(std::move(params), [&](const ops::TaskProgress& p) {
-              progress.Update(p.done, p.total, p.unit + " " + p.message);
+              progress.set_unit(p.unit);
+              progress.Update(p.done, p.total, p.message);
             });
           }
           if (!ran.ok()) return Report(ran.status());

@@ -48,7 +48,8 @@ void Progress::Update(int64_t done, int64_t total, std::string_view what) {
   if (!unit_.empty()) figures += " " + unit_;
   char tail[96] = "";
   if (rate > 0) {
-    std::snprintf(tail, sizeof(tail), ", %.0f %s/s", rate, unit_.empty() ? "" : unit_.c_str());
+    std::snprintf(tail, sizeof(tail), ", %.0f%s%s/s", rate, unit_.empty() ? "" : " ",
+                  unit_.c_str());
     if (total > done) {
       std::string left = Duration(static_cast<double>(total - done) / rate);
       std::snprintf(tail + std::char_traits<char>::length(tail),

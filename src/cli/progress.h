@@ -16,6 +16,13 @@ class Progress {
   explicit Progress(std::string title, std::string unit = "");
   ~Progress();
   void Update(int64_t done, int64_t total, std::string_view what);
+  // The unit counted from now on (a task reports bytes while it checks, then rows); the rate
+  // starts again with a new unit.
+  void set_unit(std::string unit) {
+    if (unit == unit_) return;
+    unit_ = std::move(unit);
+    started_ = Clock::now();
+  }
   bool interactive() const { return interactive_; }
 
  private:

@@ -70,12 +70,15 @@ class Reporter {
       : ctx_(ctx), unit_(std::move(unit)), to_row_(to_row) {}
   Status operator()(int64_t done, int64_t total, std::string_view what, bool force = false) {
     if (!status_.ok()) return status_;
-    ctx_.Note({done, total, unit_, std::string(what)});
+    TaskProgress progress{done, total, unit_, std::string(what)};
     auto now = Clock::now();
-    if (!force && now - last_ < std::chrono::milliseconds(500)) return Status::Ok();
+    const bool due = force || now - last_ >= std::chrono::milliseconds(500);
+    if (!due || (!to_row_ && !force)) {
+      ctx_.Note(progress);  // a terminal's bar; the row is not written
+      return Status::Ok();
+    }
     last_ = now;
-    if (!to_row_ && !force) return Status::Ok();
-    status_ = ctx_.Report({done, total, unit_, std::string(what)});
+    status_ = ctx_.Report(progress);
     return status_;
   }
   void set_to_row(bool to_row) { to_row_ = to_row; }
