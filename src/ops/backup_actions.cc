@@ -226,6 +226,16 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
 
   auto queue_restore = [this](api::ActionRequest& req,
                               const std::string& name) -> Result<http::Response> {
+    // One restore at a time: a second would replace what the first restores.
+    ASSIGN_OR_RETURN(auto restores, tasks_.List(std::string(kRestoreTask), 20));
+    for (const TaskRecord& t : restores) {
+      if (!t.finished()) {
+        return FailedPrecondition("a restore is already under way (task " + t.id + ", " +
+                                      std::string(TaskStateName(t.state)) +
+                                      "); ask again once it ends",
+                                  "RESTORE_IN_PROGRESS");
+      }
+    }
     json::object params{{"name", name}};
     if (const json::value* p = Arg(req, "password");
         p && p->is_string() && !p->as_string().empty()) {

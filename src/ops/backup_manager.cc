@@ -238,6 +238,11 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
     // The row cannot be written while the restore holds the write lock.
     RETURN_IF_ERROR(ctx.Hold(std::chrono::hours(1)));
   }
+  // The gate goes back to what it was (an operator's maintenance stays on).
+  auto before = services_.snapshot();
+  const bool was_gated = before->cluster_state != "running" && before->cluster_state != "restoring";
+  const std::string back_state = was_gated ? before->cluster_state : "running";
+  const std::string back_message = was_gated ? before->cluster_message : "";
   RETURN_IF_ERROR(api::SetClusterGate(services_, "restoring", "restoring backup " + name));
   RestoredFiles files(uploads_dir(), Flag(check.manifest, "includesFiles", false));
   RestoreOptions options;
@@ -252,13 +257,13 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
         if (!now.schema_store) return FailedPrecondition("the application is not installed");
         ASSIGN_OR_RETURN(summary,
                          RestoreDatabase(conn, *now.schema_store, request, check, options, files));
-        RETURN_IF_ERROR(db::SetClusterState(conn, "running", ""));
+        RETURN_IF_ERROR(db::SetClusterState(conn, back_state, back_message));
         return api::SnapshotUpdate::Reload();
       });
   const bool committed = restored.ok() || restored.tag() == "CLUSTER_UNCONFIRMED";
   if (!committed) {
     files.Abort();
-    Status reopened = api::SetClusterGate(services_, "running", "");
+    Status reopened = api::SetClusterGate(services_, back_state, back_message);
     if (!reopened.ok()) {
       core::log::Error("the restore failed and the gate could not be opened again",
                        {{"error", reopened.message()}});

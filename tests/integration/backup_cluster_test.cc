@@ -53,6 +53,10 @@ TEST(BackupCluster, ARestoreGatesEveryNodeAndEveryNodeServesTheRestoredData) {
   ApiResult asked = cluster.api(2).Post("backups:restore", json::object{{"name", name}});
   ASSERT_EQ(asked.status, 202) << asked.body;
   const std::string task(asked.data().at("task").as_string());
+  // A second restore while this one runs is refused, by any node.
+  ApiResult second = cluster.api(3).Post("backups:restore", json::object{{"name", name}});
+  EXPECT_EQ(second.status, 409) << second.body;
+  EXPECT_NE(second.body.find("RESTORE_IN_PROGRESS"), std::string::npos) << second.body;
   std::set<int> gated;
   json::value status;
   for (int i = 0;; ++i) {

@@ -348,9 +348,13 @@ TEST_P(RestoreTest, AFailureMidwayLeavesThePreviousDataServing) {
   EXPECT_NE(r.err.find("previous data is serving"), std::string::npos) << r.err;
   EXPECT_EQ(before, Everything(*api_));
   EXPECT_EQ(api_->Get("maintenance:status").data().at("state"), "running");
-  // And the good one restores after it.
+  // And the good one restores after it, under an operator's maintenance, which stays on.
+  ASSERT_EQ(api_->Post("maintenance:on", json::parse(R"({"message":"planned"})")).status, 200);
   RunResult ok = Cli({"backup", "restore", good.string()});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(api_->Get("maintenance:status").data().at("state"), "maintenance");
+  EXPECT_EQ(api_->Get("maintenance:status").data().at("message"), "planned");
+  ASSERT_EQ(api_->Post("maintenance:off").status, 200);
   EXPECT_EQ(api_->Get("kinds:list").data().as_array().size(), 3u);
 }
 
