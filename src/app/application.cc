@@ -178,18 +178,7 @@ Result<boost::json::object> Application::ClusterStatus() {
 Result<ops::BackupSummary> Application::CreateBackup(ops::BackupOptions options) {
   RETURN_IF_ERROR(Prepare());
   RETURN_IF_ERROR(services_->ReloadSnapshot().WithContext("reading the installed application"));
-  std::shared_ptr<const api::Snapshot> snap = services_->snapshot();
-  if (!snap->schema_store) return FailedPrecondition("the application is not installed");
-  if (options.output.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(config_.storage_path / "backups", ec);
-    options.output = config_.storage_path / "backups" / ops::BackupFileName();
-  }
-  options.uploads_dir = config_.storage_path / "uploads";
-  options.app_version = version_.ToString();
-  // A connection of its own: the dump holds a snapshot transaction for its whole length.
-  ASSIGN_OR_RETURN(auto conn, db_.pool->Acquire());
-  return ops::CreateBackup(*conn, *snap->schema_store, options);
+  return backups_->Backup(std::move(options));
 }
 
 Result<ops::TaskRecord> Application::RestoreBackup(

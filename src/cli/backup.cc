@@ -13,6 +13,7 @@
 #include "cli/exit_code.h"
 #include "cli/progress.h"
 #include "ops/archive.h"
+#include "ops/backup_manager.h"
 
 namespace slipway::cli {
 namespace {
@@ -79,25 +80,14 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         if (!config.ok()) return Report(config.status());
         InitLogging(*config, dist, /*one_shot=*/true);
         if (list->parsed()) {
-          // Names, sizes and times from the folder; `verify` checks an archive's contents.
-          std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> found;
-          std::error_code ec;
-          for (const auto& e :
-               std::filesystem::directory_iterator(config->storage_path / "backups", ec)) {
-            if (e.is_regular_file() && e.path().extension() == ".slwbak") {
-              found.emplace_back(e.last_write_time(ec), e.path());
-            }
-          }
-          std::sort(found.rbegin(), found.rend());
-          for (const auto& [when, path] : found) {
-            auto since = std::chrono::duration_cast<std::chrono::seconds>(
-                when - std::filesystem::file_time_type::clock::now() +
-                std::chrono::system_clock::now().time_since_epoch());
-            std::time_t t = static_cast<std::time_t>(since.count());
+          // Names, sizes and times from the folder (what backups:list shows); `verify` checks an
+          // archive's contents.
+          const auto found = ops::ListBackupFiles(config->storage_path / "backups");
+          for (const ops::BackupFile& f : found) {
+            std::time_t t = static_cast<std::time_t>(f.modified_s);
             char stamp[32];
             std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-            std::printf("%s  %s  %s\n", path.filename().c_str(),
-                        Mib(std::filesystem::file_size(path, ec)).c_str(), stamp);
+            std::printf("%s  %s  %s\n", f.name.c_str(), Mib(f.size).c_str(), stamp);
           }
           if (found.empty()) {
             std::printf("no backups in %s\n", (config->storage_path / "backups").c_str());

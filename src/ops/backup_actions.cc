@@ -1,6 +1,4 @@
 // The backups API (backup_manager.h): NocoBase's backups and backupSettings resources.
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -97,28 +95,14 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
                 o["name"] = name;
                 out.push_back(std::move(o));
               }
-              std::vector<std::pair<std::time_t, json::object>> done;
-              std::error_code ec;
-              for (const auto& e : fs::directory_iterator(backups_dir(), ec)) {
-                const std::string name = e.path().filename().string();
-                if (!e.is_regular_file() || running.count(name) || !BackupPath(name).ok()) {
-                  continue;
-                }
-                struct stat st {};
-                if (::stat(e.path().c_str(), &st) != 0) continue;
-                done.emplace_back(st.st_mtime,
-                                  json::object{{"name", name},
-                                               {"inProgress", false},
-                                               {"size", static_cast<uint64_t>(st.st_size)},
-                                               {"fileSize", HumanSize(st.st_size)},
-                                               {"createdAt", IsoTime(st.st_mtime)}});
+              for (const BackupFile& f : ListBackupFiles(backups_dir())) {
+                if (running.count(f.name)) continue;
+                out.push_back(json::object{{"name", f.name},
+                                           {"inProgress", false},
+                                           {"size", f.size},
+                                           {"fileSize", HumanSize(f.size)},
+                                           {"createdAt", IsoTime(f.modified_s)}});
               }
-              std::sort(done.begin(), done.end(), [](const auto& a, const auto& b) {
-                return a.first != b.first
-                           ? a.first > b.first
-                           : a.second.at("name").as_string() > b.second.at("name").as_string();
-              });
-              for (auto& [t, o] : done) out.push_back(std::move(o));
               return http::DataResponse(out);
             },
             true));

@@ -1,6 +1,7 @@
 #include "ops/backup_manager.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -141,30 +142,55 @@ Result<BackupSettings> BackupManager::ReadSettings() {
   return s;
 }
 
+std::vector<BackupFile> ListBackupFiles(const fs::path& dir) {
+  std::vector<BackupFile> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    BackupFile f{e.path().filename().string()};
+    struct stat st {};
+    if (!CheckName(f.name).ok() || ::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    f.size = static_cast<uint64_t>(st.st_size);
+    f.modified_s = static_cast<int64_t>(st.st_mtime);
+    out.push_back(std::move(f));
+  }
+  std::sort(out.begin(), out.end(), [](const BackupFile& a, const BackupFile& b) {
+    return a.modified_s != b.modified_s ? a.modified_s > b.modified_s : a.name > b.name;
+  });
+  return out;
+}
+
+Result<BackupSummary> BackupManager::Backup(BackupOptions options) {
+  auto snap = services_.snapshot();
+  if (!snap->schema_store) return FailedPrecondition("the application is not installed");
+  std::error_code ec;
+  fs::create_directories(backups_dir(), ec);
+  if (options.output.empty()) options.output = backups_dir() / BackupFileName();
+  options.uploads_dir = uploads_dir();
+  options.app_version = options_.app_version;
+  // A connection of its own: the dump holds a snapshot transaction for its whole length.
+  ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
+  return CreateBackup(*conn, *snap->schema_store, options);
+}
+
 Result<json::value> BackupManager::RunBackup(TaskContext& ctx) {
   const auto started = Clock::now();
   const json::object& params = ctx.task().params;
   const std::string name = Param(params, "name");
   RETURN_IF_ERROR(CheckName(name));
   ASSIGN_OR_RETURN(BackupSettings settings, ReadSettings());
-  auto snap = services_.snapshot();
-  if (!snap->schema_store) return FailedPrecondition("the application is not installed");
   BackupOptions options;
-  std::error_code ec;
-  fs::create_directories(backups_dir(), ec);
   options.output = backups_dir() / name;
   options.files = Flag(params, "files", settings.files);
   options.password = params.contains("password") ? Param(params, "password") : settings.password;
   options.note = Param(params, "note");
-  options.uploads_dir = uploads_dir();
-  options.app_version = options_.app_version;
   Reporter report(ctx, "rows", true);
   options.progress = [&](int64_t done, int64_t total, std::string_view what) {
     return report(done, total, what);
   };
-  ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
-  ASSIGN_OR_RETURN(BackupSummary made, CreateBackup(*conn, *snap->schema_store, options));
-  conn = {};
+  const bool encrypted = !options.password.empty();
+  ASSIGN_OR_RETURN(BackupSummary made, Backup(std::move(options)));
   if (Flag(params, "scheduled", false) && settings.keep > 0) {
     Status kept = ApplyRetention(settings.keep);
     if (!kept.ok()) {
@@ -175,7 +201,7 @@ Result<json::value> BackupManager::RunBackup(TaskContext& ctx) {
                                   {"size", made.archive_bytes},
                                   {"rows", made.rows},
                                   {"files", made.files},
-                                  {"encrypted", !options.password.empty()},
+                                  {"encrypted", encrypted},
                                   {"ms", MillisSince(started)}});
 }
 
@@ -211,24 +237,16 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
   // 2. The way back: a backup of what is there now.
   std::string safety;
   if (Flag(params, "safetyBackup", true)) {
-    auto snap = services_.snapshot();
-    if (!snap->schema_store) return FailedPrecondition("the application is not installed");
     safety = BackupFileName();
     BackupOptions options;
-    std::error_code ec;
-    fs::create_directories(backups_dir(), ec);
     options.output = backups_dir() / safety;
-    options.uploads_dir = uploads_dir();
-    options.app_version = options_.app_version;
     options.note = "taken before restoring " + name;
     Reporter rows(ctx, "rows", true);
     options.progress = [&](int64_t done, int64_t total, std::string_view) {
       return rows(done, total, "safety backup " + safety);
     };
-    ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
-    RETURN_IF_ERROR(CreateBackup(*conn, *snap->schema_store, options)
-                        .status()
-                        .WithContext("the safety backup before the restore"));
+    RETURN_IF_ERROR(
+        Backup(std::move(options)).status().WithContext("the safety backup before the restore"));
   }
 
   // 3. Every node gated, then the restore as one change that opens the gate again.
@@ -301,22 +319,12 @@ Status BackupManager::ApplyRetention(int keep) {
       in_use.insert(fs::path(Param(t.params, "path")).filename().string());
     }
   }
-  std::vector<std::pair<fs::file_time_type, fs::path>> archives;
+  std::vector<BackupFile> archives = ListBackupFiles(backups_dir());
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(backups_dir(), ec)) {
-    std::string file = e.path().filename().string();
-    if (!e.is_regular_file() || !CheckName(file).ok()) continue;
-    archives.emplace_back(e.last_write_time(ec), e.path());
-  }
-  std::sort(archives.begin(), archives.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second > b.second;
-  });
   for (size_t i = static_cast<size_t>(keep); i < archives.size(); ++i) {
-    const fs::path& p = archives[i].second;
-    if (in_use.count(p.filename().string())) continue;
-    fs::remove(p, ec);
-    core::log::Info("backup removed by retention",
-                    {{"name", p.filename().string()}, {"keep", keep}});
+    if (in_use.count(archives[i].name)) continue;
+    fs::remove(backups_dir() / archives[i].name, ec);
+    core::log::Info("backup removed by retention", {{"name", archives[i].name}, {"keep", keep}});
   }
   return Status::Ok();
 }

@@ -33,6 +33,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "api/action.h"
 #include "api/services.h"
@@ -59,6 +60,15 @@ struct BackupSettings {
   int64_t next_run_ms = 0;
 };
 
+// An archive of the backups folder: a plain file name ending in .slwbak.
+struct BackupFile {
+  std::string name;
+  uint64_t size = 0;
+  int64_t modified_s = 0;  // Unix seconds
+};
+// The archives in `dir`, newest first (uploads and backups being written, dot-named, are not).
+std::vector<BackupFile> ListBackupFiles(const std::filesystem::path& dir);
+
 struct BackupManagerOptions {
   std::filesystem::path storage_path;  // backups in storage/backups, files in storage/uploads
   std::string app_version;
@@ -74,6 +84,11 @@ class BackupManager {
 
   std::filesystem::path backups_dir() const { return options_.storage_path / "backups"; }
   std::filesystem::path uploads_dir() const { return options_.storage_path / "uploads"; }
+
+  // Every backup goes through here (a task's, a restore's safety backup, the CLI's): the output
+  // defaults to a new name in the backups folder, the uploads and app version are this node's,
+  // and the dump reads one snapshot on a connection of its own.
+  Result<BackupSummary> Backup(BackupOptions options);
 
   // The task handlers and the sweep (a restore's gate left by a dead node; the schedule).
   void Register(TaskRunner& runner);
