@@ -16,7 +16,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kRoleCacheTtl = std::chrono::seconds(5);
 constexpr const char* kRolesDefinition = R"({
-  "name": "roles", "title": "Roles", "autoGenId": false, "createdBy": false, "updatedBy": false,
+  "name": "roles", "title": "Roles", "autoGenId": false,
+  "migrationRules": ["overwrite", "schema-only"], "createdBy": false, "updatedBy": false,
   "fields": [
     {"name": "name", "type": "string", "primaryKey": true, "interface": "input"},
     {"name": "title", "type": "string", "interface": "input"},

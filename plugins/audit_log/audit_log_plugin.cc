@@ -76,6 +76,7 @@ class AuditLogPlugin final : public slipway::Plugin {
   Status Load(PluginContext& ctx) override {
     RETURN_IF_ERROR(ctx.AddCollection(json::parse(R"({
       "name": "auditLogs", "title": "Audit logs", "createdBy": false, "updatedBy": false,
+      "migrationRules": ["schema-only", "skip"],
       "fields": [
         {"name": "type", "type": "string", "interface": "select"},
         {"name": "collectionName", "type": "string", "interface": "input"},

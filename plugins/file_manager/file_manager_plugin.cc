@@ -38,6 +38,7 @@ constexpr auto kAbandonedUpload = std::chrono::hours(1);
 
 constexpr const char* kStoragesDefinition = R"({
   "name": "storages", "title": "Storages", "createdBy": false, "updatedBy": false,
+  "migrationRules": ["overwrite", "schema-only"],
   "fields": [
     {"name": "title", "type": "string", "interface": "input"},
     {"name": "name", "type": "string", "unique": true, "interface": "input"},

@@ -37,6 +37,7 @@ int64_t UnixMillisNow() {
 
 constexpr const char* kUsersDefinition = R"({
   "name": "users", "title": "Users", "autoGenId": true,
+  "migrationRules": ["schema-only", "overwrite", "skip"],
   "fields": [
     {"name": "nickname", "type": "string", "interface": "input"},
     {"name": "username", "type": "string", "interface": "input", "unique": true},

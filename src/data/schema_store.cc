@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "core/ids.h"
@@ -357,15 +358,122 @@ Status ForgetCollection(db::Connection& conn, std::string_view name) {
 
 }  // namespace
 
-Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) const {
+namespace {
+
+// Creates the tables of `pending`, each after the tables its foreign keys point at (a reference
+// to itself is fine); `made` are the tables that exist already among those of `schema`.
+Status CreateTablesParentsFirst(db::Connection& conn, const Schema& schema,
+                                std::vector<const Collection*> pending, std::set<std::string> made) {
+  for (const Collection* c : pending) made.erase(c->table);
+  while (!pending.empty()) {
+    auto ready = std::find_if(pending.begin(), pending.end(), [&](const Collection* c) {
+      for (const std::string& t : ReferencedTables(*c, schema)) {
+        if (t != c->table && !made.count(t) &&
+            std::any_of(pending.begin(), pending.end(),
+                        [&](const Collection* p) { return p->table == t; })) {
+          return false;
+        }
+      }
+      return true;
+    });
+    if (ready == pending.end()) {
+      std::string names;
+      for (const Collection* c : pending) names += (names.empty() ? "" : ", ") + c->name;
+      return FailedPrecondition("the collections " + names +
+                                " refer to each other in a cycle that cannot be created");
+    }
+    ASSIGN_OR_RETURN(Statements create, CreateTableSql(**ready, schema, conn.dialect()));
+    RETURN_IF_ERROR(Run(conn, create).WithContext("collection '" + (*ready)->name + "'"));
+    made.insert((*ready)->table);
+    pending.erase(ready);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<json::object> SchemaStore::Definitions(db::Connection& conn) const {
+  ASSIGN_OR_RETURN(auto cs, conn.Query("SELECT name, options FROM " +
+                                       std::string(db::kCollectionsTable) + " ORDER BY sort, name"));
+  ASSIGN_OR_RETURN(auto fs, conn.Query("SELECT collection_name, name, options, sort FROM " +
+                                       std::string(db::kFieldsTable) +
+                                       " ORDER BY collection_name, sort, name"));
+  std::map<std::string, json::array> fields;
+  for (int r = 0; r < fs->row_count(); ++r) {
+    std::string collection(fs->Text(r, 0));
+    ASSIGN_OR_RETURN(json::object o, ParseObject(fs->Text(r, 2), "a field of '" + collection + "'"));
+    fields[collection].push_back(
+        json::object{{"name", fs->Text(r, 1)}, {"options", std::move(o)}, {"sort", fs->Int(r, 3)}});
+  }
+  json::array collections;
+  std::set<std::string> listed;
+  for (int r = 0; r < cs->row_count(); ++r) {
+    std::string name(cs->Text(r, 0));
+    ASSIGN_OR_RETURN(json::object o, ParseObject(cs->Text(r, 1), "collection '" + name + "'"));
+    listed.insert(name);
+    collections.push_back(
+        json::object{{"name", name}, {"options", std::move(o)}, {"fields", std::move(fields[name])}});
+  }
+  json::array extra;
+  for (auto& [name, list] : fields) {
+    if (!listed.count(name) && !list.empty()) {
+      extra.push_back(json::object{{"collection", name}, {"fields", std::move(list)}});
+    }
+  }
+  return json::object{{"collections", std::move(collections)}, {"pluginFields", std::move(extra)}};
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::FromDefinitions(const json::object& defs) const {
   std::map<std::string, Collection> all;
   for (const Collection& c : code_) all[c.name] = c;
-  ASSIGN_OR_RETURN(auto rows,
-                   conn.Query("SELECT name, options FROM " + std::string(db::kCollectionsTable) +
-                              " ORDER BY sort, name"));
-  for (int r = 0; r < rows->row_count(); ++r) {
-    std::string name(rows->Text(r, 0));
-    ASSIGN_OR_RETURN(json::object o, ParseObject(rows->Text(r, 1), "collection '" + name + "'"));
+  auto list = [&](std::string_view key) -> Result<const json::array*> {
+    static const json::array kNone;
+    const json::value* v = defs.if_contains(key);
+    if (v == nullptr) return &kNone;
+    if (!v->is_array()) return InvalidArgument("definitions: '" + std::string(key) + "' is not a list");
+    return &v->as_array();
+  };
+  auto string_of = [](const json::object& o, std::string_view key) -> Result<std::string> {
+    const json::value* v = o.if_contains(key);
+    if (v == nullptr || !v->is_string() || v->as_string().empty()) {
+      return InvalidArgument("definitions: an entry lacks its '" + std::string(key) + "'");
+    }
+    return std::string(v->as_string());
+  };
+  // Fields in their stored order (by sort, as Load reads them).
+  auto add_fields = [&](Collection& c, const json::value* fields) -> Status {
+    if (fields == nullptr) return Status::Ok();
+    if (!fields->is_array()) return InvalidArgument("definitions: the fields of '" + c.name + "' are not a list");
+    std::vector<std::pair<int64_t, const json::object*>> ordered;
+    for (const json::value& v : fields->as_array()) {
+      const json::value* options = v.is_object() ? v.as_object().if_contains("options") : nullptr;
+      if (options == nullptr || !options->is_object()) {
+        return InvalidArgument("definitions: a field of '" + c.name + "' has no options");
+      }
+      const json::value* sort = v.as_object().if_contains("sort");
+      ordered.emplace_back(sort != nullptr && sort->is_int64() ? sort->as_int64() : 0,
+                           &options->as_object());
+    }
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [sort, options] : ordered) {
+      ASSIGN_OR_RETURN(Field f, FieldFromStored(*options, c.name));
+      if (c.FindField(f.name) == nullptr) c.fields.push_back(std::move(f));
+    }
+    return Status::Ok();
+  };
+  ASSIGN_OR_RETURN(const json::array* collections, list("collections"));
+  for (const json::value& v : *collections) {
+    if (!v.is_object()) return InvalidArgument("definitions: a collection is not an object");
+    ASSIGN_OR_RETURN(std::string name, string_of(v.as_object(), "name"));
+    if (IsCodeCollection(name)) {
+      return InvalidArgument("definitions: collection '" + name + "' is a plugin's here");
+    }
+    const json::value* options = v.as_object().if_contains("options");
+    if (options == nullptr || !options->is_object()) {
+      return InvalidArgument("definitions: collection '" + name + "' has no options");
+    }
+    json::object o = options->as_object();
     Collection c;
     c.name = name;
     c.table = name;
@@ -382,25 +490,27 @@ Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) co
       c.is_through = it->value().as_bool();
     o.erase("primaryKey");
     c.options = std::move(o);
+    RETURN_IF_ERROR(add_fields(c, v.as_object().if_contains("fields")));
     all[name] = std::move(c);
   }
-  ASSIGN_OR_RETURN(auto fields,
-                   conn.Query("SELECT collection_name, options FROM " +
-                              std::string(db::kFieldsTable) + " ORDER BY collection_name, sort"));
-  for (int r = 0; r < fields->row_count(); ++r) {
-    std::string collection(fields->Text(r, 0));
-    auto it = all.find(collection);
+  ASSIGN_OR_RETURN(const json::array* plugin_fields, list("pluginFields"));
+  for (const json::value& v : *plugin_fields) {
+    if (!v.is_object()) return InvalidArgument("definitions: a 'pluginFields' entry is not an object");
+    ASSIGN_OR_RETURN(std::string name, string_of(v.as_object(), "collection"));
+    auto it = all.find(name);
     if (it == all.end()) continue;  // a plugin's collection whose plugin is not loaded
-    ASSIGN_OR_RETURN(json::object o,
-                     ParseObject(fields->Text(r, 1), "a field of '" + collection + "'"));
-    ASSIGN_OR_RETURN(Field f, FieldFromStored(o, collection));
-    if (it->second.FindField(f.name) == nullptr) it->second.fields.push_back(std::move(f));
+    RETURN_IF_ERROR(add_fields(it->second, v.as_object().if_contains("fields")));
   }
   std::map<std::string, std::shared_ptr<const Collection>> out;
   for (auto& [name, c] : all) out[name] = std::make_shared<const Collection>(std::move(c));
   auto schema = std::make_shared<const Schema>(std::move(out));
   RETURN_IF_ERROR(schema->Validate().WithContext("stored schema"));
   return schema;
+}
+
+Result<std::shared_ptr<const Schema>> SchemaStore::Load(db::Connection& conn) const {
+  ASSIGN_OR_RETURN(json::object defs, Definitions(conn));
+  return FromDefinitions(defs);
 }
 
 namespace {
@@ -1234,36 +1344,268 @@ Result<std::shared_ptr<const Schema>> SchemaStore::ReplaceAll(db::Connection& co
 
   // Their tables, each after the tables it points at (a reference to itself is fine).
   std::vector<const Collection*> pending;
+  std::set<std::string> made;
   for (const auto& [name, c] : next->collections()) {
     if (IsCodeCollection(name)) {
       RETURN_IF_ERROR(SyncTable(conn, *c, *next).WithContext("collection '" + name + "'"));
+      made.insert(c->table);
     } else {
       pending.push_back(c.get());
     }
   }
-  std::set<std::string> made;
-  for (const auto& [name, c] : next->collections()) {
-    if (IsCodeCollection(name)) made.insert(c->table);
-  }
-  while (!pending.empty()) {
-    auto ready = std::find_if(pending.begin(), pending.end(), [&](const Collection* c) {
-      for (const std::string& t : ReferencedTables(*c, *next)) {
-        if (t != c->table && !made.count(t)) return false;
-      }
-      return true;
-    });
-    if (ready == pending.end()) {
-      std::string names;
-      for (const Collection* c : pending) names += (names.empty() ? "" : ", ") + c->name;
-      return FailedPrecondition("the collections " + names +
-                                " refer to each other in a cycle that cannot be created");
-    }
-    ASSIGN_OR_RETURN(Statements create, CreateTableSql(**ready, *next, conn.dialect()));
-    RETURN_IF_ERROR(Run(conn, create).WithContext("collection '" + (*ready)->name + "'"));
-    made.insert((*ready)->table);
-    pending.erase(ready);
-  }
+  RETURN_IF_ERROR(CreateTablesParentsFirst(conn, *next, std::move(pending), std::move(made)));
   return next;
+}
+
+std::string_view SchemaChangeKindName(SchemaChange::Kind kind) {
+  switch (kind) {
+    case SchemaChange::Kind::kAddCollection:
+      return "addCollection";
+    case SchemaChange::Kind::kDropCollection:
+      return "dropCollection";
+    case SchemaChange::Kind::kAlterCollection:
+      return "alterCollection";
+    case SchemaChange::Kind::kAddField:
+      return "addField";
+    case SchemaChange::Kind::kDropField:
+      return "dropField";
+    case SchemaChange::Kind::kAlterField:
+      return "alterField";
+  }
+  return "";
+}
+
+namespace {
+
+// What a field's definition says about its column or its relation's keys: a difference here is
+// not a change of definitions but of data, which a migration does not make.
+constexpr const char* kStructuralKeys[] = {
+    "type",       "primaryKey", "autoIncrement", "allowNull", "length",   "precision", "scale",
+    "target",     "foreignKey", "targetKey",     "sourceKey", "otherKey", "through",   "onDelete",
+    kStoredForeignKeyOf};
+
+// The keys in which two stored definitions differ (either side's), sorted.
+std::vector<std::string> DifferingKeys(const json::object& a, const json::object& b) {
+  std::set<std::string> keys;
+  for (const auto& kv : a) {
+    const json::value* other = b.if_contains(kv.key());
+    if (other == nullptr || *other != kv.value()) keys.insert(std::string(kv.key()));
+  }
+  for (const auto& kv : b) {
+    if (!a.contains(kv.key())) keys.insert(std::string(kv.key()));
+  }
+  return {keys.begin(), keys.end()};
+}
+
+std::string ValueText(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return "(none)";
+  return v->is_string() ? std::string(v->as_string()) : json::serialize(*v);
+}
+
+// The fields of `c` a migration compares: all of a collection made through the API, only those
+// added through the API to a plugin's.
+std::vector<const Field*> SyncedFields(const Collection& c, const std::set<std::string>& code) {
+  std::vector<const Field*> out;
+  for (const Field& f : c.fields) {
+    if (!code.count(f.name)) out.push_back(&f);
+  }
+  return out;
+}
+
+void CompareFields(const Collection* now, const Collection& next, const std::set<std::string>& code,
+                   SchemaSyncPlan* plan) {
+  using Kind = SchemaChange::Kind;
+  std::vector<const Field*> before = now ? SyncedFields(*now, code) : std::vector<const Field*>{};
+  std::set<const Field*> matched;
+  for (const Field* f : SyncedFields(next, code)) {
+    SchemaChange change;
+    change.collection = next.name;
+    change.field = f->name;
+    change.type = std::string(FieldTypeName(f->type));
+    if (IsRelation(f->type)) change.target = f->target;
+    const Field* old = nullptr;
+    for (const Field* b : before) {
+      if (matched.count(b)) continue;
+      if (f->has_column() ? (b->has_column() && EqualsIgnoringCase(b->column, f->column))
+                          : (!b->has_column() && b->name == f->name)) {
+        old = b;
+        break;
+      }
+    }
+    if (old == nullptr) {
+      change.kind = Kind::kAddField;
+      if (now != nullptr) plan->changes.push_back(std::move(change));
+      continue;
+    }
+    matched.insert(old);
+    json::object a = StoredField(*old, next.name), b = StoredField(*f, next.name);
+    std::vector<std::string> differ = DifferingKeys(a, b);
+    if (differ.empty()) continue;
+    std::string what = "field '" + next.name + "." + f->name + "'";
+    bool refused = false;
+    for (const char* key : kStructuralKeys) {
+      if (!std::binary_search(differ.begin(), differ.end(), std::string(key))) continue;
+      refused = true;
+      plan->refusals.push_back(what + " would change its '" + key + "' from " + ValueText(a, key) +
+                               " to " + ValueText(b, key) +
+                               ": a migration changes definitions, not the data in a column; "
+                               "add a new field and move the values instead");
+    }
+    if (refused) continue;
+    change.kind = Kind::kAlterField;
+    if (old->name != f->name) change.previous_name = old->name;
+    change.unique_changed = old->unique != f->unique;
+    change.changed = std::move(differ);
+    plan->changes.push_back(std::move(change));
+  }
+  for (const Field* b : before) {
+    if (matched.count(b)) continue;
+    SchemaChange change;
+    change.kind = Kind::kDropField;
+    change.collection = now->name;
+    change.field = b->name;
+    change.type = std::string(FieldTypeName(b->type));
+    if (IsRelation(b->type)) change.target = b->target;
+    if (b->has_column()) change.column = b->column;
+    if (b->primary_key) {
+      plan->refusals.push_back("field '" + now->name + "." + b->name +
+                               "' is the primary key and cannot be removed");
+      continue;
+    }
+    plan->changes.push_back(std::move(change));
+  }
+}
+
+}  // namespace
+
+SchemaSyncPlan SchemaStore::PlanSync(const Schema& now, const Schema& next) const {
+  using Kind = SchemaChange::Kind;
+  SchemaSyncPlan plan;
+  for (const auto& [name, c] : now.collections()) {
+    if (IsCodeCollection(name) || next.Find(name) != nullptr) continue;
+    SchemaChange change;
+    change.kind = Kind::kDropCollection;
+    change.collection = name;
+    change.column = c->table;
+    plan.changes.push_back(std::move(change));
+  }
+  for (const auto& [name, c] : next.collections()) {
+    const Collection* old = now.Find(name);
+    const std::set<std::string> code = CodeFieldNames(code_, name);
+    if (IsCodeCollection(name)) {
+      if (old != nullptr) CompareFields(old, *c, code, &plan);
+      continue;
+    }
+    if (old == nullptr) {
+      SchemaChange change;
+      change.kind = Kind::kAddCollection;
+      change.collection = name;
+      for (const Field& f : c->fields) change.changed.push_back(f.name);
+      plan.changes.push_back(std::move(change));
+      continue;
+    }
+    if (old->origin != "user") {
+      plan.refusals.push_back("collection '" + name + "' is a plugin's here");
+      continue;
+    }
+    json::object a = old->options, b = c->options;
+    a["title"] = old->title;
+    b["title"] = c->title;
+    a["primaryKey"] = old->primary_key;
+    b["primaryKey"] = c->primary_key;
+    std::vector<std::string> differ = DifferingKeys(a, b);
+    if (old->primary_key != c->primary_key || old->is_through != c->is_through) {
+      plan.refusals.push_back("collection '" + name +
+                              "' would change its primary key or kind; a migration does not "
+                              "rebuild a table");
+      continue;
+    }
+    if (!differ.empty()) {
+      SchemaChange change;
+      change.kind = Kind::kAlterCollection;
+      change.collection = name;
+      change.changed = std::move(differ);
+      plan.changes.push_back(std::move(change));
+    }
+    CompareFields(old, *c, code, &plan);
+  }
+  return plan;
+}
+
+Result<SchemaStore::SyncResult> SchemaStore::Sync(db::Connection& conn, const Schema& now,
+                                                  const Schema& next) const {
+  using Kind = SchemaChange::Kind;
+  SchemaSyncPlan plan = PlanSync(now, next);
+  if (!plan.refusals.empty()) {
+    return FailedPrecondition(plan.refusals.front(), "SCHEMA_CHANGE_REFUSED");
+  }
+  SyncResult result;
+  std::set<std::string> rewritten;  // collections whose stored definitions change
+  // Removals first, through the pending drops: requests holding `now` keep their columns.
+  for (const SchemaChange& c : plan.changes) {
+    if (c.kind == Kind::kDropCollection) {
+      const Collection* old = now.Find(c.collection);
+      if (NotBeingRemoved(conn, old->table, "", "").ok()) {
+        RETURN_IF_ERROR(DeferDrop(conn, *old, nullptr));
+      }
+      RETURN_IF_ERROR(ForgetCollection(conn, c.collection));
+      result.removals = true;
+    } else if (c.kind == Kind::kDropField) {
+      const Collection* old = now.Find(c.collection);
+      const Field* f = old->FindField(c.field);
+      if (f->has_column() && next.Find(c.collection) != nullptr) {
+        RETURN_IF_ERROR(DeferDrop(conn, *old, f));
+        result.removals = true;
+      }
+      rewritten.insert(c.collection);
+    }
+  }
+  // New tables, parents first; then new columns, and unique indexes gained or lost.
+  std::vector<const Collection*> tables;
+  std::set<std::string> existing;
+  for (const SchemaChange& c : plan.changes) {
+    if (c.kind == Kind::kAddCollection) {
+      const Collection* made = next.Find(c.collection);
+      RETURN_IF_ERROR(NotBeingRemoved(conn, made->table, "", "collection '" + c.collection + "'"));
+      tables.push_back(made);
+      rewritten.insert(c.collection);
+    }
+  }
+  for (const auto& [name, c] : now.collections()) existing.insert(c->table);
+  RETURN_IF_ERROR(CreateTablesParentsFirst(conn, next, tables, existing));
+  for (const SchemaChange& c : plan.changes) {
+    const Collection* in = next.Find(c.collection);
+    if (c.kind == Kind::kAddField) {
+      const Field* f = in->FindField(c.field);
+      rewritten.insert(c.collection);
+      if (!f->has_column()) continue;
+      RETURN_IF_ERROR(NotBeingRemoved(conn, in->table, f->column,
+                                      "field '" + c.collection + "." + c.field + "'"));
+      ASSIGN_OR_RETURN(Statements add, AddColumnSql(*in, *f, next, conn.dialect()));
+      RETURN_IF_ERROR(Run(conn, add).WithContext("field '" + c.collection + "." + c.field + "'"));
+    } else if (c.kind == Kind::kAlterField) {
+      const Field* f = in->FindField(c.field);
+      rewritten.insert(c.collection);
+      if (c.unique_changed) {
+        RETURN_IF_ERROR(Run(conn, SetUniqueSql(*in, *f, f->unique, conn.dialect()))
+                            .WithContext("field '" + c.collection + "." + c.field + "'"));
+      }
+    } else if (c.kind == Kind::kAlterCollection) {
+      RETURN_IF_ERROR(SaveCollectionRow(conn, *in, /*insert=*/false));
+    }
+  }
+  // The stored definitions of what changed, as `next` has them.
+  for (const std::string& name : rewritten) {
+    const Collection* c = next.Find(name);
+    if (c == nullptr) continue;
+    if (!IsCodeCollection(name) && now.Find(name) == nullptr) {
+      RETURN_IF_ERROR(SaveCollectionRow(conn, *c, /*insert=*/true));
+    }
+    RETURN_IF_ERROR(SaveFieldRows(conn, *c, CodeFieldNames(code_, name)));
+  }
+  ASSIGN_OR_RETURN(result.schema, Load(conn));
+  return result;
 }
 
 }  // namespace slipway::data

@@ -20,6 +20,8 @@
 #pragma once
 
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "data/schema.h"
@@ -30,11 +32,60 @@ namespace slipway::data {
 // Collections defined in code by plugins; their tables are created by the plugins' migrations.
 using CodeCollections = std::vector<Collection>;
 
+// One difference between two schemas, as a migration (ops/migration.h) shows and applies it.
+struct SchemaChange {
+  enum class Kind { kAddCollection, kDropCollection, kAlterCollection, kAddField, kDropField,
+                    kAlterField };
+  Kind kind;
+  std::string collection;
+  std::string field;          // fields: the name it will have (added, altered) or has (dropped)
+  std::string previous_name;  // an altered field renamed: its name here
+  std::string type;           // fields: the field type
+  std::string target;         // relations: the collection they point at
+  std::string column;         // a dropped field's column, a dropped collection's table
+  std::vector<std::string> changed;  // altered: the definition keys that differ
+  bool unique_changed = false;       // altered: gains or loses `unique` (an index)
+};
+std::string_view SchemaChangeKindName(SchemaChange::Kind kind);  // "addCollection", ...
+
+// What turning one schema into another takes: the changes, in the order they apply, and the
+// differences Sync cannot make (a field's type or another structural property changing), each
+// a sentence naming the field.
+struct SchemaSyncPlan {
+  std::vector<SchemaChange> changes;
+  std::vector<std::string> refusals;
+};
+
 class SchemaStore {
  public:
   explicit SchemaStore(CodeCollections code) : code_(std::move(code)) {}
 
   Result<std::shared_ptr<const Schema>> Load(db::Connection& conn) const;
+
+  // The stored definitions, in the shape backups and migration packages carry:
+  //   {"collections": [{"name", "options", "fields": [{"name", "options", "sort"}]}],
+  //    "pluginFields": [{"collection", "fields": [...]}]}
+  // (collections made through the API, then fields added to plugins' collections).
+  Result<boost::json::object> Definitions(db::Connection& conn) const;
+  // The Schema such definitions describe together with this node's code collections,
+  // validated. Fields added to a plugin's collection this node lacks are left out. Load() is
+  // FromDefinitions(Definitions(conn)).
+  Result<std::shared_ptr<const Schema>> FromDefinitions(const boost::json::object& defs) const;
+
+  // A migration's structure (ops/migration.h): what makes `now` into `next` for the collections
+  // made through the API and the fields added to plugins' collections. Fields are matched by
+  // column (a renamed field keeps its column and data), relations by name.
+  SchemaSyncPlan PlanSync(const Schema& now, const Schema& next) const;
+  // Applies PlanSync's changes in the caller's transaction: new tables (parents first) and
+  // columns, unique indexes gained or lost, removed columns and tables through the pending
+  // drops (two-phase, as any removal), and the stored definitions of `next`. Refused
+  // (FailedPrecondition, SCHEMA_CHANGE_REFUSED) when the plan has refusals. Returns the new
+  // Schema, equal to `next`, and whether anything was removed (SnapshotUpdate::removals).
+  struct SyncResult {
+    std::shared_ptr<const Schema> schema;
+    bool removals = false;
+  };
+  Result<SyncResult> Sync(db::Connection& conn, const Schema& now, const Schema& next) const;
 
   Result<std::shared_ptr<const Schema>> CreateCollection(db::Connection& conn, const Schema& now,
                                                          const boost::json::object& def) const;

@@ -58,6 +58,22 @@ Result<std::vector<std::string>> ForeignKeyTargets(Connection& conn, std::string
   return out;
 }
 
+Result<std::vector<std::string>> PrimaryKeyColumns(Connection& conn, std::string_view table) {
+  std::string name(table);
+  const char* sql =
+      conn.dialect() == Dialect::kSqlite
+          ? "SELECT name FROM pragma_table_info($1) WHERE pk > 0 ORDER BY pk"
+          : "SELECT a.attname FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN "
+            "pg_namespace n ON n.oid = t.relnamespace CROSS JOIN LATERAL "
+            "unnest(x.indkey) WITH ORDINALITY AS k(attnum, i) JOIN pg_attribute a ON a.attrelid = "
+            "t.oid AND a.attnum = k.attnum WHERE x.indisprimary AND t.relname = $1 AND n.nspname "
+            "= current_schema() ORDER BY k.i";
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
+  std::vector<std::string> out;
+  for (int r = 0; r < rs->row_count(); ++r) out.emplace_back(rs->Text(r, 0));
+  return out;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> ColumnTypes(Connection& conn,
                                                                      std::string_view table) {
   std::string name(table);

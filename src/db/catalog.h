@@ -16,6 +16,8 @@ Result<std::vector<std::string>> ListColumns(Connection& conn, std::string_view 
 Result<std::vector<std::string>> ListTables(Connection& conn);
 // The tables `table`'s foreign keys point at (itself included when it refers to itself).
 Result<std::vector<std::string>> ForeignKeyTargets(Connection& conn, std::string_view table);
+// The columns of `table`'s primary key, in key order (none: it has no primary key).
+Result<std::vector<std::string>> PrimaryKeyColumns(Connection& conn, std::string_view table);
 // The declared type of every column of `table`, lower case ("integer", "boolean",
 // "timestamp with time zone", "jsonb", ...), in order, as {column, type}.
 Result<std::vector<std::pair<std::string, std::string>>> ColumnTypes(Connection& conn,

@@ -3,23 +3,20 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/ids.h"
-#include "core/json_writer.h"
-#include "data/values.h"
-#include "db/bulk.h"
 #include "db/catalog.h"
 #include "db/system_tables.h"
 #include "ops/archive.h"
+#include "ops/row_io.h"
 
 namespace slipway::ops {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int64_t kPage = 5000;
 
 json::value ParseOr(std::string_view text) {
   boost::system::error_code ec;
@@ -32,24 +29,6 @@ std::string NowIso() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-// The key columns a collection's rows are paged by: its primary key, or a join table's pair.
-std::vector<const data::Field*> KeyFields(const data::Collection& c) {
-  std::vector<const data::Field*> keys;
-  if (const data::Field* pk = c.PrimaryKey()) {
-    keys.push_back(pk);
-    return keys;
-  }
-  for (const data::Field* f : c.ColumnFields()) {
-    if (!f->foreign_key_of.empty() && keys.size() < 2) keys.push_back(f);
-  }
-  return keys;
-}
-
-db::Value KeyOf(const data::Field& f, const db::ResultSet& rs, int r, int col) {
-  if (data::IsIntegral(f.type)) return rs.Int(r, col);
-  return std::string(rs.Text(r, col));
 }
 
 class Snapshot {
@@ -80,33 +59,7 @@ class Dumper {
       : conn_(conn), out_(out), options_(options) {}
 
   Result<json::object> Schema(const data::SchemaStore& store) {
-    json::array collections;
-    ASSIGN_OR_RETURN(auto cs,
-                     conn_.Query("SELECT name, options FROM " + std::string(db::kCollectionsTable) +
-                                 " ORDER BY sort, name"));
-    ASSIGN_OR_RETURN(auto fs, conn_.Query("SELECT collection_name, name, options, sort FROM " +
-                                          std::string(db::kFieldsTable) +
-                                          " ORDER BY collection_name, sort, name"));
-    std::map<std::string, json::array> fields;
-    for (int r = 0; r < fs->row_count(); ++r) {
-      fields[std::string(fs->Text(r, 0))].push_back(json::object{
-          {"name", fs->Text(r, 1)}, {"options", ParseOr(fs->Text(r, 2))}, {"sort", fs->Int(r, 3)}});
-    }
-    std::set<std::string> listed;
-    for (int r = 0; r < cs->row_count(); ++r) {
-      std::string name(cs->Text(r, 0));
-      listed.insert(name);
-      collections.push_back(json::object{{"name", name},
-                                         {"options", ParseOr(cs->Text(r, 1))},
-                                         {"fields", std::move(fields[name])}});
-    }
-    // Fields a plugin's collection got through the API are stored too.
-    json::array extra;
-    for (auto& [name, list] : fields) {
-      if (!listed.count(name) && !list.empty()) {
-        extra.push_back(json::object{{"collection", name}, {"fields", std::move(list)}});
-      }
-    }
+    ASSIGN_OR_RETURN(json::object schema, store.Definitions(conn_));
     json::array code;
     for (const data::Collection& c : store.code_collections()) code.push_back(json::value(c.name));
     ASSIGN_OR_RETURN(auto ps, conn_.Query("SELECT name, version, enabled, installed, built_in, "
@@ -124,43 +77,17 @@ class Dumper {
           {"packageVersion",
            ps->IsNull(r, 6) ? json::value(nullptr) : json::value(ps->Text(r, 6))}});
     }
-    json::object schema{{"collections", std::move(collections)},
-                        {"pluginFields", std::move(extra)},
-                        {"codeCollections", std::move(code)},
-                        {"plugins", plugins}};
+    schema["codeCollections"] = std::move(code);
+    schema["plugins"] = std::move(plugins);
     RETURN_IF_ERROR(out_.AddBytes("dump/schema.json", json::serialize(schema)));
     return schema;
   }
 
   Result<int64_t> Rows(const data::Collection& c) {
-    std::vector<const data::Field*> columns = c.ColumnFields();
-    std::vector<const data::Field*> keys = KeyFields(c);
-    if (keys.empty()) return Internal("collection '" + c.name + "' has no key to page by");
-    std::vector<int> key_cols;
-    for (const data::Field* k : keys) {
-      for (size_t i = 0; i < columns.size(); ++i) {
-        if (columns[i] == k) key_cols.push_back(static_cast<int>(i));
-      }
-    }
-    std::string select;
-    for (const data::Field* f : columns) {
-      select += (select.empty() ? "" : ", ") + db::QuoteIdent(f->column);
-    }
-    std::string order, tuple, params;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      order += (i ? ", " : "") + db::QuoteIdent(keys[i]->column);
-      params += (i ? ", $" : "$") + std::to_string(i + 1);
-    }
-    tuple = keys.size() == 1 ? order : "(" + order + ")";
-    std::string first = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " ORDER BY " +
-                        order + " LIMIT " + std::to_string(kPage);
-    std::string next = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " WHERE " + tuple +
-                       " > " + (keys.size() == 1 ? params : "(" + params + ")") + " ORDER BY " +
-                       order + " LIMIT " + std::to_string(kPage);
+    const std::vector<const data::Field*> columns = c.ColumnFields();
     std::string chunk;
     int part = 0;
     int64_t count = 0;
-    std::vector<db::Value> last;
     auto flush = [&]() -> Status {
       if (chunk.empty()) return Status::Ok();
       char name[32];
@@ -169,44 +96,17 @@ class Dumper {
       chunk.clear();
       return Status::Ok();
     };
-    auto render = [&](const db::ResultSet& rs) -> Status {
+    RETURN_IF_ERROR(ScanCollection(conn_, c, [&](const db::ResultSet& rs) -> Status {
       for (int r = 0; r < rs.row_count(); ++r) {
-        chunk.push_back('{');
-        for (size_t i = 0; i < columns.size(); ++i) {
-          if (i > 0) chunk.push_back(',');
-          core::AppendJsonString(&chunk, columns[i]->name);
-          chunk.push_back(':');
-          data::AppendCellJson(&chunk, *columns[i], rs, r, static_cast<int>(i));
-        }
-        chunk.append("}\n");
+        AppendRowJson(&chunk, columns, rs, r);
+        chunk.push_back('\n');
         if (chunk.size() >= options_.chunk_bytes) RETURN_IF_ERROR(flush());
       }
       count += rs.row_count();
       done_ += rs.row_count();
       if (options_.progress) RETURN_IF_ERROR(options_.progress(done_, total_, c.name));
       return Status::Ok();
-    };
-    if (auto* stream = dynamic_cast<db::BulkReader*>(&conn_)) {
-      // PostgreSQL streams the whole table in key order while the rows before are rendered.
-      RETURN_IF_ERROR(stream->BeginCopyOut("SELECT " + select + " FROM " + db::QuoteIdent(c.table) +
-                                           " ORDER BY " + order));
-      for (;;) {
-        ASSIGN_OR_RETURN(auto rs, stream->NextCopyRows(1 << 20));
-        if (rs->row_count() == 0) break;
-        RETURN_IF_ERROR(render(*rs));
-      }
-    } else {
-      for (;;) {
-        ASSIGN_OR_RETURN(auto rs, last.empty() ? conn_.Query(first) : conn_.Query(next, last));
-        RETURN_IF_ERROR(render(*rs));
-        if (rs->row_count() < kPage) break;
-        last.clear();
-        int r = rs->row_count() - 1;
-        for (size_t k = 0; k < keys.size(); ++k) {
-          last.push_back(KeyOf(*keys[k], *rs, r, key_cols[k]));
-        }
-      }
-    }
+    }));
     RETURN_IF_ERROR(flush());
     return count;
   }
@@ -217,32 +117,8 @@ class Dumper {
     ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT * FROM " + db::QuoteIdent(table)));
     std::string chunk;
     for (int r = 0; r < rs->row_count(); ++r) {
-      chunk.push_back('{');
-      for (int c = 0; c < rs->column_count(); ++c) {
-        if (c > 0) chunk.push_back(',');
-        core::AppendJsonString(&chunk, rs->column_name(c));
-        chunk.push_back(':');
-        switch (rs->Kind(r, c)) {
-          case db::CellKind::kNull:
-            chunk.append("null");
-            break;
-          case db::CellKind::kInteger:
-            chunk.append(std::to_string(rs->Int(r, c)));
-            break;
-          case db::CellKind::kReal:
-            core::AppendJsonDouble(&chunk, rs->Double(r, c));
-            break;
-          case db::CellKind::kBool:
-            chunk.append(rs->Bool(r, c) ? "true" : "false");
-            break;
-          case db::CellKind::kJson:
-            chunk.append(rs->Text(r, c).empty() ? std::string_view("null") : rs->Text(r, c));
-            break;
-          default:
-            core::AppendJsonString(&chunk, rs->Text(r, c));
-        }
-      }
-      chunk.append("}\n");
+      AppendTableRowJson(&chunk, *rs, r);
+      chunk.push_back('\n');
     }
     if (!chunk.empty())
       RETURN_IF_ERROR(out_.AddBytes("dump/tables/" + table + "/000001.ndjson", chunk));
@@ -316,7 +192,7 @@ Result<std::vector<const data::Collection*>> CollectionsParentsFirst(db::Connect
   return out;
 }
 
-std::string BackupFileName() {
+std::string TimestampedFileName(std::string_view prefix, std::string_view extension) {
   std::time_t t = std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", std::gmtime(&t));
@@ -325,10 +201,12 @@ std::string BackupFileName() {
   for (char c : random) {
     if (c >= '0' && c <= '9') n = (n * 10 + (c - '0')) % 10000;
   }
-  char name[64];
-  std::snprintf(name, sizeof(name), "backup_%s_%04d.slwbak", buf, n);
-  return name;
+  char tail[16];
+  std::snprintf(tail, sizeof(tail), "_%04d", n);
+  return std::string(prefix) + "_" + buf + tail + std::string(extension);
 }
+
+std::string BackupFileName() { return TimestampedFileName("backup", ".slwbak"); }
 
 Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
                                    const BackupOptions& options) {
@@ -341,9 +219,18 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
   Dumper dump(conn, *out, options);
   ASSIGN_OR_RETURN(json::object stored, dump.Schema(store));
   ASSIGN_OR_RETURN(std::vector<std::string> plugin_tables, PluginTables(conn, *schema));
+  json::object selected_fields;
+  std::optional<std::set<std::string>> selected;
+  if (options.select) {
+    ASSIGN_OR_RETURN(selected, options.select(conn, *schema, &selected_fields));
+    std::erase_if(plugin_tables, [&](const std::string& t) { return !selected->count(t); });
+  }
+  auto chosen = [&](const data::Collection& c) { return !selected || selected->count(c.name); };
   int64_t total = 0;
   std::vector<std::string> counted;
-  for (const auto& [name, c] : schema->collections()) counted.push_back(c->table);
+  for (const auto& [name, c] : schema->collections()) {
+    if (chosen(*c)) counted.push_back(c->table);
+  }
   counted.insert(counted.end(), plugin_tables.begin(), plugin_tables.end());
   for (const std::string& t : counted) {
     ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT count(*) FROM " + db::QuoteIdent(t)));
@@ -355,6 +242,7 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
   // Parents first, so that a restore inserts rows after those they point at.
   ASSIGN_OR_RETURN(auto ordered, CollectionsParentsFirst(conn, *schema));
   for (const data::Collection* c : ordered) {
+    if (!chosen(*c)) continue;
     ASSIGN_OR_RETURN(int64_t n, dump.Rows(*c));
     counts[c->name] = n;
     rows += n;
@@ -372,7 +260,7 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
     plugins.push_back(json::object{
         {"name", p.at("name")}, {"version", p.at("version")}, {"enabled", p.at("enabled")}});
   }
-  json::object fields{{"kind", "backup"},
+  json::object fields{{"kind", options.kind},
                       {"appVersion", options.app_version},
                       {"dialect", conn.dialect() == db::Dialect::kPostgres ? "postgres" : "sqlite"},
                       {"createdAt", NowIso()},
@@ -383,6 +271,7 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
                       {"files", files},
                       {"fileBytes", file_bytes},
                       {"includesFiles", options.files}};
+  for (auto& [key, value] : selected_fields) fields[key] = std::move(value);
   ASSIGN_OR_RETURN(json::object manifest, out->Finish(std::move(fields)));
   BackupSummary summary;
   summary.path = options.output;

@@ -26,6 +26,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "data/schema_store.h"
@@ -45,6 +46,13 @@ struct BackupOptions {
   // cancelled task) and is returned.
   std::function<Status(int64_t done, int64_t total, std::string_view what)> progress;
   size_t chunk_bytes = 8 << 20;
+  // The manifest's kind: "backup", or "migration" for a package (migration.h).
+  std::string kind = "backup";
+  // Chooses, inside the snapshot, the collections and plugin tables whose rows go in (null:
+  // all of them), and may add fields to the manifest.
+  std::function<Result<std::set<std::string>>(db::Connection&, const data::Schema&,
+                                              boost::json::object* manifest)>
+      select;
 };
 
 struct BackupSummary {
@@ -70,5 +78,7 @@ Result<std::vector<const data::Collection*>> CollectionsParentsFirst(db::Connect
 
 // The default file name of a backup made now, NocoBase's form: backup_YYYYMMDD_HHMMSS_NNNN.slwbak.
 std::string BackupFileName();
+// `prefix`_YYYYMMDD_HHMMSS_NNNN`extension` (UTC, four random digits).
+std::string TimestampedFileName(std::string_view prefix, std::string_view extension);
 
 }  // namespace slipway::ops

@@ -10,10 +10,10 @@
 #include "core/ids.h"
 #include "core/semver.h"
 #include "data/values.h"
-#include "db/bulk.h"
 #include "db/catalog.h"
 #include "db/system_tables.h"
 #include "ops/backup.h"
+#include "ops/row_io.h"
 
 namespace slipway::ops {
 namespace json = boost::json;
@@ -67,157 +67,6 @@ bool SameContent(const fs::path& a, const fs::path& b) {
     }
   }
   return fa.eof() && fb.eof();
-}
-
-// Inserts rows into one table: through one COPY per table where the connection can (PostgreSQL),
-// sent in slices of about 1 MiB while the next rows are read; otherwise in multi-row INSERTs (one
-// prepared statement per table).
-class Inserter {
- public:
-  Inserter(db::Connection& conn, std::string table, std::vector<std::string> columns)
-      : conn_(conn),
-        bulk_(dynamic_cast<db::BulkLoader*>(&conn)),
-        table_(std::move(table)),
-        columns_(std::move(columns)) {
-    per_statement_ =
-        std::max<size_t>(1, std::min<size_t>(500, 30000 / std::max<size_t>(1, columns_.size())));
-    if (bulk_ != nullptr) {
-      copy_sql_ = "COPY " + db::QuoteIdent(table_) + " (";
-      for (size_t c = 0; c < columns_.size(); ++c) {
-        copy_sql_ += (c ? ", " : "") + db::QuoteIdent(columns_[c]);
-      }
-      copy_sql_ += ") FROM STDIN";
-    }
-  }
-  ~Inserter() {
-    if (copying_) bulk_->AbortCopy();
-  }
-  Inserter(const Inserter&) = delete;
-  Inserter& operator=(const Inserter&) = delete;
-
-  Status Add(std::vector<db::Value>& row) {
-    if (bulk_ != nullptr) {
-      for (size_t c = 0; c < row.size(); ++c) {
-        if (c > 0) copy_.push_back('\t');
-        db::AppendCopyValue(&copy_, row[c]);
-      }
-      copy_.push_back('\n');
-      if (copy_.size() < (1 << 20)) return Status::Ok();
-      if (!copying_) {
-        RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
-        copying_ = true;
-      }
-      Status s = bulk_->PutCopy(copy_);
-      copy_.clear();
-      return s.WithContext("loading " + table_);
-    }
-    for (db::Value& v : row) values_.push_back(std::move(v));
-    if (++rows_ == per_statement_) return Run(per_statement_);
-    return Status::Ok();
-  }
-  Status Flush() {
-    if (bulk_ != nullptr) {
-      if (!copying_ && copy_.empty()) return Status::Ok();
-      if (!copying_) {
-        RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
-      }
-      copying_ = false;
-      Status put = bulk_->PutCopy(copy_);
-      copy_.clear();
-      Status end = bulk_->EndCopy();
-      return (put.ok() ? end : put).WithContext("loading " + table_);
-    }
-    if (rows_ == 0) return Status::Ok();
-    // The rest one by one, so that only two statements are ever prepared for a table.
-    std::vector<db::Value> all = std::move(values_);
-    size_t n = rows_;
-    values_.clear();
-    rows_ = 0;
-    for (size_t r = 0; r < n; ++r) {
-      values_.assign(
-          std::make_move_iterator(all.begin() + static_cast<long>(r * columns_.size())),
-          std::make_move_iterator(all.begin() + static_cast<long>((r + 1) * columns_.size())));
-      rows_ = 1;
-      RETURN_IF_ERROR(Run(1));
-    }
-    return Status::Ok();
-  }
-
- private:
-  Status Run(size_t rows) {
-    std::string& sql = rows == 1 ? one_ : many_;
-    if (sql.empty()) {
-      sql = "INSERT INTO " + db::QuoteIdent(table_) + " (";
-      for (size_t c = 0; c < columns_.size(); ++c) {
-        sql += (c ? ", " : "") + db::QuoteIdent(columns_[c]);
-      }
-      sql += ") VALUES ";
-      int p = 0;
-      for (size_t r = 0; r < rows; ++r) {
-        sql += r ? ", (" : "(";
-        for (size_t c = 0; c < columns_.size(); ++c) {
-          sql += (c ? ", $" : "$") + std::to_string(++p);
-        }
-        sql += ")";
-      }
-    }
-    Status s = conn_.Exec(sql, values_);
-    values_.clear();
-    rows_ = 0;
-    return s.WithContext("inserting into " + table_);
-  }
-
-  db::Connection& conn_;
-  db::BulkLoader* bulk_;
-  const std::string table_;
-  const std::vector<std::string> columns_;
-  size_t per_statement_ = 1;
-  std::vector<db::Value> values_;
-  size_t rows_ = 0;
-  std::string one_, many_, copy_sql_, copy_;
-  bool copying_ = false;  // a COPY is open on the connection
-};
-
-// A plugin table's cell, from the JSON the backup wrote for it (typed by the database it came
-// from) to a value for this database's column type.
-Result<db::Value> TableCell(const json::value& v, const std::string& type, db::Dialect dialect,
-                            const std::string& what) {
-  if (v.is_null()) return db::Null();
-  const bool is_bool = type == "boolean" || type == "bool";
-  const bool is_json = type == "json" || type == "jsonb";
-  if (is_bool) {
-    if (v.is_bool())
-      return dialect == db::Dialect::kSqlite ? db::Value(int64_t{v.as_bool()})
-                                             : db::Value(v.as_bool());
-    if (v.is_int64())
-      return dialect == db::Dialect::kSqlite ? db::Value(v.as_int64())
-                                             : db::Value(v.as_int64() != 0);
-    return InvalidArgument(what + ": expected a boolean");
-  }
-  if (is_json) {
-    // From SQLite a JSON column comes as its text; from PostgreSQL as the JSON itself.
-    if (v.is_string()) {
-      boost::system::error_code ec;
-      json::parse(v.as_string(), ec);
-      if (!ec) return db::Value(std::string(v.as_string()));
-    }
-    return db::Value(json::serialize(v));
-  }
-  switch (v.kind()) {
-    case json::kind::bool_:
-      return dialect == db::Dialect::kSqlite ? db::Value(int64_t{v.as_bool()})
-                                             : db::Value(v.as_bool());
-    case json::kind::int64:
-      return db::Value(v.as_int64());
-    case json::kind::uint64:
-      return db::Value(static_cast<int64_t>(v.as_uint64()));
-    case json::kind::double_:
-      return db::Value(v.as_double());
-    case json::kind::string:
-      return db::Value(std::string(v.as_string()));
-    default:
-      return db::Value(json::serialize(v));
-  }
 }
 
 class Loader {
@@ -503,26 +352,6 @@ class DeferredIndexes {
  private:
   std::vector<std::string> indexes_, foreign_keys_;
 };
-
-// PostgreSQL: every identity or serial column of `table` continues after the restored keys.
-Status ResetSequences(db::Connection& conn, const std::string& table) {
-  const std::string quoted = db::QuoteIdent(table);
-  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT a.attname FROM pg_attribute a JOIN pg_class c ON "
-                                       "c.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
-                                       "c.relnamespace WHERE c.relname = $1 AND n.nspname = "
-                                       "current_schema() AND a.attnum > 0 AND NOT a.attisdropped "
-                                       "AND pg_get_serial_sequence($2, a.attname) IS NOT NULL",
-                                       {table, quoted}));
-  for (int r = 0; r < rs->row_count(); ++r) {
-    std::string column(rs->Text(r, 0));
-    RETURN_IF_ERROR(conn.Exec("SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT "
-                              "MAX(" +
-                                  db::QuoteIdent(column) + ") FROM " + quoted + "), 0) + 1, false)",
-                              {quoted, column})
-                        .WithContext("moving the sequence of " + table + "." + column));
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 

@@ -1,0 +1,273 @@
+#include "ops/row_io.h"
+
+#include "core/json_writer.h"
+#include "data/values.h"
+
+namespace slipway::ops {
+namespace json = boost::json;
+
+namespace {
+
+constexpr int64_t kPage = 5000;
+
+db::Value KeyOf(const data::Field& f, const db::ResultSet& rs, int r, int col) {
+  if (data::IsIntegral(f.type)) return rs.Int(r, col);
+  return std::string(rs.Text(r, col));
+}
+
+}  // namespace
+
+std::vector<const data::Field*> KeyFields(const data::Collection& c) {
+  std::vector<const data::Field*> keys;
+  if (const data::Field* pk = c.PrimaryKey()) {
+    keys.push_back(pk);
+    return keys;
+  }
+  for (const data::Field* f : c.ColumnFields()) {
+    if (!f->foreign_key_of.empty() && keys.size() < 2) keys.push_back(f);
+  }
+  return keys;
+}
+
+Status ScanCollection(db::Connection& conn, const data::Collection& c,
+                      const std::function<Status(const db::ResultSet& rows)>& visit) {
+  std::vector<const data::Field*> columns = c.ColumnFields();
+  std::vector<const data::Field*> keys = KeyFields(c);
+  if (keys.empty()) return Internal("collection '" + c.name + "' has no key to page by");
+  std::vector<int> key_cols;
+  for (const data::Field* k : keys) {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (columns[i] == k) key_cols.push_back(static_cast<int>(i));
+    }
+  }
+  std::string select;
+  for (const data::Field* f : columns) {
+    select += (select.empty() ? "" : ", ") + db::QuoteIdent(f->column);
+  }
+  std::string order, params;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    order += (i ? ", " : "") + db::QuoteIdent(keys[i]->column);
+    params += (i ? ", $" : "$") + std::to_string(i + 1);
+  }
+  if (auto* stream = dynamic_cast<db::BulkReader*>(&conn)) {
+    // PostgreSQL streams the whole table in key order while the rows before are handled.
+    RETURN_IF_ERROR(stream->BeginCopyOut("SELECT " + select + " FROM " + db::QuoteIdent(c.table) +
+                                         " ORDER BY " + order));
+    for (;;) {
+      ASSIGN_OR_RETURN(auto rs, stream->NextCopyRows(1 << 20));
+      if (rs->row_count() == 0) break;
+      RETURN_IF_ERROR(visit(*rs));
+    }
+    return Status::Ok();
+  }
+  const std::string tuple = keys.size() == 1 ? order : "(" + order + ")";
+  const std::string first = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) +
+                            " ORDER BY " + order + " LIMIT " + std::to_string(kPage);
+  const std::string next = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " WHERE " +
+                           tuple + " > " + (keys.size() == 1 ? params : "(" + params + ")") +
+                           " ORDER BY " + order + " LIMIT " + std::to_string(kPage);
+  std::vector<db::Value> last;
+  for (;;) {
+    ASSIGN_OR_RETURN(auto rs, last.empty() ? conn.Query(first) : conn.Query(next, last));
+    RETURN_IF_ERROR(visit(*rs));
+    if (rs->row_count() < kPage) break;
+    last.clear();
+    int r = rs->row_count() - 1;
+    for (size_t k = 0; k < keys.size(); ++k) last.push_back(KeyOf(*keys[k], *rs, r, key_cols[k]));
+  }
+  return Status::Ok();
+}
+
+void AppendRowJson(std::string* out, const std::vector<const data::Field*>& columns,
+                   const db::ResultSet& rows, int r) {
+  out->push_back('{');
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    core::AppendJsonString(out, columns[i]->name);
+    out->push_back(':');
+    data::AppendCellJson(out, *columns[i], rows, r, static_cast<int>(i));
+  }
+  out->push_back('}');
+}
+
+void AppendTableRowJson(std::string* out, const db::ResultSet& rs, int r) {
+  out->push_back('{');
+  for (int c = 0; c < rs.column_count(); ++c) {
+    if (c > 0) out->push_back(',');
+    core::AppendJsonString(out, rs.column_name(c));
+    out->push_back(':');
+    switch (rs.Kind(r, c)) {
+      case db::CellKind::kNull:
+        out->append("null");
+        break;
+      case db::CellKind::kInteger:
+        out->append(std::to_string(rs.Int(r, c)));
+        break;
+      case db::CellKind::kReal:
+        core::AppendJsonDouble(out, rs.Double(r, c));
+        break;
+      case db::CellKind::kBool:
+        out->append(rs.Bool(r, c) ? "true" : "false");
+        break;
+      case db::CellKind::kJson:
+        out->append(rs.Text(r, c).empty() ? std::string_view("null") : rs.Text(r, c));
+        break;
+      default:
+        core::AppendJsonString(out, rs.Text(r, c));
+    }
+  }
+  out->push_back('}');
+}
+
+Result<db::Value> TableCell(const json::value& v, const std::string& type, db::Dialect dialect,
+                            const std::string& what) {
+  if (v.is_null()) return db::Null();
+  const bool is_bool = type == "boolean" || type == "bool";
+  const bool is_json = type == "json" || type == "jsonb";
+  if (is_bool) {
+    if (v.is_bool())
+      return dialect == db::Dialect::kSqlite ? db::Value(int64_t{v.as_bool()})
+                                             : db::Value(v.as_bool());
+    if (v.is_int64())
+      return dialect == db::Dialect::kSqlite ? db::Value(v.as_int64())
+                                             : db::Value(v.as_int64() != 0);
+    return InvalidArgument(what + ": expected a boolean");
+  }
+  if (is_json) {
+    // From SQLite a JSON column comes as its text; from PostgreSQL as the JSON itself.
+    if (v.is_string()) {
+      boost::system::error_code ec;
+      json::parse(v.as_string(), ec);
+      if (!ec) return db::Value(std::string(v.as_string()));
+    }
+    return db::Value(json::serialize(v));
+  }
+  switch (v.kind()) {
+    case json::kind::bool_:
+      return dialect == db::Dialect::kSqlite ? db::Value(int64_t{v.as_bool()})
+                                             : db::Value(v.as_bool());
+    case json::kind::int64:
+      return db::Value(v.as_int64());
+    case json::kind::uint64:
+      return db::Value(static_cast<int64_t>(v.as_uint64()));
+    case json::kind::double_:
+      return db::Value(v.as_double());
+    case json::kind::string:
+      return db::Value(std::string(v.as_string()));
+    default:
+      return db::Value(json::serialize(v));
+  }
+}
+
+Status ResetSequences(db::Connection& conn, const std::string& table) {
+  const std::string quoted = db::QuoteIdent(table);
+  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT a.attname FROM pg_attribute a JOIN pg_class c ON "
+                                       "c.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
+                                       "c.relnamespace WHERE c.relname = $1 AND n.nspname = "
+                                       "current_schema() AND a.attnum > 0 AND NOT a.attisdropped "
+                                       "AND pg_get_serial_sequence($2, a.attname) IS NOT NULL",
+                                       {table, quoted}));
+  for (int r = 0; r < rs->row_count(); ++r) {
+    std::string column(rs->Text(r, 0));
+    RETURN_IF_ERROR(conn.Exec("SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT "
+                              "MAX(" +
+                                  db::QuoteIdent(column) + ") FROM " + quoted + "), 0) + 1, false)",
+                              {quoted, column})
+                        .WithContext("moving the sequence of " + table + "." + column));
+  }
+  return Status::Ok();
+}
+
+Inserter::Inserter(db::Connection& conn, std::string table, std::vector<std::string> columns)
+    : conn_(conn),
+      bulk_(dynamic_cast<db::BulkLoader*>(&conn)),
+      table_(std::move(table)),
+      columns_(std::move(columns)) {
+  per_statement_ =
+      std::max<size_t>(1, std::min<size_t>(500, 30000 / std::max<size_t>(1, columns_.size())));
+  if (bulk_ != nullptr) {
+    copy_sql_ = "COPY " + db::QuoteIdent(table_) + " (";
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      copy_sql_ += (c ? ", " : "") + db::QuoteIdent(columns_[c]);
+    }
+    copy_sql_ += ") FROM STDIN";
+  }
+}
+
+Inserter::~Inserter() {
+  if (copying_) bulk_->AbortCopy();
+}
+
+Status Inserter::Add(std::vector<db::Value>& row) {
+  if (bulk_ != nullptr) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) copy_.push_back('\t');
+      db::AppendCopyValue(&copy_, row[c]);
+    }
+    copy_.push_back('\n');
+    if (copy_.size() < (1 << 20)) return Status::Ok();
+    if (!copying_) {
+      RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
+      copying_ = true;
+    }
+    Status s = bulk_->PutCopy(copy_);
+    copy_.clear();
+    return s.WithContext("loading " + table_);
+  }
+  for (db::Value& v : row) values_.push_back(std::move(v));
+  if (++rows_ == per_statement_) return Run(per_statement_);
+  return Status::Ok();
+}
+
+Status Inserter::Flush() {
+  if (bulk_ != nullptr) {
+    if (!copying_ && copy_.empty()) return Status::Ok();
+    if (!copying_) {
+      RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
+    }
+    copying_ = false;
+    Status put = bulk_->PutCopy(copy_);
+    copy_.clear();
+    Status end = bulk_->EndCopy();
+    return (put.ok() ? end : put).WithContext("loading " + table_);
+  }
+  if (rows_ == 0) return Status::Ok();
+  // The rest one by one, so that only two statements are ever prepared for a table.
+  std::vector<db::Value> all = std::move(values_);
+  size_t n = rows_;
+  values_.clear();
+  rows_ = 0;
+  for (size_t r = 0; r < n; ++r) {
+    values_.assign(
+        std::make_move_iterator(all.begin() + static_cast<long>(r * columns_.size())),
+        std::make_move_iterator(all.begin() + static_cast<long>((r + 1) * columns_.size())));
+    rows_ = 1;
+    RETURN_IF_ERROR(Run(1));
+  }
+  return Status::Ok();
+}
+
+Status Inserter::Run(size_t rows) {
+  std::string& sql = rows == 1 ? one_ : many_;
+  if (sql.empty()) {
+    sql = "INSERT INTO " + db::QuoteIdent(table_) + " (";
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      sql += (c ? ", " : "") + db::QuoteIdent(columns_[c]);
+    }
+    sql += ") VALUES ";
+    int p = 0;
+    for (size_t r = 0; r < rows; ++r) {
+      sql += r ? ", (" : "(";
+      for (size_t c = 0; c < columns_.size(); ++c) {
+        sql += (c ? ", $" : "$") + std::to_string(++p);
+      }
+      sql += ")";
+    }
+  }
+  Status s = conn_.Exec(sql, values_);
+  values_.clear();
+  rows_ = 0;
+  return s.WithContext("inserting into " + table_);
+}
+
+}  // namespace slipway::ops

@@ -1,0 +1,72 @@
+// Reading and writing the rows of a dump (backup.h) or a migration package (migration.h): the
+// one way a table is scanned, a row rendered as a dump line, a line's values converted for this
+// database, and rows inserted, so that backups, restores and migrations agree on every value.
+#pragma once
+
+#include <boost/json.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/schema.h"
+#include "db/bulk.h"
+#include "db/database.h"
+#include "slipway/status.h"
+
+namespace slipway::ops {
+
+// The key columns a collection's rows are ordered and matched by: its primary key, or a join
+// table's pair of foreign keys.
+std::vector<const data::Field*> KeyFields(const data::Collection& c);
+
+// Every row of collection `c` (its column fields, in definition order), in key order, handed to
+// `visit` in batches: PostgreSQL streams the table with one COPY, SQLite reads pages by key.
+// `visit` must not use the connection.
+Status ScanCollection(db::Connection& conn, const data::Collection& c,
+                      const std::function<Status(const db::ResultSet& rows)>& visit);
+
+// Row `r` of `rows` (the column fields of a collection, in order) as a dump line's object:
+// {"field": value, ...} with values as the API renders them by field type. No newline.
+void AppendRowJson(std::string* out, const std::vector<const data::Field*>& columns,
+                   const db::ResultSet& rows, int r);
+// A plugin's own table's row `r`, each cell as the database types it.
+void AppendTableRowJson(std::string* out, const db::ResultSet& rows, int r);
+
+// A plugin table's cell, from the JSON a dump wrote for it (typed by the database it came from)
+// to a value for this database's column type (`type` as db::ColumnTypes gives it).
+Result<db::Value> TableCell(const boost::json::value& v, const std::string& type,
+                            db::Dialect dialect, const std::string& what);
+
+// PostgreSQL: every identity or serial column of `table` continues after its largest value.
+Status ResetSequences(db::Connection& conn, const std::string& table);
+
+// Inserts rows into one table: through one COPY per table where the connection can (PostgreSQL),
+// sent in slices of about 1 MiB while the next rows are read; otherwise in multi-row INSERTs (one
+// prepared statement per table).
+class Inserter {
+ public:
+  Inserter(db::Connection& conn, std::string table, std::vector<std::string> columns);
+  ~Inserter();
+  Inserter(const Inserter&) = delete;
+  Inserter& operator=(const Inserter&) = delete;
+
+  // Takes the row's values (left empty).
+  Status Add(std::vector<db::Value>& row);
+  Status Flush();
+
+ private:
+  Status Run(size_t rows);
+
+  db::Connection& conn_;
+  db::BulkLoader* bulk_;
+  const std::string table_;
+  const std::vector<std::string> columns_;
+  size_t per_statement_ = 1;
+  std::vector<db::Value> values_;
+  size_t rows_ = 0;
+  std::string one_, many_, copy_sql_, copy_;
+  bool copying_ = false;  // a COPY is open on the connection
+};
+
+}  // namespace slipway::ops
