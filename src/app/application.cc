@@ -94,6 +94,18 @@ Status Application::Prepare() {
                      const std::set<std::string>& disabled) {
                 return plugins_->RestoreStates(conn, list, disabled);
               }});
+  migrations_ = std::make_unique<ops::MigrationManager>(
+      *services_, *tasks_, *backups_,
+      ops::MigrationManagerOptions{
+          .storage_path = config_.storage_path,
+          .app_version = version_.ToString(),
+          .plugin_version =
+              [this](const std::string& name) { return plugins_->LoadableVersion(name); },
+          .restore_plugins =
+              [this](db::Connection& conn, const boost::json::array& list,
+                     const std::set<std::string>& disabled) {
+                return plugins_->RestoreStates(conn, list, disabled);
+              }});
   RegisterCoreActions();
   services_->SetLoader([this](db::Connection& conn) {
     return plugins::LoadSnapshot(*plugins_, core_actions_, version_, conn);
@@ -197,6 +209,32 @@ Result<ops::TaskRecord> Application::RestoreBackup(
   return ops::RunTask(*tasks_, me, std::move(task), handler, options, nullptr);
 }
 
+Result<ops::BackupSummary> Application::ExportMigration(ops::ExportOptions options) {
+  RETURN_IF_ERROR(Prepare());
+  RETURN_IF_ERROR(services_->ReloadSnapshot().WithContext("reading the installed application"));
+  return migrations_->Export(std::move(options));
+}
+
+Result<ops::MigrationDiff> Application::CheckMigration(const ops::ImportRequest& request) {
+  RETURN_IF_ERROR(Plugins().status());  // installed and at this version
+  RETURN_IF_ERROR(services_->ReloadSnapshot().WithContext("reading the installed application"));
+  return migrations_->Check(request);
+}
+
+Result<ops::TaskRecord> Application::ImportMigration(
+    boost::json::object params, std::function<void(const ops::TaskProgress&)> observe) {
+  RETURN_IF_ERROR(Plugins().status());
+  RETURN_IF_ERROR(AnnounceFromOutside());
+  RETURN_IF_ERROR(services_->ReloadSnapshot().WithContext("reading the installed application"));
+  const std::string me = ops::TaskCommandId(config_.node_id);
+  ops::TaskRunnerOptions options;
+  ASSIGN_OR_RETURN(ops::TaskRecord task, tasks_->Start(std::string(ops::kImportTask), params,
+                                                       std::nullopt, me, options.lease));
+  ops::TaskHandler handler = ops::Observed(
+      [this](ops::TaskContext& ctx) { return migrations_->RunImport(ctx); }, std::move(observe));
+  return ops::RunTask(*tasks_, me, std::move(task), handler, options, nullptr);
+}
+
 void Application::RegisterCoreActions() {
   api::RegisterAppActions(core_actions_,
                           {version_.ToString(), config_.db.dialect, config_.node_id, &lifecycle_});
@@ -204,6 +242,7 @@ void Application::RegisterCoreActions() {
   api::RegisterClusterActions(core_actions_, [this] { return cluster_.get(); });
   ops::RegisterTaskActions(core_actions_, *tasks_);
   backups_->RegisterActions(core_actions_);
+  migrations_->RegisterActions(core_actions_);
   // A collection may not take the name of a resource the core or a plugin serves.
   api::RegisterSchemaActions(core_actions_, [this](std::string_view name) {
     auto snap = services_->snapshot();
@@ -311,6 +350,7 @@ Status Application::Serve() {
   // Tasks are taken (WORKER_MODE) once the node serves: the task table exists and is current.
   task_runner_ = std::make_unique<ops::TaskRunner>(*tasks_, config_.node_id, config_.worker_mode);
   backups_->Register(*task_runner_);
+  migrations_->Register(*task_runner_);
   std::thread startup([this, info] {
     node_->StartUp(info);
     if (lifecycle_.state() == api::AppState::kRunning) task_runner_->Start();

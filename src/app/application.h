@@ -24,6 +24,7 @@
 #include "db/open.h"
 #include "ops/backup.h"
 #include "ops/backup_manager.h"
+#include "ops/migration_manager.h"
 #include "ops/installer.h"
 #include "ops/node.h"
 #include "ops/task_runner.h"
@@ -62,6 +63,13 @@ class Application {
   // with or without running nodes (they are gated and reload after it, as for backups:restore).
   Result<ops::TaskRecord> RestoreBackup(boost::json::object params,
                                         std::function<void(const ops::TaskProgress&)> observe);
+  // For `slipway migration export|import`: a package of this environment (rules as given), the
+  // dry run's diff of a package against it, and the import as a task this process holds (with or
+  // without running nodes, which load the result as for migrations:execute).
+  Result<ops::BackupSummary> ExportMigration(ops::ExportOptions options);
+  Result<ops::MigrationDiff> CheckMigration(const ops::ImportRequest& request);
+  Result<ops::TaskRecord> ImportMigration(boost::json::object params,
+                                          std::function<void(const ops::TaskProgress&)> observe);
   // For `slipway cluster status`: the cluster row and the node registry.
   Result<boost::json::object> ClusterStatus();
 
@@ -90,6 +98,7 @@ class Application {
   std::unique_ptr<ops::TaskStore> tasks_;               // durable tasks (DESIGN section 8)
   std::unique_ptr<ops::TaskRunner> task_runner_;        // serve only
   std::unique_ptr<ops::BackupManager> backups_;         // backups and restores (issue 13)
+  std::unique_ptr<ops::MigrationManager> migrations_;   // environment migration (issue 14)
   api::ActionRegistry core_actions_;
   api::Lifecycle lifecycle_;
   bool prepared_ = false;

@@ -16,29 +16,7 @@
 #include "ops/backup_manager.h"
 
 namespace slipway::cli {
-namespace {
-
 namespace json = boost::json;
-
-// The first line of a password file (a password never goes on a command line).
-Result<std::string> ReadPassword(const std::string& path) {
-  if (path.empty()) return std::string();
-  std::ifstream in(path);
-  if (!in) return InvalidArgument("cannot read the password file '" + path + "'");
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  if (line.empty()) return InvalidArgument("the password file '" + path + "' is empty");
-  return line;
-}
-
-std::string Mib(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
-
-}  // namespace
 
 Command AddBackup(CLI::App& root, const app::Distribution& dist) {
   auto* cmd = root.add_subcommand(
@@ -82,8 +60,8 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         if (list->parsed()) {
           // Names, sizes and times from the folder (what backups:list shows); `verify` checks an
           // archive's contents.
-          const auto found = ops::ListBackupFiles(config->storage_path / "backups");
-          for (const ops::BackupFile& f : found) {
+          const auto found = ops::BackupFolder(config->storage_path / "backups").List();
+          for (const ops::ArchiveFile& f : found) {
             std::time_t t = static_cast<std::time_t>(f.modified_s);
             char stamp[32];
             std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
@@ -94,7 +72,7 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
           }
           return kExitOk;
         }
-        auto password = ReadPassword(*password_file);
+        auto password = ReadPasswordFile(*password_file);
         if (!password.ok()) return Report(password.status());
         if (verify->parsed()) {
           Result<ops::ArchiveContents> read = Internal("unread");

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "cli/exit_code.h"
 #include "core/logging.h"
 
@@ -61,7 +64,8 @@ int Main(int argc, char** argv, const app::Distribution& dist) {
   std::vector<Command> commands = {AddServe(root, dist),   AddInstall(root, dist),
                                    AddUpgrade(root, dist), AddVersion(root, dist),
                                    AddPm(root, dist),      AddMaintenance(root, dist),
-                                   AddCluster(root, dist), AddBackup(root, dist)};
+                                   AddCluster(root, dist), AddBackup(root, dist),
+                                   AddMigration(root, dist)};
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -74,6 +78,23 @@ int Main(int argc, char** argv, const app::Distribution& dist) {
   }
   core::log::Shutdown();
   return exit_code;
+}
+
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  if (!in) return InvalidArgument("cannot read the password file '" + path + "'");
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return InvalidArgument("the password file '" + path + "' is empty");
+  return line;
+}
+
+std::string Mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
 }
 
 }  // namespace slipway::cli

@@ -44,5 +44,12 @@ Command AddPm(CLI::App& root, const app::Distribution& dist);
 Command AddMaintenance(CLI::App& root, const app::Distribution& dist);
 Command AddCluster(CLI::App& root, const app::Distribution& dist);
 Command AddBackup(CLI::App& root, const app::Distribution& dist);
+Command AddMigration(CLI::App& root, const app::Distribution& dist);
+
+// The first line of a password file (a password never goes on a command line); empty for no
+// file. InvalidArgument for a file that cannot be read or is empty.
+Result<std::string> ReadPasswordFile(const std::string& path);
+// "12.3 MiB".
+std::string Mib(uint64_t bytes);
 
 }  // namespace slipway::cli

@@ -155,6 +155,32 @@ CREATE TABLE slipway_backup_settings (
 );
 INSERT INTO slipway_backup_settings (id) VALUES (1);
 )sql"));
+  // Environment migration (ops/migration_manager.h): saved rules for exports, and the log of every
+  // import (who, when, which package, the diff, the result), written outside the import's own
+  // transaction so that a failed import is logged too. Times are Unix milliseconds.
+  all.push_back(Sql("0.1.0", "0009-migrations", R"sql(
+CREATE TABLE slipway_migration_rules (
+  id @SERIAL_PK@,
+  name TEXT NOT NULL UNIQUE,
+  rules @JSON@ NOT NULL,
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL
+);
+CREATE TABLE slipway_migration_logs (
+  id @SERIAL_PK@,
+  task_id TEXT NOT NULL DEFAULT '',
+  package TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_by BIGINT,
+  node_id TEXT NOT NULL DEFAULT '',
+  backup TEXT NOT NULL DEFAULT '',
+  diff @JSON@,
+  error TEXT NOT NULL DEFAULT '',
+  started_ms BIGINT NOT NULL,
+  finished_ms BIGINT,
+  ms BIGINT
+);
+)sql"));
   return all;
 }
 

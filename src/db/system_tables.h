@@ -18,6 +18,9 @@ inline constexpr std::string_view kTasksTable = "slipway_tasks";  // durable tas
 inline constexpr std::string_view kPendingDropsTable = "slipway_pending_drops";
 // One row: the backup schedule, retention and options (ops/backup_manager.h).
 inline constexpr std::string_view kBackupSettingsTable = "slipway_backup_settings";
+// Saved migration rules and the log of imports (ops/migration_manager.h).
+inline constexpr std::string_view kMigrationRulesTable = "slipway_migration_rules";
+inline constexpr std::string_view kMigrationLogsTable = "slipway_migration_logs";
 
 // User collections may not take a name with this prefix.
 inline constexpr std::string_view kReservedPrefix = "slipway_";

@@ -164,7 +164,8 @@ Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::
       std::string(db::kPendingDropsTable),  std::string(db::kClusterTable),
       std::string(db::kMigrationsTable),    std::string(db::kCollectionsTable),
       std::string(db::kFieldsTable),        std::string(db::kPluginsTable),
-      std::string(db::kBackupSettingsTable)};
+      std::string(db::kBackupSettingsTable), std::string(db::kMigrationRulesTable),
+      std::string(db::kMigrationLogsTable)};
   for (const auto& [name, c] : schema.collections()) skip.insert(c->table);
   ASSIGN_OR_RETURN(auto pending,
                    conn.Query("SELECT table_name FROM " + std::string(db::kPendingDropsTable) +

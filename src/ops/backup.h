@@ -15,7 +15,8 @@
 //   dump/tables/<t>/000001.ndjson  the rows of plugins' own tables that are not collections
 //                           (role grants and assignments, revoked tokens), cells as the database
 //                           types them; Slipway's bookkeeping of nodes, leases, tasks, pending
-//                           removals and applied migrations is not backed up
+//                           removals and applied migrations, and the deployment's backup
+//                           settings, migration rules and import log, are not backed up
 //   files/uploads/<name>    the uploaded files (unless left out)
 // The manifest adds the app version, the dialect, the plugins, the row count of every
 // collection, the files, the creation time and a note.
@@ -68,8 +69,8 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
                                    const BackupOptions& options);
 
 // Plugins' own tables that are not collections, parents first. Slipway's bookkeeping of running
-// nodes, leases, tasks, removals and migrations belongs to the database it is in, not to a
-// backup; the definitions and plugins go into schema.json; tables of removed collections wait
+// nodes, leases, tasks, removals and migrations, and the deployment's backup settings,
+// migration rules and import log, belong to the database they are in, not to a backup; the definitions and plugins go into schema.json; tables of removed collections wait
 // for their drop (data/schema_store.h) and are not part of the application any more.
 Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::Schema& schema);
 // The collections of `schema`, each after those its foreign keys point at.

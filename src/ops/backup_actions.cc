@@ -1,13 +1,12 @@
 // The backups API (backup_manager.h): NocoBase's backups and backupSettings resources.
 #include <algorithm>
-#include <chrono>
-#include <ctime>
 #include <set>
 
 #include "core/cron.h"
 #include "db/system_tables.h"
 #include "http/error_response.h"
 #include "http/upload_sink.h"
+#include "ops/ops_util.h"
 #include "ops/backup_manager.h"
 
 namespace slipway::ops {
@@ -15,62 +14,6 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr uint64_t kMaxUploadBytes = uint64_t{1} << 40;  // an archive of a whole application
-constexpr uint64_t kMultipartOverhead = 64 << 10;
-
-api::Action Configure(api::ActionFn fn, bool safe) {
-  return api::Action{std::move(fn), api::RunsOn::kWorker, api::Access::kConfigure, "app", safe};
-}
-
-std::string Str(const json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : std::string();
-}
-
-// A value from the body (JSON) or the query string.
-const json::value* Arg(const api::ActionRequest& req, std::string_view key) {
-  if (req.body.is_object()) {
-    if (const json::value* v = req.body.as_object().if_contains(key)) return v;
-    if (const json::value* values = req.body.as_object().if_contains("values");
-        values != nullptr && values->is_object()) {
-      if (const json::value* v = values->as_object().if_contains(key)) return v;
-    }
-  }
-  return req.params.if_contains(key);
-}
-
-std::string HumanSize(uint64_t bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
-  return buf;
-}
-
-std::string IsoTime(std::time_t t) {
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-json::object StatusOf(const TaskRecord& t) {
-  json::object o{{"inProgress", !t.finished()},
-                 {"state", TaskStateName(t.state)},
-                 {"taskId", t.id},
-                 {"nodeId", t.node_id},
-                 {"progress", json::object{{"done", t.progress.done},
-                                           {"total", t.progress.total},
-                                           {"unit", t.progress.unit},
-                                           {"message", t.progress.message}}}};
-  if (!t.error.empty()) o["message"] = t.error;
-  if (!t.result.is_null()) o["result"] = t.result;
-  return o;
-}
 
 Result<bool> BoolArg(const json::value& v, std::string_view name) {
   if (v.is_bool()) return v.as_bool();
@@ -81,7 +24,7 @@ Result<bool> BoolArg(const json::value& v, std::string_view name) {
 
 void BackupManager::RegisterActions(api::ActionRegistry& r) {
   r.Add("backups", "list",
-        Configure(
+        ConfigureAction(
             [this](api::ActionRequest&) -> Result<http::Response> {
               json::array out;
               std::set<std::string> running;
@@ -91,11 +34,11 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
                 const std::string name =
                     Str(t.params.contains("name") ? t.params.at("name") : json::value());
                 running.insert(name);
-                json::object o = StatusOf(t);
+                json::object o = TaskStatusJson(t);
                 o["name"] = name;
                 out.push_back(std::move(o));
               }
-              for (const BackupFile& f : ListBackupFiles(backups_dir())) {
+              for (const ArchiveFile& f : BackupFolder(backups_dir()).List()) {
                 if (running.count(f.name)) continue;
                 out.push_back(json::object{{"name", f.name},
                                            {"inProgress", false},
@@ -108,7 +51,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
             true));
 
   r.Add("backups", "create",
-        Configure(
+        ConfigureAction(
             [this](api::ActionRequest& req) -> Result<http::Response> {
               json::object params{{"name", BackupFileName()}};
               if (const json::value* f = Arg(req, "enableFilesBackup")) params["files"] = *f;
@@ -129,7 +72,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
             false));
 
   r.Add("backups", "taskStatus",
-        Configure(
+        ConfigureAction(
             [this](api::ActionRequest& req) -> Result<http::Response> {
               std::vector<std::string> names;
               for (std::string_view key : {"names", "names[]", "name", "filterByTk"}) {
@@ -155,7 +98,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
                 json::value status = nullptr;
                 for (const TaskRecord& t : tasks) {  // newest first
                   if (t.params.contains("name") && Str(t.params.at("name")) == name) {
-                    status = StatusOf(t);
+                    status = TaskStatusJson(t);
                     break;
                   }
                 }
@@ -169,25 +112,17 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
             true));
 
   r.Add("backups", "download",
-        Configure(
+        ConfigureAction(
             [this](api::ActionRequest& req) -> Result<http::Response> {
               const json::value* tk = Arg(req, "filterByTk");
               ASSIGN_OR_RETURN(fs::path path, BackupPath(tk ? Str(*tk) : std::string()));
-              std::error_code ec;
-              uint64_t size = fs::file_size(path, ec);
-              if (ec) return NotFound("backup not found", "BACKUP_NOT_FOUND");
-              http::Response resp;
-              resp.content_type = "application/octet-stream";
-              resp.file = http::FileBody{path.string(), 0, size};
-              resp.headers.push_back({"content-disposition",
-                                      "attachment; filename=\"" + path.filename().string() + "\""});
-              return resp;
+              return FileDownload(path);
             },
             true));
 
   r.Add(
       "backups", "destroy",
-      Configure(
+      ConfigureAction(
           [this](api::ActionRequest& req) -> Result<http::Response> {
             const json::value* tk = Arg(req, "filterByTk");
             ASSIGN_OR_RETURN(fs::path path, BackupPath(tk ? Str(*tk) : std::string()));
@@ -239,7 +174,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
   };
 
   r.Add("backups", "restore",
-        Configure(
+        ConfigureAction(
             [this, queue_restore](api::ActionRequest& req) -> Result<http::Response> {
               const json::value* n = Arg(req, "name");
               if (n == nullptr) n = Arg(req, "filterByTk");
@@ -248,7 +183,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
             },
             false));
 
-  api::Action upload = Configure(
+  api::Action upload = ConfigureAction(
       [this, queue_restore](api::ActionRequest& req) -> Result<http::Response> {
         ASSIGN_OR_RETURN(http::UploadedPart part,
                          http::FindUploadedPart(req.http, "backups:upload", "file"));
@@ -264,29 +199,11 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
         return queue_restore(req, name);
       },
       false);
-  upload.plan_body = [dir = backups_dir()](const http::Request& head, const api::Snapshot&) {
-    http::BodyPlan plan;
-    std::string_view type = head.header("content-type");
-    if (type.find("multipart/form-data") == std::string_view::npos) return plan;
-    if (head.header("authorization").empty() && head.query.find("token=") == std::string::npos) {
-      plan.reject = http::ErrorResponse(
-          Unauthenticated("Unauthenticated. Please sign in to continue.", "EMPTY_TOKEN"));
-      return plan;
-    }
-    auto sink = http::UploadSink::Create(
-        type, http::UploadOptions{.temp_dir = dir, .max_file_bytes = kMaxUploadBytes});
-    if (!sink.ok()) {
-      plan.reject = http::ErrorResponse(sink.status());
-      return plan;
-    }
-    plan.sink = std::move(sink).value();
-    plan.limit = kMaxUploadBytes + kMultipartOverhead;
-    return plan;
-  };
+  upload.plan_body = ArchiveUploadPlan(backups_dir());
   r.Add("backups", "upload", std::move(upload));
 
   r.Add("backups", "restoreStatus",
-        Configure(
+        ConfigureAction(
             [this](api::ActionRequest& req) -> Result<http::Response> {
               const json::value* id = Arg(req, "task");
               if (id == nullptr) id = Arg(req, "filterByTk");
@@ -295,7 +212,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
               }
               ASSIGN_OR_RETURN(TaskRecord t, tasks_.Get(Str(*id)));
               if (t.kind != kRestoreTask) return NotFound("restore task " + t.id + " not found");
-              return http::DataResponse(StatusOf(t));
+              return http::DataResponse(TaskStatusJson(t));
             },
             true));
 
@@ -310,14 +227,14 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
                                                        : json::value(nullptr)}};
   };
   r.Add("backupSettings", "get",
-        Configure(
+        ConfigureAction(
             [this, settings_json](api::ActionRequest&) -> Result<http::Response> {
               ASSIGN_OR_RETURN(BackupSettings s, ReadSettings());
               return http::DataResponse(settings_json(s));
             },
             true));
   r.Add("backupSettings", "update",
-        Configure(
+        ConfigureAction(
             [this, settings_json](api::ActionRequest& req) -> Result<http::Response> {
               ASSIGN_OR_RETURN(BackupSettings s, ReadSettings());
               const json::object* values = nullptr;

@@ -24,74 +24,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 const std::string kSettings(db::kBackupSettingsTable);
-constexpr std::string_view kExtension = ".slwbak";
-
-int64_t MillisSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string Param(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-bool Flag(const json::object& o, std::string_view key, bool otherwise) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return otherwise;
-  if (v->is_bool()) return v->as_bool();
-  if (v->is_string()) return v->as_string() == "true" || v->as_string() == "1";
-  return otherwise;
-}
-
-// A valid archive name: a plain file name (no directory part, no leading dot) ending in .slwbak.
-Status CheckName(const std::string& name) {
-  bool ok = name.size() > kExtension.size() && name.size() <= 200 && name[0] != '.' &&
-            name.ends_with(kExtension);
-  for (char c : name) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_' || c == '-' || c == '.');
-  }
-  return ok ? Status::Ok()
-            : InvalidArgument("'" + name + "' is not the name of a backup (a file name ending in " +
-                                  std::string(kExtension) + ", without a directory)",
-                              "BAD_BACKUP_NAME");
-}
-
-// Throttles progress reports into the task row to about two a second; the last error (a
-// cancellation) is returned every time after it.
-class Reporter {
- public:
-  Reporter(TaskContext& ctx, std::string unit, bool to_row)
-      : ctx_(ctx), unit_(std::move(unit)), to_row_(to_row) {}
-  Status operator()(int64_t done, int64_t total, std::string_view what, bool force = false) {
-    if (!status_.ok()) return status_;
-    TaskProgress progress{done, total, unit_, std::string(what)};
-    auto now = Clock::now();
-    const bool due = force || now - last_ >= std::chrono::milliseconds(500);
-    if (!due || (!to_row_ && !force)) {
-      ctx_.Note(progress);  // a terminal's bar; the row is not written
-      return Status::Ok();
-    }
-    last_ = now;
-    status_ = ctx_.Report(progress);
-    return status_;
-  }
-  void set_to_row(bool to_row) { to_row_ = to_row; }
-
- private:
-  TaskContext& ctx_;
-  std::string unit_;
-  bool to_row_;
-  Status status_;
-  Clock::time_point last_{};
-};
-
 // False only for a command's task ("<host>:<port>/cli/<pid>", TaskCommandId) on this host whose
 // process is gone.
 bool CommandAlive(const std::string& node_id) {
@@ -117,13 +49,11 @@ BackupManager::BackupManager(api::Services& services, TaskStore& tasks,
     : services_(services), tasks_(tasks), options_(std::move(options)) {}
 
 Result<fs::path> BackupManager::BackupPath(const std::string& name) const {
-  RETURN_IF_ERROR(CheckName(name));
-  fs::path path = backups_dir() / name;
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::symlink_status(path, ec))) {
-    return NotFound("backup '" + name + "' not found", "BACKUP_NOT_FOUND");
-  }
-  return path;
+  return BackupFolder(backups_dir()).Path(name);
+}
+
+ArchiveFolder BackupFolder(const fs::path& dir) {
+  return ArchiveFolder(dir, ".slwbak", "backup", "BACKUP");
 }
 
 Result<BackupSettings> BackupManager::ReadSettings() {
@@ -140,25 +70,6 @@ Result<BackupSettings> BackupManager::ReadSettings() {
   s.password = std::string(rs->Text(0, 4));
   s.next_run_ms = rs->Int(0, 5);
   return s;
-}
-
-std::vector<BackupFile> ListBackupFiles(const fs::path& dir) {
-  std::vector<BackupFile> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    BackupFile f{e.path().filename().string()};
-    struct stat st {};
-    if (!CheckName(f.name).ok() || ::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      continue;
-    }
-    f.size = static_cast<uint64_t>(st.st_size);
-    f.modified_s = static_cast<int64_t>(st.st_mtime);
-    out.push_back(std::move(f));
-  }
-  std::sort(out.begin(), out.end(), [](const BackupFile& a, const BackupFile& b) {
-    return a.modified_s != b.modified_s ? a.modified_s > b.modified_s : a.name > b.name;
-  });
-  return out;
 }
 
 Result<BackupSummary> BackupManager::Backup(BackupOptions options) {
@@ -178,7 +89,7 @@ Result<json::value> BackupManager::RunBackup(TaskContext& ctx) {
   const auto started = Clock::now();
   const json::object& params = ctx.task().params;
   const std::string name = Param(params, "name");
-  RETURN_IF_ERROR(CheckName(name));
+  RETURN_IF_ERROR(BackupFolder(backups_dir()).CheckName(name));
   ASSIGN_OR_RETURN(BackupSettings settings, ReadSettings());
   BackupOptions options;
   options.output = backups_dir() / name;
@@ -319,7 +230,7 @@ Status BackupManager::ApplyRetention(int keep) {
       in_use.insert(fs::path(Param(t.params, "path")).filename().string());
     }
   }
-  std::vector<BackupFile> archives = ListBackupFiles(backups_dir());
+  std::vector<ArchiveFile> archives = BackupFolder(backups_dir()).List();
   std::error_code ec;
   for (size_t i = static_cast<size_t>(keep); i < archives.size(); ++i) {
     if (in_use.count(archives[i].name)) continue;

@@ -38,6 +38,7 @@
 #include "api/action.h"
 #include "api/services.h"
 #include "ops/backup.h"
+#include "ops/ops_util.h"
 #include "ops/restore.h"
 #include "ops/task_runner.h"
 #include "ops/task_store.h"
@@ -60,14 +61,8 @@ struct BackupSettings {
   int64_t next_run_ms = 0;
 };
 
-// An archive of the backups folder: a plain file name ending in .slwbak.
-struct BackupFile {
-  std::string name;
-  uint64_t size = 0;
-  int64_t modified_s = 0;  // Unix seconds
-};
-// The archives in `dir`, newest first (uploads and backups being written, dot-named, are not).
-std::vector<BackupFile> ListBackupFiles(const std::filesystem::path& dir);
+// The backups folder: archives named like backup_20261201_101500_1234.slwbak.
+ArchiveFolder BackupFolder(const std::filesystem::path& dir);
 
 struct BackupManagerOptions {
   std::filesystem::path storage_path;  // backups in storage/backups, files in storage/uploads

@@ -295,7 +295,9 @@ class TableSync {
       int p = 0;
       for (size_t c = 0; c < columns_.size(); ++c) {
         if (std::find(key_index_.begin(), key_index_.end(), c) != key_index_.end()) continue;
-        update_sql_ += (p ? ", " : "") + db::QuoteIdent(columns_[c]) + " = $" + std::to_string(++p);
+        if (p > 0) update_sql_ += ", ";
+        ++p;
+        update_sql_ += db::QuoteIdent(columns_[c]) + " = $" + std::to_string(p);
       }
       if (p == 0) return Status::Ok();  // nothing but the key: nothing to change
       update_sql_ += " WHERE " + KeyWhere(p + 1);
@@ -745,8 +747,8 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
              (c.kind == Kind::kDropField ? "field '" : "collection '") + what +
                  "' is not in the package and holds " + std::to_string(n) +
                  (c.kind == Kind::kDropField ? " values" : " rows") +
-                 " here: allow the loss to drop it (the automatic backup keeps them), or add it "
-                 "where the package comes from");
+                 " here: import with allowDataLoss (--allow-data-loss) to drop it, the automatic "
+                 "backup keeping them, or add it where the package comes from");
     }
   }
   if (options.apply && !diff.ok()) {
