@@ -29,6 +29,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -63,6 +64,8 @@ using ChangeFn = std::function<Result<SnapshotUpdate>(db::Connection&, const Sna
 struct ChangeOptions {
   std::string what;          // for the log line: "collections:create", "pm:enable hello"
   bool schema_lock = false;  // take the schema lock first (changes that run migrations)
+  // How long to wait for the schema lock (0: a minute); past it, Unavailable names the lock.
+  std::chrono::milliseconds lock_timeout{0};
 };
 
 class Services {

@@ -208,7 +208,9 @@ Result<json::value> MigrationManager::RunImport(TaskContext& ctx) {
   MigrateResult applied;
   const auto lock_started = Clock::now();
   Status changed = services_.ApplyChange(
-      {"migrations:execute " + name, /*schema_lock=*/true},
+      // Behind another procedure holding the schema lock (an upgrade, a restore, a plugin
+      // change) an import does not queue for long: it is refused, naming the lock.
+      {"migrations:execute " + name, /*schema_lock=*/true, std::chrono::seconds(5)},
       [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
         if (!now.schema_store) return FailedPrecondition("the application is not installed");
         ASSIGN_OR_RETURN(applied, Migrate(conn, *now.schema_store, request, *check, options));
