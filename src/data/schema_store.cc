@@ -1442,17 +1442,23 @@ void CompareFields(const Collection* now, const Collection& next, const std::set
     json::object a = StoredField(*old, next.name), b = StoredField(*f, next.name);
     std::vector<std::string> differ = DifferingKeys(a, b);
     if (differ.empty()) continue;
-    std::string what = "field '" + next.name + "." + f->name + "'";
-    bool refused = false;
+    // One refusal per field: its type when that changes, else every structural key that does.
+    std::string changes;
     for (const char* key : kStructuralKeys) {
       if (!std::binary_search(differ.begin(), differ.end(), std::string(key))) continue;
-      refused = true;
-      plan->refusals.push_back(what + " would change its '" + key + "' from " + ValueText(a, key) +
-                               " to " + ValueText(b, key) +
+      if (std::string_view(key) != "type" && a.if_contains("type") != nullptr &&
+          b.if_contains("type") != nullptr && a.at("type") != b.at("type")) {
+        continue;
+      }
+      changes += std::string(changes.empty() ? "" : ", ") + "its '" + key + "' from " +
+                 ValueText(a, key) + " to " + ValueText(b, key);
+    }
+    if (!changes.empty()) {
+      plan->refusals.push_back("field '" + next.name + "." + f->name + "' would change " + changes +
                                ": a migration changes definitions, not the data in a column; "
                                "add a new field and move the values instead");
+      continue;
     }
-    if (refused) continue;
     change.kind = Kind::kAlterField;
     if (old->name != f->name) change.previous_name = old->name;
     change.unique_changed = old->unique != f->unique;

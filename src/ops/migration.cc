@@ -161,9 +161,13 @@ class TableSync {
     return Status::Ok();
   }
 
+  // Room for `rows` rows here and in the package (the package's count of the table).
+  void Reserve(int64_t rows) { here_.reserve(static_cast<size_t>(std::max<int64_t>(rows, 0))); }
+
   // One row of the package.
   Status Row(const json::object& row, const std::string& entry) {
     std::vector<db::Value> values;
+    values.reserve(columns_.size());
     RETURN_IF_ERROR(Values(row, &values, /*from_package=*/true, entry));
     std::string key, all;
     Canonical(values, &key, &all);
@@ -267,6 +271,7 @@ class TableSync {
 
   Status AddHere(const json::object& row) {
     std::vector<db::Value> values;
+    values.reserve(columns_.size());
     RETURN_IF_ERROR(Values(row, &values, /*from_package=*/false, ""));
     std::string key, all;
     Canonical(values, &key, &all);
@@ -755,15 +760,29 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     return FailedPrecondition(diff.refusals.front().message, "MIGRATION_REFUSED");
   }
   std::shared_ptr<const data::Schema> target = *next;
+  DeferredIndexes deferred;
   if (options.apply) {
     ASSIGN_OR_RETURN(data::SchemaStore::SyncResult synced, store.Sync(conn, *now, **next));
     target = synced.schema;
     result.removals = synced.removals;
     result.schema = synced.schema;
     if (conn.dialect() == db::Dialect::kPostgres) {
+      // The tables this import creates are loaded as a restore loads them: their indexes and
+      // foreign keys built once after the rows (no request can use them before the commit).
+      std::vector<std::string> fresh;
+      for (const data::SchemaChange& c : plan.changes) {
+        auto rule = check.rules.find(c.collection);
+        if (c.kind == data::SchemaChange::Kind::kAddCollection && rule != check.rules.end() &&
+            MatchesByKey(rule->second)) {
+          fresh.push_back(target->Find(c.collection)->table);
+        }
+      }
+      RETURN_IF_ERROR(deferred.Drop(conn, fresh));
       RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL DEFERRED"));
     }
   }
+
+  if (!options.apply && !options.rows) return result;
 
   // The rows, table by table in the package's order (parents first).
   int64_t total = 0, done = 0;
@@ -788,6 +807,13 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
                              "BAD_PACKAGE");
     }
     auto sync = std::make_unique<TableSync>(conn, name, collection, rule->second, options.apply);
+    if (const json::value* counts = check.manifest.if_contains(collection ? "rowCounts"
+                                                                          : "tableRowCounts");
+        counts != nullptr && counts->is_object()) {
+      if (const json::value* n = counts->as_object().if_contains(name); n && n->is_int64()) {
+        sync->Reserve(n->as_int64());
+      }
+    }
     if (collection) {
       const data::Collection* c = target->Find(name);
       if (c == nullptr) {
@@ -902,6 +928,7 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
       }
       RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL IMMEDIATE")
                           .WithContext("checking the migrated rows' references"));
+      RETURN_IF_ERROR(deferred.Restore(conn));
     }
   }
   for (const auto& s : synced) diff.rows.push_back(s->counts());

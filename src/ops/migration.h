@@ -146,6 +146,9 @@ struct MigrateOptions {
                        const std::set<std::string>& disabled)>
       restore_plugins;
   bool apply = false;
+  // Whether a diff that is not applied compares rows too (the import's own check before its
+  // change leaves them to the change, which compares them under the lock anyway).
+  bool rows = true;
   // Rows compared (or applied) of the package's total, with the table.
   std::function<Status(int64_t done, int64_t total, std::string_view what)> progress;
 };

@@ -298,61 +298,6 @@ class Loader {
   uint64_t files_seen_ = 0;
 };
 
-// PostgreSQL: the tables a restore loads lose their secondary indexes and foreign keys first, and
-// get them back, built once from the loaded rows, at the end (as pg_restore does): loading into
-// a table with indexes updates each index row by row, and a deferred foreign key checks each
-// row with a query of its own. What is dropped is recreated from the catalog's own definitions;
-// an index a constraint depends on (a primary key, a key a foreign key points at) stays.
-class DeferredIndexes {
- public:
-  Status Drop(db::Connection& conn, const std::vector<std::string>& tables) {
-    const std::string where =
-        " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = $1 AND n.nspname = "
-        "current_schema()";
-    for (const std::string& t : tables) {
-      ASSIGN_OR_RETURN(auto fks, conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid) FROM "
-                                            "pg_constraint k JOIN pg_class t ON t.oid = "
-                                            "k.conrelid" +
-                                                where + " AND k.contype = 'f'",
-                                            {t}));
-      for (int r = 0; r < fks->row_count(); ++r) {
-        const std::string name = db::QuoteIdent(fks->Text(r, 0));
-        foreign_keys_.push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name +
-                                " " + std::string(fks->Text(r, 1)));
-        RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
-      }
-    }
-    for (const std::string& t : tables) {
-      ASSIGN_OR_RETURN(auto indexes,
-                       conn.Query("SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN "
-                                  "pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = "
-                                  "x.indrelid" +
-                                      where +
-                                      " AND NOT x.indisprimary AND NOT EXISTS (SELECT 1 FROM "
-                                      "pg_constraint c WHERE c.conindid = i.oid)",
-                                  {t}));
-      for (int r = 0; r < indexes->row_count(); ++r) {
-        indexes_.emplace_back(indexes->Text(r, 1));
-        RETURN_IF_ERROR(conn.Exec("DROP INDEX " + db::QuoteIdent(indexes->Text(r, 0))));
-      }
-    }
-    return Status::Ok();
-  }
-  Status Restore(db::Connection& conn) {
-    RETURN_IF_ERROR(conn.Exec("SET LOCAL maintenance_work_mem = '256MB'"));
-    for (const std::string& sql : indexes_) {
-      RETURN_IF_ERROR(conn.Exec(sql).WithContext("building an index again"));
-    }
-    for (const std::string& sql : foreign_keys_) {
-      RETURN_IF_ERROR(conn.Exec(sql).WithContext("checking the restored rows' references"));
-    }
-    return Status::Ok();
-  }
-
- private:
-  std::vector<std::string> indexes_, foreign_keys_;
-};
-
 }  // namespace
 
 Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string& app_version,

@@ -41,6 +41,21 @@ Result<db::Value> TableCell(const boost::json::value& v, const std::string& type
 // PostgreSQL: every identity or serial column of `table` continues after its largest value.
 Status ResetSequences(db::Connection& conn, const std::string& table);
 
+// PostgreSQL: tables about to be loaded in bulk lose their secondary indexes and foreign keys
+// first, and get them back, built once from the loaded rows, at the end (as pg_restore does):
+// loading into a table with indexes updates each index row by row, and a deferred foreign key
+// checks each row with a query of its own. What is dropped is recreated from the catalog's own
+// definitions; an index a constraint depends on (a primary key, a key a foreign key points at)
+// stays. Restore() validates every reference the loaded rows make. In the caller's transaction.
+class DeferredIndexes {
+ public:
+  Status Drop(db::Connection& conn, const std::vector<std::string>& tables);
+  Status Restore(db::Connection& conn);
+
+ private:
+  std::vector<std::string> indexes_, foreign_keys_;
+};
+
 // Inserts rows into one table: through one COPY per table where the connection can (PostgreSQL),
 // sent in slices of about 1 MiB while the next rows are read; otherwise in multi-row INSERTs (one
 // prepared statement per table).
