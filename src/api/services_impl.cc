@@ -100,8 +100,8 @@ Status ServicesImpl::ApplyChange(const ChangeOptions& options, const ChangeFn& c
   auto started = std::chrono::steady_clock::now();
   std::optional<db::SchemaLockGuard> schema_lock;
   if (options.schema_lock) {
-    RETURN_IF_ERROR(schema_lock_.Acquire(
-        options.lock_timeout.count() > 0 ? options.lock_timeout : kSchemaLockTimeout));
+    RETURN_IF_ERROR(schema_lock_.Acquire(options.lock_timeout.count() > 0 ? options.lock_timeout
+                                                                          : kSchemaLockTimeout));
     schema_lock.emplace(schema_lock_);
   }
   Result<Committed> committed = CommitChange(change);

@@ -82,30 +82,18 @@ Status Application::Prepare() {
       *services_, *db_.pool);
   RETURN_IF_ERROR(plugins_->LoadBuiltins());
   tasks_ = std::make_unique<ops::TaskStore>(*db_.pool);
-  backups_ = std::make_unique<ops::BackupManager>(
-      *services_, *tasks_,
-      ops::BackupManagerOptions{
-          .storage_path = config_.storage_path,
-          .app_version = version_.ToString(),
-          .plugin_version =
-              [this](const std::string& name) { return plugins_->LoadableVersion(name); },
-          .restore_plugins =
-              [this](db::Connection& conn, const boost::json::array& list,
-                     const std::set<std::string>& disabled) {
-                return plugins_->RestoreStates(conn, list, disabled);
-              }});
-  migrations_ = std::make_unique<ops::MigrationManager>(
-      *services_, *tasks_, *backups_,
-      ops::MigrationManagerOptions{
-          .storage_path = config_.storage_path,
-          .app_version = version_.ToString(),
-          .plugin_version =
-              [this](const std::string& name) { return plugins_->LoadableVersion(name); },
-          .restore_plugins =
-              [this](db::Connection& conn, const boost::json::array& list,
-                     const std::set<std::string>& disabled) {
-                return plugins_->RestoreStates(conn, list, disabled);
-              }});
+  const ops::BackupManagerOptions ops_options{
+      .storage_path = config_.storage_path,
+      .app_version = version_.ToString(),
+      .plugin_version = [this](const std::string& name) { return plugins_->LoadableVersion(name); },
+      .restore_plugins =
+          [this](db::Connection& conn, const boost::json::array& list,
+                 const std::set<std::string>& disabled) {
+            return plugins_->RestoreStates(conn, list, disabled);
+          }};
+  backups_ = std::make_unique<ops::BackupManager>(*services_, *tasks_, ops_options);
+  migrations_ =
+      std::make_unique<ops::MigrationManager>(*services_, *tasks_, *backups_, ops_options);
   RegisterCoreActions();
   services_->SetLoader([this](db::Connection& conn) {
     return plugins::LoadSnapshot(*plugins_, core_actions_, version_, conn);

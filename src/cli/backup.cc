@@ -60,16 +60,8 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         if (list->parsed()) {
           // Names, sizes and times from the folder (what backups:list shows); `verify` checks an
           // archive's contents.
-          const auto found = ops::BackupFolder(config->storage_path / "backups").List();
-          for (const ops::ArchiveFile& f : found) {
-            std::time_t t = static_cast<std::time_t>(f.modified_s);
-            char stamp[32];
-            std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-            std::printf("%s  %s  %s\n", f.name.c_str(), Mib(f.size).c_str(), stamp);
-          }
-          if (found.empty()) {
-            std::printf("no backups in %s\n", (config->storage_path / "backups").c_str());
-          }
+          PrintArchives(ops::BackupFolder(config->storage_path / "backups").List(), "backups",
+                        config->storage_path / "backups");
           return kExitOk;
         }
         auto password = ReadPasswordFile(*password_file);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 
 #include "cli/exit_code.h"
@@ -61,11 +62,10 @@ int Main(int argc, char** argv, const app::Distribution& dist) {
                 "slipway");
   root.require_subcommand(1);
   root.set_version_flag("--version", std::string("slipway ") + std::string(dist.build.version));
-  std::vector<Command> commands = {AddServe(root, dist),   AddInstall(root, dist),
-                                   AddUpgrade(root, dist), AddVersion(root, dist),
-                                   AddPm(root, dist),      AddMaintenance(root, dist),
-                                   AddCluster(root, dist), AddBackup(root, dist),
-                                   AddMigration(root, dist)};
+  std::vector<Command> commands = {
+      AddServe(root, dist),   AddInstall(root, dist), AddUpgrade(root, dist),
+      AddVersion(root, dist), AddPm(root, dist),      AddMaintenance(root, dist),
+      AddCluster(root, dist), AddBackup(root, dist),  AddMigration(root, dist)};
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -89,6 +89,17 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
   if (line.empty()) return InvalidArgument("the password file '" + path + "' is empty");
   return line;
+}
+
+void PrintArchives(const std::vector<ops::ArchiveFile>& found, const std::string& what,
+                   const std::filesystem::path& dir) {
+  for (const ops::ArchiveFile& f : found) {
+    std::time_t t = static_cast<std::time_t>(f.modified_s);
+    char stamp[32];
+    std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    std::printf("%s  %s  %s\n", f.name.c_str(), Mib(f.size).c_str(), stamp);
+  }
+  if (found.empty()) std::printf("no %s in %s\n", what.c_str(), dir.c_str());
 }
 
 std::string Mib(uint64_t bytes) {

@@ -10,6 +10,7 @@
 #include "app/application.h"
 #include "cli/main.h"
 #include "core/config.h"
+#include "ops/ops_util.h"
 
 namespace slipway::cli {
 
@@ -51,5 +52,9 @@ Command AddMigration(CLI::App& root, const app::Distribution& dist);
 Result<std::string> ReadPasswordFile(const std::string& path);
 // "12.3 MiB".
 std::string Mib(uint64_t bytes);
+// Prints a folder's archives, one line each (name, size, time), newest first, or that there are
+// none ("no <what> in <dir>").
+void PrintArchives(const std::vector<ops::ArchiveFile>& found, const std::string& what,
+                   const std::filesystem::path& dir);
 
 }  // namespace slipway::cli

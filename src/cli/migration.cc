@@ -75,16 +75,8 @@ Command AddMigration(CLI::App& root, const app::Distribution& dist) {
             if (!config.ok()) return Report(config.status());
             InitLogging(*config, dist, /*one_shot=*/true);
             if (list->parsed()) {
-              const auto found = ops::PackageFolder(config->storage_path / "migrations").List();
-              for (const ops::ArchiveFile& f : found) {
-                std::time_t t = static_cast<std::time_t>(f.modified_s);
-                char stamp[32];
-                std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-                std::printf("%s  %s  %s\n", f.name.c_str(), Mib(f.size).c_str(), stamp);
-              }
-              if (found.empty()) {
-                std::printf("no packages in %s\n", (config->storage_path / "migrations").c_str());
-              }
+              PrintArchives(ops::PackageFolder(config->storage_path / "migrations").List(),
+                            "packages", config->storage_path / "migrations");
               return kExitOk;
             }
             auto password = ReadPasswordFile(*password_file);
@@ -155,9 +147,8 @@ Command AddMigration(CLI::App& root, const app::Distribution& dist) {
             std::printf("%s: imported in %.1f s (the change itself %.1f s); backup %s\n",
                         path.c_str(), static_cast<double>(r.at("ms").as_int64()) / 1000.0,
                         static_cast<double>(r.at("changeMs").as_int64()) / 1000.0,
-                        r.at("backup").is_string()
-                            ? std::string(r.at("backup").as_string()).c_str()
-                            : "(skipped)");
+                        r.at("backup").is_string() ? std::string(r.at("backup").as_string()).c_str()
+                                                   : "(skipped)");
             return kExitOk;
           }};
 }

@@ -363,7 +363,8 @@ namespace {
 // Creates the tables of `pending`, each after the tables its foreign keys point at (a reference
 // to itself is fine); `made` are the tables that exist already among those of `schema`.
 Status CreateTablesParentsFirst(db::Connection& conn, const Schema& schema,
-                                std::vector<const Collection*> pending, std::set<std::string> made) {
+                                std::vector<const Collection*> pending,
+                                std::set<std::string> made) {
   for (const Collection* c : pending) made.erase(c->table);
   while (!pending.empty()) {
     auto ready = std::find_if(pending.begin(), pending.end(), [&](const Collection* c) {
@@ -393,15 +394,17 @@ Status CreateTablesParentsFirst(db::Connection& conn, const Schema& schema,
 }  // namespace
 
 Result<json::object> SchemaStore::Definitions(db::Connection& conn) const {
-  ASSIGN_OR_RETURN(auto cs, conn.Query("SELECT name, options FROM " +
-                                       std::string(db::kCollectionsTable) + " ORDER BY sort, name"));
-  ASSIGN_OR_RETURN(auto fs, conn.Query("SELECT collection_name, name, options, sort FROM " +
-                                       std::string(db::kFieldsTable) +
-                                       " ORDER BY collection_name, sort, name"));
+  ASSIGN_OR_RETURN(auto cs,
+                   conn.Query("SELECT name, options FROM " + std::string(db::kCollectionsTable) +
+                              " ORDER BY sort, name"));
+  ASSIGN_OR_RETURN(
+      auto fs, conn.Query("SELECT collection_name, name, options, sort FROM " +
+                          std::string(db::kFieldsTable) + " ORDER BY collection_name, sort, name"));
   std::map<std::string, json::array> fields;
   for (int r = 0; r < fs->row_count(); ++r) {
     std::string collection(fs->Text(r, 0));
-    ASSIGN_OR_RETURN(json::object o, ParseObject(fs->Text(r, 2), "a field of '" + collection + "'"));
+    ASSIGN_OR_RETURN(json::object o,
+                     ParseObject(fs->Text(r, 2), "a field of '" + collection + "'"));
     fields[collection].push_back(
         json::object{{"name", fs->Text(r, 1)}, {"options", std::move(o)}, {"sort", fs->Int(r, 3)}});
   }
@@ -411,8 +414,8 @@ Result<json::object> SchemaStore::Definitions(db::Connection& conn) const {
     std::string name(cs->Text(r, 0));
     ASSIGN_OR_RETURN(json::object o, ParseObject(cs->Text(r, 1), "collection '" + name + "'"));
     listed.insert(name);
-    collections.push_back(
-        json::object{{"name", name}, {"options", std::move(o)}, {"fields", std::move(fields[name])}});
+    collections.push_back(json::object{
+        {"name", name}, {"options", std::move(o)}, {"fields", std::move(fields[name])}});
   }
   json::array extra;
   for (auto& [name, list] : fields) {
@@ -430,7 +433,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::FromDefinitions(const json::o
     static const json::array kNone;
     const json::value* v = defs.if_contains(key);
     if (v == nullptr) return &kNone;
-    if (!v->is_array()) return InvalidArgument("definitions: '" + std::string(key) + "' is not a list");
+    if (!v->is_array())
+      return InvalidArgument("definitions: '" + std::string(key) + "' is not a list");
     return &v->as_array();
   };
   auto string_of = [](const json::object& o, std::string_view key) -> Result<std::string> {
@@ -443,7 +447,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::FromDefinitions(const json::o
   // Fields in their stored order (by sort, as Load reads them).
   auto add_fields = [&](Collection& c, const json::value* fields) -> Status {
     if (fields == nullptr) return Status::Ok();
-    if (!fields->is_array()) return InvalidArgument("definitions: the fields of '" + c.name + "' are not a list");
+    if (!fields->is_array())
+      return InvalidArgument("definitions: the fields of '" + c.name + "' are not a list");
     std::vector<std::pair<int64_t, const json::object*>> ordered;
     for (const json::value& v : fields->as_array()) {
       const json::value* options = v.is_object() ? v.as_object().if_contains("options") : nullptr;
@@ -495,7 +500,8 @@ Result<std::shared_ptr<const Schema>> SchemaStore::FromDefinitions(const json::o
   }
   ASSIGN_OR_RETURN(const json::array* plugin_fields, list("pluginFields"));
   for (const json::value& v : *plugin_fields) {
-    if (!v.is_object()) return InvalidArgument("definitions: a 'pluginFields' entry is not an object");
+    if (!v.is_object())
+      return InvalidArgument("definitions: a 'pluginFields' entry is not an object");
     ASSIGN_OR_RETURN(std::string name, string_of(v.as_object(), "collection"));
     auto it = all.find(name);
     if (it == all.end()) continue;  // a plugin's collection whose plugin is not loaded
@@ -1380,9 +1386,9 @@ namespace {
 // What a field's definition says about its column or its relation's keys: a difference here is
 // not a change of definitions but of data, which a migration does not make.
 constexpr const char* kStructuralKeys[] = {
-    "type",       "primaryKey", "autoIncrement", "allowNull", "length",   "precision", "scale",
-    "target",     "foreignKey", "targetKey",     "sourceKey", "otherKey", "through",   "onDelete",
-    kStoredForeignKeyOf};
+    "type",      "primaryKey", "autoIncrement", "allowNull",  "length",
+    "precision", "scale",      "target",        "foreignKey", "targetKey",
+    "sourceKey", "otherKey",   "through",       "onDelete",   kStoredForeignKeyOf};
 
 // The keys in which two stored definitions differ (either side's), sorted.
 std::vector<std::string> DifferingKeys(const json::object& a, const json::object& b) {

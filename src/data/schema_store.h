@@ -34,8 +34,14 @@ using CodeCollections = std::vector<Collection>;
 
 // One difference between two schemas, as a migration (ops/migration.h) shows and applies it.
 struct SchemaChange {
-  enum class Kind { kAddCollection, kDropCollection, kAlterCollection, kAddField, kDropField,
-                    kAlterField };
+  enum class Kind {
+    kAddCollection,
+    kDropCollection,
+    kAlterCollection,
+    kAddField,
+    kDropField,
+    kAlterField
+  };
   Kind kind;
   std::string collection;
   std::string field;          // fields: the name it will have (added, altered) or has (dropped)

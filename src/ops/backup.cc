@@ -159,11 +159,11 @@ class Dumper {
 
 Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::Schema& schema) {
   std::set<std::string> skip = {
-      std::string(db::kNodesTable),         std::string(db::kLocksTable),
-      std::string(db::kWorkerIdsTable),     std::string(db::kTasksTable),
-      std::string(db::kPendingDropsTable),  std::string(db::kClusterTable),
-      std::string(db::kMigrationsTable),    std::string(db::kCollectionsTable),
-      std::string(db::kFieldsTable),        std::string(db::kPluginsTable),
+      std::string(db::kNodesTable),          std::string(db::kLocksTable),
+      std::string(db::kWorkerIdsTable),      std::string(db::kTasksTable),
+      std::string(db::kPendingDropsTable),   std::string(db::kClusterTable),
+      std::string(db::kMigrationsTable),     std::string(db::kCollectionsTable),
+      std::string(db::kFieldsTable),         std::string(db::kPluginsTable),
       std::string(db::kBackupSettingsTable), std::string(db::kMigrationRulesTable),
       std::string(db::kMigrationLogsTable)};
   for (const auto& [name, c] : schema.collections()) skip.insert(c->table);
@@ -208,6 +208,41 @@ std::string TimestampedFileName(std::string_view prefix, std::string_view extens
 }
 
 std::string BackupFileName() { return TimestampedFileName("backup", ".slwbak"); }
+
+Result<DumpContents> ReadDump(const fs::path& path, const std::string& password,
+                              std::string_view kind, std::string_view noun,
+                              std::string_view wrong_kind_code, std::string_view bad_code,
+                              const std::function<void(uint64_t, uint64_t)>& progress) {
+  constexpr size_t kMaxSchemaBytes = 64 << 20;
+  const std::string the = "the " + std::string(noun);
+  std::string schema_text;
+  auto keep_schema = [&](const ArchiveEntry& e, std::string_view data) -> Status {
+    if (e.name != "dump/schema.json") return Status::Ok();
+    if (schema_text.size() + data.size() > kMaxSchemaBytes) {
+      return InvalidArgument(the + "'s schema.json is too large", std::string(bad_code));
+    }
+    schema_text.append(data);
+    return Status::Ok();
+  };
+  ASSIGN_OR_RETURN(ArchiveContents contents, ReadArchive(path, password, keep_schema, progress));
+  DumpContents out;
+  out.manifest = std::move(contents.manifest);
+  out.archive_bytes = contents.file_bytes;
+  const json::value* k = out.manifest.if_contains("kind");
+  const std::string found = k != nullptr && k->is_string() ? std::string(k->as_string()) : "";
+  if (found != kind) {
+    return InvalidArgument("the archive is " + (found.empty() ? "of no kind" : "a " + found) +
+                               ", not a " + std::string(noun),
+                           std::string(wrong_kind_code));
+  }
+  boost::system::error_code ec;
+  json::value schema = json::parse(schema_text, ec);
+  if (schema_text.empty() || ec || !schema.is_object()) {
+    return InvalidArgument(the + " has no readable dump/schema.json", std::string(bad_code));
+  }
+  out.schema = std::move(schema.as_object());
+  return out;
+}
 
 Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
                                    const BackupOptions& options) {

@@ -64,14 +64,29 @@ struct BackupSummary {
   uint64_t files = 0;
 };
 
+// An archive of one kind read whole and checked (archive.h: every checksum), with its
+// dump/schema.json parsed. InvalidArgument for a damaged or foreign file, for another kind
+// (`wrong_kind_code`, the message naming both kinds), and for a missing or unreadable
+// schema.json (`bad_code`). `noun` names the archive in messages ("backup").
+struct DumpContents {
+  boost::json::object manifest;
+  boost::json::object schema;
+  uint64_t archive_bytes = 0;
+};
+Result<DumpContents> ReadDump(const std::filesystem::path& path, const std::string& password,
+                              std::string_view kind, std::string_view noun,
+                              std::string_view wrong_kind_code, std::string_view bad_code,
+                              const std::function<void(uint64_t done, uint64_t total)>& progress);
+
 // `conn` is a connection of its own, outside any transaction; it is left outside one.
 Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
                                    const BackupOptions& options);
 
 // Plugins' own tables that are not collections, parents first. Slipway's bookkeeping of running
 // nodes, leases, tasks, removals and migrations, and the deployment's backup settings,
-// migration rules and import log, belong to the database they are in, not to a backup; the definitions and plugins go into schema.json; tables of removed collections wait
-// for their drop (data/schema_store.h) and are not part of the application any more.
+// migration rules and import log, belong to the database they are in, not to a backup; the
+// definitions and plugins go into schema.json; tables of removed collections wait for their drop
+// (data/schema_store.h) and are not part of the application any more.
 Result<std::vector<std::string>> PluginTables(db::Connection& conn, const data::Schema& schema);
 // The collections of `schema`, each after those its foreign keys point at.
 Result<std::vector<const data::Collection*>> CollectionsParentsFirst(db::Connection& conn,

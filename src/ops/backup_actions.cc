@@ -6,8 +6,8 @@
 #include "db/system_tables.h"
 #include "http/error_response.h"
 #include "http/upload_sink.h"
-#include "ops/ops_util.h"
 #include "ops/backup_manager.h"
+#include "ops/ops_util.h"
 
 namespace slipway::ops {
 namespace json = boost::json;
@@ -26,26 +26,8 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
   r.Add("backups", "list",
         ConfigureAction(
             [this](api::ActionRequest&) -> Result<http::Response> {
-              json::array out;
-              std::set<std::string> running;
-              ASSIGN_OR_RETURN(auto tasks, tasks_.List(std::string(kBackupTask), 100));
-              for (const TaskRecord& t : tasks) {
-                if (t.finished()) continue;
-                const std::string name =
-                    Str(t.params.contains("name") ? t.params.at("name") : json::value());
-                running.insert(name);
-                json::object o = TaskStatusJson(t);
-                o["name"] = name;
-                out.push_back(std::move(o));
-              }
-              for (const ArchiveFile& f : BackupFolder(backups_dir()).List()) {
-                if (running.count(f.name)) continue;
-                out.push_back(json::object{{"name", f.name},
-                                           {"inProgress", false},
-                                           {"size", f.size},
-                                           {"fileSize", HumanSize(f.size)},
-                                           {"createdAt", IsoTime(f.modified_s)}});
-              }
+              ASSIGN_OR_RETURN(json::array out,
+                               ArchiveListing(tasks_, kBackupTask, BackupFolder(backups_dir())));
               return http::DataResponse(out);
             },
             true));

@@ -16,14 +16,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view kSchemaEntry = "dump/schema.json";
 constexpr std::string_view kRowsPrefix = "dump/rows/";
 constexpr std::string_view kTablesPrefix = "dump/tables/";
-constexpr size_t kMaxSchemaBytes = 64 << 20;
 
 constexpr std::pair<MigrationRule, std::string_view> kRuleNames[] = {
-    {MigrationRule::kSchemaOnly, "schema-only"}, {MigrationRule::kOverwrite, "overwrite"},
-    {MigrationRule::kSkip, "skip"},              {MigrationRule::kUpsert, "upsert"},
+    {MigrationRule::kSchemaOnly, "schema-only"},
+    {MigrationRule::kOverwrite, "overwrite"},
+    {MigrationRule::kSkip, "skip"},
+    {MigrationRule::kUpsert, "upsert"},
     {MigrationRule::kInsertIgnore, "insert-ignore"}};
 
 std::string StringOf(const json::object& o, std::string_view key) {
@@ -81,8 +81,7 @@ class TableSync {
     bool seen = false;
   };
 
-  TableSync(db::Connection& conn, std::string name, bool collection, MigrationRule rule,
-            bool apply)
+  TableSync(db::Connection& conn, std::string name, bool collection, MigrationRule rule, bool apply)
       : conn_(conn), apply_(apply) {
     counts_.table = std::move(name);
     counts_.collection = collection;
@@ -117,7 +116,8 @@ class TableSync {
     ASSIGN_OR_RETURN(std::vector<std::string> present, db::ListColumns(conn_, table_));
     data::Collection view = next;
     std::erase_if(view.fields, [&](const data::Field& f) {
-      return !f.has_column() || std::find(present.begin(), present.end(), f.column) == present.end();
+      return !f.has_column() ||
+             std::find(present.begin(), present.end(), f.column) == present.end();
     });
     const std::vector<const data::Field*> read = view.ColumnFields();
     std::string line;
@@ -250,10 +250,9 @@ class TableSync {
     if (from_package && known != row.size()) {
       for (const auto& [key, cell] : row) {
         const bool defined =
-            fields_.empty()
-                ? std::find(columns_.begin(), columns_.end(), key) != columns_.end()
-                : std::any_of(fields_.begin(), fields_.end(),
-                              [&](const data::Field* f) { return f->name == key; });
+            fields_.empty() ? std::find(columns_.begin(), columns_.end(), key) != columns_.end()
+                            : std::any_of(fields_.begin(), fields_.end(),
+                                          [&](const data::Field* f) { return f->name == key; });
         if (!defined) {
           return InvalidArgument("the package's rows of '" + counts_.table + "' have a field '" +
                                      std::string(key) + "' that its schema does not define here",
@@ -372,9 +371,8 @@ Result<MigrationRules> ParseRules(const json::value& v) {
         rules.tables[std::string(table)] = r;
       }
     } else {
-      return InvalidArgument("rules have no '" + std::string(key) +
-                                 "' (only 'userDefined' and 'tables')",
-                             "BAD_RULE");
+      return InvalidArgument(
+          "rules have no '" + std::string(key) + "' (only 'userDefined' and 'tables')", "BAD_RULE");
     }
   }
   return rules;
@@ -403,7 +401,8 @@ Result<std::vector<TableRule>> ResolveRules(db::Connection& conn, const data::Sc
     if (!t.allowed.empty() &&
         std::find(t.allowed.begin(), t.allowed.end(), given->second) == t.allowed.end()) {
       std::string list;
-      for (MigrationRule r : t.allowed) list += (list.empty() ? "" : ", ") + std::string(RuleName(r));
+      for (MigrationRule r : t.allowed)
+        list += (list.empty() ? "" : ", ") + std::string(RuleName(r));
       return InvalidArgument("'" + t.name + "' cannot be migrated with '" +
                                  std::string(RuleName(given->second)) + "' (it allows " + list +
                                  ")",
@@ -462,9 +461,9 @@ Result<std::vector<TableRule>> ResolveRules(db::Connection& conn, const data::Sc
   }
   for (const auto& [name, rule] : rules.tables) {
     if (std::none_of(out.begin(), out.end(), [&](const TableRule& t) { return t.name == name; })) {
-      return InvalidArgument("the rules name '" + name +
-                                 "', which is neither a collection nor a plugin's table here",
-                             "UNKNOWN_TABLE");
+      return InvalidArgument(
+          "the rules name '" + name + "', which is neither a collection nor a plugin's table here",
+          "UNKNOWN_TABLE");
     }
   }
   return out;
@@ -500,32 +499,13 @@ Result<BackupSummary> ExportPackage(db::Connection& conn, const data::SchemaStor
 }
 
 Result<PackageCheck> CheckPackage(const ImportRequest& request, const ReadProgress& progress) {
-  std::string schema_text;
-  auto keep_schema = [&](const ArchiveEntry& e, std::string_view data) -> Status {
-    if (e.name != kSchemaEntry) return Status::Ok();
-    if (schema_text.size() + data.size() > kMaxSchemaBytes) {
-      return InvalidArgument("the package's schema.json is too large", "BAD_PACKAGE");
-    }
-    schema_text.append(data);
-    return Status::Ok();
-  };
-  ASSIGN_OR_RETURN(ArchiveContents contents,
-                   ReadArchive(request.path, request.password, keep_schema, progress));
+  ASSIGN_OR_RETURN(DumpContents dump,
+                   ReadDump(request.path, request.password, "migration", "migration package",
+                            "NOT_A_MIGRATION", "BAD_PACKAGE", progress));
   PackageCheck check;
-  check.manifest = std::move(contents.manifest);
-  check.archive_bytes = contents.file_bytes;
-  const std::string kind = StringOf(check.manifest, "kind");
-  if (kind != "migration") {
-    return InvalidArgument("the archive is " + (kind.empty() ? "of no kind" : "a " + kind) +
-                               ", not a migration package",
-                           "NOT_A_MIGRATION");
-  }
-  boost::system::error_code ec;
-  json::value schema = json::parse(schema_text, ec);
-  if (schema_text.empty() || ec || !schema.is_object()) {
-    return InvalidArgument("the package has no readable dump/schema.json", "BAD_PACKAGE");
-  }
-  check.definitions = std::move(schema.as_object());
+  check.manifest = std::move(dump.manifest);
+  check.archive_bytes = dump.archive_bytes;
+  check.definitions = std::move(dump.schema);
   const json::value* rules = check.manifest.if_contains("rules");
   if (rules == nullptr || !rules->is_object()) {
     return InvalidArgument("the package's manifest has no rules", "BAD_PACKAGE");
@@ -702,9 +682,7 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
   ASSIGN_OR_RETURN(std::shared_ptr<const data::Schema> now, store.Load(conn));
   ASSIGN_OR_RETURN(json::object here_defs, store.Definitions(conn));
   std::vector<std::string> plugin_tables_here;
-  {
-    ASSIGN_OR_RETURN(plugin_tables_here, PluginTables(conn, *now));
-  }
+  { ASSIGN_OR_RETURN(plugin_tables_here, PluginTables(conn, *now)); }
   for (const auto& [table, rule] : check.rules) {
     const bool known = package_collections.count(table) > 0 || package_tables.count(table) > 0 ||
                        std::find(plugin_tables_here.begin(), plugin_tables_here.end(), table) !=
@@ -807,8 +785,8 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
                              "BAD_PACKAGE");
     }
     auto sync = std::make_unique<TableSync>(conn, name, collection, rule->second, options.apply);
-    if (const json::value* counts = check.manifest.if_contains(collection ? "rowCounts"
-                                                                          : "tableRowCounts");
+    if (const json::value* counts =
+            check.manifest.if_contains(collection ? "rowCounts" : "tableRowCounts");
         counts != nullptr && counts->is_object()) {
       if (const json::value* n = counts->as_object().if_contains(name); n && n->is_int64()) {
         sync->Reserve(n->as_int64());
@@ -817,9 +795,9 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     if (collection) {
       const data::Collection* c = target->Find(name);
       if (c == nullptr) {
-        return InvalidArgument("the package has rows of collection '" + name +
-                                   "', which its schema does not define",
-                               "BAD_PACKAGE");
+        return InvalidArgument(
+            "the package has rows of collection '" + name + "', which its schema does not define",
+            "BAD_PACKAGE");
       }
       ASSIGN_OR_RETURN(bool exists, db::TableExists(conn, c->table));
       RETURN_IF_ERROR(sync->StartCollection(*c, exists));
@@ -836,17 +814,20 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     return Status::Ok();
   };
 
-  std::string pending, entry;
+  std::string entry;
+  LineSplitter lines;
   json::parser parser;
   auto row = [&](std::string_view line) -> Status {
     if (line.empty()) return Status::Ok();
     boost::system::error_code ec;
     parser.reset();
     parser.write(line.data(), line.size(), ec);
-    if (ec) return InvalidArgument("package entry '" + entry + "': a row is not JSON", "BAD_PACKAGE");
+    if (ec)
+      return InvalidArgument("package entry '" + entry + "': a row is not JSON", "BAD_PACKAGE");
     json::value v = parser.release();
     if (!v.is_object()) {
-      return InvalidArgument("package entry '" + entry + "': a row is not an object", "BAD_PACKAGE");
+      return InvalidArgument("package entry '" + entry + "': a row is not an object",
+                             "BAD_PACKAGE");
     }
     RETURN_IF_ERROR(current->Row(v.as_object(), entry));
     if (++done % 5000 == 0 && options.progress) {
@@ -856,9 +837,7 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
   };
   auto visit = [&](const ArchiveEntry& e, std::string_view data) -> Status {
     if (e.name != entry) {
-      if (!pending.empty()) {
-        return InvalidArgument("package entry '" + entry + "' ends within a row", "BAD_PACKAGE");
-      }
+      RETURN_IF_ERROR(lines.EndEntry(entry, "BAD_PACKAGE"));
       entry = e.name;
       std::string_view n(entry);
       const bool rows = n.starts_with(kRowsPrefix), table = n.starts_with(kTablesPrefix);
@@ -876,26 +855,11 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
       if (current == nullptr || current->name() != name) RETURN_IF_ERROR(start(name, rows));
     }
     if (current == nullptr) return Status::Ok();
-    size_t from = 0;
-    for (;;) {
-      size_t nl = data.find('\n', from);
-      if (nl == std::string_view::npos) {
-        pending.append(data.substr(from));
-        return Status::Ok();
-      }
-      if (pending.empty()) {
-        RETURN_IF_ERROR(row(data.substr(from, nl - from)));
-      } else {
-        pending.append(data.substr(from, nl - from));
-        std::string line = std::move(pending);
-        pending.clear();
-        RETURN_IF_ERROR(row(line));
-      }
-      from = nl + 1;
-    }
+    return lines.Feed(data, row);
   };
   auto read = ReadArchive(request.path, request.password, visit);
   if (!read.ok()) return read.status().WithContext("reading " + request.path.filename().string());
+  RETURN_IF_ERROR(lines.EndEntry(entry, "BAD_PACKAGE"));
   if (current != nullptr) RETURN_IF_ERROR(current->Finish());
   // Tables the package takes rows for but has none of: an overwrite empties them here.
   for (const auto& [name, rule] : check.rules) {
@@ -959,9 +923,9 @@ json::object MigrationDiff::ToJson() const {
           std::move(keys);
     }
     const std::string what = c.field.empty() ? c.collection : c.collection + "." + c.field;
-    if (auto it = losses.find(what); it != losses.end() &&
-                                     (c.kind == data::SchemaChange::Kind::kDropField ||
-                                      c.kind == data::SchemaChange::Kind::kDropCollection)) {
+    if (auto it = losses.find(what);
+        it != losses.end() && (c.kind == data::SchemaChange::Kind::kDropField ||
+                               c.kind == data::SchemaChange::Kind::kDropCollection)) {
       o["loses"] = it->second;
     }
     schema_out.push_back(std::move(o));
@@ -1041,8 +1005,8 @@ std::string MigrationDiff::ToText() const {
       }
     }
     const std::string what = c.field.empty() ? c.collection : c.collection + "." + c.field;
-    if (auto it = losses.find(what); it != losses.end() &&
-                                     (c.kind == Kind::kDropField || c.kind == Kind::kDropCollection)) {
+    if (auto it = losses.find(what);
+        it != losses.end() && (c.kind == Kind::kDropField || c.kind == Kind::kDropCollection)) {
       s += "  loses " + std::to_string(it->second) +
            (c.kind == Kind::kDropField ? " values" : " rows");
     }

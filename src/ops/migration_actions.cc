@@ -54,17 +54,18 @@ json::object RulesRow(const db::ResultSet& rs, int r) {
 }
 
 json::object LogRow(const db::ResultSet& rs, int r, bool with_diff) {
-  json::object o{{"id", rs.Int(r, 0)},
-                 {"taskId", rs.Text(r, 1)},
-                 {"package", rs.Text(r, 2)},
-                 {"status", rs.Text(r, 3)},
-                 {"createdById", rs.IsNull(r, 4) ? json::value(nullptr) : json::value(rs.Int(r, 4))},
-                 {"nodeId", rs.Text(r, 5)},
-                 {"backup", rs.Text(r, 6)},
-                 {"error", rs.Text(r, 8)},
-                 {"startedAt", IsoOrNull(rs, r, 9)},
-                 {"finishedAt", IsoOrNull(rs, r, 10)},
-                 {"ms", rs.IsNull(r, 11) ? json::value(nullptr) : json::value(rs.Int(r, 11))}};
+  json::object o{
+      {"id", rs.Int(r, 0)},
+      {"taskId", rs.Text(r, 1)},
+      {"package", rs.Text(r, 2)},
+      {"status", rs.Text(r, 3)},
+      {"createdById", rs.IsNull(r, 4) ? json::value(nullptr) : json::value(rs.Int(r, 4))},
+      {"nodeId", rs.Text(r, 5)},
+      {"backup", rs.Text(r, 6)},
+      {"error", rs.Text(r, 8)},
+      {"startedAt", IsoOrNull(rs, r, 9)},
+      {"finishedAt", IsoOrNull(rs, r, 10)},
+      {"ms", rs.IsNull(r, 11) ? json::value(nullptr) : json::value(rs.Int(r, 11))}};
   if (with_diff) o["diff"] = ParsedOrNull(rs, r, 7);
   return o;
 }
@@ -81,25 +82,8 @@ void MigrationManager::RegisterActions(api::ActionRegistry& r) {
   r.Add("migrations", "list",
         ConfigureAction(
             [this](api::ActionRequest&) -> Result<http::Response> {
-              json::array out;
-              std::set<std::string> running;
-              ASSIGN_OR_RETURN(auto tasks, tasks_.List(std::string(kExportTask), 100));
-              for (const TaskRecord& t : tasks) {
-                if (t.finished()) continue;
-                const std::string name = Param(t.params, "name");
-                running.insert(name);
-                json::object o = TaskStatusJson(t);
-                o["name"] = name;
-                out.push_back(std::move(o));
-              }
-              for (const ArchiveFile& f : PackageFolder(packages_dir()).List()) {
-                if (running.count(f.name)) continue;
-                out.push_back(json::object{{"name", f.name},
-                                           {"inProgress", false},
-                                           {"size", f.size},
-                                           {"fileSize", HumanSize(f.size)},
-                                           {"createdAt", IsoTime(f.modified_s)}});
-              }
+              ASSIGN_OR_RETURN(json::array out,
+                               ArchiveListing(tasks_, kExportTask, PackageFolder(packages_dir())));
               return http::DataResponse(out);
             },
             true));
@@ -256,8 +240,8 @@ void MigrationManager::RegisterActions(api::ActionRegistry& r) {
                                                             req.user ? std::optional(req.user->id)
                                                                      : std::nullopt));
               if (wake_) wake_();
-              http::Response resp = http::DataResponse(
-                  json::object{{"taskId", t.id}, {"name", params.at("name")}, {"inProgress", true}});
+              http::Response resp = http::DataResponse(json::object{
+                  {"taskId", t.id}, {"name", params.at("name")}, {"inProgress", true}});
               resp.status = 202;
               return resp;
             },
@@ -325,17 +309,16 @@ void MigrationManager::RegisterActions(api::ActionRegistry& r) {
               ASSIGN_OR_RETURN(auto values, checked_values(req, true));
               ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
               const int64_t now = NowMillis();
-              auto made = conn->Query("INSERT INTO " + kRulesTable +
-                                          " (name, rules, created_ms, updated_ms) VALUES ($1, $2, "
-                                          "$3, $3) RETURNING id, name, rules, created_ms, "
-                                          "updated_ms",
-                                      {*values.first,
-                                       json::serialize(RulesToJson(*values.second)), now});
+              auto made =
+                  conn->Query("INSERT INTO " + kRulesTable +
+                                  " (name, rules, created_ms, updated_ms) VALUES ($1, $2, "
+                                  "$3, $3) RETURNING id, name, rules, created_ms, "
+                                  "updated_ms",
+                              {*values.first, json::serialize(RulesToJson(*values.second)), now});
               if (!made.ok()) {
                 if (made.status().code() == StatusCode::kAlreadyExists) {
-                  return AlreadyExists("migration rules named '" + *values.first +
-                                           "' exist already",
-                                       "RULES_EXIST");
+                  return AlreadyExists(
+                      "migration rules named '" + *values.first + "' exist already", "RULES_EXIST");
                 }
                 return made.status();
               }
@@ -397,9 +380,9 @@ void MigrationManager::RegisterActions(api::ActionRegistry& r) {
         ConfigureAction(
             [this](api::ActionRequest&) -> Result<http::Response> {
               ASSIGN_OR_RETURN(auto conn, services_.pool().Acquire());
-              ASSIGN_OR_RETURN(auto rs, conn->Query("SELECT " + std::string(kLogColumns) +
-                                                    " FROM " + kLogsTable +
-                                                    " ORDER BY id DESC LIMIT 200"));
+              ASSIGN_OR_RETURN(auto rs,
+                               conn->Query("SELECT " + std::string(kLogColumns) + " FROM " +
+                                           kLogsTable + " ORDER BY id DESC LIMIT 200"));
               json::array out;
               for (int i = 0; i < rs->row_count(); ++i) out.push_back(LogRow(*rs, i, false));
               return http::DataResponse(out);

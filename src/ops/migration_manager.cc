@@ -83,16 +83,16 @@ Result<json::value> MigrationManager::RunExport(TaskContext& ctx) {
   };
   ASSIGN_OR_RETURN(BackupSummary made, Export(std::move(options)));
   core::log::Info("migration package written", {{"name", name},
-                                                 {"rows", made.rows},
-                                                 {"bytes", made.archive_bytes},
-                                                 {"ms", MillisSince(started)}});
-  return json::value(json::object{{"name", name},
-                                  {"rows", made.rows},
-                                  {"size", made.archive_bytes},
-                                  {"rules", made.manifest.contains("rules")
-                                                ? made.manifest.at("rules")
-                                                : json::value(json::object{})},
-                                  {"ms", MillisSince(started)}});
+                                                {"rows", made.rows},
+                                                {"bytes", made.archive_bytes},
+                                                {"ms", MillisSince(started)}});
+  return json::value(
+      json::object{{"name", name},
+                   {"rows", made.rows},
+                   {"size", made.archive_bytes},
+                   {"rules", made.manifest.contains("rules") ? made.manifest.at("rules")
+                                                             : json::value(json::object{})},
+                   {"ms", MillisSince(started)}});
 }
 
 Status MigrationManager::WriteLog(int64_t* id, const TaskRecord& task, const std::string& package,
@@ -105,15 +105,15 @@ Status MigrationManager::WriteLog(int64_t* id, const TaskRecord& task, const std
   if (*id == 0) {
     ASSIGN_OR_RETURN(
         auto rs,
-        conn->Query("INSERT INTO " + kLogs +
-                        " (task_id, package, status, created_by, node_id, backup, diff, error, "
-                        "started_ms, finished_ms, ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                        "$10, $11) RETURNING id",
-                    {task.id, package, status,
-                     task.created_by ? db::Value(*task.created_by) : db::Null(),
-                     services_.config().node_id, backup, diff_v, error, started_ms,
-                     finished ? db::Value(started_ms + ms) : db::Null(),
-                     finished ? db::Value(ms) : db::Null()}));
+        conn->Query(
+            "INSERT INTO " + kLogs +
+                " (task_id, package, status, created_by, node_id, backup, diff, error, "
+                "started_ms, finished_ms, ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                "$10, $11) RETURNING id",
+            {task.id, package, status, task.created_by ? db::Value(*task.created_by) : db::Null(),
+             services_.config().node_id, backup, diff_v, error, started_ms,
+             finished ? db::Value(started_ms + ms) : db::Null(),
+             finished ? db::Value(ms) : db::Null()}));
     *id = rs->Int(0, 0);
     return Status::Ok();
   }
@@ -193,8 +193,8 @@ Result<json::value> MigrationManager::RunImport(TaskContext& ctx) {
       return failed(made.status().WithContext("the backup before the import"));
     }
   }
-  RETURN_IF_ERROR(WriteLog(&log_id, ctx.task(), name, "running", backup, diff_json, "", started_ms,
-                           0));
+  RETURN_IF_ERROR(
+      WriteLog(&log_id, ctx.task(), name, "running", backup, diff_json, "", started_ms, 0));
 
   // 3. The import: one cluster-wide change under the schema lock.
   const db::Dialect dialect = services_.pool().dialect();

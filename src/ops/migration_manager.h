@@ -49,14 +49,9 @@ inline constexpr std::string_view kImportTask = "migrations.execute";
 // The packages folder: archives named like migration_20261201_101500_1234.slwmig.
 ArchiveFolder PackageFolder(const std::filesystem::path& dir);
 
-struct MigrationManagerOptions {
-  std::filesystem::path storage_path;  // packages in storage/migrations
-  std::string app_version;
-  PluginVersionFn plugin_version;
-  std::function<Status(db::Connection&, const boost::json::array& plugins,
-                       const std::set<std::string>& disabled)>
-      restore_plugins;
-};
+// The same as a backup manager's: the storage (packages in storage/migrations), the app version,
+// and the plugins' part, wired by the application.
+using MigrationManagerOptions = BackupManagerOptions;
 
 class MigrationManager {
  public:

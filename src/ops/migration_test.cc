@@ -10,8 +10,8 @@ namespace {
 namespace json = boost::json;
 
 TEST(MigrationRules, ParsedAndRefusedWithTheirNames) {
-  auto rules = ParseRules(json::parse(
-      R"({"userDefined":"upsert","tables":{"posts":"overwrite","logs":"skip"}})"));
+  auto rules = ParseRules(
+      json::parse(R"({"userDefined":"upsert","tables":{"posts":"overwrite","logs":"skip"}})"));
   ASSERT_TRUE(rules.ok()) << rules.status().ToString();
   EXPECT_EQ(rules->user_defined, MigrationRule::kUpsert);
   EXPECT_EQ(rules->tables.at("posts"), MigrationRule::kOverwrite);
@@ -26,9 +26,9 @@ TEST(MigrationRules, ParsedAndRefusedWithTheirNames) {
   EXPECT_FALSE(ParseRules(json::parse(R"({"tablez":{}})")).ok());
   EXPECT_FALSE(ParseRules(json::parse(R"({"tables":{"posts":1}})")).ok());
   EXPECT_FALSE(ParseRules(json::parse(R"([])")).ok());
-  for (MigrationRule r : {MigrationRule::kSchemaOnly, MigrationRule::kOverwrite,
-                          MigrationRule::kSkip, MigrationRule::kUpsert,
-                          MigrationRule::kInsertIgnore}) {
+  for (MigrationRule r :
+       {MigrationRule::kSchemaOnly, MigrationRule::kOverwrite, MigrationRule::kSkip,
+        MigrationRule::kUpsert, MigrationRule::kInsertIgnore}) {
     EXPECT_EQ(*ParseRule(RuleName(r)), r);
   }
   EXPECT_FALSE(RuleCarriesRows(MigrationRule::kSchemaOnly));
@@ -45,8 +45,7 @@ json::object Definitions(const std::string& fields_of_posts, bool with_tags = fa
       field("id", R"({"name":"id","type":"bigInt","primaryKey":true,"autoIncrement":true})")};
   const json::value given = json::parse(fields_of_posts);
   for (const json::value& f : given.as_array()) {
-    posts_fields.push_back(
-        field(std::string(f.at("name").as_string()), json::serialize(f)));
+    posts_fields.push_back(field(std::string(f.at("name").as_string()), json::serialize(f)));
   }
   json::array collections{json::object{{"name", "posts"},
                                        {"options", json::object{{"title", "Posts"}}},
@@ -87,9 +86,9 @@ TEST(MigrationPlan, FieldsAreMatchedByColumnAndTypeChangesAreRefused) {
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   data::SchemaSyncPlan plan = store.PlanSync(**now, **next);
   EXPECT_TRUE(plan.refusals.empty());
-  EXPECT_EQ(Describe(plan), (std::vector<std::string>{"alterField posts.title", "addField posts.body",
-                                                      "dropField posts.old",
-                                                      "addCollection tags"}));
+  EXPECT_EQ(Describe(plan),
+            (std::vector<std::string>{"alterField posts.title", "addField posts.body",
+                                      "dropField posts.old", "addCollection tags"}));
 
   // A field renamed in the other environment keeps its column: an alteration, not a drop.
   auto renamed = store.FromDefinitions(Definitions(

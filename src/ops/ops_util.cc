@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
 
 #include "http/error_response.h"
 #include "http/upload_sink.h"
@@ -157,6 +158,30 @@ json::object TaskStatusJson(const TaskRecord& t) {
   if (!t.error.empty()) o["message"] = t.error;
   if (!t.result.is_null()) o["result"] = t.result;
   return o;
+}
+
+Result<json::array> ArchiveListing(TaskStore& tasks, std::string_view kind,
+                                   const ArchiveFolder& folder) {
+  json::array out;
+  std::set<std::string> running;
+  ASSIGN_OR_RETURN(auto made, tasks.List(std::string(kind), 100));
+  for (const TaskRecord& t : made) {
+    if (t.finished()) continue;
+    const std::string name = Param(t.params, "name");
+    running.insert(name);
+    json::object o = TaskStatusJson(t);
+    o["name"] = name;
+    out.push_back(std::move(o));
+  }
+  for (const ArchiveFile& f : folder.List()) {
+    if (running.count(f.name)) continue;
+    out.push_back(json::object{{"name", f.name},
+                               {"inProgress", false},
+                               {"size", f.size},
+                               {"fileSize", HumanSize(f.size)},
+                               {"createdAt", IsoTime(f.modified_s)}});
+  }
+  return out;
 }
 
 Result<http::Response> FileDownload(const fs::path& path) {

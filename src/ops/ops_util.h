@@ -84,6 +84,11 @@ std::string HumanSize(uint64_t bytes);
 std::string IsoTime(std::time_t t);
 // {inProgress, state, taskId, nodeId, progress, message?, result?}
 boost::json::object TaskStatusJson(const TaskRecord& t);
+// A folder's listing as NocoBase's backups:list gives it: the archives being made by tasks of
+// `kind` (inProgress, with their status), then the folder's archives, newest first ({name,
+// inProgress: false, size, fileSize, createdAt}).
+Result<boost::json::array> ArchiveListing(TaskStore& tasks, std::string_view kind,
+                                          const ArchiveFolder& folder);
 // The file as an attachment download.
 Result<http::Response> FileDownload(const std::filesystem::path& path);
 // The body plan of an action taking one archive as a multipart upload into `dir`: refused

@@ -25,7 +25,6 @@ constexpr std::string_view kSchemaEntry = "dump/schema.json";
 constexpr std::string_view kRowsPrefix = "dump/rows/";
 constexpr std::string_view kTablesPrefix = "dump/tables/";
 constexpr std::string_view kUploadsPrefix = "files/uploads/";
-constexpr size_t kMaxSchemaBytes = 64 << 20;
 
 std::string StringOf(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -116,9 +115,7 @@ class Loader {
   enum class Mode { kSkip, kRows, kTable, kFile };
 
   Status StartEntry(const std::string& name) {
-    if (!pending_.empty()) {
-      return InvalidArgument("archive entry '" + entry_ + "' ends within a row", "BAD_DUMP");
-    }
+    RETURN_IF_ERROR(lines_.EndEntry(entry_, "BAD_DUMP"));
     entry_ = name;
     mode_ = Mode::kSkip;
     if (name.empty() || name == kSchemaEntry) return Status::Ok();
@@ -185,23 +182,7 @@ class Loader {
 
   Status Lines(std::string_view data) {
     if (mode_ == Mode::kSkip) return Status::Ok();
-    size_t start = 0;
-    for (;;) {
-      size_t nl = data.find('\n', start);
-      if (nl == std::string_view::npos) {
-        pending_.append(data.substr(start));
-        return Status::Ok();
-      }
-      if (pending_.empty()) {
-        RETURN_IF_ERROR(Row(data.substr(start, nl - start)));
-      } else {
-        pending_.append(data.substr(start, nl - start));
-        std::string line = std::move(pending_);
-        pending_.clear();
-        RETURN_IF_ERROR(Row(line));
-      }
-      start = nl + 1;
-    }
+    return lines_.Feed(data, [this](std::string_view line) { return Row(line); });
   }
 
   Status Row(std::string_view line) {
@@ -283,7 +264,8 @@ class Loader {
   const RestoreOptions& options_;
   RestoredFiles& files_;
   Mode mode_ = Mode::kSkip;
-  std::string entry_, current_, file_, pending_;
+  std::string entry_, current_, file_;
+  LineSplitter lines_;
   const data::Collection* collection_ = nullptr;
   std::vector<const data::Field*> columns_;
   std::vector<std::string> whats_;  // "collection.field" of each column, for messages
@@ -303,32 +285,12 @@ class Loader {
 Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string& app_version,
                                 const PluginVersionFn& plugin_version,
                                 const ReadProgress& progress) {
-  std::string schema_text;
-  auto keep_schema = [&](const ArchiveEntry& e, std::string_view data) -> Status {
-    if (e.name != kSchemaEntry) return Status::Ok();
-    if (schema_text.size() + data.size() > kMaxSchemaBytes) {
-      return InvalidArgument("the backup's schema.json is too large", "BAD_DUMP");
-    }
-    schema_text.append(data);
-    return Status::Ok();
-  };
-  ASSIGN_OR_RETURN(ArchiveContents contents,
-                   ReadArchive(request.path, request.password, keep_schema, progress));
+  ASSIGN_OR_RETURN(DumpContents dump, ReadDump(request.path, request.password, "backup", "backup",
+                                               "NOT_A_BACKUP", "BAD_DUMP", progress));
   BackupCheck check;
-  check.manifest = std::move(contents.manifest);
-  check.archive_bytes = contents.file_bytes;
-  const std::string kind = StringOf(check.manifest, "kind");
-  if (kind != "backup") {
-    return InvalidArgument(
-        "the archive is " + (kind.empty() ? "of no kind" : "a " + kind) + ", not a backup",
-        "NOT_A_BACKUP");
-  }
-  boost::system::error_code ec;
-  json::value schema = json::parse(schema_text, ec);
-  if (schema_text.empty() || ec || !schema.is_object()) {
-    return InvalidArgument("the backup has no readable dump/schema.json", "BAD_DUMP");
-  }
-  check.schema = std::move(schema.as_object());
+  check.manifest = std::move(dump.manifest);
+  check.archive_bytes = dump.archive_bytes;
+  check.schema = std::move(dump.schema);
 
   const std::string made_by = StringOf(check.manifest, "appVersion");
   auto theirs = core::SemVer::Parse(made_by);

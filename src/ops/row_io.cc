@@ -61,8 +61,8 @@ Status ScanCollection(db::Connection& conn, const data::Collection& c,
     return Status::Ok();
   }
   const std::string tuple = keys.size() == 1 ? order : "(" + order + ")";
-  const std::string first = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) +
-                            " ORDER BY " + order + " LIMIT " + std::to_string(kPage);
+  const std::string first = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " ORDER BY " +
+                            order + " LIMIT " + std::to_string(kPage);
   const std::string next = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " WHERE " +
                            tuple + " > " + (keys.size() == 1 ? params : "(" + params + ")") +
                            " ORDER BY " + order + " LIMIT " + std::to_string(kPage);
@@ -178,6 +178,33 @@ Status ResetSequences(db::Connection& conn, const std::string& table) {
   return Status::Ok();
 }
 
+Status LineSplitter::Feed(std::string_view data,
+                          const std::function<Status(std::string_view line)>& line) {
+  size_t start = 0;
+  for (;;) {
+    size_t nl = data.find('\n', start);
+    if (nl == std::string_view::npos) {
+      pending_.append(data.substr(start));
+      return Status::Ok();
+    }
+    if (pending_.empty()) {
+      RETURN_IF_ERROR(line(data.substr(start, nl - start)));
+    } else {
+      pending_.append(data.substr(start, nl - start));
+      std::string whole = std::move(pending_);
+      pending_.clear();
+      RETURN_IF_ERROR(line(whole));
+    }
+    start = nl + 1;
+  }
+}
+
+Status LineSplitter::EndEntry(const std::string& entry, const std::string& code) {
+  if (pending_.empty()) return Status::Ok();
+  pending_.clear();
+  return InvalidArgument("archive entry '" + entry + "' ends within a row", code);
+}
+
 Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string>& tables) {
   const std::string where =
       " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = $1 AND n.nspname = "
@@ -190,8 +217,8 @@ Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string
                                           {t}));
     for (int r = 0; r < fks->row_count(); ++r) {
       const std::string name = db::QuoteIdent(fks->Text(r, 0));
-      foreign_keys_.push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name +
-                              " " + std::string(fks->Text(r, 1)));
+      foreign_keys_.push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name + " " +
+                              std::string(fks->Text(r, 1)));
       RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
     }
   }

@@ -41,6 +41,18 @@ Result<db::Value> TableCell(const boost::json::value& v, const std::string& type
 // PostgreSQL: every identity or serial column of `table` continues after its largest value.
 Status ResetSequences(db::Connection& conn, const std::string& table);
 
+// Splits a dump's entries into lines (rows) as their slices stream past: a line may span slices.
+class LineSplitter {
+ public:
+  // Hands each complete line of `data` to `line` (empty lines too); keeps an unfinished one.
+  Status Feed(std::string_view data, const std::function<Status(std::string_view line)>& line);
+  // At the end of `entry`: InvalidArgument (`code`) when it ended within a line.
+  Status EndEntry(const std::string& entry, const std::string& code);
+
+ private:
+  std::string pending_;
+};
+
 // PostgreSQL: tables about to be loaded in bulk lose their secondary indexes and foreign keys
 // first, and get them back, built once from the loaded rows, at the end (as pg_restore does):
 // loading into a table with indexes updates each index row by row, and a deferred foreign key

@@ -1,5 +1,9 @@
 #include "api_client.h"
 
+#include <gtest/gtest.h>
+
+#include <thread>
+
 namespace slipway::testing {
 
 std::string ApiResult::code() const {
@@ -62,6 +66,22 @@ ApiResult Api::Upload(const std::string& path, const std::string& bytes,
                      "\"\r\nContent-Type: application/octet-stream\r\n\r\n" + bytes + "\r\n--" +
                      boundary + "--\r\n";
   return Call("POST", path, body, {"Content-Type: multipart/form-data; boundary=" + boundary});
+}
+
+boost::json::object WaitTask(const Api& api, const std::string& id, std::chrono::seconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    ApiResult r = api.Get("asyncTasks:get?filterByTk=" + id);
+    if (r.status == 200) {
+      const boost::json::value& state = r.data().at("state");
+      if (state == "succeeded" || state == "failed" || state == "cancelled") {
+        return r.data().as_object();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "task " << id << " did not end";
+  return {};
 }
 
 }  // namespace slipway::testing

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -54,5 +55,10 @@ class Api {
 
 // URL-encodes a query parameter value.
 std::string Encode(std::string_view value);
+
+// Polls asyncTasks:get until the task ends (succeeded, failed or cancelled); returns it, or an
+// empty object after a test failure when it does not end within `timeout`.
+boost::json::object WaitTask(const Api& api, const std::string& id,
+                             std::chrono::seconds timeout = std::chrono::seconds(150));
 
 }  // namespace slipway::testing

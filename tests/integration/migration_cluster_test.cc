@@ -20,21 +20,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-json::object WaitTask(const Api& api, const std::string& id) {
-  for (int i = 0; i < 3000; ++i) {
-    ApiResult r = api.Get("asyncTasks:get?filterByTk=" + id);
-    if (r.status == 200) {
-      const std::string state(r.data().at("state").as_string());
-      if (state == "succeeded" || state == "failed" || state == "cancelled") {
-        return r.data().as_object();
-      }
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  ADD_FAILURE() << "task " << id << " did not end";
-  return {};
-}
-
 std::set<std::string> Keys(const json::value& record) {
   std::set<std::string> keys;
   for (const auto& [k, v] : record.as_object()) keys.insert(std::string(k));
@@ -79,12 +64,13 @@ TEST(MigrationCluster, ReadsAndWritesThroughOtherNodesSeeOneSchemaAndNo500) {
                                  "'item ' || i, now(), now() FROM generate_series(1, 100000) i")
                     .ok());
   }
-  ASSERT_EQ(prod.api(1).Post("products:create", json::parse(R"([{"name":"a"},{"name":"b"}])")).status,
-            200);
+  ASSERT_EQ(
+      prod.api(1).Post("products:create", json::parse(R"([{"name":"a"},{"name":"b"}])")).status,
+      200);
   const std::set<std::string> old_keys = Keys(prod.api(2).Get("products:list").data().at(0));
 
-  ApiResult made = dev.Post("migrations:create",
-                            json::parse(R"({"rules":{"tables":{"items":"overwrite"}}})"));
+  ApiResult made =
+      dev.Post("migrations:create", json::parse(R"({"rules":{"tables":{"items":"overwrite"}}})"));
   ASSERT_EQ(made.status, 202) << made.body;
   ASSERT_EQ(WaitTask(dev, std::string(made.data().at("taskId").as_string()))["state"], "succeeded");
   const std::string name(made.data().at("name").as_string());
@@ -175,11 +161,12 @@ TEST(MigrationCluster, ReadsAndWritesThroughOtherNodesSeeOneSchemaAndNo500) {
     ASSERT_EQ(count.status, 200);
     EXPECT_EQ(count.json.at("meta").at("count").as_int64(), 100000) << "node " << node;
   }
-  std::printf("[ import ] %d reads and %d writes through nodes 2 and 3 during it; the slowest "
-              "write took %lld ms; the change itself %lld ms, the whole task %lld ms\n",
-              reads.load(), writes.load(), static_cast<long long>(slowest_write_ms.load()),
-              static_cast<long long>(task.at("result").at("changeMs").as_int64()),
-              static_cast<long long>(task.at("result").at("ms").as_int64()));
+  std::printf(
+      "[ import ] %d reads and %d writes through nodes 2 and 3 during it; the slowest "
+      "write took %lld ms; the change itself %lld ms, the whole task %lld ms\n",
+      reads.load(), writes.load(), static_cast<long long>(slowest_write_ms.load()),
+      static_cast<long long>(task.at("result").at("changeMs").as_int64()),
+      static_cast<long long>(task.at("result").at("ms").as_int64()));
   EXPECT_EQ(dev_node.Stop(), 0);
 }
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api_client.h"
+#include "archive_edit.h"
 #include "db/postgres/postgres_schema_lock.h"
 #include "db/schema_lock.h"
 #include "one_node.h"
@@ -23,22 +24,6 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// Polls a task until it ends; returns it.
-json::object WaitTask(const Api& api, const std::string& id) {
-  for (int i = 0; i < 1200; ++i) {
-    ApiResult r = api.Get("asyncTasks:get?filterByTk=" + id);
-    if (r.status == 200) {
-      const std::string state(r.data().at("state").as_string());
-      if (state == "succeeded" || state == "failed" || state == "cancelled") {
-        return r.data().as_object();
-      }
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  ADD_FAILURE() << "task " << id << " did not end";
-  return {};
-}
 
 // Every row of a collection as the API lists it, by key ("id", or the record's pair).
 std::map<std::string, json::object> Rows(const Api& api, const std::string& collection,
@@ -88,8 +73,8 @@ struct Environment {
       EXPECT_TRUE(pg->Create());
       env.merge(PostgresEnv(pg->options()));
     }
-    node = std::make_unique<Node>(NodeOptions{.storage = dir.path() / "storage", .env = env},
-                                  "dev");
+    node =
+        std::make_unique<Node>(NodeOptions{.storage = dir.path() / "storage", .env = env}, "dev");
     EXPECT_TRUE(node->WaitHealthy(std::chrono::seconds(30))) << node->process().Stderr();
     api = std::make_unique<Api>(node->port());
     EXPECT_EQ(api->SignIn("admin@nocobase.com", "admin123").status, 200);
@@ -140,7 +125,8 @@ class MigrationTest : public OneNodeTest {
          {"id":2,"name":"Abbey Road","price":"19.00","categoryId":2},
          {"id":3,"name":"Chess","price":"5.00","categoryId":3}])")),
        "products rows");
-    Ok(dev.Post("tags:create", json::parse(R"([{"id":1,"label":"dev label"},{"id":2,"label":"new"}])")),
+    Ok(dev.Post("tags:create",
+                json::parse(R"([{"id":1,"label":"dev label"},{"id":2,"label":"new"}])")),
        "tags rows");
     Ok(dev.Post("orders:create", json::parse(R"([{"id":1,"total":1.5,"note":"a test order"}])")),
        "orders rows");
@@ -168,8 +154,9 @@ class MigrationTest : public OneNodeTest {
     Ok(prod.Post("collections:create", json::parse(R"({"name":"notes","fields":[
          {"name":"text","type":"string"},{"name":"pinned","type":"boolean"}]})")),
        "notes");
-    Ok(prod.Post("categories:create",
-                 json::parse(R"([{"id":1,"title":"Old books","rank":1},{"id":2,"title":"Music","rank":2},
+    Ok(prod.Post(
+           "categories:create",
+           json::parse(R"([{"id":1,"title":"Old books","rank":1},{"id":2,"title":"Music","rank":2},
                                  {"id":5,"title":"Prod only","rank":5}])")),
        "categories rows");
     Ok(prod.Post("products:create", json::parse(R"([
@@ -177,16 +164,15 @@ class MigrationTest : public OneNodeTest {
          {"id":9,"name":"Prod product","price":"1.00","categoryId":2}])")),
        "products rows");
     Ok(prod.Post("tags:create", json::parse(R"([{"id":1,"label":"prod label"}])")), "tags rows");
-    Ok(prod.Post("orders:create", json::parse(R"([{"total":100},{"total":200}])")),
-       "orders rows");
+    Ok(prod.Post("orders:create", json::parse(R"([{"total":100},{"total":200}])")), "orders rows");
     Ok(prod.Post("notes:create", json::parse(R"([{"id":7,"text":"prod note","pinned":true}])")),
        "notes rows");
   }
 
   // Exports from `dev` with `rules`, downloads the package and uploads it here; returns its name.
   std::string Ship(const Api& dev, const json::object& rules) {
-    ApiResult made = dev.Post("migrations:create",
-                              json::object{{"title", "release 1"}, {"rules", rules}});
+    ApiResult made =
+        dev.Post("migrations:create", json::object{{"title", "release 1"}, {"rules", rules}});
     EXPECT_EQ(made.status, 202) << made.body;
     if (made.status != 202) return "";
     json::object task = WaitTask(dev, std::string(made.data().at("taskId").as_string()));
@@ -216,12 +202,11 @@ class MigrationTest : public OneNodeTest {
   }
 
   static json::object Rules() {
-    return json::object{
-        {"tables", json::object{{"categories", "overwrite"},
-                                {"products", "upsert"},
-                                {"tags", "insert-ignore"},
-                                {"productsTags", "overwrite"},
-                                {"notes", "skip"}}}};
+    return json::object{{"tables", json::object{{"categories", "overwrite"},
+                                                {"products", "upsert"},
+                                                {"tags", "insert-ignore"},
+                                                {"productsTags", "overwrite"},
+                                                {"notes", "skip"}}}};
   }
 };
 
@@ -247,8 +232,8 @@ TEST_P(MigrationTest, EachRuleDoesWhatItSaysAndTheDryRunIsWhatTheImportChanges) 
   }
   std::set<std::string> changes;
   for (const json::value& c : diff.at("schema").as_array()) {
-    std::string s = std::string(c.at("change").as_string()) + " " +
-                    std::string(c.at("collection").as_string());
+    std::string s =
+        std::string(c.at("change").as_string()) + " " + std::string(c.at("collection").as_string());
     if (c.as_object().contains("field")) s += "." + std::string(c.at("field").as_string());
     changes.insert(s);
   }
@@ -258,7 +243,8 @@ TEST_P(MigrationTest, EachRuleDoesWhatItSaysAndTheDryRunIsWhatTheImportChanges) 
   EXPECT_FALSE(changes.count("dropField notes.pinned")) << "a skipped collection is left alone";
   bool enables_audit_log = false;
   for (const json::value& p : diff.at("plugins").as_array()) {
-    enables_audit_log = enables_audit_log || (p.at("name") == "audit-log" && p.at("change") == "enable");
+    enables_audit_log =
+        enables_audit_log || (p.at("name") == "audit-log" && p.at("change") == "enable");
   }
   EXPECT_TRUE(enables_audit_log) << json::serialize(diff.at("plugins"));
   EXPECT_FALSE(rows_by_table.count("orders")) << "business data is schema-only by default";
@@ -327,8 +313,7 @@ TEST_P(MigrationTest, EachRuleDoesWhatItSaysAndTheDryRunIsWhatTheImportChanges) 
   ApiResult again = api_->Post("migrations:check", json::object{{"name", name}});
   ASSERT_EQ(again.status, 200);
   for (const json::value& r : again.data().at("rows").as_array()) {
-    EXPECT_EQ(r.at("insert").as_int64() + r.at("update").as_int64() + r.at("delete").as_int64(),
-              0)
+    EXPECT_EQ(r.at("insert").as_int64() + r.at("update").as_int64() + r.at("delete").as_int64(), 0)
         << json::serialize(r);
   }
   EXPECT_TRUE(again.data().at("schema").as_array().empty()) << again.body;
@@ -347,12 +332,12 @@ TEST_P(MigrationTest, BadPackagesAndRefusedImportsChangeNothing) {
   Ok(api_->Post("orders:update?filterByTk=1", json::parse(R"({"legacy":"keep me"})")), "legacy");
 
   // Rules naming what does not exist, or a rule a collection does not allow, at export.
-  ApiResult unknown = dev.api->Post(
-      "migrations:create", json::parse(R"({"rules":{"tables":{"nosuch":"overwrite"}}})"));
+  ApiResult unknown = dev.api->Post("migrations:create",
+                                    json::parse(R"({"rules":{"tables":{"nosuch":"overwrite"}}})"));
   EXPECT_EQ(unknown.status, 400) << unknown.body;
   EXPECT_EQ(unknown.code(), "UNKNOWN_TABLE");
-  ApiResult not_allowed = dev.api->Post(
-      "migrations:create", json::parse(R"({"rules":{"tables":{"roles":"upsert"}}})"));
+  ApiResult not_allowed =
+      dev.api->Post("migrations:create", json::parse(R"({"rules":{"tables":{"roles":"upsert"}}})"));
   EXPECT_EQ(not_allowed.status, 400) << not_allowed.body;
   EXPECT_EQ(not_allowed.code(), "RULE_NOT_ALLOWED");
   ApiResult bad_rule =
@@ -380,25 +365,12 @@ TEST_P(MigrationTest, BadPackagesAndRefusedImportsChangeNothing) {
   // A package from a newer Slipway, one whose rules name a table nobody has, a damaged one, a
   // backup, and a name outside the folder.
   auto rewrite = [&](const std::string& to, const std::function<void(json::object&)>& edit) {
-    std::vector<std::string> order;
-    std::map<std::string, std::string> entries;
-    auto read = ops::ReadArchive(dir / name, "", [&](const ops::ArchiveEntry& e, std::string_view d) {
-      if (!entries.count(e.name)) order.push_back(e.name);
-      entries[e.name].append(d);
-      return Status::Ok();
-    });
-    ASSERT_TRUE(read.ok()) << read.status().ToString();
-    json::object fields = read->manifest;
-    fields.erase("entries");
-    fields.erase("format");
-    edit(fields);
-    auto w = ops::ArchiveWriter::Create(dir / to, {});
-    ASSERT_TRUE(w.ok());
-    for (const std::string& n : order) ASSERT_TRUE((*w)->AddBytes(n, entries[n]).ok());
-    ASSERT_TRUE((*w)->Finish(fields).ok());
+    Rewrite(dir / name, dir / to,
+            [&](std::map<std::string, std::string>&, json::object& fields) { edit(fields); });
   };
   rewrite("newer.slwmig", [](json::object& m) { m["appVersion"] = "99.0.0"; });
-  rewrite("unknown.slwmig", [](json::object& m) { m["rules"].as_object()["ghosts"] = "overwrite"; });
+  rewrite("unknown.slwmig",
+          [](json::object& m) { m["rules"].as_object()["ghosts"] = "overwrite"; });
   ApiResult newer = api_->Post("migrations:check", json::object{{"name", "newer.slwmig"}});
   ASSERT_EQ(newer.status, 200);
   EXPECT_NE(newer.body.find("APP_VERSION_NEWER"), std::string::npos) << newer.body;
@@ -415,8 +387,10 @@ TEST_P(MigrationTest, BadPackagesAndRefusedImportsChangeNothing) {
   ApiResult made = api_->Post("backups:create", json::object{});
   ASSERT_EQ(made.status, 202);
   for (int i = 0; i < 400; ++i) {
-    ApiResult st = api_->Get("backups:taskStatus?names=" + std::string(made.data().at("name").as_string()));
-    if (!st.data().at(std::string(made.data().at("name").as_string())).at("inProgress").as_bool()) break;
+    ApiResult st =
+        api_->Get("backups:taskStatus?names=" + std::string(made.data().at("name").as_string()));
+    if (!st.data().at(std::string(made.data().at("name").as_string())).at("inProgress").as_bool())
+      break;
     std::this_thread::sleep_for(50ms);
   }
   fs::copy_file(storage() / "backups" / std::string(made.data().at("name").as_string()),
@@ -438,8 +412,8 @@ TEST_P(MigrationTest, BadPackagesAndRefusedImportsChangeNothing) {
                    : db::MakeFileSchemaLock(storage() / "db" / "slipway.sqlite.lock");
     auto taken = lock->TryAcquire();
     ASSERT_TRUE(taken.ok() && *taken);
-    ApiResult locked = api_->Post("migrations:execute",
-                                  json::object{{"name", name}, {"allowDataLoss", true}});
+    ApiResult locked =
+        api_->Post("migrations:execute", json::object{{"name", name}, {"allowDataLoss", true}});
     ASSERT_EQ(locked.status, 202);
     json::object t = WaitTask(*api_, std::string(locked.data().at("taskId").as_string()));
     EXPECT_EQ(t["state"], "failed");
@@ -453,8 +427,8 @@ TEST_P(MigrationTest, BadPackagesAndRefusedImportsChangeNothing) {
   for (const json::value& l : logs.data().as_array()) EXPECT_EQ(l.at("status"), "failed");
 
   // Then allowed, free: it applies, and the values are in the automatic backup.
-  ApiResult go = api_->Post("migrations:execute",
-                            json::object{{"name", name}, {"allowDataLoss", true}});
+  ApiResult go =
+      api_->Post("migrations:execute", json::object{{"name", name}, {"allowDataLoss", true}});
   ASSERT_EQ(go.status, 202);
   json::object done = WaitTask(*api_, std::string(go.data().at("taskId").as_string()));
   ASSERT_EQ(done["state"], "succeeded") << json::serialize(done);

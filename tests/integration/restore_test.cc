@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api_client.h"
+#include "archive_edit.h"
 #include "db/postgres/postgres_connection.h"
 #include "db/sqlite/sqlite_connection.h"
 #include "one_node.h"
@@ -82,28 +83,6 @@ std::map<std::string, json::value> Everything(const Api& api) {
     out[c] = r.status == 200 ? r.data() : json::value();
   }
   return out;
-}
-
-// The archive at `from` rewritten with `edit` applied to its entries and manifest fields (a
-// well-made archive: every checksum matches what it holds).
-void Rewrite(const fs::path& from, const fs::path& to,
-             const std::function<void(std::map<std::string, std::string>&, json::object&)>& edit) {
-  std::vector<std::string> order;
-  std::map<std::string, std::string> entries;
-  auto read = ops::ReadArchive(from, "", [&](const ops::ArchiveEntry& e, std::string_view d) {
-    if (!entries.count(e.name)) order.push_back(e.name);
-    entries[e.name].append(d);
-    return Status::Ok();
-  });
-  ASSERT_TRUE(read.ok()) << read.status().ToString();
-  json::object fields = read->manifest;
-  fields.erase("entries");
-  fields.erase("format");
-  edit(entries, fields);
-  auto w = ops::ArchiveWriter::Create(to, {});
-  ASSERT_TRUE(w.ok());
-  for (const std::string& name : order) ASSERT_TRUE((*w)->AddBytes(name, entries[name]).ok());
-  ASSERT_TRUE((*w)->Finish(fields).ok());
 }
 
 class RestoreTest : public OneNodeTest {
