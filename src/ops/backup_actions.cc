@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "api/action_registry.h"
 #include "core/cron.h"
 #include "db/system_tables.h"
 #include "http/error_response.h"

@@ -1,0 +1,294 @@
+#include "ops/cluster_spec.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace slipway::ops {
+namespace fs = std::filesystem;
+
+namespace {
+
+Status Bad(const std::string& where, const std::string& what) {
+  return InvalidArgument("spec: " + where + ": " + what, "BAD_SPEC");
+}
+
+// Refuses keys of `table` outside `allowed` (a typo silently ignored is a cluster misconfigured).
+Status OnlyKeys(const toml::table& table, const std::string& where,
+                std::initializer_list<std::string_view> allowed) {
+  for (auto&& [key, value] : table) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || key.str() == a;
+    if (!known) {
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return Bad(where.empty() ? std::string(key.str()) : where + "." + std::string(key.str()),
+                 "unknown key (known here: " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> String(const toml::table& t, const std::string& where, std::string_view key,
+                           std::optional<std::string> otherwise) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) {
+    if (otherwise) return *otherwise;
+    return Bad(where + "." + std::string(key), "missing");
+  }
+  if (!n->is_string()) return Bad(where + "." + std::string(key), "must be a string");
+  return std::string(*n->value<std::string>());
+}
+
+Result<int64_t> Integer(const toml::table& t, const std::string& where, std::string_view key,
+                        std::optional<int64_t> otherwise) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) {
+    if (otherwise) return *otherwise;
+    return Bad(where + "." + std::string(key), "missing");
+  }
+  if (!n->is_integer()) return Bad(where + "." + std::string(key), "must be an integer");
+  return *n->value<int64_t>();
+}
+
+Result<int> Port(const toml::table& t, const std::string& where, std::string_view key,
+                 std::optional<int64_t> otherwise) {
+  ASSIGN_OR_RETURN(int64_t p, Integer(t, where, key, otherwise));
+  if (p < 1 || p > 65535) {
+    return Bad(where + "." + std::string(key), std::to_string(p) + " is not a port (1 to 65535)");
+  }
+  return static_cast<int>(p);
+}
+
+const toml::table* Table(const toml::table& root, std::string_view key) {
+  const toml::node* n = root.get(key);
+  return n != nullptr ? n->as_table() : nullptr;
+}
+
+fs::path Resolve(const fs::path& base, const std::string& p) {
+  if (p.empty()) return {};
+  fs::path path(p);
+  return path.is_absolute() ? path : (base / path).lexically_normal();
+}
+
+}  // namespace
+
+std::vector<const ClusterNode*> ClusterSpec::RequestNodes() const {
+  std::vector<const ClusterNode*> out;
+  for (const ClusterNode& n : nodes) {
+    if (n.worker_mode.serves_requests) out.push_back(&n);
+  }
+  return out;
+}
+
+const ClusterNode* ClusterSpec::FindNode(std::string_view id) const {
+  for (const ClusterNode& n : nodes) {
+    if (n.id == id) return &n;
+  }
+  return nullptr;
+}
+
+Result<ClusterSpec> ParseClusterSpec(std::string_view text, const fs::path& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(
+        "spec: line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()),
+        "BAD_SPEC");
+  }
+  RETURN_IF_ERROR(
+      OnlyKeys(root, "", {"cluster", "env", "storage", "nodes", "load_balancer", "verify"}));
+  for (std::string_view key : {"cluster", "env", "storage", "load_balancer", "verify"}) {
+    const toml::node* n = root.get(key);
+    if (n != nullptr && !n->is_table()) return Bad(std::string(key), "must be a table");
+  }
+  ClusterSpec spec;
+  static const toml::table kEmpty;
+  const toml::table& cluster = Table(root, "cluster") ? *Table(root, "cluster") : kEmpty;
+  RETURN_IF_ERROR(OnlyKeys(cluster, "cluster", {"name", "state_dir", "release"}));
+  ASSIGN_OR_RETURN(spec.name, String(cluster, "cluster", "name", "slipway"));
+  ASSIGN_OR_RETURN(std::string state, String(cluster, "cluster", "state_dir", "state"));
+  spec.state_dir = Resolve(base_dir, state);
+  ASSIGN_OR_RETURN(std::string release, String(cluster, "cluster", "release", std::nullopt));
+  spec.release = Resolve(base_dir, release);
+
+  if (const toml::table* env = Table(root, "env")) {
+    for (auto&& [key, value] : *env) {
+      const std::string name(key.str());
+      if (!value.is_string() && !value.is_integer()) {
+        return Bad("env." + name, "must be a string or an integer");
+      }
+      std::string v = value.is_string() ? std::string(*value.value<std::string>())
+                                        : std::to_string(*value.value<int64_t>());
+      if (name == "APP_KEY_FILE") {
+        spec.app_key_file = Resolve(base_dir, v);
+      } else if (name == "STORAGE_PATH" || name == "APP_PORT" || name == "NODE_ID" ||
+                 name == "WORKER_MODE") {
+        return Bad("env." + name, "is set per node by the cluster (see [storage] and [[nodes]])");
+      } else {
+        spec.env[name] = std::move(v);
+      }
+    }
+  }
+  const toml::table& storage = Table(root, "storage") ? *Table(root, "storage") : kEmpty;
+  RETURN_IF_ERROR(OnlyKeys(storage, "storage", {"path"}));
+  ASSIGN_OR_RETURN(std::string storage_path, String(storage, "storage", "path", "storage"));
+  spec.storage = Resolve(base_dir, storage_path);
+
+  std::set<int> ports;
+  std::set<std::string> groups;
+  const toml::node* nodes = root.get("nodes");
+  if (nodes == nullptr || !nodes->is_array_of_tables() || nodes->as_array()->empty()) {
+    return Bad("nodes", "at least one [[nodes]] group is needed");
+  }
+  int index = 0;
+  for (const toml::node& g : *nodes->as_array()) {
+    const std::string where = "nodes[" + std::to_string(++index) + "]";
+    const toml::table& group = *g.as_table();
+    RETURN_IF_ERROR(OnlyKeys(group, where, {"name", "count", "port", "worker_mode"}));
+    ASSIGN_OR_RETURN(std::string name, String(group, where, "name", "node"));
+    if (!groups.insert(name).second) return Bad(where + ".name", "'" + name + "' is used twice");
+    ASSIGN_OR_RETURN(int64_t count, Integer(group, where, "count", 1));
+    if (count < 1 || count > 64) return Bad(where + ".count", "must be from 1 to 64");
+    ASSIGN_OR_RETURN(int port, Port(group, where, "port", std::nullopt));
+    ASSIGN_OR_RETURN(std::string mode_text, String(group, where, "worker_mode", ""));
+    auto mode = core::ParseWorkerMode(mode_text);
+    if (!mode.ok()) return Bad(where + ".worker_mode", mode.status().message());
+    for (int64_t i = 0; i < count; ++i) {
+      ClusterNode n;
+      n.group = name;
+      n.id = name + "-" + std::to_string(i + 1);
+      n.port = port + static_cast<int>(i);
+      if (n.port > 65535) return Bad(where + ".port", "the group's ports run past 65535");
+      if (!ports.insert(n.port).second) {
+        return Bad(where + ".port", "port " + std::to_string(n.port) + " is used twice");
+      }
+      n.worker_mode = *mode;
+      spec.nodes.push_back(std::move(n));
+    }
+  }
+
+  const toml::table& lb = Table(root, "load_balancer") ? *Table(root, "load_balancer") : kEmpty;
+  RETURN_IF_ERROR(OnlyKeys(lb, "load_balancer", {"kind", "port", "admin_socket"}));
+  ASSIGN_OR_RETURN(spec.lb_kind, String(lb, "load_balancer", "kind", "none"));
+  if (spec.lb_kind != "haproxy" && spec.lb_kind != "nginx" && spec.lb_kind != "none") {
+    return Bad("load_balancer.kind", "'" + spec.lb_kind + "' is not haproxy, nginx or none");
+  }
+  if (spec.lb_kind != "none") {
+    ASSIGN_OR_RETURN(spec.lb_port, Port(lb, "load_balancer", "port", std::nullopt));
+    if (ports.count(spec.lb_port)) {
+      return Bad("load_balancer.port",
+                 "port " + std::to_string(spec.lb_port) + " is also a node's");
+    }
+    if (spec.RequestNodes().empty()) {
+      return Bad("load_balancer", "no node serves requests (every WORKER_MODE excludes them)");
+    }
+    ASSIGN_OR_RETURN(std::string socket, String(lb, "load_balancer", "admin_socket",
+                                                (spec.state_dir / "lb.sock").string()));
+    spec.lb_admin_socket = Resolve(base_dir, socket);
+  }
+
+  const toml::table& verify = Table(root, "verify") ? *Table(root, "verify") : kEmpty;
+  RETURN_IF_ERROR(OnlyKeys(verify, "verify", {"timeout_s", "smoke"}));
+  ASSIGN_OR_RETURN(int64_t timeout, Integer(verify, "verify", "timeout_s", 120));
+  if (timeout < 1 || timeout > 86400) return Bad("verify.timeout_s", "must be from 1 to 86400");
+  spec.verify_timeout_s = static_cast<int>(timeout);
+  if (const toml::node* smoke = verify.get("smoke")) {
+    if (!smoke->is_array_of_tables()) return Bad("verify.smoke", "must be [[verify.smoke]] tables");
+    int i = 0;
+    for (const toml::node& s : *smoke->as_array()) {
+      const std::string where = "verify.smoke[" + std::to_string(++i) + "]";
+      const toml::table& t = *s.as_table();
+      RETURN_IF_ERROR(OnlyKeys(t, where, {"method", "path", "status"}));
+      SmokeRequest r;
+      ASSIGN_OR_RETURN(r.method, String(t, where, "method", "GET"));
+      if (r.method != "GET" && r.method != "POST" && r.method != "HEAD") {
+        return Bad(where + ".method", "'" + r.method + "' is not GET, POST or HEAD");
+      }
+      ASSIGN_OR_RETURN(r.path, String(t, where, "path", std::nullopt));
+      if (!r.path.starts_with("/")) return Bad(where + ".path", "must start with /");
+      ASSIGN_OR_RETURN(int64_t status, Integer(t, where, "status", 200));
+      if (status < 100 || status > 599) return Bad(where + ".status", "is not an HTTP status");
+      r.status = static_cast<int>(status);
+      spec.smoke.push_back(std::move(r));
+    }
+  }
+  return spec;
+}
+
+Result<ClusterSpec> ReadClusterSpec(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return NotFound("cannot read the cluster spec " + file.string(), "SPEC_NOT_FOUND");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(file, ec);
+  auto spec = ParseClusterSpec(text.str(), absolute.parent_path());
+  if (!spec.ok()) return spec.status().WithContext(file.string());
+  spec->file = absolute;
+  return spec;
+}
+
+std::string DefaultClusterSpec() {
+  return R"(# A Slipway cluster: what `slipway cluster up|upgrade|maintain|status` act on.
+# Relative paths are taken from this file's folder.
+
+[cluster]
+name = "slipway"
+# Journals of procedures, pid files and logs of the nodes, the load balancer's files.
+state_dir = "state"
+# The slipway binary the nodes run (or a release directory holding bin/slipway).
+# `slipway cluster upgrade --to NEW` replaces it, keeping the previous one for a rollback.
+release = "/usr/local/bin/slipway"
+
+[env]
+# The environment every node shares. PostgreSQL (and Redis, optional) are what make several
+# nodes one cluster; SQLite serves one node only.
+DB_DIALECT = "postgres"
+DB_HOST = "127.0.0.1"
+DB_PORT = 5432
+DB_DATABASE = "slipway"
+DB_USER = "slipway"
+DB_PASSWORD = "slipway"
+# REDIS_URL = "redis://127.0.0.1:6379"
+# The APP_KEY signs every token: one file, the same for every node, never in this spec.
+APP_KEY_FILE = "app.key"
+
+[storage]
+# Shared by every node: uploads, plugin packages, backups, migration packages.
+path = "storage"
+
+# Groups of nodes. A group of `count` nodes takes consecutive ports from `port`; node ids are
+# <name>-1, <name>-2, ... WORKER_MODE is NocoBase's: "" requests and tasks, "!" requests only,
+# "*" tasks only, "-" neither. Only nodes that serve requests go behind the load balancer.
+[[nodes]]
+name = "web"
+count = 3
+port = 13001
+worker_mode = ""
+
+[load_balancer]
+# haproxy (active health checks, runtime API to drain a node), nginx (configuration and
+# reload), or none.
+kind = "haproxy"
+port = 13000
+admin_socket = "state/haproxy.sock"
+
+[verify]
+# How long an upgrade waits for the first upgraded node to be healthy and its checks to pass.
+timeout_s = 120
+
+# Requests an upgrade makes through the first upgraded node before it declares success, with
+# the status each must answer (health, version, plugins, every collection's first page and row
+# counts are always checked).
+[[verify.smoke]]
+method = "GET"
+path = "/api/app:getInfo"
+status = 200
+)";
+}
+
+}  // namespace slipway::ops
