@@ -43,14 +43,7 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
               if (const json::value* p = Arg(req, "password"); p && p->is_string()) {
                 params["password"] = *p;
               }
-              ASSIGN_OR_RETURN(TaskRecord t, tasks_.Enqueue(std::string(kBackupTask), params,
-                                                            req.user ? std::optional(req.user->id)
-                                                                     : std::nullopt));
-              if (wake_) wake_();
-              http::Response resp = http::DataResponse(json::object{
-                  {"name", params.at("name")}, {"inProgress", true}, {"taskId", t.id}});
-              resp.status = 202;
-              return resp;
+              return QueueArchiveTask(tasks_, kBackupTask, params, req, wake_);
             },
             false));
 

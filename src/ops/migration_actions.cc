@@ -113,14 +113,7 @@ void MigrationManager::RegisterActions(api::ActionRegistry& r) {
                 RETURN_IF_ERROR(ResolveRules(*conn, *snap->schema, rules).status());
               }
               params["rules"] = RulesToJson(rules);
-              ASSIGN_OR_RETURN(TaskRecord t, tasks_.Enqueue(std::string(kExportTask), params,
-                                                            req.user ? std::optional(req.user->id)
-                                                                     : std::nullopt));
-              if (wake_) wake_();
-              http::Response resp = http::DataResponse(json::object{
-                  {"name", params.at("name")}, {"inProgress", true}, {"taskId", t.id}});
-              resp.status = 202;
-              return resp;
+              return QueueArchiveTask(tasks_, kExportTask, params, req, wake_);
             },
             false));
 

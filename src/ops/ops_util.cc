@@ -184,6 +184,19 @@ Result<json::array> ArchiveListing(TaskStore& tasks, std::string_view kind,
   return out;
 }
 
+Result<http::Response> QueueArchiveTask(TaskStore& tasks, std::string_view kind,
+                                        const json::object& params, const api::ActionRequest& req,
+                                        const std::function<void()>& wake) {
+  ASSIGN_OR_RETURN(TaskRecord t,
+                   tasks.Enqueue(std::string(kind), params,
+                                 req.user ? std::optional(req.user->id) : std::nullopt));
+  if (wake) wake();
+  http::Response resp = http::DataResponse(
+      json::object{{"name", params.at("name")}, {"inProgress", true}, {"taskId", t.id}});
+  resp.status = 202;
+  return resp;
+}
+
 Result<http::Response> FileDownload(const fs::path& path) {
   std::error_code ec;
   uint64_t size = fs::file_size(path, ec);

@@ -89,6 +89,13 @@ boost::json::object TaskStatusJson(const TaskRecord& t);
 // inProgress: false, size, fileSize, createdAt}).
 Result<boost::json::array> ArchiveListing(TaskStore& tasks, std::string_view kind,
                                           const ArchiveFolder& folder);
+// Queues a task of `kind` asked for by `req`'s user, tells this node's runner (`wake`, may be
+// null), and answers 202 {name: params.name, inProgress: true, taskId}: how backups:create and
+// migrations:create answer at once.
+Result<http::Response> QueueArchiveTask(TaskStore& tasks, std::string_view kind,
+                                        const boost::json::object& params,
+                                        const api::ActionRequest& req,
+                                        const std::function<void()>& wake);
 // The file as an attachment download.
 Result<http::Response> FileDownload(const std::filesystem::path& path);
 // The body plan of an action taking one archive as a multipart upload into `dir`: refused
