@@ -8,6 +8,7 @@
 #include "data/values.h"
 #include "db/catalog.h"
 #include "db/system_tables.h"
+#include "ops/ops_util.h"
 #include "ops/row_io.h"
 
 namespace slipway::ops {
@@ -16,20 +17,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view kRowsPrefix = "dump/rows/";
-constexpr std::string_view kTablesPrefix = "dump/tables/";
-
 constexpr std::pair<MigrationRule, std::string_view> kRuleNames[] = {
     {MigrationRule::kSchemaOnly, "schema-only"},
     {MigrationRule::kOverwrite, "overwrite"},
     {MigrationRule::kSkip, "skip"},
     {MigrationRule::kUpsert, "upsert"},
     {MigrationRule::kInsertIgnore, "insert-ignore"}};
-
-std::string StringOf(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 // Whether a rule matches the package's rows with those here by key.
 bool MatchesByKey(MigrationRule rule) {
@@ -547,7 +540,7 @@ Status DiffPlugins(db::Connection& conn, const json::array& plugins, const Migra
   for (const json::value& v : plugins) {
     if (!v.is_object()) continue;
     const json::object& p = v.as_object();
-    const std::string name = StringOf(p, "name"), version = StringOf(p, "version");
+    const std::string name = Param(p, "name"), version = Param(p, "version");
     const json::value* enabled_v = p.if_contains("enabled");
     const bool enabled = enabled_v != nullptr && enabled_v->is_bool() && enabled_v->as_bool();
     const json::value* settings = p.if_contains("options");
@@ -598,7 +591,7 @@ json::object Composed(const json::object& package, const json::object& here,
     return v != nullptr && v->is_array() ? v->as_array() : json::array();
   };
   auto name_of = [](const json::value& v, std::string_view key) -> std::string {
-    return v.is_object() ? StringOf(v.as_object(), key) : std::string();
+    return v.is_object() ? Param(v.as_object(), key) : std::string();
   };
   json::object out;
   for (const auto& [key, name_key] : {std::pair<const char*, const char*>{"collections", "name"},
@@ -623,13 +616,13 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
   MigrateResult result;
   MigrationDiff& diff = result.diff;
   diff.package = json::object{{"name", request.path.filename().string()},
-                              {"title", StringOf(check.manifest, "title")},
-                              {"appVersion", StringOf(check.manifest, "appVersion")},
-                              {"dialect", StringOf(check.manifest, "dialect")},
-                              {"createdAt", StringOf(check.manifest, "createdAt")}};
+                              {"title", Param(check.manifest, "title")},
+                              {"appVersion", Param(check.manifest, "appVersion")},
+                              {"dialect", Param(check.manifest, "dialect")},
+                              {"createdAt", Param(check.manifest, "createdAt")}};
 
   // The versions: a package is applied by the version that made it.
-  const std::string made_by = StringOf(check.manifest, "appVersion");
+  const std::string made_by = Param(check.manifest, "appVersion");
   auto theirs = core::SemVer::Parse(made_by);
   auto ours = core::SemVer::Parse(options.app_version);
   if (!theirs.ok() || !ours.ok()) {
@@ -656,7 +649,7 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
   for (const char* key : {"collections"}) {
     if (const json::value* v = check.definitions.if_contains(key); v && v->is_array()) {
       for (const json::value& c : v->as_array()) {
-        if (c.is_object()) package_collections.insert(StringOf(c.as_object(), "name"));
+        if (c.is_object()) package_collections.insert(Param(c.as_object(), "name"));
       }
     }
   }
@@ -839,19 +832,14 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     if (e.name != entry) {
       RETURN_IF_ERROR(lines.EndEntry(entry, "BAD_PACKAGE"));
       entry = e.name;
-      std::string_view n(entry);
-      const bool rows = n.starts_with(kRowsPrefix), table = n.starts_with(kTablesPrefix);
-      if (!rows && !table) {
+      ASSIGN_OR_RETURN(std::optional<RowsEntry> parsed, ParseRowsEntry(entry, "BAD_PACKAGE"));
+      if (!parsed) {
         if (current != nullptr) RETURN_IF_ERROR(current->Finish());
         current = nullptr;
         return Status::Ok();
       }
-      std::string_view rest = n.substr(rows ? kRowsPrefix.size() : kTablesPrefix.size());
-      size_t slash = rest.find('/');
-      if (slash == std::string_view::npos || slash == 0) {
-        return InvalidArgument("package entry '" + entry + "' names no table", "BAD_PACKAGE");
-      }
-      std::string name(rest.substr(0, slash));
+      const bool rows = parsed->collection;
+      const std::string& name = parsed->table;
       if (current == nullptr || current->name() != name) RETURN_IF_ERROR(start(name, rows));
     }
     if (current == nullptr) return Status::Ok();
@@ -958,9 +946,9 @@ std::string MigrationDiff::ToText() const {
     out += s;
     out += '\n';
   };
-  line("Package   " + StringOf(package, "name") + " (Slipway " + StringOf(package, "appVersion") +
-       ", " + StringOf(package, "dialect") + ", made " + StringOf(package, "createdAt") + ")" +
-       (StringOf(package, "title").empty() ? "" : ": " + StringOf(package, "title")));
+  line("Package   " + Param(package, "name") + " (Slipway " + Param(package, "appVersion") + ", " +
+       Param(package, "dialect") + ", made " + Param(package, "createdAt") + ")" +
+       (Param(package, "title").empty() ? "" : ": " + Param(package, "title")));
   line("");
   line("Plugins");
   if (plugins.empty()) line("  no change");

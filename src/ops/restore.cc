@@ -13,6 +13,7 @@
 #include "db/catalog.h"
 #include "db/system_tables.h"
 #include "ops/backup.h"
+#include "ops/ops_util.h"
 #include "ops/row_io.h"
 
 namespace slipway::ops {
@@ -22,14 +23,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kSchemaEntry = "dump/schema.json";
-constexpr std::string_view kRowsPrefix = "dump/rows/";
-constexpr std::string_view kTablesPrefix = "dump/tables/";
 constexpr std::string_view kUploadsPrefix = "files/uploads/";
-
-std::string StringOf(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 int64_t SumCounts(const json::object& manifest, std::string_view key) {
   int64_t sum = 0;
@@ -131,14 +125,10 @@ class Loader {
       if (files_seen_ % 100 == 0) return Report("files");
       return Status::Ok();
     }
-    const bool rows = n.starts_with(kRowsPrefix), table = n.starts_with(kTablesPrefix);
-    if (!rows && !table) return Status::Ok();  // what a later format adds, this one ignores
-    std::string_view rest = n.substr(rows ? kRowsPrefix.size() : kTablesPrefix.size());
-    size_t slash = rest.find('/');
-    if (slash == std::string_view::npos || slash == 0) {
-      return InvalidArgument("archive entry '" + name + "' names no table", "BAD_ENTRY");
-    }
-    std::string target(rest.substr(0, slash));
+    ASSIGN_OR_RETURN(std::optional<RowsEntry> parsed, ParseRowsEntry(name, "BAD_ENTRY"));
+    if (!parsed) return Status::Ok();  // what a later format adds, this one ignores
+    const bool rows = parsed->collection;
+    std::string target = std::move(parsed->table);
     mode_ = rows ? Mode::kRows : Mode::kTable;
     if (target == current_ && inserter_) return Status::Ok();
     if (inserter_) RETURN_IF_ERROR(inserter_->Flush());
@@ -292,7 +282,7 @@ Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string
   check.archive_bytes = dump.archive_bytes;
   check.schema = std::move(dump.schema);
 
-  const std::string made_by = StringOf(check.manifest, "appVersion");
+  const std::string made_by = Param(check.manifest, "appVersion");
   auto theirs = core::SemVer::Parse(made_by);
   ASSIGN_OR_RETURN(core::SemVer ours, core::SemVer::Parse(app_version));
   if (!theirs.ok()) {
@@ -315,7 +305,7 @@ Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string
       const json::object& o = p.as_object();
       const json::value* enabled = o.if_contains("enabled");
       if (enabled == nullptr || !enabled->is_bool() || !enabled->as_bool()) continue;
-      const std::string name = StringOf(o, "name"), version = StringOf(o, "version");
+      const std::string name = Param(o, "name"), version = Param(o, "version");
       std::optional<std::string> here = plugin_version ? plugin_version(name) : std::nullopt;
       if (!here) {
         missing.push_back(name + "@" + version + " (not added here)");

@@ -178,6 +178,19 @@ Status ResetSequences(db::Connection& conn, const std::string& table) {
   return Status::Ok();
 }
 
+Result<std::optional<RowsEntry>> ParseRowsEntry(const std::string& name, const std::string& code) {
+  constexpr std::string_view kRows = "dump/rows/", kTables = "dump/tables/";
+  std::string_view n(name);
+  const bool rows = n.starts_with(kRows);
+  if (!rows && !n.starts_with(kTables)) return std::optional<RowsEntry>();
+  std::string_view rest = n.substr(rows ? kRows.size() : kTables.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0) {
+    return InvalidArgument("archive entry '" + name + "' names no table", code);
+  }
+  return std::optional<RowsEntry>(RowsEntry{rows, std::string(rest.substr(0, slash))});
+}
+
 Status LineSplitter::Feed(std::string_view data,
                           const std::function<Status(std::string_view line)>& line) {
   size_t start = 0;

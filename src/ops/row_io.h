@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,15 @@ Result<db::Value> TableCell(const boost::json::value& v, const std::string& type
 
 // PostgreSQL: every identity or serial column of `table` continues after its largest value.
 Status ResetSequences(db::Connection& conn, const std::string& table);
+
+// Which rows a dump entry holds: "dump/rows/<collection>/..." (a collection's, `collection`
+// true) or "dump/tables/<table>/..." (a plugin table's). Nullopt for other entries (schema.json,
+// files, what a later format adds); InvalidArgument (`code`) for a rows entry naming no table.
+struct RowsEntry {
+  bool collection = true;
+  std::string table;
+};
+Result<std::optional<RowsEntry>> ParseRowsEntry(const std::string& name, const std::string& code);
 
 // Splits a dump's entries into lines (rows) as their slices stream past: a line may span slices.
 class LineSplitter {
