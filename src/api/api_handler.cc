@@ -349,8 +349,9 @@ void ApiHandler::Handle(http::Request&& request, http::Responder respond) {
 
   const core::WorkerMode& mode = services_.config().worker_mode;
   if (path == "__health_check") {
-    if (!mode.serves_requests) {
-      // A node that takes no requests (WORKER_MODE) is never healthy to a load balancer.
+    if (!mode.serves_requests && lifecycle_.serving()) {
+      // A node that takes no requests (WORKER_MODE) is never healthy to a load balancer; once
+      // it runs, it says so (what a cluster driver waits for), and before that why it does not.
       http::Response r = http::Response::Text(
           503, "takes no requests: WORKER_MODE=" + mode.text + " (tasks only, or neither)");
       r.routine = true;

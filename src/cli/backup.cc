@@ -33,6 +33,9 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
   create->add_option("--output", *output, "The archive to write (default: storage/backups/...)");
   create->add_flag("--no-files", *no_files, "Leave the uploaded files out");
   create->add_option("--note", *note, "A note kept in the manifest");
+  auto as_json = std::make_shared<bool>(false);
+  create->add_flag("--json", *as_json,
+                   "Print the archive's path, size, row and file counts and manifest as JSON");
   auto* list =
       cmd->add_subcommand("list", "List the backups in <STORAGE_PATH>/backups, newest first");
   list->fallthrough();
@@ -132,6 +135,15 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
           made = application.CreateBackup(options);
         }
         if (!made.ok()) return Report(made.status());
+        if (*as_json) {
+          json::object out{{"path", made->path.string()},
+                           {"rows", made->rows},
+                           {"files", made->files},
+                           {"bytes", made->archive_bytes},
+                           {"manifest", made->manifest}};
+          std::printf("%s\n", json::serialize(out).c_str());
+          return kExitOk;
+        }
         std::printf("%s: %lld rows, %llu files, %s\n", made->path.c_str(),
                     static_cast<long long>(made->rows),
                     static_cast<unsigned long long>(made->files), Mib(made->archive_bytes).c_str());

@@ -2,9 +2,13 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "ops/process.h"
 
 namespace slipway::ops {
 namespace fs = std::filesystem;
@@ -108,12 +112,17 @@ Result<ClusterSpec> ParseClusterSpec(std::string_view text, const fs::path& base
   ClusterSpec spec;
   static const toml::table kEmpty;
   const toml::table& cluster = Table(root, "cluster") ? *Table(root, "cluster") : kEmpty;
-  RETURN_IF_ERROR(OnlyKeys(cluster, "cluster", {"name", "state_dir", "release"}));
+  RETURN_IF_ERROR(OnlyKeys(cluster, "cluster", {"name", "state_dir", "release", "stop_timeout_s"}));
   ASSIGN_OR_RETURN(spec.name, String(cluster, "cluster", "name", "slipway"));
   ASSIGN_OR_RETURN(std::string state, String(cluster, "cluster", "state_dir", "state"));
   spec.state_dir = Resolve(base_dir, state);
   ASSIGN_OR_RETURN(std::string release, String(cluster, "cluster", "release", std::nullopt));
   spec.release = Resolve(base_dir, release);
+  ASSIGN_OR_RETURN(int64_t stop_timeout, Integer(cluster, "cluster", "stop_timeout_s", 60));
+  if (stop_timeout < 1 || stop_timeout > 3600) {
+    return Bad("cluster.stop_timeout_s", "must be from 1 to 3600");
+  }
+  spec.stop_timeout_s = static_cast<int>(stop_timeout);
 
   if (const toml::table* env = Table(root, "env")) {
     for (auto&& [key, value] : *env) {
@@ -192,7 +201,15 @@ Result<ClusterSpec> ParseClusterSpec(std::string_view text, const fs::path& base
   }
 
   const toml::table& verify = Table(root, "verify") ? *Table(root, "verify") : kEmpty;
-  RETURN_IF_ERROR(OnlyKeys(verify, "verify", {"timeout_s", "smoke"}));
+  RETURN_IF_ERROR(OnlyKeys(verify, "verify", {"timeout_s", "smoke", "account", "password_file"}));
+  auto env_or = [&spec](const char* name, const char* otherwise) {
+    auto it = spec.env.find(name);
+    return it != spec.env.end() ? it->second : std::string(otherwise);
+  };
+  ASSIGN_OR_RETURN(spec.verify_account, String(verify, "verify", "account",
+                                               env_or("INIT_ROOT_EMAIL", "admin@nocobase.com")));
+  ASSIGN_OR_RETURN(std::string password_file, String(verify, "verify", "password_file", ""));
+  spec.verify_password_file = Resolve(base_dir, password_file);
   ASSIGN_OR_RETURN(int64_t timeout, Integer(verify, "verify", "timeout_s", 120));
   if (timeout < 1 || timeout > 86400) return Bad("verify.timeout_s", "must be from 1 to 86400");
   spec.verify_timeout_s = static_cast<int>(timeout);
@@ -232,7 +249,69 @@ Result<ClusterSpec> ReadClusterSpec(const fs::path& file) {
   return spec;
 }
 
-std::string DefaultClusterSpec() {
+Result<ClusterSpec> ScaledSpec(const ClusterSpec& spec, const std::string& group, int count) {
+  const std::string where = "nodes." + group + ".count";
+  if (count < 1 || count > 64) return Bad(where, "must be from 1 to 64");
+  auto first = std::find_if(spec.nodes.begin(), spec.nodes.end(),
+                            [&](const ClusterNode& n) { return n.group == group; });
+  if (first == spec.nodes.end()) {
+    return InvalidArgument("no node group '" + group + "' in the spec", "GROUP_NOT_FOUND");
+  }
+  ClusterSpec out = spec;
+  const ClusterNode base = *first;
+  size_t at = static_cast<size_t>(first - spec.nodes.begin());
+  std::erase_if(out.nodes, [&](const ClusterNode& n) { return n.group == group; });
+  std::set<int> ports{spec.lb_port};
+  for (const ClusterNode& n : out.nodes) ports.insert(n.port);
+  std::vector<ClusterNode> added;
+  for (int i = 0; i < count; ++i) {
+    ClusterNode n = base;
+    n.id = group + "-" + std::to_string(i + 1);
+    n.port = base.port + i;
+    if (n.port > 65535 || !ports.insert(n.port).second) {
+      return Bad(where, std::to_string(count) + " nodes from port " + std::to_string(base.port) +
+                            " would take port " + std::to_string(n.port) +
+                            ", which is taken or not a port");
+    }
+    added.push_back(std::move(n));
+  }
+  out.nodes.insert(out.nodes.begin() + static_cast<std::ptrdiff_t>(at), added.begin(), added.end());
+  return out;
+}
+
+namespace {
+fs::path CountsFile(const ClusterSpec& spec) { return spec.state_dir / "counts.json"; }
+
+boost::json::object ReadCounts(const ClusterSpec& spec) {
+  std::ifstream in(CountsFile(spec));
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text.str(), ec);
+  return !ec && v.is_object() ? v.as_object() : boost::json::object{};
+}
+}  // namespace
+
+Status WriteScaledCount(const ClusterSpec& spec, const std::string& group, int count) {
+  boost::json::object counts = ReadCounts(spec);
+  counts[group] = count;
+  return WriteFileDurably(CountsFile(spec), boost::json::serialize(counts) + "\n");
+}
+
+Result<ClusterSpec> LoadClusterSpec(const fs::path& file) {
+  ASSIGN_OR_RETURN(ClusterSpec spec, ReadClusterSpec(file));
+  for (const auto& [group, count] : ReadCounts(spec)) {
+    if (!count.is_int64()) continue;
+    auto scaled = ScaledSpec(spec, std::string(group), static_cast<int>(count.as_int64()));
+    if (!scaled.ok()) {
+      return scaled.status().WithContext(CountsFile(spec).string() + " (slipway cluster scale)");
+    }
+    spec = std::move(*scaled);
+  }
+  return spec;
+}
+
+std::string DefaultClusterSpec(const std::string& release) {
   return R"(# A Slipway cluster: what `slipway cluster up|upgrade|maintain|status` act on.
 # Relative paths are taken from this file's folder.
 
@@ -242,7 +321,10 @@ name = "slipway"
 state_dir = "state"
 # The slipway binary the nodes run (or a release directory holding bin/slipway).
 # `slipway cluster upgrade --to NEW` replaces it, keeping the previous one for a rollback.
-release = "/usr/local/bin/slipway"
+release = ")" +
+         release + R"("
+# How long a node has to stop after SIGTERM (it finishes what runs) before it is killed.
+stop_timeout_s = 60
 
 [env]
 # The environment every node shares. PostgreSQL (and Redis, optional) are what make several
@@ -280,6 +362,10 @@ admin_socket = "state/haproxy.sock"
 [verify]
 # How long an upgrade waits for the first upgraded node to be healthy and its checks to pass.
 timeout_s = 120
+# The administrator the checks sign in as (default: INIT_ROOT_EMAIL, else admin@nocobase.com),
+# and a file whose first line is the password (default: INIT_ROOT_PASSWORD, else admin123).
+# account = "admin@nocobase.com"
+# password_file = "admin.password"
 
 # Requests an upgrade makes through the first upgraded node before it declares success, with
 # the status each must answer (health, version, plugins, every collection's first page and row

@@ -17,7 +17,10 @@ namespace slipway::ops {
 struct NodeStatus {
   std::string id;
   bool running = false;
-  bool healthy = false;  // answers GET /api/__health_check with 200
+  bool healthy = false;  // ready: answers GET /api/__health_check (200, or "takes no requests")
+  bool failed = false;   // in a state it does not leave by itself (a failed upgrade)
+  int pid = 0;           // where the driver knows it
+  std::string detail;    // what the health check said when not healthy
 };
 
 class Orchestrator {
@@ -36,8 +39,9 @@ class Orchestrator {
   virtual Status Stop(const std::string& node) = 0;
   virtual Result<std::vector<NodeStatus>> Nodes() = 0;
   // With every node stopped: a backup of the whole application made by `release`, written to
-  // `path`.
-  virtual Status Backup(const std::string& release, const std::string& path) = 0;
+  // `path`. Returns the backup's manifest (its `rowCounts` per collection).
+  virtual Result<boost::json::object> Backup(const std::string& release,
+                                             const std::string& path) = 0;
   // With every node stopped: the database and files put back as `path` holds them, by
   // `release` (the one that made the backup), whatever a newer release did to them since.
   virtual Status Restore(const std::string& release, const std::string& path) = 0;
@@ -46,6 +50,14 @@ class Orchestrator {
 class LoadBalancer {
  public:
   virtual ~LoadBalancer() = default;
+  // Routing set up for `nodes` (those of the spec that serve requests, or fewer after a scale
+  // down): configuration written, started or reloaded; a running one keeps its maintenance page
+  // and each node's state.
+  virtual Status Up(const std::vector<ClusterNode>& nodes) = 0;
+  // No more routing (requests under way finish).
+  virtual Status Down() = 0;
+  // {"kind", "port", "pid" (0: not running), "maintenance", "servers": {node: state}}
+  virtual Result<boost::json::object> Describe() = 0;
   // On: every client request is answered by the load balancer itself with 503 and NocoBase's
   // maintenance body. Off: requests go to the enabled nodes again.
   virtual Status SetMaintenance(bool on) = 0;
@@ -63,6 +75,13 @@ class ClusterProbe {
   virtual Result<boost::json::object> Observe(const std::string& node) = 0;
   // Each request answered with its status; FailedPrecondition naming the first that is not.
   virtual Status Smoke(const std::string& node, const std::vector<SmokeRequest>& requests) = 0;
+};
+
+// What a procedure drives.
+struct ClusterDrivers {
+  Orchestrator& orchestrator;
+  LoadBalancer* load_balancer;  // null: none
+  ClusterProbe& probe;
 };
 
 }  // namespace slipway::ops

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "core/semver.h"
+#include "ops/cluster_procedures.h"
 
 namespace slipway::ops {
 namespace json = boost::json;
@@ -12,15 +13,6 @@ namespace {
 std::string StateString(const StepContext& ctx, std::string_view key) {
   const json::value* v = ctx.state().if_contains(key);
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-// The nodes that go behind the load balancer, and the others.
-std::vector<std::string> Ids(const ClusterSpec& spec, bool serving) {
-  std::vector<std::string> out;
-  for (const ClusterNode& n : spec.nodes) {
-    if (n.worker_mode.serves_requests == serving) out.push_back(n.id);
-  }
-  return out;
 }
 
 }  // namespace
@@ -75,14 +67,12 @@ Status CompareObservations(const json::object& before, const json::object& after
   return Status::Ok();
 }
 
-Procedure BuildUpgrade(const ClusterSpec& spec, UpgradeDrivers d, const std::string& to) {
+Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::string& to) {
   Procedure p;
   p.kind = "upgrade";
   p.params = json::object{{"to", to}};
-  const std::vector<std::string> serving = Ids(spec, true), others = Ids(spec, false);
-  std::vector<std::string> all = serving;
-  all.insert(all.end(), others.begin(), others.end());
-  const std::string first = serving.empty() ? all.front() : serving.front();
+  const std::vector<std::string> all = AllNodeIds(spec);
+  const std::string first = all.front();
   Orchestrator& orch = d.orchestrator;
   LoadBalancer* lb = d.load_balancer;
   ClusterProbe& probe = d.probe;
@@ -120,36 +110,32 @@ Procedure BuildUpgrade(const ClusterSpec& spec, UpgradeDrivers d, const std::str
   p.steps.push_back(Step{
       "stop-nodes",
       "drain each node at the load balancer and stop it: " + std::to_string(all.size()) + " nodes",
-      [&orch, lb, serving, others](StepContext&) -> Status {
-        for (const std::string& id : serving) {
-          if (lb) RETURN_IF_ERROR(lb->Drain(id));
-          RETURN_IF_ERROR(orch.Stop(id));
-        }
-        for (const std::string& id : others) RETURN_IF_ERROR(orch.Stop(id));
-        return Status::Ok();
-      },
-      nullptr,
-      [&orch, lb, serving, all](StepContext&) -> Status {
-        for (const std::string& id : all) RETURN_IF_ERROR(orch.Start(id));
-        if (lb) {
-          for (const std::string& id : serving) RETURN_IF_ERROR(lb->Enable(id));
-        }
-        return Status::Ok();
-      },
-      true});
+      [&spec, d, all](StepContext&) { return StopNodes(spec, d, all); }, nullptr,
+      [&spec, d, all](StepContext&) { return StartNodes(spec, d, all, false); }, true});
 
   const std::string backups = (spec.state_dir / "backups").string();
-  p.steps.push_back(
-      Step{"backup", "a backup of the database and files by the release in place, into " + backups,
-           [&orch, backups](StepContext& ctx) -> Status {
-             std::time_t t = std::time(nullptr);
-             char stamp[32];
-             std::strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", std::gmtime(&t));
-             const std::string path = backups + "/before_upgrade_" + stamp + ".slwbak";
-             RETURN_IF_ERROR(ctx.Record("backup", json::value(path)));
-             return orch.Backup(StateString(ctx, "previousRelease"), path);
-           },
-           nullptr, nullptr, true});
+  p.steps.push_back(Step{
+      "backup", "a backup of the database and files by the release in place, into " + backups,
+      [&orch, backups](StepContext& ctx) -> Status {
+        std::time_t t = std::time(nullptr);
+        char stamp[32];
+        std::strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", std::gmtime(&t));
+        const std::string path = backups + "/before_upgrade_" + stamp + ".slwbak";
+        RETURN_IF_ERROR(ctx.Record("backup", json::value(path)));
+        ASSIGN_OR_RETURN(json::object manifest,
+                         orch.Backup(StateString(ctx, "previousRelease"), path));
+        // The row counts to find again are the backup's, taken with every node stopped:
+        // those observed in step 1 were read while clients still wrote.
+        const json::value* counts = manifest.if_contains("rowCounts");
+        const json::value* before = ctx.state().if_contains("before");
+        if (counts != nullptr && counts->is_object() && before != nullptr && before->is_object()) {
+          json::object updated = before->as_object();
+          updated["counts"] = *counts;
+          RETURN_IF_ERROR(ctx.Record("before", std::move(updated)));
+        }
+        return Status::Ok();
+      },
+      nullptr, nullptr, true});
 
   p.steps.push_back(Step{
       "use-new-release", "put " + to + " in place",
@@ -172,11 +158,11 @@ Procedure BuildUpgrade(const ClusterSpec& spec, UpgradeDrivers d, const std::str
                  StateString(ctx, "expectedVersion")));
              return probe.Smoke(first, smoke);
            },
-           [&orch, first](StepContext& ctx) -> Status {
-             RETURN_IF_ERROR(orch.Stop(first));
+           [&spec, d, first](StepContext& ctx) -> Status {
+             RETURN_IF_ERROR(StopNodes(spec, d, {first}));
              const std::string backup = StateString(ctx, "backup");
              ctx.Say("  restoring " + backup + " with " + StateString(ctx, "previousRelease"));
-             return orch.Restore(StateString(ctx, "previousRelease"), backup);
+             return d.orchestrator.Restore(StateString(ctx, "previousRelease"), backup);
            },
            true});
 
@@ -188,22 +174,8 @@ Procedure BuildUpgrade(const ClusterSpec& spec, UpgradeDrivers d, const std::str
       Step{"start-rest",
            "start the other " + std::to_string(rest.size()) +
                " nodes and enable every node that serves requests at the load balancer",
-           [&orch, lb, rest, serving](StepContext&) -> Status {
-             for (const std::string& id : rest) RETURN_IF_ERROR(orch.Start(id));
-             if (lb) {
-               for (const std::string& id : serving) RETURN_IF_ERROR(lb->Enable(id));
-             }
-             return Status::Ok();
-           },
-           nullptr,
-           [&orch, lb, rest, serving](StepContext&) -> Status {
-             if (lb) {
-               for (const std::string& id : serving) RETURN_IF_ERROR(lb->Drain(id));
-             }
-             for (const std::string& id : rest) RETURN_IF_ERROR(orch.Stop(id));
-             return Status::Ok();
-           },
-           true});
+           [&spec, d, all](StepContext&) { return StartNodes(spec, d, all, false); }, nullptr,
+           [&spec, d, rest](StepContext&) { return StopNodes(spec, d, rest); }, true});
 
   p.steps.push_back(
       Step{"maintenance-off", "clients reach the nodes again",

@@ -28,14 +28,8 @@
 
 namespace slipway::ops {
 
-struct UpgradeDrivers {
-  Orchestrator& orchestrator;
-  LoadBalancer* load_balancer;  // null: none
-  ClusterProbe& probe;
-};
-
 // The procedure for params {"to": release}. Its steps only call the drivers and the spec.
-Procedure BuildUpgrade(const ClusterSpec& spec, UpgradeDrivers drivers, const std::string& to);
+Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers drivers, const std::string& to);
 
 // What an upgraded node must show against what was observed before: the expected version, every
 // plugin at its version or later, the same collections with the same row counts.

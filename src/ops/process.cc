@@ -1,0 +1,260 @@
+#include "ops/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace slipway::ops {
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t StartTimeOf(int pid, char* state) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return 0;
+  // The command may hold spaces and parentheses: fields start after the last ')'.
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  uint64_t start = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 3 && state != nullptr) *state = field.empty() ? '?' : field[0];
+    if (i == 22) {
+      start = std::strtoull(field.c_str(), nullptr, 10);
+      break;
+    }
+  }
+  return start;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::vector<std::string> EnvStrings(const Environment& env) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+// In a forked child: only async-signal-safe calls until exec.
+[[noreturn]] void ExecChild(std::vector<std::string>& argv, std::vector<std::string>& env) {
+  ::close_range(3, ~0U, 0);
+  std::vector<char*> args = CStrings(argv), vars = CStrings(env);
+  ::execvpe(args[0], args.data(), vars.data());
+  const char* why = std::strerror(errno);
+  (void)!::write(2, "exec ", 5);
+  (void)!::write(2, args[0], std::strlen(args[0]));
+  (void)!::write(2, ": ", 2);
+  (void)!::write(2, why, std::strlen(why));
+  (void)!::write(2, "\n", 1);
+  ::_exit(127);
+}
+
+}  // namespace
+
+Environment BaseEnvironment() {
+  Environment env;
+  for (const char* name : {"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"}) {
+    if (const char* v = std::getenv(name)) env[name] = v;
+  }
+  if (!env.count("PATH")) env["PATH"] = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  return env;
+}
+
+bool Running(const ProcessId& id) {
+  if (id.pid <= 0) return false;
+  char state = '?';
+  uint64_t start = StartTimeOf(id.pid, &state);
+  return start != 0 && start == id.start_time && state != 'Z' && state != 'X';
+}
+
+Result<ProcessId> SpawnDetached(const std::vector<std::string>& argv, const Environment& env,
+                                const fs::path& log) {
+  if (argv.empty()) return InvalidArgument("nothing to start");
+  std::error_code ec;
+  fs::create_directories(log.parent_path(), ec);
+  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) return Internal("cannot open " + log.string() + ": " + std::strerror(errno));
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    ::close(log_fd);
+    ::close(null_fd);
+    return Internal(std::string("pipe: ") + std::strerror(errno));
+  }
+  std::vector<std::string> args = argv, vars = EnvStrings(env);
+  pid_t child = ::fork();
+  if (child < 0) {
+    ::close(log_fd);
+    ::close(null_fd);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return Internal(std::string("fork: ") + std::strerror(errno));
+  }
+  if (child == 0) {
+    // The first child starts a session and forks the process itself, which init adopts.
+    ::setsid();
+    pid_t grandchild = ::fork();
+    if (grandchild != 0) {
+      int32_t pid = grandchild;
+      (void)!::write(pipe_fds[1], &pid, sizeof(pid));
+      ::_exit(grandchild > 0 ? 0 : 1);
+    }
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ExecChild(args, vars);
+  }
+  ::close(pipe_fds[1]);
+  ::close(log_fd);
+  ::close(null_fd);
+  int32_t pid = 0;
+  ssize_t n = ::read(pipe_fds[0], &pid, sizeof(pid));
+  ::close(pipe_fds[0]);
+  int wstatus = 0;
+  ::waitpid(child, &wstatus, 0);
+  if (n != sizeof(pid) || pid <= 0) return Internal("could not start " + argv[0]);
+  ProcessId id{pid, 0};
+  // The start time is there as soon as the process exists.
+  char state = '?';
+  id.start_time = StartTimeOf(pid, &state);
+  if (id.start_time == 0) {
+    return Internal(argv[0] + " exited at once; its log " + log.string() + " ends:\n" +
+                    TailOf(log, 10));
+  }
+  return id;
+}
+
+Status WriteFileDurably(const fs::path& file, const std::string& text) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  const fs::path tmp = file.string() + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Internal("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    return Internal("cannot write " + file.string() + ": " + std::strerror(errno));
+  }
+  int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return Status::Ok();
+}
+
+Status WritePidFile(const fs::path& file, const ProcessId& id) {
+  return WriteFileDurably(file,
+                          std::to_string(id.pid) + " " + std::to_string(id.start_time) + "\n");
+}
+
+std::optional<ProcessId> ReadPidFile(const fs::path& file) {
+  std::ifstream in(file);
+  ProcessId id;
+  if (!(in >> id.pid)) return std::nullopt;
+  if (!(in >> id.start_time)) {
+    // A pid file another program wrote (HAProxy's, nginx's): the pid alone.
+    char state = '?';
+    id.start_time = StartTimeOf(id.pid, &state);
+  }
+  if (!Running(id)) return std::nullopt;
+  return id;
+}
+
+Status StopProcess(const ProcessId& id, std::chrono::milliseconds grace, int signal, bool* killed) {
+  if (killed != nullptr) *killed = false;
+  if (!Running(id)) return Status::Ok();
+  ::kill(id.pid, signal);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (Running(id) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!Running(id)) return Status::Ok();
+  if (killed != nullptr) *killed = true;
+  ::kill(id.pid, SIGKILL);
+  for (int i = 0; i < 200 && Running(id); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  if (Running(id)) return Internal("process " + std::to_string(id.pid) + " does not end");
+  return Status::Ok();
+}
+
+Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
+                        const std::function<void(const std::string&)>& on_line) {
+  if (argv.empty()) return InvalidArgument("nothing to run");
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::vector<std::string> args = argv, vars = EnvStrings(env);
+  pid_t child = ::fork();
+  if (child < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::close(null_fd);
+    return Internal(std::string("fork: ") + std::strerror(errno));
+  }
+  if (child == 0) {
+    ::dup2(null_fd, 0);
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ExecChild(args, vars);
+  }
+  ::close(fds[1]);
+  ::close(null_fd);
+  ToolRun run;
+  std::string pending;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    run.output.append(buf, static_cast<size_t>(n));
+    pending.append(buf, static_cast<size_t>(n));
+    // A progress bar redraws with '\r': each redraw is a line too.
+    size_t cut;
+    while ((cut = pending.find_first_of("\r\n")) != std::string::npos) {
+      std::string line = pending.substr(0, cut);
+      pending.erase(0, cut + 1);
+      if (!line.empty() && on_line) on_line(line);
+    }
+  }
+  if (!pending.empty() && on_line) on_line(pending);
+  ::close(fds[0]);
+  int wstatus = 0;
+  while (::waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  run.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  return run;
+}
+
+std::string TailOf(const fs::path& file, int lines, std::string_view skip) {
+  std::ifstream in(file);
+  std::vector<std::string> last;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!skip.empty() && line.find(skip) != std::string::npos) continue;
+    last.push_back(line);
+    if (static_cast<int>(last.size()) > lines) last.erase(last.begin());
+  }
+  std::string out;
+  for (const std::string& l : last) out += "  " + l + "\n";
+  return out;
+}
+
+}  // namespace slipway::ops
