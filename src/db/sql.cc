@@ -3,7 +3,8 @@
 namespace slipway::db {
 
 std::string SqlNow(Dialect dialect) {
-  return dialect == Dialect::kPostgres ? "now()" : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+  return dialect == Dialect::kPostgres ? "date_trunc('milliseconds', now())"
+                                       : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 }
 
 std::string SqlNowMillis(Dialect dialect) {

@@ -193,8 +193,17 @@ Status LocalOrchestrator::Start(const std::string& id) {
     ASSIGN_OR_RETURN(std::string release, Release());
     ASSIGN_OR_RETURN(fs::path bin, ReleaseBinary(release));
     ASSIGN_OR_RETURN(Environment env, EnvironmentFor(node));
-    ASSIGN_OR_RETURN(ProcessId started, SpawnDetached({bin.string(), "serve"}, env, LogFile(id)));
-    RETURN_IF_ERROR(WritePidFile(PidFile(id), started));
+    // The node writes its pid file itself, first thing: were this tool killed right now, a
+    // resumed procedure would still find the node instead of starting a second one.
+    std::error_code ec;
+    fs::remove(PidFile(id), ec);
+    fs::create_directories(PidFile(id).parent_path(), ec);
+    ASSIGN_OR_RETURN(ProcessId started,
+                     SpawnDetached({bin.string(), "serve", "--pid-file", PidFile(id).string()}, env,
+                                   LogFile(id)));
+    for (int i = 0; i < 500 && !ReadPidFile(PidFile(id)) && Running(started); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     pid = started;
   }
   const auto deadline = began + std::chrono::seconds(spec_.verify_timeout_s);

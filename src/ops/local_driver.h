@@ -3,7 +3,8 @@
 // WORKER_MODE, started detached (they outlive the tool, killed or not) and found again through
 // their pid files:
 //
-//   <state>/run/<node>.pid     "<pid> <start time>" (a reused pid is never taken for the node)
+//   <state>/run/<node>.pid     "<pid> <start time>", written by the node itself first thing
+//                              (`serve --pid-file`); a reused pid is never taken for the node
 //   <state>/logs/<node>.log    the node's output, appended
 //   <state>/logs/tool.log      the output of the release's own commands (version, backup,
 //                              install, restore) that procedures run

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,11 @@ Environment BaseEnvironment() {
   }
   if (!env.count("PATH")) env["PATH"] = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
   return env;
+}
+
+ProcessId ThisProcess() {
+  char state = '?';
+  return ProcessId{static_cast<int>(::getpid()), StartTimeOf(static_cast<int>(::getpid()), &state)};
 }
 
 bool Running(const ProcessId& id) {
@@ -210,6 +216,9 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
     return Internal(std::string("fork: ") + std::strerror(errno));
   }
   if (child == 0) {
+    // A command dies with the tool that runs it (killed or not): a resumed procedure runs it
+    // again and must not meet the first one still writing.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(null_fd, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);

@@ -29,6 +29,9 @@ struct ProcessId {
   uint64_t start_time = 0;  // /proc/<pid>/stat field 22
 };
 
+// This process.
+ProcessId ThisProcess();
+
 // Whether the process runs (not a zombie) and is the one that was recorded.
 bool Running(const ProcessId& id);
 
@@ -52,7 +55,8 @@ struct ToolRun {
   std::string output;  // stdout and stderr, interleaved
 };
 
-// Runs `argv` to completion; each line of its output also goes to `on_line` as it comes.
+// Runs `argv` to completion; each line of its output also goes to `on_line` as it comes. The
+// command is killed if this process dies first.
 Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
                         const std::function<void(const std::string&)>& on_line = {});
 
