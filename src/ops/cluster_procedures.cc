@@ -28,8 +28,8 @@ std::vector<ClusterNode> ServingNodes(const ClusterSpec& spec) {
 namespace {
 
 bool Serves(const ClusterSpec& spec, const std::string& id) {
-  const ClusterNode* n = spec.FindNode(id);
-  return n != nullptr && n->worker_mode.serves_requests;
+  std::optional<ClusterNode> n = spec.NodeById(id);
+  return n && n->worker_mode.serves_requests;
 }
 
 std::string Joined(const std::vector<std::string>& ids) {

@@ -87,6 +87,24 @@ std::vector<const ClusterNode*> ClusterSpec::RequestNodes() const {
   return out;
 }
 
+std::optional<ClusterNode> ClusterSpec::NodeById(std::string_view id) const {
+  if (const ClusterNode* known = FindNode(id)) return *known;
+  for (const ClusterGroup& g : groups) {
+    if (id.size() <= g.name.size() + 1 || !id.starts_with(g.name) || id[g.name.size()] != '-') {
+      continue;
+    }
+    const std::string_view digits = id.substr(g.name.size() + 1);
+    if (digits.empty() || digits.size() > 2 || digits[0] == '0' ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    const int index = std::stoi(std::string(digits));
+    if (index < 1 || index > 64 || g.port + index - 1 > 65535) continue;
+    return ClusterNode{std::string(id), g.name, g.port + index - 1, g.worker_mode};
+  }
+  return std::nullopt;
+}
+
 const ClusterNode* ClusterSpec::FindNode(std::string_view id) const {
   for (const ClusterNode& n : nodes) {
     if (n.id == id) return &n;
@@ -166,6 +184,7 @@ Result<ClusterSpec> ParseClusterSpec(std::string_view text, const fs::path& base
     ASSIGN_OR_RETURN(std::string mode_text, String(group, where, "worker_mode", ""));
     auto mode = core::ParseWorkerMode(mode_text);
     if (!mode.ok()) return Bad(where + ".worker_mode", mode.status().message());
+    spec.groups.push_back(ClusterGroup{name, static_cast<int>(count), port, *mode});
     for (int64_t i = 0; i < count; ++i) {
       ClusterNode n;
       n.group = name;
@@ -276,6 +295,9 @@ Result<ClusterSpec> ScaledSpec(const ClusterSpec& spec, const std::string& group
     added.push_back(std::move(n));
   }
   out.nodes.insert(out.nodes.begin() + static_cast<std::ptrdiff_t>(at), added.begin(), added.end());
+  for (ClusterGroup& g : out.groups) {
+    if (g.name == group) g.count = count;
+  }
   return out;
 }
 

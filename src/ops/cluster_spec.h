@@ -21,6 +21,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,13 @@ struct ClusterNode {
   std::string id;     // "<group>-<n>", e.g. web-1
   std::string group;  // the [[nodes]] name
   int port = 0;
+  core::WorkerMode worker_mode;
+};
+
+struct ClusterGroup {
+  std::string name;
+  int count = 1;
+  int port = 0;  // the first node's
   core::WorkerMode worker_mode;
 };
 
@@ -52,6 +60,7 @@ struct ClusterSpec {
   std::map<std::string, std::string> env;
   std::filesystem::path app_key_file;  // empty: APP_KEY comes from [env] or is generated
   std::filesystem::path storage;
+  std::vector<ClusterGroup> groups;
   std::vector<ClusterNode> nodes;  // every node of every group, in order
   std::string lb_kind = "none";    // haproxy, nginx, none
   int lb_port = 0;
@@ -64,6 +73,10 @@ struct ClusterSpec {
   // The nodes a load balancer sends requests to (WORKER_MODE serves requests).
   std::vector<const ClusterNode*> RequestNodes() const;
   const ClusterNode* FindNode(std::string_view id) const;
+  // A node of one of the groups by id, also one past the group's count ("web-5" of a group of
+  // three: its port and WORKER_MODE as a scale would give them), for drivers that start or stop
+  // nodes while a scale changes the count.
+  std::optional<ClusterNode> NodeById(std::string_view id) const;
 };
 
 // Parses a spec; relative paths are resolved against `base_dir` (the spec's folder).

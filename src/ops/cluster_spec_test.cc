@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "test_support.h"
+
 namespace slipway::ops {
 namespace {
 
@@ -101,6 +105,62 @@ TEST(ClusterSpec, MistakesAreRefusedNamingTheKey) {
     EXPECT_EQ(spec.status().tag(), "BAD_SPEC") << c.toml;
   }
   EXPECT_EQ(ReadClusterSpec("/nonexistent/cluster.toml").status().tag(), "SPEC_NOT_FOUND");
+}
+
+}  // namespace
+}  // namespace slipway::ops
+
+namespace slipway::ops {
+namespace {
+
+TEST(ClusterSpecScale, AGroupScalesOnConsecutivePortsAndKnowsNodesPastItsCount) {
+  auto spec = ParseClusterSpec(R"(
+[cluster]
+release = "/r"
+[[nodes]]
+name = "web"
+count = 2
+port = 14001
+[[nodes]]
+name = "worker"
+port = 14010
+worker_mode = "*"
+)",
+                               "/srv");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto five = ScaledSpec(*spec, "web", 5);
+  ASSERT_TRUE(five.ok()) << five.status().ToString();
+  ASSERT_EQ(five->nodes.size(), 6u);
+  EXPECT_EQ(five->nodes[4].id, "web-5");
+  EXPECT_EQ(five->nodes[4].port, 14005);
+  EXPECT_EQ(five->nodes[5].id, "worker-1");
+  // Ten web nodes would take the worker's port.
+  auto ten = ScaledSpec(*spec, "web", 10);
+  EXPECT_EQ(ten.status().tag(), "BAD_SPEC") << ten.status().ToString();
+  EXPECT_EQ(ScaledSpec(*spec, "db", 2).status().tag(), "GROUP_NOT_FOUND");
+  EXPECT_EQ(ScaledSpec(*spec, "web", 0).status().tag(), "BAD_SPEC");
+  // A node a scale would add is known to the drivers before the count changes.
+  auto web4 = spec->NodeById("web-4");
+  ASSERT_TRUE(web4.has_value());
+  EXPECT_EQ(web4->port, 14004);
+  EXPECT_FALSE(spec->NodeById("web-0").has_value());
+  EXPECT_FALSE(spec->NodeById("web-x").has_value());
+  EXPECT_FALSE(spec->NodeById("db-1").has_value());
+  EXPECT_EQ(spec->FindNode("web-4"), nullptr);
+}
+
+TEST(ClusterSpecScale, TheCountKeptInTheStateFolderOverridesTheSpecs) {
+  testing::TempDir dir;
+  std::ofstream(dir.path() / "c.toml") << "[cluster]\nrelease = \"/r\"\n[[nodes]]\nname = \"web\"\n"
+                                          "count = 3\nport = 15001\n";
+  auto spec = LoadClusterSpec(dir.path() / "c.toml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->nodes.size(), 3u);
+  ASSERT_TRUE(WriteScaledCount(*spec, "web", 5).ok());
+  auto scaled = LoadClusterSpec(dir.path() / "c.toml");
+  ASSERT_TRUE(scaled.ok()) << scaled.status().ToString();
+  EXPECT_EQ(scaled->nodes.size(), 5u);
+  EXPECT_EQ(scaled->groups[0].count, 5);
 }
 
 }  // namespace

@@ -48,8 +48,8 @@ Result<std::string> FirstLineOf(const std::filesystem::path& file) {
 }
 
 Result<int> HttpProbe::PortOf(const std::string& node) const {
-  const ClusterNode* n = spec_.FindNode(node);
-  if (n == nullptr) return NotFound("no node '" + node + "' in the spec");
+  std::optional<ClusterNode> n = spec_.NodeById(node);
+  if (!n) return NotFound("no node '" + node + "' in the spec");
   return n->port;
 }
 

@@ -1,8 +1,10 @@
 #include "ops/local_balancer.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -169,8 +171,8 @@ class Haproxy final : public LoadBalancer {
   fs::path StateFile() const { return dir_ / "server-state"; }
 
   bool Behind(const std::string& node) const {
-    const ClusterNode* n = spec_.FindNode(node);
-    return n != nullptr && n->worker_mode.serves_requests;
+    std::optional<ClusterNode> n = spec_.NodeById(node);
+    return n && n->worker_mode.serves_requests;
   }
 
   Result<std::string> Command(const std::string& command) const {
@@ -298,10 +300,271 @@ class Haproxy final : public LoadBalancer {
   fs::path dir_;
 };
 
+// --- nginx -----------------------------------------------------------------------------------
+
+// The pids of `parent`'s children (nginx's workers).
+std::set<int> ChildrenOf(int parent) {
+  std::set<int> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string text;
+    if (!std::getline(in, text)) continue;
+    size_t close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == parent && state != "Z") out.insert(std::atoi(name.c_str()));
+  }
+  return out;
+}
+
+class Nginx final : public LoadBalancer {
+ public:
+  explicit Nginx(const ClusterSpec& spec) : spec_(spec), dir_(spec.state_dir / "lb") {}
+
+  Status Up(const std::vector<ClusterNode>& nodes) override {
+    std::error_code ec;
+    fs::create_directories(dir_ / "temp", ec);
+    nodes_ = nodes;
+    RETURN_IF_ERROR(WriteFiles());
+    if (ReadPidFile(PidFile())) return Reload();
+    ASSIGN_OR_RETURN(ProcessId pid,
+                     SpawnDetached({"nginx", "-p", dir_.string() + "/", "-c", Config().string(),
+                                    "-e", (dir_ / "error.log").string(), "-g", "daemon off;"},
+                                   BaseEnvironment(), dir_ / "nginx.out"));
+    // Ready once it listens (its own pid file is written by then).
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline) {
+      if (!Running(pid)) {
+        return FailedPrecondition("nginx exited at start; " + (dir_ / "error.log").string() +
+                                      " ends:\n" + TailOf(dir_ / "error.log", 10),
+                                  "LB_START_FAILED");
+      }
+      HttpCall call{.port = spec_.lb_port, .target = "/api/__health_check"};
+      call.timeout = std::chrono::milliseconds(500);
+      if (SendHttp(call).ok() && ReadPidFile(PidFile())) {
+        core::log::Info("nginx started", {{"port", spec_.lb_port}, {"pid", pid.pid}});
+        return Status::Ok();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return DeadlineExceeded("nginx did not listen on port " + std::to_string(spec_.lb_port),
+                            "LB_START_FAILED");
+  }
+
+  Status Down() override {
+    std::optional<ProcessId> pid = ReadPidFile(PidFile());
+    if (!pid) return Status::Ok();
+    // SIGQUIT: a graceful stop, requests under way finish.
+    return StopProcess(*pid, std::chrono::seconds(spec_.stop_timeout_s), SIGQUIT);
+  }
+
+  Status SetMaintenance(bool on) override {
+    RETURN_IF_ERROR(WriteFileDurably(MaintenanceFile(),
+                                     on ? "set $maintenance 1;\n" : "set $maintenance 0;\n"));
+    return ReloadIfRunning();
+  }
+
+  Status Drain(const std::string& node) override {
+    if (!Behind(node)) return Status::Ok();
+    std::set<std::string> drained = Drained();
+    if (!drained.insert(node).second && ReadPidFile(PidFile())) return Status::Ok();
+    RETURN_IF_ERROR(WriteDrained(drained));
+    return ReloadIfRunning();
+  }
+
+  Status Enable(const std::string& node) override {
+    if (!Behind(node)) return Status::Ok();
+    std::set<std::string> drained = Drained();
+    if (drained.erase(node) == 0) return Status::Ok();
+    RETURN_IF_ERROR(WriteDrained(drained));
+    return ReloadIfRunning();
+  }
+
+  Result<json::object> Describe() override {
+    json::object out{{"kind", "nginx"}, {"port", spec_.lb_port}};
+    std::optional<ProcessId> pid = ReadPidFile(PidFile());
+    out["pid"] = pid ? pid->pid : 0;
+    out["maintenance"] = ReadWhole(MaintenanceFile()).find(" 1;") != std::string::npos;
+    json::object servers;
+    const std::set<std::string> drained = Drained();
+    for (const ClusterNode* n : spec_.RequestNodes()) {
+      servers[n->id] = drained.count(n->id) ? "DRAINED" : "UP";
+    }
+    out["servers"] = std::move(servers);
+    return out;
+  }
+
+ private:
+  fs::path Config() const { return dir_ / "nginx.conf"; }
+  fs::path PidFile() const { return dir_ / "nginx.pid"; }
+  fs::path MaintenanceFile() const { return dir_ / "maintenance.conf"; }
+  fs::path UpstreamFile() const { return dir_ / "upstream.conf"; }
+  fs::path DrainedFile() const { return dir_ / "drained"; }
+
+  bool Behind(const std::string& node) const {
+    std::optional<ClusterNode> n = spec_.NodeById(node);
+    return n && n->worker_mode.serves_requests;
+  }
+
+  std::set<std::string> Drained() const {
+    std::set<std::string> out;
+    std::istringstream in(ReadWhole(DrainedFile()));
+    std::string id;
+    while (in >> id) out.insert(id);
+    return out;
+  }
+
+  Status WriteDrained(const std::set<std::string>& drained) {
+    std::string text;
+    for (const std::string& id : drained) text += id + "\n";
+    RETURN_IF_ERROR(WriteFileDurably(DrainedFile(), text));
+    return WriteUpstream();
+  }
+
+  Status WriteUpstream() {
+    if (nodes_.empty()) {
+      for (const ClusterNode* n : spec_.RequestNodes()) nodes_.push_back(*n);
+    }
+    const std::set<std::string> drained = Drained();
+    std::string servers;
+    for (const ClusterNode& n : nodes_) {
+      servers += "  server 127.0.0.1:" + std::to_string(n.port) +
+                 (drained.count(n.id) ? " down;  # " : ";  # ") + n.id + "\n";
+    }
+    return WriteFileDurably(UpstreamFile(),
+                            "upstream slipway_nodes {\n" + servers + "  keepalive 32;\n}\n");
+  }
+
+  // HUP, then wait until the workers of the old configuration are gone (they finish the
+  // requests they have): from then on, every request follows the new one.
+  Status Reload() {
+    std::optional<ProcessId> pid = ReadPidFile(PidFile());
+    if (!pid) return FailedPrecondition("nginx is not running", "LB_NOT_RUNNING");
+    ASSIGN_OR_RETURN(ToolRun check,
+                     RunTool({"nginx", "-t", "-q", "-p", dir_.string() + "/", "-c",
+                              Config().string(), "-e", (dir_ / "error.log").string()},
+                             BaseEnvironment()));
+    if (check.exit_code != 0) {
+      return Internal("the generated nginx configuration is refused: " + check.output);
+    }
+    const std::set<int> old_workers = ChildrenOf(pid->pid);
+    ::kill(pid->pid, SIGHUP);
+    const auto deadline = Clock::now() + std::chrono::seconds(spec_.stop_timeout_s);
+    for (;;) {
+      bool left = false;
+      for (int w : old_workers) left = left || ::kill(w, 0) == 0 && ChildrenOf(pid->pid).count(w);
+      const std::set<int> now = ChildrenOf(pid->pid);
+      bool fresh = false;
+      for (int w : now) fresh = fresh || !old_workers.count(w);
+      if (!left && fresh) return Status::Ok();
+      if (Clock::now() > deadline) {
+        return DeadlineExceeded("nginx's old workers did not finish after a reload",
+                                "LB_RELOAD_TIMEOUT");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  Status ReloadIfRunning() {
+    if (!ReadPidFile(PidFile())) return Status::Ok();
+    RETURN_IF_ERROR(WriteUpstream());
+    return Reload();
+  }
+
+  Status WriteFiles() {
+    std::error_code ec;
+    if (!fs::exists(MaintenanceFile(), ec)) {
+      RETURN_IF_ERROR(WriteFileDurably(MaintenanceFile(), "set $maintenance 0;\n"));
+    }
+    RETURN_IF_ERROR(WriteFileDurably(dir_ / "__maintenance.json", LbMaintenanceJson()));
+    RETURN_IF_ERROR(WriteFileDurably(dir_ / "__maintenance.html", LbMaintenanceHtml()));
+    RETURN_IF_ERROR(WriteUpstream());
+    const std::string d = dir_.string();
+    std::string user;
+    if (::geteuid() == 0) user = "user root;\n";  // workers read the files of this folder
+    std::string cfg =
+        "# Written by slipway cluster from " + spec_.file.string() +
+        "; rewritten at every `slipway cluster up|scale`.\n" + user +
+        "worker_processes 1;\n"
+        "pid " +
+        PidFile().string() +
+        ";\n"
+        "events { worker_connections 4096; }\n"
+        "http {\n"
+        "  access_log off;\n"
+        "  client_max_body_size 0;  # each node enforces its own HTTP_BODY_LIMIT\n"
+        "  client_body_temp_path " +
+        d +
+        "/temp/body;\n"
+        "  proxy_temp_path " +
+        d +
+        "/temp/proxy;\n"
+        "  fastcgi_temp_path " +
+        d +
+        "/temp/fastcgi;\n"
+        "  uwsgi_temp_path " +
+        d +
+        "/temp/uwsgi;\n"
+        "  scgi_temp_path " +
+        d +
+        "/temp/scgi;\n"
+        "  types { application/json json; text/html html; }\n"
+        "  map $http_accept $maintenance_page {\n"
+        "    ~text/html /__maintenance.html;\n"
+        "    default /__maintenance.json;\n"
+        "  }\n"
+        "  include " +
+        UpstreamFile().string() +
+        ";\n"
+        "  server {\n"
+        "    listen 127.0.0.1:" +
+        std::to_string(spec_.lb_port) +
+        ";\n"
+        "    # The maintenance page: this file says 1 or 0, switched by a reload.\n"
+        "    include " +
+        MaintenanceFile().string() +
+        ";\n"
+        "    error_page 503 $maintenance_page;\n"
+        "    error_page 502 504 =503 $maintenance_page;\n"
+        "    location = /__maintenance.json { internal; root " +
+        d +
+        "; add_header Retry-After 10 always; add_header Cache-Control no-cache always; }\n"
+        "    location = /__maintenance.html { internal; root " +
+        d +
+        "; add_header Retry-After 10 always; add_header Cache-Control no-cache always; }\n"
+        "    location / {\n"
+        "      if ($maintenance) { return 503; }\n"
+        "      proxy_pass http://slipway_nodes;\n"
+        "      proxy_http_version 1.1;\n"
+        "      proxy_set_header Connection \"\";\n"
+        "      proxy_set_header Host $host;\n"
+        "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "      # A request that met a refused or closed connection goes to another node; a write\n"
+        "      # is never sent twice (nginx retries only idempotent methods).\n"
+        "      proxy_next_upstream error timeout;\n"
+        "      proxy_read_timeout 60s;\n"
+        "    }\n"
+        "  }\n"
+        "}\n";
+    return WriteFileDurably(Config(), cfg);
+  }
+
+  const ClusterSpec& spec_;
+  fs::path dir_;
+  std::vector<ClusterNode> nodes_;
+};
+
 }  // namespace
 
 std::unique_ptr<LoadBalancer> MakeLocalBalancer(const ClusterSpec& spec) {
   if (spec.lb_kind == "haproxy") return std::make_unique<Haproxy>(spec);
+  if (spec.lb_kind == "nginx") return std::make_unique<Nginx>(spec);
   return nullptr;
 }
 

@@ -184,15 +184,15 @@ Result<std::vector<NodeStatus>> LocalOrchestrator::Nodes() {
 }
 
 Status LocalOrchestrator::Start(const std::string& id) {
-  const ClusterNode* node = spec_.FindNode(id);
-  if (node == nullptr) return NotFound("no node '" + id + "' in the spec", "NODE_NOT_FOUND");
+  const std::optional<ClusterNode> node = spec_.NodeById(id);
+  if (!node) return NotFound("no node '" + id + "' in the spec", "NODE_NOT_FOUND");
   const auto began = std::chrono::steady_clock::now();
   std::optional<ProcessId> pid = ReadPidFile(PidFile(id));
   const bool spawned = !pid;
   if (!pid) {
     ASSIGN_OR_RETURN(std::string release, Release());
     ASSIGN_OR_RETURN(fs::path bin, ReleaseBinary(release));
-    ASSIGN_OR_RETURN(Environment env, EnvironmentFor(node));
+    ASSIGN_OR_RETURN(Environment env, EnvironmentFor(&*node));
     // The node writes its pid file itself, first thing: were this tool killed right now, a
     // resumed procedure would still find the node instead of starting a second one.
     std::error_code ec;
@@ -243,7 +243,7 @@ Status LocalOrchestrator::Start(const std::string& id) {
 }
 
 Status LocalOrchestrator::Stop(const std::string& id) {
-  if (spec_.FindNode(id) == nullptr) {
+  if (!spec_.NodeById(id)) {
     return NotFound("no node '" + id + "' in the spec", "NODE_NOT_FOUND");
   }
   std::optional<ProcessId> pid = ReadPidFile(PidFile(id));

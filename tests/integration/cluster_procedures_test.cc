@@ -110,9 +110,10 @@ class ClusterProceduresTest : public ::testing::TestWithParam<std::string> {
     return RunCommand(argv, {}, dir_.path() / "out", timeout);
   }
 
-  // Up, signed in through the load balancer, with a collection of `rows` rows.
-  void UpWithData(int rows) {
-    RunResult up = Cluster({"up"});
+  // Up (or the step-by-step first start), signed in through the load balancer, with a
+  // collection of `rows` rows.
+  void UpWithData(int rows, const std::string& how = "up") {
+    RunResult up = Cluster({how});
     ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
     api_ = std::make_unique<Api>(lb_port_);
     ASSERT_TRUE(WaitForHealth(lb_port_, 200, 20s));
@@ -397,6 +398,59 @@ TEST_P(ClusterProceduresTest, ASecondUpgradeDuringTheFirstIsRefused) {
   EXPECT_NE(status.out.find("running"), std::string::npos) << status.out;
   EXPECT_EQ(first.Wait(120s), 0) << first.Stdout() << first.Stderr();
   ExpectServing(SLIPWAY_NEXT_VERSION);
+}
+
+// Everything else `slipway cluster` does, under load: the seed's first start, a rolling restart,
+// scaling up and down, the seed's scale-down for in-app maintenance and back. No client sees an
+// error or the maintenance page.
+TEST_P(ClusterProceduresTest, StartRestartScaleAndMaintainCostNoClientAnError) {
+  WriteSpec();
+  UpWithData(5, "start");
+  StartClients();
+  auto ready = [this] {
+    std::vector<std::string> ids;
+    const json::object status = Status();
+    for (const json::value& n : status.at("nodes").as_array()) {
+      if (n.at("state") == "ready") ids.emplace_back(n.at("id").as_string());
+    }
+    return ids;
+  };
+  using Ids = std::vector<std::string>;
+  RunResult r = Cluster({"restart"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ready(), (Ids{"web-1", "web-2", "web-3"}));
+
+  r = Cluster({"scale", "4"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ready(), (Ids{"web-1", "web-2", "web-3", "web-4"}));
+  json::object lb = Status().at("loadBalancer").as_object();
+  EXPECT_TRUE(lb.at("servers").as_object().contains("web-4")) << json::serialize(lb);
+
+  r = Cluster({"scale", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ready(), (Ids{"web-1", "web-2"}));
+
+  r = Cluster({"maintain", "begin"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("needs no scale-down"), std::string::npos) << r.out;
+  EXPECT_EQ(ready(), (Ids{"web-1"}));
+  r = Cluster({"maintain", "end"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ready(), (Ids{"web-1", "web-2"}));
+  std::this_thread::sleep_for(500ms);
+  StopClients();
+
+  std::string why;
+  for (const auto& s : traffic_.bad_examples) why += "\n  " + s;
+  EXPECT_EQ(traffic_.bad.load(), 0) << why;
+  EXPECT_EQ(traffic_.maintenance.load(), 0);
+  EXPECT_GT(traffic_.ok.load(), 100);
+  // The logs of a node, and the procedures' own log.
+  RunResult logs = Cluster({"logs", "web-1", "-n", "5"});
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_NE(logs.out.find("[web-1 "), std::string::npos) << logs.out;
+  EXPECT_NE(ReadFile(dir_.path() / "state" / "logs" / "procedures.log").find("maintain-end"),
+            std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(LoadBalancers, ClusterProceduresTest,
