@@ -32,7 +32,7 @@ propagation() {  # dir label
   # shellcheck disable=SC1091
   source "$dir/cluster.env"
   port_of() { awk -v n="$1" '$1 == n {print $2}' "$dir/ports"; }
-  n1=$(port_of n1) lb=$(port_of lb)
+  n1=$(port_of web-1) lb=$(port_of lb)
   token=$(sign_in "$n1")
   api() {  # port method action [body] -> body on stdout; fails on non-2xx
     curl -fsS -X "$2" "http://127.0.0.1:$1/api/$3" -H "Authorization: Bearer $token" \
@@ -57,7 +57,7 @@ SQL
   done
   [ -t 1 ] && echo
   # Each node must now show the last title (the call's own promise, checked once more here).
-  for n in n1 n2 n3; do
+  for n in web-1 web-2 web-3; do
     api "$(port_of $n)" GET "collections:get?filterByTk=bench_items" | grep -q "\"Items $changes\"" ||
       { echo "bench: $n ($label) does not show the last change" >&2; exit 1; }
   done
@@ -71,7 +71,7 @@ SQL
 : >"$BENCH_DIR/propagation"
 CLUSTER_REDIS=1 propagation "$cluster" redis
 # --- 2. throughput through HAProxy: three nodes, then one ---
-haproxy_cmd() { echo "$1" | socat stdio "unix-connect:$cluster/haproxy.sock" >/dev/null; }
+haproxy_cmd() { echo "$1" | socat stdio "unix-connect:$cluster/state/lb.sock" >/dev/null; }
 export BENCH_TOKEN=$token BENCH_ROWS=$rows
 : >"$BENCH_DIR/results"
 run_set() {  # label
@@ -83,11 +83,11 @@ run_set() {  # label
 }
 if [ "${THROUGHPUT:-1}" != 0 ]; then
   run_set 3
-  haproxy_cmd "disable server nodes/n2"
-  haproxy_cmd "disable server nodes/n3"
+  haproxy_cmd "disable server nodes/web-2"
+  haproxy_cmd "disable server nodes/web-3"
   run_set 1
-  haproxy_cmd "enable server nodes/n2"
-  haproxy_cmd "enable server nodes/n3"
+  haproxy_cmd "enable server nodes/web-2"
+  haproxy_cmd "enable server nodes/web-3"
 fi
 "$BENCH_ROOT/scripts/cluster-local" stop "$cluster" >/dev/null
 CLUSTER_REDIS=0 propagation "$BENCH_DIR/cluster-pg" postgres-only
