@@ -58,6 +58,7 @@ namespace {
 // `fn` for each id, at the same time when there are several; the first error.
 Status ForEachTogether(const std::vector<std::string>& ids,
                        const std::function<Status(const std::string&)>& fn) {
+  if (ids.empty()) return Status::Ok();
   if (ids.size() == 1) return fn(ids.front());
   std::vector<std::future<Status>> running;
   for (const std::string& id : ids) {
@@ -92,12 +93,17 @@ Status StartNodes(const ClusterSpec& spec, ClusterDrivers d, const std::vector<s
   } else {
     for (const std::string& id : ids) RETURN_IF_ERROR(d.orchestrator.Start(id));
   }
-  if (d.load_balancer) {
-    for (const std::string& id : ids) {
-      if (Serves(spec, id)) RETURN_IF_ERROR(d.load_balancer->Enable(id));
-    }
+  if (!d.load_balancer) return Status::Ok();
+  std::vector<std::string> serving;
+  for (const std::string& id : ids) {
+    if (Serves(spec, id)) serving.push_back(id);
   }
-  return Status::Ok();
+  if (!together) {
+    for (const std::string& id : serving) RETURN_IF_ERROR(d.load_balancer->Enable(id));
+    return Status::Ok();
+  }
+  return ForEachTogether(serving,
+                         [&d](const std::string& id) { return d.load_balancer->Enable(id); });
 }
 
 Procedure BuildUp(const ClusterSpec& spec, ClusterDrivers d) {

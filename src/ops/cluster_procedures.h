@@ -38,7 +38,7 @@ namespace slipway::ops {
 // at once.
 Status StopNodes(const ClusterSpec& spec, ClusterDrivers d, const std::vector<std::string>& ids);
 // Each node of `ids` started (all at once when `together`, each waited for), then those that
-// serve requests enabled at the load balancer.
+// serve requests enabled at the load balancer (also at once when `together`).
 Status StartNodes(const ClusterSpec& spec, ClusterDrivers d, const std::vector<std::string>& ids,
                   bool together);
 // Every node of the spec: those that serve requests first, in spec order.

@@ -291,7 +291,7 @@ class Haproxy final : public LoadBalancer {
         "  option redispatch 1\n"
         "  retry-on conn-failure empty-response response-timeout\n"
         "  http-request disable-l7-retry if !METH_GET\n"
-        "  default-server check inter 500ms fall 2 rise 1\n" +
+        "  default-server check inter 500ms fastinter 100ms downinter 200ms fall 2 rise 1\n" +
         servers;
     return WriteFileDurably(Config(), cfg);
   }

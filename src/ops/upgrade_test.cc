@@ -101,11 +101,13 @@ class FakeCluster final : public Orchestrator, public LoadBalancer, public Clust
     return Status::Ok();
   }
   Status Drain(const std::string& node) override {
+    std::lock_guard<std::recursive_mutex> lock(mu);
     log.push_back("drain " + node);
     enabled.erase(node);
     return Status::Ok();
   }
   Status Enable(const std::string& node) override {
+    std::lock_guard<std::recursive_mutex> lock(mu);
     log.push_back("enable " + node);
     enabled.insert(node);
     return Status::Ok();
@@ -164,7 +166,10 @@ TEST(Upgrade, StepsInTheSeedsOrderAndEveryNodeOnTheNewVersion) {
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ASSERT_TRUE(out->ok()) << out->failed_step << ": " << out->error;
   // Every node drained, then all stopped at once (in any order).
+  // Nodes are stopped, started and enabled at once: within each group, any order.
   std::sort(c.log.begin() + 3, c.log.begin() + 6);
+  std::sort(c.log.begin() + 10, c.log.begin() + 13);
+  std::sort(c.log.begin() + 13, c.log.begin() + 15);
   EXPECT_EQ(c.log, (std::vector<std::string>{
                        "maintenance on", "drain web-1", "drain web-2", "stop web-1", "stop web-2",
                        "stop worker-1", "backup by /r/1.0", "use /r/2.0", "start web-1",
@@ -195,6 +200,8 @@ TEST(Upgrade, AFailedMigrationOrVerificationRollsBackToThePreviousVersion) {
     // The seed's rollback order: the new node stopped, the backup restored by the previous
     // release, the previous release back, the nodes started, the load balancer back.
     std::vector<std::string> tail(c.log.end() - 9, c.log.end());
+    std::sort(tail.begin() + 3, tail.begin() + 6);  // started at once
+    std::sort(tail.begin() + 6, tail.begin() + 8);  // enabled at once
     EXPECT_EQ(tail, (std::vector<std::string>{"stop web-1", "restore by /r/1.0", "use /r/1.0",
                                               "start web-1", "start web-2", "start worker-1",
                                               "enable web-1", "enable web-2", "maintenance off"}))
