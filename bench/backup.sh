@@ -37,40 +37,7 @@ api() {  # action json
   curl -fs -X POST "http://127.0.0.1:$NODE_PORT/api/$1" -H "Authorization: Bearer $token" \
     -H 'Content-Type: application/json' -d "$2" >/dev/null
 }
-api collections:create '{"name":"customers","fields":[{"name":"name","type":"string"},
-  {"name":"email","type":"string","unique":true},{"name":"city","type":"string"},
-  {"name":"score","type":"integer"},{"name":"notes","type":"text"},{"name":"meta","type":"json"},
-  {"name":"joined","type":"date"}]}'
-api collections:create '{"name":"products","fields":[{"name":"title","type":"string"},
-  {"name":"price","type":"decimal","precision":12,"scale":2}]}'
-api collections:create '{"name":"orders","fields":[{"name":"customer","type":"belongsTo","target":"customers"},
-  {"name":"amount","type":"decimal","precision":12,"scale":2},{"name":"status","type":"string"},
-  {"name":"placed","type":"date"},{"name":"lines","type":"json"},
-  {"name":"products","type":"belongsToMany","target":"products"}]}'
-
-# About 1 GB per 1.0: a customer row is ~420 bytes with its indexes, an order ~330, a link ~90.
-customers=$(awk -v s="$size_gb" 'BEGIN { printf "%d", s * 1000000 }')
-orders=$((customers * 2))
-products=10000
-echo "seeding $customers customers, $orders orders, $((orders * 2)) links..." >&2
-psql_q -d slipway <<SQL
-INSERT INTO customers (name, email, city, score, notes, meta, joined, "createdAt", "updatedAt", "createdById", "updatedById")
-SELECT 'Customer ' || i, 'c' || i || '@example.com', (ARRAY['Berlin','Lyon','Porto','Oslo','Turin'])[1 + i % 5],
-  (i::bigint * 7919) % 100000, md5(i::text) || ' ' || md5((i * 3)::text) || ' ' || md5((i * 7)::text),
-  json_build_object('tier', i % 4, 'tags', json_build_array('t' || i % 13, 't' || i % 17), 'ref', md5(i::text)),
-  timestamptz '2020-01-01' + (i % 2000) * interval '1 day', now(), now(), 1, 1
-FROM generate_series(1, $customers) i;
-INSERT INTO products (title, price, "createdAt", "updatedAt", "createdById", "updatedById")
-SELECT 'Product ' || i, (i % 9000) / 7.0, now(), now(), 1, 1 FROM generate_series(1, $products) i;
-INSERT INTO orders ("customerId", amount, status, placed, lines, "createdAt", "updatedAt", "createdById", "updatedById")
-SELECT 1 + (i * 31) % $customers, (i % 100000) / 3.0, (ARRAY['new','paid','shipped','returned'])[1 + i % 4],
-  timestamptz '2021-01-01' + (i % 1500) * interval '1 hour',
-  json_build_array(json_build_object('sku', md5(i::text), 'qty', i % 7)), now(), now(), 1, 1
-FROM generate_series(1, $orders) i;
-INSERT INTO "ordersProducts" ("orderId", "productId")
-SELECT o, 1 + (o * 7 + k) % $products FROM generate_series(1, $orders) o, (VALUES (0), (5000)) v(k);
-VACUUM ANALYZE;
-SQL
+seed_shop_data "$size_gb"
 db_bytes=$(psql_q -d slipway -At -c "SELECT pg_database_size('slipway')")
 echo "database: $(mib "$db_bytes") MiB" >&2
 

@@ -27,11 +27,6 @@ std::vector<ClusterNode> ServingNodes(const ClusterSpec& spec) {
 
 namespace {
 
-bool Serves(const ClusterSpec& spec, const std::string& id) {
-  std::optional<ClusterNode> n = spec.NodeById(id);
-  return n && n->worker_mode.serves_requests;
-}
-
 std::string Joined(const std::vector<std::string>& ids) {
   std::string out;
   for (const std::string& id : ids) out += (out.empty() ? "" : ", ") + id;
@@ -72,6 +67,16 @@ Status ForEachTogether(const std::vector<std::string>& ids,
   return first_error;
 }
 
+// The load balancer up in front of every serving node, then each of them enabled there (the
+// last steps of `up` and of the first start).
+void AddLoadBalancerSteps(Procedure* p, const ClusterSpec& spec, ClusterDrivers d) {
+  p->steps.push_back(LoadBalancerUp(spec, d, ServingNodes(spec)));
+  const std::vector<std::string> all = AllNodeIds(spec);
+  p->steps.push_back(Step{"enable-nodes", "enable every node that serves requests",
+                          [&spec, d, all](StepContext&) { return StartNodes(spec, d, all, true); },
+                          nullptr, nullptr, true});
+}
+
 }  // namespace
 
 Status StopNodes(const ClusterSpec& spec, ClusterDrivers d, const std::vector<std::string>& ids) {
@@ -79,7 +84,7 @@ Status StopNodes(const ClusterSpec& spec, ClusterDrivers d, const std::vector<st
   // runs): the time of the slowest, not of all of them.
   if (d.load_balancer) {
     for (const std::string& id : ids) {
-      if (Serves(spec, id)) RETURN_IF_ERROR(d.load_balancer->Drain(id));
+      if (spec.ServesRequests(id)) RETURN_IF_ERROR(d.load_balancer->Drain(id));
     }
   }
   return ForEachTogether(ids, [&d](const std::string& id) { return d.orchestrator.Stop(id); });
@@ -96,7 +101,7 @@ Status StartNodes(const ClusterSpec& spec, ClusterDrivers d, const std::vector<s
   if (!d.load_balancer) return Status::Ok();
   std::vector<std::string> serving;
   for (const std::string& id : ids) {
-    if (Serves(spec, id)) serving.push_back(id);
+    if (spec.ServesRequests(id)) serving.push_back(id);
   }
   if (!together) {
     for (const std::string& id : serving) RETURN_IF_ERROR(d.load_balancer->Enable(id));
@@ -120,10 +125,7 @@ Procedure BuildUp(const ClusterSpec& spec, ClusterDrivers d) {
              return StartNodes(spec, no_lb, all, /*together=*/true);
            },
            nullptr, nullptr, true});
-  p.steps.push_back(LoadBalancerUp(spec, d, ServingNodes(spec)));
-  p.steps.push_back(Step{"enable-nodes", "enable every node that serves requests",
-                         [&spec, d, all](StepContext&) { return StartNodes(spec, d, all, false); },
-                         nullptr, nullptr, true});
+  AddLoadBalancerSteps(&p, spec, d);
   return p;
 }
 
@@ -164,10 +166,7 @@ Procedure BuildFirstStart(const ClusterSpec& spec, ClusterDrivers d) {
       "other-nodes", "start the other " + std::to_string(rest.size()) + " nodes: " + Joined(rest),
       [&spec, no_lb, rest](StepContext&) { return StartNodes(spec, no_lb, rest, true); }, nullptr,
       [&spec, no_lb, rest](StepContext&) { return StopNodes(spec, no_lb, rest); }, true});
-  p.steps.push_back(LoadBalancerUp(spec, d, ServingNodes(spec)));
-  p.steps.push_back(Step{"enable-nodes", "enable every node that serves requests",
-                         [&spec, d, all](StepContext&) { return StartNodes(spec, d, all, false); },
-                         nullptr, nullptr, true});
+  AddLoadBalancerSteps(&p, spec, d);
   return p;
 }
 
@@ -177,8 +176,8 @@ Procedure BuildRestart(const ClusterSpec& spec, ClusterDrivers d) {
   for (const std::string& id : AllNodeIds(spec)) {
     p.steps.push_back(
         Step{"restart-" + id,
-             Serves(spec, id) ? "drain " + id + ", stop it, start it, enable it"
-                              : "stop " + id + ", start it",
+             spec.ServesRequests(id) ? "drain " + id + ", stop it, start it, enable it"
+                                     : "stop " + id + ", start it",
              [&spec, d, id](StepContext&) -> Status {
                RETURN_IF_ERROR(StopNodes(spec, d, {id}));
                return StartNodes(spec, d, {id}, false);

@@ -105,6 +105,11 @@ std::optional<ClusterNode> ClusterSpec::NodeById(std::string_view id) const {
   return std::nullopt;
 }
 
+bool ClusterSpec::ServesRequests(std::string_view id) const {
+  std::optional<ClusterNode> n = NodeById(id);
+  return n && n->worker_mode.serves_requests;
+}
+
 const ClusterNode* ClusterSpec::FindNode(std::string_view id) const {
   for (const ClusterNode& n : nodes) {
     if (n.id == id) return &n;
@@ -161,9 +166,12 @@ Result<ClusterSpec> ParseClusterSpec(std::string_view text, const fs::path& base
     }
   }
   const toml::table& storage = Table(root, "storage") ? *Table(root, "storage") : kEmpty;
-  RETURN_IF_ERROR(OnlyKeys(storage, "storage", {"path"}));
+  RETURN_IF_ERROR(OnlyKeys(storage, "storage", {"path", "backups"}));
   ASSIGN_OR_RETURN(std::string storage_path, String(storage, "storage", "path", "storage"));
   spec.storage = Resolve(base_dir, storage_path);
+  ASSIGN_OR_RETURN(std::string backups,
+                   String(storage, "storage", "backups", (spec.state_dir / "backups").string()));
+  spec.backups = Resolve(base_dir, backups);
 
   std::set<int> ports;
   std::set<std::string> groups;
@@ -364,6 +372,9 @@ APP_KEY_FILE = "app.key"
 [storage]
 # Shared by every node: uploads, plugin packages, backups, migration packages.
 path = "storage"
+# Where `slipway cluster upgrade` writes the backup it takes before it changes anything (on a
+# disk that survives the upgrade; default: state/backups).
+# backups = "/var/backups/slipway"
 
 # Groups of nodes. A group of `count` nodes takes consecutive ports from `port`; node ids are
 # <name>-1, <name>-2, ... WORKER_MODE is NocoBase's: "" requests and tasks, "!" requests only,

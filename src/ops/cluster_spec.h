@@ -6,7 +6,8 @@
 //                    holding bin/slipway); stop_timeout_s (SIGTERM to SIGKILL)
 //   [env]            the environment every node shares (DB_*, REDIS_URL, ...); APP_KEY_FILE
 //                    names a file whose first line is the APP_KEY (never the key itself here)
-//   [storage]        path: the shared storage (uploads, plugins, backups, migrations)
+//   [storage]        path: the shared storage (uploads, plugins, backups, migrations);
+//                    backups: where an upgrade writes the backup it takes first
 //   [[nodes]]        groups of nodes: name, count, port (the first; a group takes consecutive
 //                    ports), worker_mode (NocoBase's WORKER_MODE)
 //   [load_balancer]  kind (haproxy, nginx or none), port, admin_socket (HAProxy's runtime API)
@@ -60,6 +61,7 @@ struct ClusterSpec {
   std::map<std::string, std::string> env;
   std::filesystem::path app_key_file;  // empty: APP_KEY comes from [env] or is generated
   std::filesystem::path storage;
+  std::filesystem::path backups;  // where an upgrade writes its backup (default <state>/backups)
   std::vector<ClusterGroup> groups;
   std::vector<ClusterNode> nodes;  // every node of every group, in order
   std::string lb_kind = "none";    // haproxy, nginx, none
@@ -77,6 +79,8 @@ struct ClusterSpec {
   // three: its port and WORKER_MODE as a scale would give them), for drivers that start or stop
   // nodes while a scale changes the count.
   std::optional<ClusterNode> NodeById(std::string_view id) const;
+  // Whether that node goes behind the load balancer (its WORKER_MODE serves requests).
+  bool ServesRequests(std::string_view id) const;
 };
 
 // Parses a spec; relative paths are resolved against `base_dir` (the spec's folder).

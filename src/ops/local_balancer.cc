@@ -105,7 +105,13 @@ class Haproxy final : public LoadBalancer {
   }
 
   Status Drain(const std::string& node) override {
-    if (!Behind(node)) return Status::Ok();
+    if (!spec_.ServesRequests(node)) return Status::Ok();
+    if (ReadPidFile(PidFile())) {
+      // A node the configuration does not have yet (a scale undone before the reload) gets no
+      // request to drain.
+      ASSIGN_OR_RETURN(auto stats, Stats());
+      if (!stats.count(node)) return Status::Ok();
+    }
     RETURN_IF_ERROR(Set(node, "drain"));
     // Those under way finish; no new one arrives.
     const auto deadline = Clock::now() + std::chrono::seconds(spec_.stop_timeout_s);
@@ -126,7 +132,7 @@ class Haproxy final : public LoadBalancer {
   }
 
   Status Enable(const std::string& node) override {
-    if (!Behind(node)) return Status::Ok();
+    if (!spec_.ServesRequests(node)) return Status::Ok();
     RETURN_IF_ERROR(Set(node, "ready"));
     const auto deadline = Clock::now() + std::chrono::seconds(spec_.verify_timeout_s);
     std::string last;
@@ -169,11 +175,6 @@ class Haproxy final : public LoadBalancer {
   fs::path PidFile() const { return dir_ / "haproxy.pid"; }
   fs::path AclFile() const { return dir_ / "maintenance.acl"; }
   fs::path StateFile() const { return dir_ / "server-state"; }
-
-  bool Behind(const std::string& node) const {
-    std::optional<ClusterNode> n = spec_.NodeById(node);
-    return n && n->worker_mode.serves_requests;
-  }
 
   Result<std::string> Command(const std::string& command) const {
     return UnixSocketCommand(spec_.lb_admin_socket.string(), command);
@@ -371,7 +372,7 @@ class Nginx final : public LoadBalancer {
   }
 
   Status Drain(const std::string& node) override {
-    if (!Behind(node)) return Status::Ok();
+    if (!spec_.ServesRequests(node)) return Status::Ok();
     std::set<std::string> drained = Drained();
     if (!drained.insert(node).second && ReadPidFile(PidFile())) return Status::Ok();
     RETURN_IF_ERROR(WriteDrained(drained));
@@ -379,7 +380,7 @@ class Nginx final : public LoadBalancer {
   }
 
   Status Enable(const std::string& node) override {
-    if (!Behind(node)) return Status::Ok();
+    if (!spec_.ServesRequests(node)) return Status::Ok();
     std::set<std::string> drained = Drained();
     if (drained.erase(node) == 0) return Status::Ok();
     RETURN_IF_ERROR(WriteDrained(drained));
@@ -406,11 +407,6 @@ class Nginx final : public LoadBalancer {
   fs::path MaintenanceFile() const { return dir_ / "maintenance.conf"; }
   fs::path UpstreamFile() const { return dir_ / "upstream.conf"; }
   fs::path DrainedFile() const { return dir_ / "drained"; }
-
-  bool Behind(const std::string& node) const {
-    std::optional<ClusterNode> n = spec_.NodeById(node);
-    return n && n->worker_mode.serves_requests;
-  }
 
   std::set<std::string> Drained() const {
     std::set<std::string> out;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -148,13 +149,18 @@ Result<ProcessId> SpawnDetached(const std::vector<std::string>& argv, const Envi
 Status WriteFileDurably(const fs::path& file, const std::string& text) {
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
-  const fs::path tmp = file.string() + ".tmp";
+  // A name of this write's own: two threads may write the same file (HAProxy's server state as
+  // nodes are enabled at once); the last rename wins, whole.
+  static std::atomic<uint64_t> writes{0};
+  const fs::path tmp = file.string() + ".tmp." + std::to_string(::getpid()) + "." +
+                       std::to_string(writes.fetch_add(1));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return Internal("cannot write " + tmp.string() + ": " + std::strerror(errno));
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
             ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    ::unlink(tmp.c_str());
     return Internal("cannot write " + file.string() + ": " + std::strerror(errno));
   }
   int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

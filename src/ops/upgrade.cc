@@ -113,7 +113,7 @@ Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::str
       [&spec, d, all](StepContext&) { return StopNodes(spec, d, all); }, nullptr,
       [&spec, d, all](StepContext&) { return StartNodes(spec, d, all, false); }, true});
 
-  const std::string backups = (spec.state_dir / "backups").string();
+  const std::string backups = spec.backups.string();
   p.steps.push_back(Step{
       "backup", "a backup of the database and files by the release in place, into " + backups,
       [&orch, backups](StepContext& ctx) -> Status {

@@ -30,7 +30,7 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// Three consecutive ports that were free a moment ago.
+// `n` consecutive ports that were free a moment ago.
 int FreePortRun(int n) {
   for (int attempt = 0; attempt < 50; ++attempt) {
     int base = FreePort();
@@ -88,8 +88,9 @@ class ClusterProceduresTest : public ::testing::Test {
 
   // Writes the spec: three web nodes, the load balancer, [verify] with `smoke` lines.
   void WriteSpec(const std::string& smoke = "") {
-    node_port_ = FreePortRun(3);
-    lb_port_ = FreePort();
+    // Three nodes, a fourth that `scale 4` adds, and the load balancer's port after them.
+    node_port_ = FreePortRun(5);
+    lb_port_ = node_port_ + 4;
     ASSERT_GT(node_port_, 0);
     const auto& o = pg_->options();
     spec_ = (dir_.path() / "cluster.toml").string();
@@ -132,8 +133,8 @@ class ClusterProceduresTest : public ::testing::Test {
   }
 
   // Writers and readers through the load balancer until StopClients.
-  void StartClients() {
-    for (int c = 0; c < 4; ++c) {
+  void StartClients(bool writers = true) {
+    for (int c = writers ? 0 : 2; c < 4; ++c) {
       clients_.emplace_back([this, c] {
         Api api(lb_port_);
         api.set_token(api_->token());
@@ -266,8 +267,8 @@ class ClusterBehindEachBalancer : public ClusterProceduresTest,
 // The seed's upgrade under load: clients see 2xx or the maintenance page, nothing else; every
 // acknowledged write is there after; every node serves the new version.
 TEST_P(ClusterBehindEachBalancer, AnUpgradeUnderLoadLosesNoWriteAndShowsOnlyTheMaintenancePage) {
-  WriteSpec();
-  UpWithData(20);
+  ASSERT_NO_FATAL_FAILURE(WriteSpec());
+  ASSERT_NO_FATAL_FAILURE(UpWithData(20));
   RunResult plan = Cluster({"upgrade", "--to", SLIPWAY_NEXT_BIN, "--plan"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   EXPECT_NE(plan.out.find("4. backup"), std::string::npos) << plan.out;
@@ -310,11 +311,14 @@ TEST_P(ClusterBehindEachBalancer, AnUpgradeUnderLoadLosesNoWriteAndShowsOnlyTheM
 // themselves; every table is as it was and the previous version serves.
 TEST_F(ClusterProceduresTest, AFailedMigrationOrVerificationRollsBackToTheSameData) {
   // slipway-next has no collection named upgrade_marker: the smoke request fails there.
-  WriteSpec("[[verify.smoke]]\npath = \"/api/upgrade_marker:list\"\nstatus = 200\n");
-  UpWithData(30);
+  ASSERT_NO_FATAL_FAILURE(
+      WriteSpec("[[verify.smoke]]\npath = \"/api/upgrade_marker:list\"\nstatus = 200\n"));
+  ASSERT_NO_FATAL_FAILURE(UpWithData(30));
   const auto before = Checksums();
   const auto before_rows = Checksums(true);
   ASSERT_TRUE(before.count("posts"));
+  // Readers through the load balancer the whole time (writes would change what is compared).
+  StartClients(/*writers=*/false);
   for (const char* to : {SLIPWAY_BROKEN_BIN, SLIPWAY_NEXT_BIN}) {
     SCOPED_TRACE(to);
     RunResult r = Cluster({"upgrade", "--to", to});
@@ -334,6 +338,11 @@ TEST_F(ClusterProceduresTest, AFailedMigrationOrVerificationRollsBackToTheSameDa
     ExpectServing(SLIPWAY_VERSION);
     EXPECT_EQ(Posts(), 30);
   }
+  StopClients();
+  std::string why;
+  for (const auto& b : traffic_.bad_examples) why += "\n  " + b;
+  EXPECT_EQ(traffic_.bad.load(), 0) << why;
+  EXPECT_GT(traffic_.maintenance.load(), 0);
 }
 
 // The tool killed with SIGKILL in each step in turn, then `resume`: the cluster serves one
@@ -353,8 +362,11 @@ TEST_F(ClusterProceduresTest, KilledInAnyStepResumeEndsWithOneVersionServing) {
       pg_ = std::make_unique<TestDatabase>();
       ASSERT_TRUE(pg_->Create());
     }
-    WriteSpec();
-    UpWithData(10);
+    ASSERT_NO_FATAL_FAILURE(WriteSpec());
+    ASSERT_NO_FATAL_FAILURE(UpWithData(10));
+    traffic_.acknowledged.clear();
+    stop_ = false;
+    StartClients();
     Process tool({SLIPWAY_BIN, "cluster", "--spec", spec_, "upgrade", "--to", SLIPWAY_SLOW_BIN}, {},
                  dir_.path() / "out", "upgrade-" + std::to_string(step));
     // Killed as soon as the step has begun.
@@ -376,9 +388,14 @@ TEST_F(ClusterProceduresTest, KilledInAnyStepResumeEndsWithOneVersionServing) {
     const std::string version(s.at("version").as_string());
     EXPECT_TRUE(version == SLIPWAY_VERSION || version == SLIPWAY_NEXT_VERSION) << version;
     ExpectServing(version);
+    StopClients();
+    std::string why;
+    for (const auto& b : traffic_.bad_examples) why += "\n  " + b;
+    EXPECT_EQ(traffic_.bad.load(), 0) << why;
     api_ = std::make_unique<Api>(lb_port_);
     ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
-    EXPECT_EQ(Posts(), 10);
+    // Every write acknowledged before the maintenance page is there after.
+    EXPECT_EQ(Posts(), 10 + static_cast<int64_t>(traffic_.acknowledged.size()));
     RunResult again = Cluster({"resume"});
     EXPECT_NE(again.exit_code, 0) << "nothing is left to resume";
     EXPECT_NE(again.err.find("no interrupted procedure"), std::string::npos) << again.err;
@@ -387,8 +404,8 @@ TEST_F(ClusterProceduresTest, KilledInAnyStepResumeEndsWithOneVersionServing) {
 
 // A second procedure while one runs is refused, naming the first.
 TEST_F(ClusterProceduresTest, ASecondUpgradeDuringTheFirstIsRefused) {
-  WriteSpec();
-  UpWithData(5);
+  ASSERT_NO_FATAL_FAILURE(WriteSpec());
+  ASSERT_NO_FATAL_FAILURE(UpWithData(5));
   Process first({SLIPWAY_BIN, "cluster", "--spec", spec_, "upgrade", "--to", SLIPWAY_SLOW_BIN}, {},
                 dir_.path() / "out", "first");
   bool migrating = false;
@@ -413,8 +430,8 @@ TEST_F(ClusterProceduresTest, ASecondUpgradeDuringTheFirstIsRefused) {
 // scaling up and down, the seed's scale-down for in-app maintenance and back. No client sees an
 // error or the maintenance page.
 TEST_P(ClusterBehindEachBalancer, StartRestartScaleAndMaintainCostNoClientAnError) {
-  WriteSpec();
-  UpWithData(5, "start");
+  ASSERT_NO_FATAL_FAILURE(WriteSpec());
+  ASSERT_NO_FATAL_FAILURE(UpWithData(5, "start"));
   StartClients();
   auto ready = [this] {
     std::vector<std::string> ids;
