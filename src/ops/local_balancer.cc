@@ -134,6 +134,10 @@ class Haproxy final : public LoadBalancer {
   Status Enable(const std::string& node) override {
     if (!spec_.ServesRequests(node)) return Status::Ok();
     RETURN_IF_ERROR(Set(node, "ready"));
+    // The driver enables a node once its own health check answered: HAProxy need not wait for
+    // its next check to send it requests (its checks go on, and take the node out if they fail).
+    ASSIGN_OR_RETURN(std::string out, Command("set server nodes/" + node + " health up"));
+    if (!Trimmed(out).empty()) return Internal("haproxy: set server health up: " + Trimmed(out));
     const auto deadline = Clock::now() + std::chrono::seconds(spec_.verify_timeout_s);
     std::string last;
     while (Clock::now() < deadline) {
