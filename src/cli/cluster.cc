@@ -13,6 +13,7 @@
 
 #include "cli/command.h"
 #include "cli/exit_code.h"
+#include "core/clock.h"
 #include "core/logging.h"
 #include "ops/cluster_procedures.h"
 #include "ops/http_probe.h"
@@ -92,13 +93,6 @@ std::string DefaultSpecPath() {
   return env != nullptr && *env ? env : "slipway-cluster.toml";
 }
 
-std::string Now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 // What a procedure says: on stdout as it happens, and into <state>/logs/procedures.log with
 // the time.
 class ProcedureOutput {
@@ -112,7 +106,7 @@ class ProcedureOutput {
     std::lock_guard<std::mutex> lock(mu_);
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
-    log_ << Now() << " " << line << "\n";
+    log_ << core::UtcNowText() << " " << line << "\n";
     log_.flush();
   }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "cli/exit_code.h"
+#include "core/clock.h"
 #include "core/logging.h"
 
 namespace slipway::cli {
@@ -94,10 +95,8 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
 void PrintArchives(const std::vector<ops::ArchiveFile>& found, const std::string& what,
                    const std::filesystem::path& dir) {
   for (const ops::ArchiveFile& f : found) {
-    std::time_t t = static_cast<std::time_t>(f.modified_s);
-    char stamp[32];
-    std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    std::printf("%s  %s  %s\n", f.name.c_str(), Mib(f.size).c_str(), stamp);
+    std::printf("%s  %s  %s\n", f.name.c_str(), Mib(f.size).c_str(),
+                core::UtcText(static_cast<std::time_t>(f.modified_s)).c_str());
   }
   if (found.empty()) std::printf("no %s in %s\n", what.c_str(), dir.c_str());
 }

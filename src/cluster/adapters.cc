@@ -12,6 +12,7 @@
 #include "cluster/redis/redis_lock.h"
 #include "cluster/redis/redis_sync_bus.h"
 #include "cluster/redis/redis_worker_ids.h"
+#include "core/clock.h"
 
 namespace slipway::cluster {
 namespace {
@@ -86,12 +87,7 @@ Result<WorkerIdLeaseOptions> LeaseOptions(const core::Environment& env) {
 
 std::string IsoTime(std::chrono::system_clock::time_point t) {
   if (t.time_since_epoch().count() == 0) return "";
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return core::UtcText(std::chrono::system_clock::to_time_t(t));
 }
 
 boost::json::object ClientJson(std::string_view backend, redis::RedisClient* client) {

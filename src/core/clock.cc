@@ -15,4 +15,12 @@ const Clock& Clock::Steady() {
   return clock;
 }
 
+std::string UtcText(std::time_t t, const char* format) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof(buf), format, &tm);
+  return std::string(buf, n);
+}
+
 }  // namespace slipway::core

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
+#include <string>
 
 namespace slipway::core {
 
@@ -32,6 +34,13 @@ class ManualClock final : public Clock {
   std::atomic<std::chrono::steady_clock::rep> ticks_{
       std::chrono::steady_clock::duration(std::chrono::hours(1)).count()};
 };
+
+// A wall-clock time in UTC as text, by strftime's `format` (ISO 8601 by default:
+// 2026-12-01T09:28:55Z); thread-safe.
+std::string UtcText(std::time_t t, const char* format = "%Y-%m-%dT%H:%M:%SZ");
+inline std::string UtcNowText(const char* format = "%Y-%m-%dT%H:%M:%SZ") {
+  return UtcText(std::time(nullptr), format);
+}
 
 // Milliseconds since `start`, with a fraction: what log lines report as `ms`.
 inline double MillisSince(std::chrono::steady_clock::time_point start) {

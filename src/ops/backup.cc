@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "core/clock.h"
 #include "core/ids.h"
 #include "db/catalog.h"
 #include "db/system_tables.h"
@@ -22,13 +23,6 @@ json::value ParseOr(std::string_view text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   return ec ? json::value(nullptr) : v;
-}
-
-std::string NowIso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 class Snapshot {
@@ -194,9 +188,7 @@ Result<std::vector<const data::Collection*>> CollectionsParentsFirst(db::Connect
 }
 
 std::string TimestampedFileName(std::string_view prefix, std::string_view extension) {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d_%H%M%S", std::gmtime(&t));
+  const std::string stamp = core::UtcNowText("%Y%m%d_%H%M%S");
   std::string random = core::NewUuidV4();
   int n = 0;
   for (char c : random) {
@@ -204,7 +196,7 @@ std::string TimestampedFileName(std::string_view prefix, std::string_view extens
   }
   char tail[16];
   std::snprintf(tail, sizeof(tail), "_%04d", n);
-  return std::string(prefix) + "_" + buf + tail + std::string(extension);
+  return std::string(prefix) + "_" + stamp + tail + std::string(extension);
 }
 
 std::string BackupFileName() { return TimestampedFileName("backup", ".slwbak"); }
@@ -299,7 +291,7 @@ Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore
   json::object fields{{"kind", options.kind},
                       {"appVersion", options.app_version},
                       {"dialect", conn.dialect() == db::Dialect::kPostgres ? "postgres" : "sqlite"},
-                      {"createdAt", NowIso()},
+                      {"createdAt", core::UtcNowText()},
                       {"note", options.note},
                       {"plugins", std::move(plugins)},
                       {"rowCounts", std::move(counts)},

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "api/action_registry.h"
+#include "core/clock.h"
 #include "core/cron.h"
 #include "db/system_tables.h"
 #include "http/error_response.h"
@@ -193,14 +194,14 @@ void BackupManager::RegisterActions(api::ActionRegistry& r) {
             true));
 
   auto settings_json = [](const BackupSettings& s) {
-    return json::object{
-        {"scheduled", s.scheduled},
-        {"cron", s.cron},
-        {"keep", s.keep},
-        {"enableFilesBackup", s.files},
-        {"hasPassword", !s.password.empty()},
-        {"nextRunAt", s.scheduled && s.next_run_ms > 0 ? json::value(IsoTime(s.next_run_ms / 1000))
-                                                       : json::value(nullptr)}};
+    return json::object{{"scheduled", s.scheduled},
+                        {"cron", s.cron},
+                        {"keep", s.keep},
+                        {"enableFilesBackup", s.files},
+                        {"hasPassword", !s.password.empty()},
+                        {"nextRunAt", s.scheduled && s.next_run_ms > 0
+                                          ? json::value(core::UtcText(s.next_run_ms / 1000))
+                                          : json::value(nullptr)}};
   };
   r.Add("backupSettings", "get",
         ConfigureAction(

@@ -1,6 +1,7 @@
 // The migration API (migration_manager.h): NocoBase's migrations, migrationRules and
 // migrationLogs resources, plus migrations:check (the dry run) and migrations:upload.
 #include "api/action_registry.h"
+#include "core/clock.h"
 #include "db/system_tables.h"
 #include "http/error_response.h"
 #include "http/upload_sink.h"
@@ -24,7 +25,7 @@ json::value ParsedOrNull(const db::ResultSet& rs, int r, int c) {
 
 json::value IsoOrNull(const db::ResultSet& rs, int r, int c) {
   if (rs.IsNull(r, c)) return nullptr;
-  return json::value(IsoTime(static_cast<std::time_t>(rs.Int(r, c) / 1000)));
+  return json::value(core::UtcText(static_cast<std::time_t>(rs.Int(r, c) / 1000)));
 }
 
 // The id of a record (filterByTk): a positive integer.

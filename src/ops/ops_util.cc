@@ -6,6 +6,7 @@
 #include <ctime>
 #include <set>
 
+#include "core/clock.h"
 #include "http/error_response.h"
 #include "http/upload_sink.h"
 
@@ -140,12 +141,6 @@ std::string HumanSize(uint64_t bytes) {
   return buf;
 }
 
-std::string IsoTime(std::time_t t) {
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 json::object TaskStatusJson(const TaskRecord& t) {
   json::object o{{"inProgress", !t.finished()},
                  {"state", TaskStateName(t.state)},
@@ -179,7 +174,7 @@ Result<json::array> ArchiveListing(TaskStore& tasks, std::string_view kind,
                                {"inProgress", false},
                                {"size", f.size},
                                {"fileSize", HumanSize(f.size)},
-                               {"createdAt", IsoTime(f.modified_s)}});
+                               {"createdAt", core::UtcText(f.modified_s)}});
   }
   return out;
 }

@@ -81,7 +81,6 @@ std::string Str(const boost::json::value& v);
 // A value from the body (JSON, or its "values") or the query string.
 const boost::json::value* Arg(const api::ActionRequest& req, std::string_view key);
 std::string HumanSize(uint64_t bytes);
-std::string IsoTime(std::time_t t);
 // {inProgress, state, taskId, nodeId, progress, message?, result?}
 boost::json::object TaskStatusJson(const TaskRecord& t);
 // A folder's listing as NocoBase's backups:list gives it: the archives being made by tasks of

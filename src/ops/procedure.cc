@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/clock.h"
 #include "core/ids.h"
 #include "ops/ops_util.h"
 
@@ -20,13 +21,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string JournalTime() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 std::string StepSeconds(int64_t ms) {
   char buf[32];
@@ -122,7 +116,7 @@ class Journal {
   void set_kill_after(int n) { kill_after_ = n; }
 
   Status Write(json::object entry) {
-    entry["at"] = JournalTime();
+    entry["at"] = core::UtcNowText();
     std::string line = json::serialize(entry) + "\n";
     std::string_view rest = line;
     while (!rest.empty()) {
@@ -265,11 +259,8 @@ Result<ProcedureOutcome> ProcedureEngine::Run(const Procedure& procedure) {
   std::error_code ec;
   fs::create_directories(state_dir_ / "journals", ec);
   if (ec) return Internal("creating " + (state_dir_ / "journals").string() + ": " + ec.message());
-  std::time_t t = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::gmtime(&t));
-  const std::string id =
-      std::string(stamp) + "-" + procedure.kind + "-" + core::NewUuidV4().substr(0, 8);
+  const std::string id = core::UtcNowText("%Y%m%d-%H%M%S") + "-" + procedure.kind + "-" +
+                         core::NewUuidV4().substr(0, 8);
   ASSIGN_OR_RETURN(auto lock,
                    ProcedureLock::Acquire(state_dir_, procedure.kind + " " + id + ", pid " +
                                                           std::to_string(::getpid())));

@@ -1,8 +1,7 @@
 #include "ops/upgrade.h"
 
-#include <ctime>
-
 #include "core/semver.h"
+#include "ops/backup.h"
 #include "ops/cluster_procedures.h"
 
 namespace slipway::ops {
@@ -117,10 +116,7 @@ Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::str
   p.steps.push_back(Step{
       "backup", "a backup of the database and files by the release in place, into " + backups,
       [&orch, backups](StepContext& ctx) -> Status {
-        std::time_t t = std::time(nullptr);
-        char stamp[32];
-        std::strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", std::gmtime(&t));
-        const std::string path = backups + "/before_upgrade_" + stamp + ".slwbak";
+        const std::string path = backups + "/" + TimestampedFileName("before_upgrade", ".slwbak");
         RETURN_IF_ERROR(ctx.Record("backup", json::value(path)));
         ASSIGN_OR_RETURN(json::object manifest,
                          orch.Backup(StateString(ctx, "previousRelease"), path));
