@@ -16,8 +16,8 @@ class HttpProbe : public ClusterProbe {
   Status Smoke(const std::string& node, const std::vector<SmokeRequest>& requests) override;
 
  private:
-  // A token for the node (signed in once per call: a restarted node may have another APP_KEY
-  // only if the spec changed, but a token outlives nothing here).
+  // A token for the node, signed in as the spec's [verify] account (once per Observe or Smoke:
+  // nothing here outlives a call).
   Result<std::string> SignIn(int port);
   Result<int> PortOf(const std::string& node) const;
 

@@ -457,11 +457,10 @@ class Nginx final : public LoadBalancer {
     ::kill(pid->pid, SIGHUP);
     const auto deadline = Clock::now() + std::chrono::seconds(spec_.stop_timeout_s);
     for (;;) {
-      bool left = false;
-      for (int w : old_workers) left = left || ::kill(w, 0) == 0 && ChildrenOf(pid->pid).count(w);
+      // Old workers still there, and a worker of the new configuration started.
       const std::set<int> now = ChildrenOf(pid->pid);
-      bool fresh = false;
-      for (int w : now) fresh = fresh || !old_workers.count(w);
+      bool left = false, fresh = false;
+      for (int w : now) (old_workers.count(w) ? left : fresh) = true;
       if (!left && fresh) return Status::Ok();
       if (Clock::now() > deadline) {
         return DeadlineExceeded("nginx's old workers did not finish after a reload",

@@ -2,7 +2,7 @@
 // by `slipway cluster` from the spec: HAProxy or nginx in front of the nodes that serve requests
 // (by their WORKER_MODE). Their files live in <state>/lb/.
 //
-// HAProxy (haproxy.h in this file's .cc): active health checks on /api/__health_check; the
+// HAProxy: active health checks on /api/__health_check; the
 // runtime API on the spec's admin socket drains a node (no new requests; Drain returns once
 // those under way are done), puts it in maintenance and brings it back (Enable returns once
 // HAProxy sees it UP); the maintenance page is answered by HAProxy itself (an ACL file the
@@ -12,8 +12,8 @@
 // keeps every server's state (a server-state file).
 //
 // nginx: a generated configuration (an upstream of the serving nodes, passive checks), the
-// maintenance page and a drained node by rewriting it and `nginx -s reload` (old workers finish
-// the requests they have; Drain returns once they are gone).
+// maintenance page and a drained node by rewriting it and a reload (HUP; old workers finish the
+// requests they have, and each change returns once they are gone).
 #pragma once
 
 #include <boost/json.hpp>
