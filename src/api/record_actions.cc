@@ -159,6 +159,7 @@ Result<std::string> Perform(ActionRequest& req, db::Connection& conn) {
   }
   ASSIGN_OR_RETURN(data::ReadSpec spec,
                    data::BuildReadSpec(schema, *c, req.params, req.access.get()));
+  spec.exact_count_limit = req.services.config().list_exact_count_limit;
   json::value scope = AndScopes(req.scope, assoc.scope);
   json::value tk = Param(req.params, "filterByTk");
 

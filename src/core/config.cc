@@ -157,6 +157,9 @@ Result<Config> Config::Load(const Environment& env) {
   RETURN_IF_ERROR(r.Millis("SYNC_POLL_INTERVAL", &c.sync_poll_interval));
   RETURN_IF_ERROR(r.Millis("HEARTBEAT_INTERVAL", &c.heartbeat_interval));
   RETURN_IF_ERROR(r.Millis("NODE_LIVE_TIMEOUT", &c.node_live_timeout));
+  long long exact_count_limit = c.list_exact_count_limit;
+  RETURN_IF_ERROR(r.Integer("LIST_EXACT_COUNT_LIMIT", 0, 1'000'000'000'000LL, &exact_count_limit));
+  c.list_exact_count_limit = exact_count_limit;
   RETURN_IF_ERROR(r.Millis("CLUSTER_CONFIRM_TIMEOUT", &c.cluster_confirm_timeout));
 
   r.String("APP_ENV", &c.app_env);

@@ -99,8 +99,11 @@ struct Config {
   // SYNC_POLL_INTERVAL (ms): how often a node re-reads the cluster epoch, so that a change made
   // elsewhere (another node, the CLI) is applied here even without a sync message.
   std::chrono::milliseconds sync_poll_interval{500};
-  std::chrono::milliseconds heartbeat_interval{1000};        // HEARTBEAT_INTERVAL (ms)
-  std::chrono::milliseconds node_live_timeout{5000};         // NODE_LIVE_TIMEOUT (ms)
+  std::chrono::milliseconds heartbeat_interval{1000};  // HEARTBEAT_INTERVAL (ms)
+  std::chrono::milliseconds node_live_timeout{5000};   // NODE_LIVE_TIMEOUT (ms)
+  // LIST_EXACT_COUNT_LIMIT: a list of a collection whose table the database estimates larger
+  // than this counts no rows (it says hasNext instead), as NocoBase's SIMPLE_PAGINATION_LIMIT.
+  int64_t list_exact_count_limit = 300'000;
   std::chrono::milliseconds cluster_confirm_timeout{10000};  // CLUSTER_CONFIRM_TIMEOUT (ms)
 
   // Application

@@ -217,6 +217,7 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
   spec.page = pages.page;
   spec.page_size = pages.page_size;
   spec.paginate = pages.paginate;
+  spec.count = pages.count;
   ASSIGN_OR_RETURN(spec.filter, FilterParam(params));
   return spec;
 }
@@ -229,6 +230,18 @@ Result<Pagination> PaginationParams(const json::object& params) {
     const json::value& v = it->value();
     if ((v.is_bool() && !v.as_bool()) || (v.is_string() && v.as_string() == "false")) {
       out.paginate = false;
+    }
+  }
+  if (auto it = params.find("count"); it != params.end()) {
+    const json::value& v = it->value();
+    if (v.is_string() && v.as_string() == "exact") {
+      out.count = CountMode::kExact;
+    } else if (v.is_string() && v.as_string() == "none") {
+      out.count = CountMode::kNone;
+    } else {
+      return InvalidArgument("count: '" +
+                             (v.is_string() ? std::string(v.as_string()) : json::serialize(v)) +
+                             "' is not exact or none");
     }
   }
   return out;

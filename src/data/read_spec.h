@@ -7,6 +7,9 @@
 //   sort=-createdAt,title             order; the primary key breaks ties
 //   page=2&pageSize=20                pagination (pageSize at most kMaxPageSize)
 //   paginate=false                    every matching row (at most kMaxUnpaginatedRows)
+//   count=exact | count=none          a page with its total count, or with hasNext only (the
+//                                     default: the collection's simplePaginate, else a count
+//                                     unless the table is estimated past the limit)
 //   filter={...} | filter[a][$eq]=1   see filter.h
 //
 // Every name is resolved in the schema; an unknown one is InvalidArgument naming it.
@@ -38,11 +41,17 @@ struct AppendNode {
   std::vector<AppendNode> children;
 };
 
-// page, pageSize and paginate as NocoBase reads them.
+// How a paginated list counts: NocoBase's choice (an exact count, unless the collection says
+// `simplePaginate` or its table is estimated past the limit: then `hasNext`), or what the
+// request asks with `count=exact` or `count=none`.
+enum class CountMode { kAuto, kExact, kNone };
+
+// page, pageSize, paginate and count as NocoBase reads them.
 struct Pagination {
   int64_t page = 1;
   int64_t page_size = 20;
   bool paginate = true;
+  CountMode count = CountMode::kAuto;
 };
 
 struct ReadSpec {
@@ -54,6 +63,9 @@ struct ReadSpec {
   int64_t page = 1;
   int64_t page_size = 20;
   bool paginate = true;
+  CountMode count = CountMode::kAuto;
+  // kAuto: a table the database estimates past this many rows is not counted.
+  int64_t exact_count_limit = 300'000;
 };
 
 // Builds the spec for `collection` from `params` (the parsed query string merged with action

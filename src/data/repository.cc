@@ -243,11 +243,12 @@ void repository_internal::WriteRecord(std::string* out, const std::vector<const 
 
 Status Repository::RenderRows(const std::vector<const Field*>& columns,
                               const std::vector<AppendNode>& appends, const db::ResultSet& rs,
-                              std::string* out, bool as_array) {
+                              std::string* out, bool as_array, int max_rows) {
   ASSIGN_OR_RETURN(auto loaded, LoadAppends(conn_, schema_, columns, appends, rs));
   if (as_array) {
     out->push_back('[');
-    for (int r = 0; r < rs.row_count(); ++r) {
+    const int n = max_rows >= 0 ? std::min(max_rows, rs.row_count()) : rs.row_count();
+    for (int r = 0; r < n; ++r) {
       if (r > 0) out->push_back(',');
       WriteRow(out, columns, loaded, rs, r);
     }
@@ -260,21 +261,59 @@ Status Repository::RenderRows(const std::vector<const Field*>& columns,
   return Status::Ok();
 }
 
+Result<std::optional<int64_t>> Repository::EstimatedRows() {
+  if (conn_.dialect() == db::Dialect::kPostgres) {
+    ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT reltuples::bigint FROM pg_class WHERE oid = "
+                                          "to_regclass($1)",
+                                          {db::Value(QuoteIdent(c_.table))}));
+    // -1: never analyzed or vacuumed, no estimate yet.
+    if (rs->row_count() == 0 || rs->Kind(0, 0) == db::CellKind::kNull || rs->Int(0, 0) < 0) {
+      return std::optional<int64_t>();
+    }
+    return std::optional<int64_t>(rs->Int(0, 0));
+  }
+  // SQLite keeps no row count; the largest rowid is one read of the table's b-tree (an upper
+  // bound: deleted rows still count).
+  auto rs = conn_.Query("SELECT max(rowid) FROM " + QuoteIdent(c_.table));
+  if (!rs.ok()) return std::optional<int64_t>();  // a table without rowid: no estimate
+  if ((*rs)->row_count() == 0 || (*rs)->Kind(0, 0) == db::CellKind::kNull) {
+    return std::optional<int64_t>(0);
+  }
+  return std::optional<int64_t>((*rs)->Int(0, 0));
+}
+
+Result<bool> Repository::CountsRows(const ReadSpec& spec) {
+  if (!spec.paginate) return false;
+  if (spec.count != CountMode::kAuto) return spec.count == CountMode::kExact;
+  // NocoBase's collection option: no count at all, hasNext instead.
+  if (const json::value* simple = c_.options.if_contains("simplePaginate");
+      simple != nullptr && simple->is_bool()) {
+    return !simple->as_bool();
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> estimate, EstimatedRows());
+  return !estimate || *estimate <= spec.exact_count_limit;
+}
+
 Status Repository::List(const ReadSpec& spec, const json::value& scope, std::string* body) {
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, spec.filter, scope, &params));
   ASSIGN_OR_RETURN(std::string sql, SelectSql(spec, where));
   int64_t count = 0;
   std::vector<db::Value> values = params.Take();
-  if (spec.paginate) {
+  ASSIGN_OR_RETURN(const bool counted_list, CountsRows(spec));
+  if (spec.paginate && counted_list) {
     std::string count_sql = "SELECT count(*) FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
                             where.joins + WithWhere(where.condition);
     ASSIGN_OR_RETURN(auto counted, conn_.Query(count_sql, values));
     count = counted->Int(0, 0);
   }
   std::unique_ptr<db::ResultSet> rows;
-  int64_t limit = spec.paginate ? spec.page_size : kMaxUnpaginatedRows + 1;
-  if (!spec.paginate || count > (spec.page - 1) * spec.page_size) {
+  // Without a count, one row more than the page says whether there is a next one.
+  int64_t limit = !spec.paginate ? kMaxUnpaginatedRows + 1
+                  : counted_list ? spec.page_size
+                                 : spec.page_size + 1;
+  bool has_next = false;
+  if (!spec.paginate || !counted_list || count > (spec.page - 1) * spec.page_size) {
     size_t n = values.size();
     sql += " LIMIT $" + std::to_string(n + 1) + " OFFSET $" + std::to_string(n + 2);
     values.emplace_back(limit);
@@ -285,14 +324,21 @@ Status Repository::List(const ReadSpec& spec, const json::value& scope, std::str
                              std::to_string(kMaxUnpaginatedRows) +
                              " records; use page and pageSize");
     }
+    if (spec.paginate && !counted_list && rows->row_count() > spec.page_size) has_next = true;
   }
   body->append("{\"data\":");
   if (rows) {
-    RETURN_IF_ERROR(RenderRows(spec.columns, spec.appends, *rows, body, true));
+    RETURN_IF_ERROR(RenderRows(spec.columns, spec.appends, *rows, body, true,
+                               has_next ? static_cast<int>(spec.page_size) : -1));
   } else {
     body->append("[]");
   }
-  if (spec.paginate) {
+  if (spec.paginate && !counted_list) {
+    // NocoBase's simple pagination: no count, whether a next page exists.
+    body->append(",\"meta\":{\"page\":" + std::to_string(spec.page) +
+                 ",\"pageSize\":" + std::to_string(spec.page_size) +
+                 ",\"hasNext\":" + (has_next ? "true" : "false") + "}");
+  } else if (spec.paginate) {
     int64_t total_pages = (count + spec.page_size - 1) / spec.page_size;
     body->append(",\"meta\":{\"count\":" + std::to_string(count) + ",\"page\":" +
                  std::to_string(spec.page) + ",\"pageSize\":" + std::to_string(spec.page_size) +

@@ -123,9 +123,16 @@ class Repository {
   Result<Where> BuildWhere(const boost::json::value& filter_by_tk, const boost::json::value& filter,
                            const boost::json::value& scope, SqlParams* params);
   Result<std::string> SelectSql(const ReadSpec& spec, const Where& where) const;
+  // `max_rows` (as an array; -1: all) leaves out the row a page without a count read to learn
+  // whether a next page exists.
   Status RenderRows(const std::vector<const Field*>& columns,
                     const std::vector<AppendNode>& appends, const db::ResultSet& rs,
-                    std::string* out, bool as_array);
+                    std::string* out, bool as_array, int max_rows = -1);
+  // Whether a paginated list counts its rows (ReadSpec::count; NocoBase's rule for kAuto).
+  Result<bool> CountsRows(const ReadSpec& spec);
+  // The database's estimate of the table's rows (PostgreSQL's pg_class.reltuples once the table
+  // was analyzed; SQLite's largest rowid); nullopt when it has none.
+  Result<std::optional<int64_t>> EstimatedRows();
   Status InsertOne(const boost::json::object& values, const boost::json::object& fixed,
                    const ReadSpec& out, std::string* rendered);
   bool HasHook(RecordEvent event) const;

@@ -103,7 +103,7 @@ Result<json::object> HttpProbe::Observe(const std::string& node) {
   json::object counts;
   for (const json::value& c : collections.as_object().at("data").as_array()) {
     const std::string name(c.as_object().at("name").as_string());
-    ASSIGN_OR_RETURN(json::value page, get("/api/" + PathSegment(name) + ":list"));
+    ASSIGN_OR_RETURN(json::value page, get("/api/" + PathSegment(name) + ":list?count=exact"));
     const json::value* meta = page.as_object().if_contains("meta");
     const json::value* count =
         meta != nullptr && meta->is_object() ? meta->as_object().if_contains("count") : nullptr;

@@ -46,11 +46,16 @@ class DataApiTest : public ::testing::TestWithParam<Setup> {
       ASSERT_TRUE(pg_->Create());
       env.merge(PostgresEnv(pg_->options()));
     }
+    env_ = env;
+    StartNode(env);
+  }
+  void StartNode(const std::map<std::string, std::string>& env) {
     node_ = std::make_unique<Node>(NodeOptions{.storage = dir_.path() / "storage", .env = env});
     ASSERT_TRUE(node_->WaitHealthy(30s)) << node_->process().Stdout() << node_->process().Stderr();
     api_ = std::make_unique<Api>(node_->port());
     ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
   }
+  std::map<std::string, std::string> env_;
   void TearDown() override {
     if (node_) {
       EXPECT_EQ(node_->Stop(), 0);
@@ -583,6 +588,63 @@ TEST_P(DataApiTest, ARemovalLeftHalfDoneIsFinishedByAHeartbeat) {
   ASSERT_TRUE(left.ok());
   EXPECT_EQ((*left)->Int(0, 0), 0);
   EXPECT_EQ(api_->Post("halfway:create", J(R"({"title":"still fine"})")).status, 200);
+}
+
+// Lists count only where it is cheap (issue 16): NocoBase's simplePaginate, a table the database
+// estimates past LIST_EXACT_COUNT_LIMIT (then `hasNext` instead of a count), and count=exact or
+// count=none on request.
+TEST_P(DataApiTest, ListsCountOnlyWhereItIsCheap) {
+  for (const char* def :
+       {R"({"name":"events","fields":[{"name":"title","type":"string"}]})",
+        R"({"name":"tiny","simplePaginate":true,"fields":[{"name":"title","type":"string"}]})",
+        R"({"name":"small","fields":[{"name":"title","type":"string"}]})"}) {
+    ASSERT_EQ(api_->Post("collections:create", J(def)).status, 200) << def;
+  }
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(api_->Post("events:create", json::object{{"title", "e" + std::to_string(i)}}).status,
+              200);
+  }
+  for (const char* t : {"tiny:create", "tiny:create", "tiny:create", "small:create"}) {
+    ASSERT_EQ(api_->Post(t, J(R"({"title":"x"})")).status, 200);
+  }
+  // A node whose limit the events table passes once the database estimates it.
+  ASSERT_EQ(node_->Stop(), 0);
+  auto env = env_;
+  env["LIST_EXACT_COUNT_LIMIT"] = "5";
+  ASSERT_NO_FATAL_FAILURE(StartNode(env));
+  if (GetParam().dialect == db::Dialect::kPostgres) {
+    auto conn = db::OpenPostgres(pg_->options());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE((*conn)->ExecScript("ANALYZE events; ANALYZE small;").ok());
+  }
+  auto meta = [&](const std::string& target) {
+    ApiResult r = api_->Get(target);
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    return r.status == 200 ? r.json : json::value();
+  };
+  json::value first = meta("events:list?pageSize=5");
+  EXPECT_EQ(first.at("data").as_array().size(), 5u);
+  EXPECT_FALSE(first.at("meta").as_object().contains("count")) << first.at("meta");
+  EXPECT_EQ(first.at("meta").at("hasNext"), true);
+  json::value last = meta("events:list?pageSize=5&page=3");
+  EXPECT_EQ(last.at("data").as_array().size(), 2u);
+  EXPECT_EQ(last.at("meta").at("hasNext"), false);
+  json::value exact = meta("events:list?pageSize=5&count=exact");
+  EXPECT_EQ(exact.at("meta").at("count"), 12);
+  EXPECT_EQ(exact.at("meta").at("totalPage"), 3);
+  // simplePaginate: no count whatever the size, unless asked.
+  json::value tiny = meta("tiny:list");
+  EXPECT_FALSE(tiny.at("meta").as_object().contains("count")) << tiny;
+  EXPECT_EQ(tiny.at("meta").at("hasNext"), false);
+  EXPECT_EQ(tiny.at("data").as_array().size(), 3u);
+  EXPECT_EQ(meta("tiny:list?count=exact").at("meta").at("count"), 3);
+  // Under the limit: counted, as always; count=none drops it.
+  EXPECT_EQ(meta("small:list").at("meta").at("count"), 1);
+  json::value none = meta("small:list?count=none");
+  EXPECT_FALSE(none.at("meta").as_object().contains("count")) << none;
+  ApiResult bad = api_->Get("small:list?count=maybe");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("count"), std::string::npos) << bad.body;
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, DataApiTest, ::testing::ValuesIn(kSetups), SetupName);

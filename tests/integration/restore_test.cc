@@ -428,7 +428,7 @@ TEST_P(RestoreTest, ANodeKilledMidwayLeavesThePreviousDataServing) {
   EXPECT_EQ(done.at("state"), "failed") << json::serialize(done);
   ApiResult list;
   for (int i = 0; i < 200; ++i) {
-    list = api_->Get("bulk:list?pageSize=1&sort=-id");
+    list = api_->Get("bulk:list?pageSize=1&sort=-id&count=exact");
     if (list.status == 200) break;
     std::this_thread::sleep_for(100ms);
   }
