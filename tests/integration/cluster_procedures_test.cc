@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -30,12 +31,16 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// `n` consecutive ports that were free a moment ago.
+// `n` consecutive ports that were free a moment ago, below the kernel's ephemeral range
+// (32768..60999 here): the clients' own connections, many a second, take ephemeral ports, and
+// a node started later (a scale) must still find its port free.
 int FreePortRun(int n) {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int base = FreePort();
-    bool free = base + n < 65535;
-    for (int i = 1; i < n && free; ++i) {
+  std::mt19937 random(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32000 - n);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int base = pick(random);
+    bool free = true;
+    for (int i = 0; i < n && free; ++i) {
       int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in a{};
       a.sin_family = AF_INET;
