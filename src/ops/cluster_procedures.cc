@@ -156,7 +156,7 @@ Procedure BuildFirstStart(const ClusterSpec& spec, ClusterDrivers d) {
       [d, first](StepContext&) { return d.orchestrator.Start(first); },
       [d, first](StepContext& ctx) -> Status {
         // Installed and serving: the probe signs in and reads every collection.
-        ASSIGN_OR_RETURN(json::object seen, d.probe.Observe(first));
+        ASSIGN_OR_RETURN(json::object seen, d.probe.Observe(first, /*counts=*/true));
         ctx.Say("  " + first + " serves version " + json::serialize(seen["version"]) + " with " +
                 std::to_string(seen["plugins"].as_object().size()) + " plugins enabled");
         return Status::Ok();

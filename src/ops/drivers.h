@@ -71,8 +71,10 @@ class ClusterProbe {
  public:
   virtual ~ClusterProbe() = default;
   // {"version": "...", "plugins": {name: version}, "counts": {collection: rows}}: what an
-  // upgrade compares before and after (every collection's first page read on the way).
-  virtual Result<boost::json::object> Observe(const std::string& node) = 0;
+  // upgrade compares before and after (every collection's first page read on the way, its row
+  // count exact).
+  // Without `counts`, the version and plugins only (no collection is read).
+  virtual Result<boost::json::object> Observe(const std::string& node, bool counts) = 0;
   // Each request answered with its status; FailedPrecondition naming the first that is not.
   virtual Status Smoke(const std::string& node, const std::vector<SmokeRequest>& requests) = 0;
 };

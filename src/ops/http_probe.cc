@@ -74,7 +74,7 @@ Result<std::string> HttpProbe::SignIn(int port) {
   return std::string(token->as_object().at("token").as_string());
 }
 
-Result<json::object> HttpProbe::Observe(const std::string& node) {
+Result<json::object> HttpProbe::Observe(const std::string& node, bool with_counts) {
   ASSIGN_OR_RETURN(int port, PortOf(node));
   ASSIGN_OR_RETURN(std::string token, SignIn(port));
   auto get = [&](const std::string& target) -> Result<json::value> {
@@ -99,6 +99,7 @@ Result<json::object> HttpProbe::Observe(const std::string& node) {
   }
   out["plugins"] = std::move(plugins);
 
+  if (!with_counts) return out;
   ASSIGN_OR_RETURN(json::value collections, get("/api/collections:list?paginate=false"));
   json::object counts;
   for (const json::value& c : collections.as_object().at("data").as_array()) {

@@ -12,7 +12,7 @@ namespace slipway::ops {
 class HttpProbe : public ClusterProbe {
  public:
   explicit HttpProbe(const ClusterSpec& spec) : spec_(spec) {}
-  Result<boost::json::object> Observe(const std::string& node) override;
+  Result<boost::json::object> Observe(const std::string& node, bool counts) override;
   Status Smoke(const std::string& node, const std::vector<SmokeRequest>& requests) override;
 
  private:

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -29,6 +30,25 @@ std::string LbMaintenanceJson() {
 }
 std::string LbMaintenanceHtml() {
   return api::MaintenanceBody("APP_COMMANDING", kMaintenanceMessage, "maintenance", true).body;
+}
+
+// Waits up to 10 s for a load balancer just started to be `ready`; fails with the end of its log
+// when it exits first.
+Status WaitStarted(const std::string& what, const ProcessId& pid, const fs::path& log,
+                   const std::function<bool()>& ready) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    if (!Running(pid)) {
+      return FailedPrecondition(
+          what + " exited at start; " + log.string() + " ends:\n" + TailOf(log, 10),
+          "LB_START_FAILED");
+    }
+    if (ready()) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return DeadlineExceeded(
+      what + " did not become ready within 10 s; " + log.string() + " ends:\n" + TailOf(log, 10),
+      "LB_START_FAILED");
 }
 
 std::string ReadWhole(const fs::path& file) {
@@ -61,24 +81,14 @@ class Haproxy final : public LoadBalancer {
     ASSIGN_OR_RETURN(ProcessId pid, SpawnDetached(argv, BaseEnvironment(), dir_ / "haproxy.log"));
     RETURN_IF_ERROR(WritePidFile(PidFile(), pid));
     // Ready once its runtime API answers as the new process.
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline) {
-      if (!Running(pid)) {
-        return FailedPrecondition("haproxy exited at start; " + (dir_ / "haproxy.log").string() +
-                                      " ends:\n" + TailOf(dir_ / "haproxy.log", 10),
-                                  "LB_START_FAILED");
-      }
+    RETURN_IF_ERROR(WaitStarted("haproxy", pid, dir_ / "haproxy.log", [&] {
       auto info = Command("show info");
-      if (info.ok() &&
-          info->find("\nPid: " + std::to_string(pid.pid) + "\n") != std::string::npos) {
-        core::log::Info(old ? "haproxy reloaded" : "haproxy started",
-                        {{"port", spec_.lb_port}, {"pid", pid.pid}});
-        return Status::Ok();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return DeadlineExceeded("haproxy did not answer on " + spec_.lb_admin_socket.string(),
-                            "LB_START_FAILED");
+      return info.ok() &&
+             info->find("\nPid: " + std::to_string(pid.pid) + "\n") != std::string::npos;
+    }));
+    core::log::Info(old ? "haproxy reloaded" : "haproxy started",
+                    {{"port", spec_.lb_port}, {"pid", pid.pid}});
+    return Status::Ok();
   }
 
   Status Down() override {
@@ -343,23 +353,13 @@ class Nginx final : public LoadBalancer {
                                     "-e", (dir_ / "error.log").string(), "-g", "daemon off;"},
                                    BaseEnvironment(), dir_ / "nginx.out"));
     // Ready once it listens (its own pid file is written by then).
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline) {
-      if (!Running(pid)) {
-        return FailedPrecondition("nginx exited at start; " + (dir_ / "error.log").string() +
-                                      " ends:\n" + TailOf(dir_ / "error.log", 10),
-                                  "LB_START_FAILED");
-      }
+    RETURN_IF_ERROR(WaitStarted("nginx", pid, dir_ / "error.log", [&] {
       HttpCall call{.port = spec_.lb_port, .target = "/api/__health_check"};
       call.timeout = std::chrono::milliseconds(500);
-      if (SendHttp(call).ok() && ReadPidFile(PidFile())) {
-        core::log::Info("nginx started", {{"port", spec_.lb_port}, {"pid", pid.pid}});
-        return Status::Ok();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return DeadlineExceeded("nginx did not listen on port " + std::to_string(spec_.lb_port),
-                            "LB_START_FAILED");
+      return SendHttp(call).ok() && ReadPidFile(PidFile()).has_value();
+    }));
+    core::log::Info("nginx started", {{"port", spec_.lb_port}, {"pid", pid.pid}});
+    return Status::Ok();
   }
 
   Status Down() override {

@@ -201,10 +201,7 @@ Status LocalOrchestrator::Start(const std::string& id) {
     ASSIGN_OR_RETURN(ProcessId started,
                      SpawnDetached({bin.string(), "serve", "--pid-file", PidFile(id).string()}, env,
                                    LogFile(id)));
-    for (int i = 0; i < 500 && !ReadPidFile(PidFile(id)) && Running(started); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    pid = started;
+    pid = started;  // ready (below) only once its pid file names it too
   }
   const auto deadline = began + std::chrono::seconds(spec_.verify_timeout_s);
   std::string last = "not answering";

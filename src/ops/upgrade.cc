@@ -78,7 +78,7 @@ Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::str
 
   p.steps.push_back(Step{
       "observe",
-      "read the version, plugins and row counts through a healthy node; note the release in "
+      "read the version and plugins through a healthy node; note the release in "
       "place and the version of " +
           to,
       [&orch, &probe, all, to](StepContext& ctx) -> Status {
@@ -88,7 +88,7 @@ Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::str
           if (n.healthy && healthy.empty()) healthy = n.id;
         }
         if (healthy.empty()) return FailedPrecondition("no node is healthy to observe", "NO_NODE");
-        ASSIGN_OR_RETURN(json::object before, probe.Observe(healthy));
+        ASSIGN_OR_RETURN(json::object before, probe.Observe(healthy, /*counts=*/false));
         ASSIGN_OR_RETURN(std::string previous, orch.Release());
         ASSIGN_OR_RETURN(std::string expected, orch.VersionOf(to));
         RETURN_IF_ERROR(ctx.Record("before", std::move(before)));
@@ -120,8 +120,8 @@ Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::str
         RETURN_IF_ERROR(ctx.Record("backup", json::value(path)));
         ASSIGN_OR_RETURN(json::object manifest,
                          orch.Backup(StateString(ctx, "previousRelease"), path));
-        // The row counts to find again are the backup's, taken with every node stopped:
-        // those observed in step 1 were read while clients still wrote.
+        // The row counts to find again are the backup's, taken with every node stopped (counted
+        // earlier, they would be those of a moment when clients still wrote).
         const json::value* counts = manifest.if_contains("rowCounts");
         const json::value* before = ctx.state().if_contains("before");
         if (counts != nullptr && counts->is_object() && before != nullptr && before->is_object()) {
@@ -147,7 +147,7 @@ Procedure BuildUpgrade(const ClusterSpec& spec, ClusterDrivers d, const std::str
                std::to_string(spec.smoke.size()) + " smoke requests",
            [&orch, first](StepContext&) { return orch.Start(first); },
            [&probe, first, smoke = spec.smoke](StepContext& ctx) -> Status {
-             ASSIGN_OR_RETURN(json::object after, probe.Observe(first));
+             ASSIGN_OR_RETURN(json::object after, probe.Observe(first, /*counts=*/true));
              const json::value* before = ctx.state().if_contains("before");
              RETURN_IF_ERROR(CompareObservations(
                  before && before->is_object() ? before->as_object() : json::object{}, after,

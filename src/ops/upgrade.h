@@ -1,6 +1,6 @@
 // The upgrade procedure (issue 15; the seed's version upgrade, as steps on the procedure engine):
 //
-//   1. observe          the version, plugins and row counts through a healthy node, the release
+//   1. observe          the version and plugins through a healthy node, the release
 //                       in place and the version the new one reports
 //   2. maintenance-on   the load balancer answers 503 itself          (undo: off again)
 //   3. stop-nodes       each node drained at the load balancer, then stopped

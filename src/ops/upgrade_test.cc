@@ -112,7 +112,7 @@ class FakeCluster final : public Orchestrator, public LoadBalancer, public Clust
     enabled.insert(node);
     return Status::Ok();
   }
-  Result<json::object> Observe(const std::string& node) override {
+  Result<json::object> Observe(const std::string& node, bool) override {
     if (!running.count(node)) return Unavailable(node + " is not running");
     json::object counts;
     for (const auto& [c, n] : rows) counts[c] = n;
