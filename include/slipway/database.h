@@ -15,6 +15,7 @@
 // failure is Aborted, and anything that means our SQL is wrong is Internal.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -92,6 +93,15 @@ class Connection {
 
   // False once the connection is known to be unusable (the pool then discards it).
   virtual bool healthy() const = 0;
+
+  // Interrupts the statement running on this connection now, from any thread (its client went
+  // away, the node is stopping): the statement fails with Aborted, tag CANCELLED. Nothing when
+  // no statement runs. The default does nothing.
+  virtual void Interrupt() {}
+  // The longest a statement may run from now on (0: no limit); past it the statement fails
+  // with DeadlineExceeded, tag STATEMENT_TIMEOUT. Cheap when the limit does not change. The
+  // pool sets it on every borrow (src/core/cancel.h).
+  virtual Status SetStatementTimeout(std::chrono::milliseconds limit) { return Status(); }
 };
 
 // Rolls back unless Commit() was called. Use: ASSIGN_OR_RETURN(auto tx, Transaction::Begin(c)).

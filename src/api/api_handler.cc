@@ -7,6 +7,7 @@
 
 #include "api/record_actions.h"
 #include "api/role_access.h"
+#include "core/cancel.h"
 #include "core/fiber.h"
 #include "core/guard.h"
 #include "core/logging.h"
@@ -207,6 +208,21 @@ const Action kNotFoundAction{
     },
     RunsOn::kWorker, Access::kSignedIn, "", /*safe=*/true};
 
+// A request refused because too many wait for the database (DB_QUEUE_LIMIT).
+http::Response Busy() {
+  http::Response r = http::ErrorResponse(
+      503, "the node has too many requests waiting for the database; try again in a moment",
+      "TOO_MANY_REQUESTS_WAITING");
+  r.headers.push_back({"retry-after", "1"});
+  return r;
+}
+
+// The answer to a request whose client went away (nobody reads it) or that the node stopped.
+http::Response Gone() {
+  return http::ErrorResponse(503, "the request was cancelled: its client went away or the node "
+                                  "is stopping", db::kCancelled);
+}
+
 }  // namespace
 
 std::vector<http::Method> AllowedMethods(const Action& action, std::string_view name) {
@@ -228,6 +244,13 @@ const Action kRecordAction{RunRecordAction, RunsOn::kWorker, Access::kRecords, "
 http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snapshot> snapshot,
                                std::shared_ptr<void> hold, const http::Request& request,
                                const http::Route& route) {
+  // The request's statements get the node's limit, and stop when its client goes away.
+  core::CancelToken* token = request.cancel.get();
+  if (token != nullptr) {
+    if (token->cancelled()) return Gone();
+    token->set_statement_limit(services_.config().db.statement_timeout);
+  }
+  core::CancelScope scope(token);
   auto run = [&]() -> Result<http::Response> {
     ActionRequest req{request,      route,   std::move(snapshot), {},      nullptr,
                       std::nullopt, nullptr, services_,           nullptr, std::move(hold)};
@@ -270,6 +293,19 @@ http::Response ApiHandler::Run(const Action& action, std::shared_ptr<const Snaps
     if (s.code() == StatusCode::kInternal) {
       core::log::Error("action failed", {{"action", route.Key()}, {"error", s.message()}});
     }
+    if (s.tag() == db::kStatementTimeout) {
+      core::log::Warn("statement past its limit",
+                      {{"action", route.Key()}, {"path", request.path}, {"error", s.message()}});
+      http::Response r = http::ErrorResponse(Unavailable(
+          "the request took longer than DB_STATEMENT_TIMEOUT (" +
+              std::to_string(services_.config().db.statement_timeout.count()) +
+              " ms) allows; narrow the filter, sort or filter on an indexed field, or page by "
+              "cursor",
+          db::kStatementTimeout));
+      r.headers.push_back({"retry-after", "1"});
+      return r;
+    }
+    if (s.tag() == db::kCancelled) return Gone();
     if (s.tag() == db::kDatabaseUnavailable) {
       // Where the database is and what libpq said are for the operator, not for clients.
       core::log::Warn("database unavailable", {{"action", route.Key()}, {"error", s.message()}});
@@ -446,9 +482,20 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
   const bool in_fiber = records != nullptr && !hashes && RunsInFiber(*records);
   // The request moves into the task; `respond` is copied so a refused Post can still answer. The
   // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
+  // Past DB_QUEUE_LIMIT requests waiting for the database, one more is refused rather than
+  // waiting behind them.
+  const int limit = services_.config().db.queue_limit;
+  if (waiting_.fetch_add(1) >= limit + workers_.size()) {
+    waiting_.fetch_sub(1);
+    respond(Busy());
+    return;
+  }
   auto task = [this, &action, snap, hold = std::move(hold), req = std::move(request),
                rt = std::move(route), respond]() mutable {
-    http::Response response = Run(action, snap, std::move(hold), req, rt);
+    // A request whose client left while it waited is not run.
+    http::Response response =
+        req.cancel && req.cancel->cancelled() ? Gone() : Run(action, snap, std::move(hold), req, rt);
+    waiting_.fetch_sub(1);
     // An upload's sink removes the files the action did not keep before the client hears the
     // answer: whoever sees the answer sees the disk as it is left.
     req.sink.reset();
@@ -460,6 +507,7 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
   }
   if (hashes) {
     if (!hashing_.Post(std::move(task)).ok()) {
+      waiting_.fetch_sub(1);
       http::Response busy = http::ErrorResponse(
           503, "too many sign-ins and password changes in progress; try again in a moment",
           "TOO_MANY_HASHES");
@@ -468,8 +516,10 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
     }
     return;
   }
-  Status queued = workers_.Post(std::move(task));
-  if (!queued.ok()) respond(http::ErrorResponse(queued));
+  if (!workers_.Post(std::move(task)).ok()) {
+    waiting_.fetch_sub(1);
+    respond(Busy());
+  }
 }
 
 }  // namespace slipway::api

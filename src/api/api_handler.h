@@ -12,6 +12,7 @@
 // turned into a 500. Every failure is a Status turned into NocoBase's error body by one function.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "api/action.h"
@@ -47,6 +48,8 @@ class ApiHandler final : public http::Handler {
                      std::shared_ptr<void> hold, const http::Request& request,
                      const http::Route& route);
 
+  // Requests handed to a worker, a fiber or the hashing pool and not yet answered.
+  std::atomic<int> waiting_{0};
   const std::string base_path_;
   const Lifecycle& lifecycle_;
   core::ThreadPool& workers_;

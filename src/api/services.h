@@ -8,14 +8,22 @@
 //   2. one connection, one transaction; on SQLite with foreign keys off for the transaction;
 //   3. the epoch is bumped first, which takes the cluster row's lock: concurrent changes from
 //      any node queue here, and each computes from the current state;
-//   4. the current snapshot is read again inside that transaction and handed to the change;
+//   4. the current snapshot is read again inside that transaction (or, when the epoch shows
+//      that nothing changed since this node published its snapshot, that one is taken) and
+//      handed to the change;
 //   5. the change writes (DDL, rows) and says what of the snapshot it replaced;
 //   6. on SQLite, PRAGMA foreign_key_check must find nothing;
 //   7. commit; the next snapshot is published on this node;
 //   8. outside every lock, the other nodes are told, and the call waits until every live node
 //      applied the epoch (DeadlineExceeded CLUSTER_UNCONFIRMED names those that did not; the
 //      change stays committed);
-//   9. a removal (SnapshotUpdate::removals: a field or collection left the schema, its column or
+//   9. indexes the change left out of its transaction (on PostgreSQL, those on a table that
+//      already existed: data/ddl.h) are built with CREATE INDEX CONCURRENTLY, writes going on,
+//      and the call returns once they are valid; one the data does not allow (a unique index
+//      over duplicates) is given up by a second change through steps 2 to 8, and the call
+//      answers why (the rest of the change stands). A node that stops before building them
+//      leaves them to the next node's start (ServicesImpl::BuildUnbuiltIndexes);
+//  10. a removal (SnapshotUpdate::removals: a field or collection left the schema, its column or
 //      table is still there, data/schema_store.h) then waits until no node holds a snapshot
 //      older than the change (every request that might still name the column has ended), and
 //      drops what it removed in a second change through steps 2 to 7. When a node does not
@@ -49,7 +57,7 @@ struct SnapshotUpdate {
   std::shared_ptr<const data::Schema> schema;
   std::shared_ptr<const AclPolicy> acl;
   bool reload = false;
-  // The change removed a column or table from the schema and left it to be dropped (step 9).
+  // The change removed a column or table from the schema and left it to be dropped (step 10).
   bool removals = false;
 
   // Neither given: the snapshot is reloaded from the database.
@@ -76,7 +84,7 @@ class Services {
   virtual Result<int64_t> NextSnowflake() = 0;
   virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
   // Marks the caller as using the snapshot of `epoch` until the token is destroyed (every API
-  // request holds one): a removal drops its column or table only once no hold is older (step 9).
+  // request holds one): a removal drops its column or table only once no hold is older (step 10).
   virtual std::shared_ptr<void> HoldEpoch(int64_t epoch) = 0;
   // The one path of every cluster-wide change (see the header comment).
   virtual Status ApplyChange(const ChangeOptions& options, const ChangeFn& change) = 0;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 
+#include "core/cancel.h"
 #include "core/clock.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
@@ -71,7 +72,13 @@ Result<ServicesImpl::Committed> ServicesImpl::CommitChange(const ChangeFn& chang
   // Bumping first takes the cluster row's lock, so the state read next is current even when
   // another node changes something at the same time.
   ASSIGN_OR_RETURN(int64_t epoch, db::BumpEpoch(*conn));
-  ASSIGN_OR_RETURN(auto fresh, loader_(*conn));
+  // When nothing changed since the snapshot this node published (it carries the epoch before
+  // this change's), it is the state the change starts from: reading everything again would
+  // make every change cost the size of the schema.
+  std::shared_ptr<const Snapshot> fresh = snapshots_.Get();
+  if (!fresh || !fresh->schema || fresh->epoch != epoch - 1) {
+    ASSIGN_OR_RETURN(fresh, loader_(*conn));
+  }
   ASSIGN_OR_RETURN(SnapshotUpdate update, change(*conn, *fresh));
   if (sqlite) {
     ASSIGN_OR_RETURN(auto violations, conn->Query("PRAGMA foreign_key_check"));
@@ -92,12 +99,16 @@ Result<ServicesImpl::Committed> ServicesImpl::CommitChange(const ChangeFn& chang
     patched->epoch = epoch;
     next = std::move(patched);
   }
+  Committed committed{epoch, update.removals, fresh->schema, next->schema};
   Publish(std::move(next));
-  return Committed{epoch, update.removals};
+  return committed;
 }
 
 Status ServicesImpl::ApplyChange(const ChangeOptions& options, const ChangeFn& change) {
   auto started = std::chrono::steady_clock::now();
+  // A change runs to its end whoever asked: no statement limit, and a client that goes away
+  // does not interrupt it (a migration, an index build on a large table take their time).
+  core::CancelScope unlimited(nullptr);
   std::optional<db::SchemaLockGuard> schema_lock;
   if (options.schema_lock) {
     RETURN_IF_ERROR(schema_lock_.Acquire(options.lock_timeout.count() > 0 ? options.lock_timeout
@@ -116,8 +127,74 @@ Status ServicesImpl::ApplyChange(const ChangeOptions& options, const ChangeFn& c
                   {{"change", options.what}, {"epoch", epoch}, {"ms", core::MillisSince(started)}});
   // Outside every lock: waiting for the other nodes must not hold up the next change here.
   Status confirmed = announcer_ == nullptr ? Status::Ok() : announcer_->AnnounceAndConfirm(epoch);
-  if (!confirmed.ok() || !committed->removals) return confirmed;
+  if (!confirmed.ok()) return confirmed;
+  RETURN_IF_ERROR(BuildIndexes(*committed, options.what));
+  if (!committed->removals) return Status::Ok();
   return FinishRemovals(epoch, options.what);
+}
+
+Status ServicesImpl::BuildIndexes(const Committed& committed, const std::string& what) {
+  if (!committed.before || !committed.after || committed.before == committed.after) {
+    return Status::Ok();
+  }
+  const data::SchemaStore* store = snapshots_.Get()->schema_store.get();
+  if (store == nullptr) return Status::Ok();
+  ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+  ASSIGN_OR_RETURN(auto unbuilt, store->UnbuiltIndexes(*conn, committed.before.get(),
+                                                        *committed.after));
+  for (const data::IndexSpec& index : unbuilt) {
+    auto started = std::chrono::steady_clock::now();
+    Status built = store->BuildIndex(*conn, index);
+    if (built.ok()) {
+      core::log::Info("index built", {{"change", what},
+                                      {"index", index.name},
+                                      {"table", index.table},
+                                      {"ms", core::MillisSince(started)}});
+      continue;
+    }
+    // The change asked for an index the data does not allow (a unique one over duplicates):
+    // it gives the index up, so that the definition says what the database enforces.
+    core::log::Warn("index not built; the change gives it up",
+                    {{"change", what}, {"index", index.name}, {"error", built.message()}});
+    Result<Committed> forgone =
+        CommitChange([&](db::Connection& c, const Snapshot& now) -> Result<SnapshotUpdate> {
+          ASSIGN_OR_RETURN(auto next, now.schema_store->ForgoIndex(c, *now.schema, index));
+          return SnapshotUpdate{next, nullptr};
+        });
+    if (!forgone.ok()) {
+      core::log::Error("giving up an index failed",
+                       {{"index", index.name}, {"error", forgone.status().message()}});
+    } else if (announcer_ != nullptr) {
+      announcer_->AnnounceAndConfirm(forgone->epoch).IgnoreError();
+    }
+    return Status(built.code(),
+                  built.message() + " (the rest of the change stands; the definition no longer "
+                                    "asks for this index)",
+                  built.tag());
+  }
+  return Status::Ok();
+}
+
+Status ServicesImpl::BuildUnbuiltIndexes() {
+  auto snapshot = snapshots_.Get();
+  if (!snapshot || !snapshot->schema || !snapshot->schema_store) return Status::Ok();
+  ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+  ASSIGN_OR_RETURN(auto unbuilt,
+                   snapshot->schema_store->UnbuiltIndexes(*conn, nullptr, *snapshot->schema));
+  for (const data::IndexSpec& index : unbuilt) {
+    auto started = std::chrono::steady_clock::now();
+    Status built = snapshot->schema_store->BuildIndex(*conn, index);
+    if (!built.ok()) {
+      core::log::Error("index the schema names could not be built",
+                       {{"index", index.name}, {"error", built.message()}});
+      continue;
+    }
+    core::log::Info("index built", {{"change", "a change cut short"},
+                                    {"index", index.name},
+                                    {"table", index.table},
+                                    {"ms", core::MillisSince(started)}});
+  }
+  return Status::Ok();
 }
 
 Status ServicesImpl::FinishRemovals(int64_t epoch, const std::string& what) {

@@ -61,14 +61,21 @@ class ServicesImpl final : public Services {
   // not drain in time, a crash between the phases) once the whole cluster has drained past them.
   // Cheap when there is nothing to do (one query).
   Status FinishPendingRemovals();
+  // Builds the indexes the schema names that the database lacks or holds invalid: those of a
+  // change whose node stopped before it built them (a node's start calls it).
+  Status BuildUnbuiltIndexes();
 
  private:
-  // Step 9 of a change (services.h) for the removal committed at `epoch`.
+  // Step 10 of a change (services.h) for the removal committed at `epoch`.
   Status FinishRemovals(int64_t epoch, const std::string& what);
   struct Committed {
     int64_t epoch = 0;
-    bool removals = false;  // SnapshotUpdate::removals: step 9 follows
+    bool removals = false;  // SnapshotUpdate::removals: step 10 follows
+    // The schema the change started from and the one it published (step 9 compares them).
+    std::shared_ptr<const data::Schema> before, after;
   };
+  // Step 9 of a change: the indexes it left to be built outside its transaction.
+  Status BuildIndexes(const Committed& committed, const std::string& what);
   // Steps 2 to 7 of a change (services.h), under change_mu_.
   Result<Committed> CommitChange(const ChangeFn& change);
   void Publish(std::shared_ptr<const Snapshot> next);

@@ -312,7 +312,7 @@ Status Application::Serve() {
     kill(getpid(), SIGTERM);  // WaitForStopSignal receives it: the ordinary stop, then exit
   });
 
-  core::ThreadPool workers("db", config_.db.pool_max, 10'000);
+  core::ThreadPool workers("db", config_.db.pool_max, static_cast<size_t>(config_.db.queue_limit));
   core::ThreadPool hashing("hash", config_.auth_hash_threads,
                            static_cast<size_t>(config_.auth_hash_queue));
   api::ApiHandler api(config_.api_base_path, lifecycle_, workers, hashing, *services_);
@@ -341,7 +341,10 @@ Status Application::Serve() {
   migrations_->Register(*task_runner_);
   std::thread startup([this, info] {
     node_->StartUp(info);
-    if (lifecycle_.state() == api::AppState::kRunning) task_runner_->Start();
+    if (lifecycle_.state() != api::AppState::kRunning) return;
+    task_runner_->Start();
+    Status indexes = services_->BuildUnbuiltIndexes();
+    if (!indexes.ok()) core::log::Warn("indexes not checked", {{"error", indexes.message()}});
   });
   if (WaitForStopSignal() == SIGTERM && config_.shutdown_delay.count() > 0 &&
       lifecycle_.state() == api::AppState::kRunning) {

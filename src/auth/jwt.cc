@@ -16,37 +16,16 @@
 namespace slipway::auth {
 namespace {
 
+using core::Base64UrlDecode;
+using core::Base64UrlEncode;
 using core::SodiumReady;
 
 constexpr std::string_view kHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
-constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
 
 // For the functions that cannot report an error: libsodium only fails to initialise when the
 // system has no random source, and then nothing we sign or issue could be trusted.
 void RequireSodium() {
   if (!SodiumReady()) std::abort();
-}
-
-std::string Base64UrlEncode(std::string_view bytes) {
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), kVariant);
-  out.resize(out.size() - 1);  // the encoder writes a terminating NUL
-  return out;
-}
-
-// Strict decoding: no padding, no whitespace, and (libsodium checks this) no non-zero bits left
-// over in the last character, so one token has exactly one spelling.
-std::optional<std::string> Base64UrlDecode(std::string_view text) {
-  std::string out(text.size() * 3 / 4 + 1, '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), /*ignore=*/nullptr, &len, /*b64_end=*/nullptr,
-                        kVariant) != 0) {
-    return std::nullopt;
-  }
-  out.resize(len);
-  return out;
 }
 
 std::string HmacSha256(std::string_view key, std::string_view message) {

@@ -204,6 +204,8 @@ Result<Config> Config::Load(const Environment& env) {
   r.String("DB_PASSWORD", &c.db.password);
   RETURN_IF_ERROR(r.Number("DB_POOL_MAX", 1, 256, &c.db.pool_max));
   RETURN_IF_ERROR(r.Number("DB_FIBER_POOL", 0, 256, &c.db.fiber_pool));
+  RETURN_IF_ERROR(r.Millis("DB_STATEMENT_TIMEOUT", &c.db.statement_timeout, 0));
+  RETURN_IF_ERROR(r.Number("DB_QUEUE_LIMIT", 1, 1'000'000, &c.db.queue_limit));
   RETURN_IF_ERROR(r.OneOf("DB_SQLITE_SYNCHRONOUS", {"full", "normal"}, &c.db.sqlite_synchronous));
 
   std::string format = "console";

@@ -78,6 +78,14 @@ struct DatabaseConfig {
   // DB_FIBER_POOL: PostgreSQL connections per I/O thread for record actions run in fibers
   // (src/core/fiber.h), on top of DB_POOL_MAX; 0 sends them to the worker threads instead.
   int fiber_pool = 4;
+  // DB_STATEMENT_TIMEOUT (ms): the longest one statement of an API request may run; past it the
+  // request is answered 503. 0: no limit. Tasks and procedures (backups, restores, migrations,
+  // schema changes and their index builds) have none.
+  std::chrono::milliseconds statement_timeout{5'000};
+  // DB_QUEUE_LIMIT: API requests that may wait for the database at once (queued for a worker
+  // thread, or in fibers), beyond those it runs; past it a request is answered 503 with
+  // Retry-After rather than waiting behind the others.
+  int queue_limit = 1000;
   std::string sqlite_synchronous = "full";  // DB_SQLITE_SYNCHRONOUS: full | normal
 };
 

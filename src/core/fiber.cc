@@ -1,5 +1,7 @@
 #include "core/fiber.h"
 
+#include "core/cancel.h"
+
 #include <poll.h>
 
 #include <boost/asio/detached.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -37,6 +40,8 @@ thread_local net::io_context* t_io = nullptr;
 // before every suspension and restored after it, so it always names the fiber on the CPU.
 thread_local net::yield_context* t_current = nullptr;
 thread_local std::vector<boost::context::stack_context> t_stacks;
+// Fibers started and not finished, on every thread (LiveFibers).
+std::atomic<int> g_live_fibers{0};
 
 // Guarded stacks cost three system calls to make and free; a thread keeps the ones it used.
 class RecyclingStack {
@@ -59,12 +64,16 @@ class RecyclingStack {
 };
 
 // Runs `start_wait(yield)` with the fiber suspended; restores t_current after.
+// The fiber's current cancel token (core/cancel.h) goes and comes back with it.
 template <typename StartWait>
 void Suspend(StartWait&& start_wait) {
   net::yield_context* self = t_current;
+  core::CancelToken* token = core::CurrentCancelSlot();
   t_current = nullptr;
+  core::CurrentCancelSlot() = nullptr;
   start_wait(*self);
   t_current = self;
+  core::CurrentCancelSlot() = token;
 }
 
 Status PollFd(int fd, short events, std::chrono::milliseconds timeout) {
@@ -121,11 +130,15 @@ void UnbindThread() {
 bool CanSpawn() { return t_io != nullptr; }
 bool InFiber() { return t_current != nullptr; }
 
+int LiveFibers() { return g_live_fibers.load(); }
+
 void Spawn(std::function<void()> task) {
+  g_live_fibers.fetch_add(1);
   net::spawn(
       *t_io, std::allocator_arg, RecyclingStack(),
       [task = std::move(task)](net::yield_context yield) {
         t_current = &yield;
+        core::CurrentCancelSlot() = nullptr;
         try {
           task();
         } catch (const std::exception& e) {
@@ -134,6 +147,8 @@ void Spawn(std::function<void()> task) {
           core::log::Error("a fiber ended with an exception that is not a std::exception");
         }
         t_current = nullptr;
+        core::CurrentCancelSlot() = nullptr;
+        g_live_fibers.fetch_sub(1);
       },
       net::detached);
 }

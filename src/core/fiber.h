@@ -35,6 +35,9 @@ void UnbindThread();
 bool CanSpawn();
 // True inside a fiber.
 bool InFiber();
+// Fibers started and not yet finished, on all threads. A thread's io_context must not be
+// destroyed while one of its fibers is suspended (http::Server waits for them at shutdown).
+int LiveFibers();
 
 // Starts `task` in a new fiber on the calling (bound) thread; it runs when the thread next
 // polls, not inside this call. An exception escaping `task` is logged and swallowed.

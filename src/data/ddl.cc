@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace slipway::data {
@@ -130,31 +131,150 @@ Result<std::string> ColumnDefinition(const Collection& c, const Field& f, const 
   return sql;
 }
 
-Statements IndexesFor(const Collection& c, const Field& f) {
+// The names of a field's own indexes (DropColumnSql drops them before its column).
+Statements DropIndexesFor(const Collection& c, const Field& f) {
   Statements out;
-  if (f.unique && !f.primary_key) {
-    out.push_back("CREATE UNIQUE INDEX " + QuoteIdent(UniqueIndexName(c, f)) + " ON " +
-                  QuoteIdent(c.table) + " (" + QuoteIdent(f.column) + ")");
-  }
-  if (!f.foreign_key_of.empty() && !f.unique && !f.primary_key) {
-    out.push_back("CREATE INDEX " + QuoteIdent(ForeignKeyIndexName(c, f)) + " ON " +
-                  QuoteIdent(c.table) + " (" + QuoteIdent(f.column) + ")");
+  for (const char* suffix : {"uniq", "fk", "idx"}) {
+    out.push_back("DROP INDEX IF EXISTS " + QuoteIdent(IndexName(c.table, f.column, suffix)));
   }
   return out;
 }
 
-Statements DropIndexesFor(const Collection& c, const Field& f) {
-  Statements out;
-  if (f.unique && !f.primary_key) {
-    out.push_back("DROP INDEX IF EXISTS " + QuoteIdent(UniqueIndexName(c, f)));
+std::string Joined(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += sep;
+    out += p;
   }
-  if (!f.foreign_key_of.empty()) {
-    out.push_back("DROP INDEX IF EXISTS " + QuoteIdent(ForeignKeyIndexName(c, f)));
+  return out;
+}
+
+// The collection option `indexes`, as Sequelize's model option that NocoBase passes through:
+// [{fields: ["status", "createdAt"], unique: false, name: "..."}].
+Result<std::vector<IndexSpec>> CompositeIndexes(const Collection& c) {
+  std::vector<IndexSpec> out;
+  const json::value* given = c.options.if_contains("indexes");
+  if (given == nullptr || given->is_null()) return out;
+  const std::string what = "collection '" + c.name + "': 'indexes'";
+  if (!given->is_array()) return InvalidArgument(what + " must be a list");
+  for (const json::value& v : given->as_array()) {
+    if (!v.is_object()) return InvalidArgument(what + ": every entry must be an object");
+    const json::object& o = v.as_object();
+    for (const auto& kv : o) {
+      if (kv.key() != "fields" && kv.key() != "unique" && kv.key() != "name") {
+        return InvalidArgument(what + ": unknown key '" + std::string(kv.key()) +
+                               "' (fields, unique, name)");
+      }
+    }
+    IndexSpec index;
+    index.table = c.table;
+    const json::value* fields = o.if_contains("fields");
+    if (fields == nullptr || !fields->is_array() || fields->as_array().empty() ||
+        fields->as_array().size() > 16) {
+      return InvalidArgument(what + ": every entry needs 'fields', a list of 1 to 16 field names");
+    }
+    for (const json::value& name : fields->as_array()) {
+      const Field* f = name.is_string() ? c.FindField(name.as_string()) : nullptr;
+      if (f == nullptr || !f->has_column()) {
+        return InvalidArgument(what + ": '" +
+                               (name.is_string() ? std::string(name.as_string())
+                                                 : json::serialize(name)) +
+                               "' is not a field of the collection with a column");
+      }
+      if (std::find(index.columns.begin(), index.columns.end(), f->column) !=
+          index.columns.end()) {
+        return InvalidArgument(what + ": field '" + f->name + "' is named twice in one index");
+      }
+      index.columns.push_back(f->column);
+    }
+    if (const json::value* u = o.if_contains("unique"); u != nullptr) {
+      if (!u->is_bool()) return InvalidArgument(what + ": 'unique' must be true or false");
+      index.unique = u->as_bool();
+    }
+    if (const json::value* n = o.if_contains("name"); n != nullptr) {
+      if (!n->is_string()) return InvalidArgument(what + ": 'name' must be a string");
+      RETURN_IF_ERROR(ValidateIdentifier("index", n->as_string()).WithContext(what));
+      index.name = std::string(n->as_string());
+    } else {
+      index.name = IndexName(c.table, Joined(index.columns, "_"), index.unique ? "uniq" : "idx");
+    }
+    index.collection = c.name;
+    out.push_back(std::move(index));
   }
   return out;
 }
 
 }  // namespace
+
+Result<std::vector<IndexSpec>> IndexesOf(const Collection& c) {
+  std::vector<IndexSpec> out;
+  for (const Field* f : c.ColumnFields()) {
+    if (f->primary_key) continue;
+    if (f->unique) {
+      out.push_back({UniqueIndexName(c, *f), c.table, {f->column}, true, c.name, f->name});
+    } else if (!f->foreign_key_of.empty()) {
+      out.push_back({ForeignKeyIndexName(c, *f), c.table, {f->column}, false, c.name, f->name});
+    } else if (f->index) {
+      out.push_back(
+          {IndexName(c.table, f->column, "idx"), c.table, {f->column}, false, c.name, f->name});
+    }
+  }
+  if (c.is_through) {
+    // A pair of records is linked once. The two key columns are the first with a reference.
+    std::vector<std::string> keys;
+    for (const Field* f : c.ColumnFields()) {
+      if (!f->foreign_key_of.empty() && keys.size() < 2) keys.push_back(f->column);
+    }
+    if (keys.size() == 2) {
+      out.push_back({IndexName(c.table, "pair", "uniq"), c.table, keys, true, c.name, ""});
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<IndexSpec> composite, CompositeIndexes(c));
+  for (IndexSpec& index : composite) {
+    for (const IndexSpec& other : out) {
+      if (other.name == index.name) {
+        return InvalidArgument("collection '" + c.name + "': index name '" + index.name +
+                               "' is used twice");
+      }
+    }
+    out.push_back(std::move(index));
+  }
+  return out;
+}
+
+std::string IndexOrigin(const IndexSpec& index) {
+  if (!index.field.empty()) return "field '" + index.collection + "." + index.field + "'";
+  return "index '" + index.name + "' of collection '" + index.collection + "'";
+}
+
+std::string CreateIndexSql(const IndexSpec& index, bool concurrently) {
+  std::string columns;
+  for (const auto& column : index.columns) {
+    if (!columns.empty()) columns += ", ";
+    columns += QuoteIdent(column);
+  }
+  return std::string("CREATE ") + (index.unique ? "UNIQUE " : "") + "INDEX " +
+         (concurrently ? "CONCURRENTLY " : "") + "IF NOT EXISTS " + QuoteIdent(index.name) +
+         " ON " + QuoteIdent(index.table) + " (" + columns + ")";
+}
+
+Result<Statements> IndexChangesSql(const Collection& before, const Collection& after,
+                                   bool defer_creates) {
+  ASSIGN_OR_RETURN(std::vector<IndexSpec> had, IndexesOf(before));
+  ASSIGN_OR_RETURN(std::vector<IndexSpec> wants, IndexesOf(after));
+  auto in = [](const std::vector<IndexSpec>& list, const IndexSpec& index) {
+    return std::find(list.begin(), list.end(), index) != list.end();
+  };
+  Statements out;
+  for (const IndexSpec& index : had) {
+    if (!in(wants, index)) out.push_back("DROP INDEX IF EXISTS " + QuoteIdent(index.name));
+  }
+  if (defer_creates) return out;
+  for (const IndexSpec& index : wants) {
+    if (!in(had, index)) out.push_back(CreateIndexSql(index, /*concurrently=*/false));
+  }
+  return out;
+}
 
 std::string UniqueIndexName(const Collection& c, const Field& f) {
   return IndexName(c.table, f.column, "uniq");
@@ -210,29 +330,16 @@ std::string ColumnTypeSql(const Field& f, Dialect dialect) {
 Result<Statements> CreateTableSql(const Collection& c, const Schema& schema, Dialect dialect) {
   std::string sql = "CREATE TABLE " + QuoteIdent(c.table) + " (";
   bool first = true;
-  Statements indexes;
   for (const Field* f : c.ColumnFields()) {
     ASSIGN_OR_RETURN(std::string column, ColumnDefinition(c, *f, schema, dialect));
     if (!first) sql += ", ";
     sql += column;
     first = false;
-    for (auto& s : IndexesFor(c, *f)) indexes.push_back(std::move(s));
   }
   sql += ")";
   Statements out = {std::move(sql)};
-  for (auto& s : indexes) out.push_back(std::move(s));
-  if (c.is_through) {
-    // A pair of records is linked once. The two key columns are the first with a reference.
-    std::vector<const Field*> keys;
-    for (const Field* f : c.ColumnFields()) {
-      if (!f->foreign_key_of.empty() && keys.size() < 2) keys.push_back(f);
-    }
-    if (keys.size() == 2) {
-      out.push_back("CREATE UNIQUE INDEX " + QuoteIdent(IndexName(c.table, "pair", "uniq")) +
-                    " ON " + QuoteIdent(c.table) + " (" + QuoteIdent(keys[0]->column) + ", " +
-                    QuoteIdent(keys[1]->column) + ")");
-    }
-  }
+  ASSIGN_OR_RETURN(std::vector<IndexSpec> indexes, IndexesOf(c));
+  for (const IndexSpec& index : indexes) out.push_back(CreateIndexSql(index, false));
   return out;
 }
 
@@ -261,9 +368,7 @@ Result<Statements> AddColumnSql(const Collection& c, const Field& f, const Schem
                            "to an existing collection");
   }
   ASSIGN_OR_RETURN(std::string column, ColumnDefinition(c, f, schema, dialect));
-  Statements out = {"ALTER TABLE " + QuoteIdent(c.table) + " ADD COLUMN " + column};
-  for (auto& s : IndexesFor(c, f)) out.push_back(std::move(s));
-  return out;
+  return Statements{"ALTER TABLE " + QuoteIdent(c.table) + " ADD COLUMN " + column};
 }
 
 bool NeedsRebuildToDrop(const Collection& c, const Field& f, Dialect dialect) {
@@ -274,14 +379,6 @@ Statements DropColumnSql(const Collection& c, const Field& f, Dialect dialect) {
   Statements out = DropIndexesFor(c, f);
   out.push_back("ALTER TABLE " + QuoteIdent(c.table) + " DROP COLUMN " + QuoteIdent(f.column));
   return out;
-}
-
-Statements SetUniqueSql(const Collection& c, const Field& f, bool unique, Dialect dialect) {
-  if (unique) {
-    return {"CREATE UNIQUE INDEX " + QuoteIdent(UniqueIndexName(c, f)) + " ON " +
-            QuoteIdent(c.table) + " (" + QuoteIdent(f.column) + ")"};
-  }
-  return {"DROP INDEX IF EXISTS " + QuoteIdent(UniqueIndexName(c, f))};
 }
 
 Result<Statements> RebuildTableSql(const Collection& before, const Collection& after,
@@ -302,9 +399,8 @@ Result<Statements> RebuildTableSql(const Collection& before, const Collection& a
                 " FROM " + QuoteIdent(before.table));
   out.push_back("DROP TABLE " + QuoteIdent(before.table));
   out.push_back("ALTER TABLE " + QuoteIdent(temp.table) + " RENAME TO " + QuoteIdent(after.table));
-  for (const Field* f : after.ColumnFields()) {
-    for (auto& s : IndexesFor(after, *f)) out.push_back(std::move(s));
-  }
+  ASSIGN_OR_RETURN(std::vector<IndexSpec> indexes, IndexesOf(after));
+  for (const IndexSpec& index : indexes) out.push_back(CreateIndexSql(index, false));
   return out;
 }
 

@@ -218,6 +218,11 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& c,
   spec.page_size = pages.page_size;
   spec.paginate = pages.paginate;
   spec.count = pages.count;
+  spec.cursor = pages.cursor;
+  if (spec.cursor && pk == nullptr) {
+    return InvalidArgument("cursor: collection '" + c.name +
+                           "' has no primary key to page by; use page");
+  }
   ASSIGN_OR_RETURN(spec.filter, FilterParam(params));
   return spec;
 }
@@ -243,6 +248,14 @@ Result<Pagination> PaginationParams(const json::object& params) {
                              (v.is_string() ? std::string(v.as_string()) : json::serialize(v)) +
                              "' is not exact or none");
     }
+  }
+  if (auto it = params.find("cursor"); it != params.end()) {
+    if (!it->value().is_string()) return InvalidArgument("cursor: must be text");
+    out.cursor = std::string(it->value().as_string());
+    if (params.contains("page") && out.page != 1) {
+      return InvalidArgument("cursor: a list pages by cursor or by page, not both");
+    }
+    if (!out.paginate) return InvalidArgument("cursor: paginate=false has no pages");
   }
   return out;
 }

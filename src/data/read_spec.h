@@ -10,12 +10,17 @@
 //   count=exact | count=none          a page with its total count, or with hasNext only (the
 //                                     default: the collection's simplePaginate, else a count
 //                                     unless the table is estimated past the limit)
+//   cursor=<meta.nextCursor>          the page after the one that gave the cursor, by the values
+//                                     of its last record's sort keys (cursor.h); `cursor=` (empty)
+//                                     starts at the first record. Without a count unless
+//                                     count=exact.
 //   filter={...} | filter[a][$eq]=1   see filter.h
 //
 // Every name is resolved in the schema; an unknown one is InvalidArgument naming it.
 #pragma once
 
 #include <boost/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +57,7 @@ struct Pagination {
   int64_t page_size = 20;
   bool paginate = true;
   CountMode count = CountMode::kAuto;
+  std::optional<std::string> cursor;  // keyset pagination ("" : from the first record)
 };
 
 struct ReadSpec {
@@ -64,6 +70,7 @@ struct ReadSpec {
   int64_t page_size = 20;
   bool paginate = true;
   CountMode count = CountMode::kAuto;
+  std::optional<std::string> cursor;  // Pagination::cursor
   // kAuto: a table the database estimates past this many rows is not counted.
   int64_t exact_count_limit = 300'000;
 };
@@ -77,7 +84,8 @@ Result<ReadSpec> BuildReadSpec(const Schema& schema, const Collection& collectio
                                const boost::json::object& params,
                                const RecordAccess* access = nullptr);
 
-// Reads page (1..1e9), pageSize (1..kMaxPageSize) and paginate ("false" turns it off).
+// Reads page (1..1e9), pageSize (1..kMaxPageSize), paginate ("false" turns it off), count and
+// cursor (which excludes page and paginate=false).
 Result<Pagination> PaginationParams(const boost::json::object& params);
 
 // Reads a list parameter given as an array of strings or as comma-separated text.

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/json_writer.h"
+#include "data/cursor.h"
 #include "data/repository_internal.h"
 #include "data/values.h"
 
@@ -66,9 +67,14 @@ Result<Repository::Where> Repository::BuildWhere(const json::value& filter_by_tk
   return where;
 }
 
-Result<std::string> Repository::SelectSql(const ReadSpec& spec, const Where& where) const {
-  std::string sql = "SELECT " + ColumnList(spec.columns, true) + " FROM " + QuoteIdent(c_.table) +
-                    " AS \"t\"" + where.joins + WithWhere(where.condition);
+Result<std::string> Repository::SelectSql(const ReadSpec& spec, const Where& where,
+                                          bool sort_columns) const {
+  std::string columns = ColumnList(spec.columns, true);
+  if (sort_columns) {
+    for (const SortKey& k : spec.sort) columns += ", " + Qualified(*k.field);
+  }
+  std::string sql = "SELECT " + columns + " FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                    where.joins + WithWhere(where.condition);
   if (!spec.sort.empty()) {
     sql += " ORDER BY ";
     bool first = true;
@@ -297,52 +303,75 @@ Result<bool> Repository::CountsRows(const ReadSpec& spec) {
 Status Repository::List(const ReadSpec& spec, const json::value& scope, std::string* body) {
   SqlParams params;
   ASSIGN_OR_RETURN(Where where, BuildWhere(nullptr, spec.filter, scope, &params));
-  ASSIGN_OR_RETURN(std::string sql, SelectSql(spec, where));
+  // A count counts what the filter matches, wherever the cursor is.
+  const std::string count_sql = "SELECT count(*) FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
+                                where.joins + WithWhere(where.condition);
+  const std::vector<db::Value> count_values = params.values();
+  const bool by_cursor = spec.paginate && spec.cursor.has_value();
+  if (by_cursor && !spec.cursor->empty()) {
+    ASSIGN_OR_RETURN(std::vector<db::Value> after, DecodeCursor(*spec.cursor, spec.sort));
+    std::string condition = AfterCursorSql(spec.sort, after, &params);
+    where.condition = where.condition.empty() ? condition : where.condition + " AND " + condition;
+  }
+  // The sort keys' values follow the record's columns: the next page's cursor.
+  ASSIGN_OR_RETURN(std::string sql, SelectSql(spec, where, spec.paginate));
   int64_t count = 0;
   std::vector<db::Value> values = params.Take();
-  ASSIGN_OR_RETURN(const bool counted_list, CountsRows(spec));
+  ASSIGN_OR_RETURN(const bool counted_list,
+                   by_cursor ? Result<bool>(spec.count == CountMode::kExact) : CountsRows(spec));
   if (spec.paginate && counted_list) {
-    std::string count_sql = "SELECT count(*) FROM " + QuoteIdent(c_.table) + " AS \"t\"" +
-                            where.joins + WithWhere(where.condition);
-    ASSIGN_OR_RETURN(auto counted, conn_.Query(count_sql, values));
+    ASSIGN_OR_RETURN(auto counted, conn_.Query(count_sql, count_values));
     count = counted->Int(0, 0);
   }
+  const int64_t offset = spec.paginate && !by_cursor ? (spec.page - 1) * spec.page_size : 0;
   std::unique_ptr<db::ResultSet> rows;
   // Without a count, one row more than the page says whether there is a next one.
+  const bool counts_pages = counted_list && !by_cursor;
   int64_t limit = !spec.paginate ? kMaxUnpaginatedRows + 1
-                  : counted_list ? spec.page_size
+                  : counts_pages ? spec.page_size
                                  : spec.page_size + 1;
-  bool has_next = false;
-  if (!spec.paginate || !counted_list || count > (spec.page - 1) * spec.page_size) {
+  bool has_next = counts_pages && count > offset + spec.page_size;
+  if (!spec.paginate || !counts_pages || count > offset) {
     size_t n = values.size();
     sql += " LIMIT $" + std::to_string(n + 1) + " OFFSET $" + std::to_string(n + 2);
     values.emplace_back(limit);
-    values.emplace_back(spec.paginate ? (spec.page - 1) * spec.page_size : int64_t{0});
+    values.emplace_back(offset);
     ASSIGN_OR_RETURN(rows, conn_.Query(sql, values));
     if (!spec.paginate && rows->row_count() > kMaxUnpaginatedRows) {
       return InvalidArgument("paginate=false would return more than " +
                              std::to_string(kMaxUnpaginatedRows) +
                              " records; use page and pageSize");
     }
-    if (spec.paginate && !counted_list && rows->row_count() > spec.page_size) has_next = true;
+    if (spec.paginate && !counts_pages && rows->row_count() > spec.page_size) has_next = true;
   }
+  const int shown = rows ? std::min(rows->row_count(), static_cast<int>(spec.page_size)) : 0;
   body->append("{\"data\":");
   if (rows) {
     RETURN_IF_ERROR(RenderRows(spec.columns, spec.appends, *rows, body, true,
-                               has_next ? static_cast<int>(spec.page_size) : -1));
+                               spec.paginate ? shown : -1));
   } else {
     body->append("[]");
   }
-  if (spec.paginate && !counted_list) {
-    // NocoBase's simple pagination: no count, whether a next page exists.
-    body->append(",\"meta\":{\"page\":" + std::to_string(spec.page) +
-                 ",\"pageSize\":" + std::to_string(spec.page_size) +
-                 ",\"hasNext\":" + (has_next ? "true" : "false") + "}");
-  } else if (spec.paginate) {
-    int64_t total_pages = (count + spec.page_size - 1) / spec.page_size;
-    body->append(",\"meta\":{\"count\":" + std::to_string(count) + ",\"page\":" +
-                 std::to_string(spec.page) + ",\"pageSize\":" + std::to_string(spec.page_size) +
-                 ",\"totalPage\":" + std::to_string(total_pages) + "}");
+  if (spec.paginate) {
+    body->append(",\"meta\":{");
+    if (counted_list) {
+      body->append("\"count\":" + std::to_string(count) + ",");
+    }
+    if (!by_cursor) body->append("\"page\":" + std::to_string(spec.page) + ",");
+    body->append("\"pageSize\":" + std::to_string(spec.page_size));
+    if (counts_pages) {
+      body->append(",\"totalPage\":" +
+                   std::to_string((count + spec.page_size - 1) / spec.page_size));
+    } else {
+      // NocoBase's simple pagination: no count, whether a next page exists.
+      body->append(std::string(",\"hasNext\":") + (has_next ? "true" : "false"));
+    }
+    if (has_next && shown > 0 && !spec.sort.empty()) {
+      body->append(",\"nextCursor\":");
+      core::AppendJsonString(body, EncodeCursor(spec.sort, *rows, shown - 1,
+                                                static_cast<int>(spec.columns.size())));
+    }
+    body->push_back('}');
   }
   body->push_back('}');
   return Status::Ok();

@@ -122,7 +122,9 @@ class Repository {
   };
   Result<Where> BuildWhere(const boost::json::value& filter_by_tk, const boost::json::value& filter,
                            const boost::json::value& scope, SqlParams* params);
-  Result<std::string> SelectSql(const ReadSpec& spec, const Where& where) const;
+  // With `sort_columns`, the sort keys' columns follow the spec's (a list's next cursor).
+  Result<std::string> SelectSql(const ReadSpec& spec, const Where& where,
+                                bool sort_columns = false) const;
   // `max_rows` (as an array; -1: all) leaves out the row a page without a count read to learn
   // whether a next page exists.
   Status RenderRows(const std::vector<const Field*>& columns,

@@ -143,6 +143,7 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
   ASSIGN_OR_RETURN(f.primary_key, OptBool(given, "primaryKey", false, what));
   ASSIGN_OR_RETURN(f.auto_increment, OptBool(given, "autoIncrement", false, what));
   ASSIGN_OR_RETURN(f.unique, OptBool(given, "unique", false, what));
+  ASSIGN_OR_RETURN(f.index, OptBool(given, "index", false, what));
   ASSIGN_OR_RETURN(f.allow_null, OptBool(given, "allowNull", !f.primary_key, what));
   ASSIGN_OR_RETURN(f.length, OptInt(given, "length", 255, 1, 10485760, what));
   ASSIGN_OR_RETURN(f.precision, OptInt(given, "precision", 20, 1, 1000, what));
@@ -199,8 +200,9 @@ Result<Field> ParseFieldDefinition(const json::object& def, std::string_view col
       }
       f.on_delete = on_delete;
     }
-    if (f.unique || f.primary_key || f.default_value) {
-      return InvalidArgument(what + ": relations take no unique, primaryKey or defaultValue");
+    if (f.unique || f.index || f.primary_key || f.default_value) {
+      return InvalidArgument(what +
+                             ": relations take no unique, index, primaryKey or defaultValue");
     }
   } else {
     f.column = f.name;
@@ -327,6 +329,7 @@ json::object FieldToJson(const Field& f, std::string_view collection) {
   if (f.primary_key) o["primaryKey"] = true;
   if (f.auto_increment) o["autoIncrement"] = true;
   if (f.unique) o["unique"] = true;
+  if (f.index) o["index"] = true;
   if (!f.allow_null) o["allowNull"] = false;
   if (IsRelation(f.type)) {
     o["target"] = f.target;

@@ -128,8 +128,8 @@ Field ForeignKeyColumn(const std::string& name, const Field& key, std::string fo
 }
 
 // Field names are compared without regard to case: SQLite's column names are, and the same
-// schema must work on both dialects.
-Status CheckFieldNames(const Collection& c) {
+// schema must work on both dialects. The indexes the collection asks for must name its fields.
+Status CheckCollection(const Collection& c) {
   std::map<std::string, const Field*> seen;
   for (const Field& f : c.fields) {
     auto [it, fresh] = seen.emplace(Folded(f.name), &f);
@@ -140,45 +140,59 @@ Status CheckFieldNames(const Collection& c) {
                            "FIELD_EXISTS");
     }
   }
-  return Status::Ok();
+  return IndexesOf(c).status();
 }
 
 // The next schema, edited in place. Build() checks the collections that were changed.
 class Draft {
  public:
-  explicit Draft(const Schema& now) {
-    for (const auto& [name, c] : now.collections()) collections_[name] = *c;
-  }
+  explicit Draft(const Schema& now) : base_(now.collections()) {}
+  // The collection to edit: copied from the schema the first time, so that a change costs what
+  // it touches, not the size of the schema.
   Collection* Find(std::string_view name) {
-    auto it = collections_.find(std::string(name));
-    if (it == collections_.end()) return nullptr;
-    touched_.insert(it->first);
-    return &it->second;
+    auto it = edited_.find(name);
+    if (it != edited_.end()) return &it->second;
+    auto in = base_.find(std::string(name));
+    if (in == base_.end()) return nullptr;
+    return &edited_.emplace(in->first, *in->second).first->second;
   }
   void Put(Collection c) {
-    touched_.insert(c.name);
-    collections_[c.name] = std::move(c);
+    std::string name = c.name;
+    edited_.insert_or_assign(std::move(name), std::move(c));
   }
   void Erase(std::string_view name) {
-    touched_.erase(std::string(name));
-    collections_.erase(std::string(name));
+    if (auto it = edited_.find(name); it != edited_.end()) edited_.erase(it);
+    base_.erase(std::string(name));
   }
+  // The next schema: the collections not edited are the same objects as before (a change's
+  // index statements compare by identity, RunIndexChanges).
   Result<std::shared_ptr<const Schema>> Build() const {
-    for (const std::string& name : touched_) {
-      auto it = collections_.find(name);
-      if (it != collections_.end()) RETURN_IF_ERROR(CheckFieldNames(it->second));
-    }
-    std::map<std::string, std::shared_ptr<const Collection>> out;
-    for (const auto& [name, c] : collections_) out[name] = std::make_shared<const Collection>(c);
+    for (const auto& [name, c] : edited_) RETURN_IF_ERROR(CheckCollection(c));
+    auto out = base_;
+    for (const auto& [name, c] : edited_) out[name] = std::make_shared<const Collection>(c);
     auto schema = std::make_shared<const Schema>(std::move(out));
     RETURN_IF_ERROR(schema->Validate());
     return schema;
   }
 
  private:
-  std::map<std::string, Collection> collections_;
-  std::set<std::string> touched_;
+  std::map<std::string, std::shared_ptr<const Collection>> base_;
+  std::map<std::string, Collection, std::less<>> edited_;
 };
+
+// The index statements of a change for every collection `next` changed that `now` has too:
+// drops, and on SQLite the creates; on PostgreSQL a create is left to the change's caller
+// (ApplyChange), which builds it without blocking writes (BuildIndexes).
+Status RunIndexChanges(db::Connection& conn, const Schema& now, const Schema& next) {
+  const bool defer = conn.dialect() == db::Dialect::kPostgres;
+  for (const auto& [name, after] : next.collections()) {
+    const Collection* before = now.Find(name);
+    if (before == nullptr || before == after.get() || before->table != after->table) continue;
+    ASSIGN_OR_RETURN(Statements statements, IndexChangesSql(*before, *after, defer));
+    RETURN_IF_ERROR(Run(conn, statements).WithContext("collection '" + name + "'"));
+  }
+  return Status::Ok();
+}
 
 // A new collection's name must not be one the server, the database or another collection
 // already uses, in any case: each would be a 500 (or an unreachable collection) later.
@@ -205,13 +219,11 @@ Status CheckCollectionName(db::Connection& conn, const Schema& now, std::string_
                            "COLLECTION_EXISTS");
     }
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> tables, db::ListTables(conn));
-  for (const std::string& table : tables) {
-    if (Folded(table) == folded) {
-      return AlreadyExists("the database already has a table named '" + table +
-                               "'; choose another name for the collection",
-                           "TABLE_EXISTS");
-    }
+  ASSIGN_OR_RETURN(std::optional<std::string> table, db::FindTableIgnoringCase(conn, name));
+  if (table) {
+    return AlreadyExists("the database already has a table named '" + *table +
+                             "'; choose another name for the collection",
+                         "TABLE_EXISTS");
   }
   return Status::Ok();
 }
@@ -295,10 +307,21 @@ Status SyncTable(db::Connection& conn, const Collection& c, const Schema& schema
     return Run(conn, create);
   }
   ASSIGN_OR_RETURN(auto columns, db::ListColumns(conn, c.table));
+  std::set<std::string> added;
   for (const Field* f : c.ColumnFields()) {
     if (std::find(columns.begin(), columns.end(), f->column) != columns.end()) continue;
     ASSIGN_OR_RETURN(Statements add, AddColumnSql(c, *f, schema, conn.dialect()));
     RETURN_IF_ERROR(Run(conn, add).WithContext("collection '" + c.name + "'"));
+    added.insert(f->column);
+  }
+  // The indexes of the columns added (a plugin's table, small: built in the transaction).
+  ASSIGN_OR_RETURN(std::vector<IndexSpec> indexes, IndexesOf(c));
+  for (const IndexSpec& index : indexes) {
+    for (const std::string& column : index.columns) {
+      if (!added.count(column)) continue;
+      RETURN_IF_ERROR(conn.ExecScript(CreateIndexSql(index, /*concurrently=*/false)));
+      break;
+    }
   }
   return Status::Ok();
 }
@@ -622,6 +645,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateCollection(db::Connecti
     RETURN_IF_ERROR(Run(conn, add));
     RETURN_IF_ERROR(SaveFieldRows(conn, *target, CodeFieldNames(code_, target_name)));
   }
+  RETURN_IF_ERROR(RunIndexChanges(conn, now, *next));
   return next;
 }
 
@@ -656,6 +680,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateCollection(
   Draft draft(now);
   draft.Put(next_c);
   ASSIGN_OR_RETURN(auto next, draft.Build());
+  RETURN_IF_ERROR(RunIndexChanges(conn, now, *next));
   RETURN_IF_ERROR(SaveCollectionRow(conn, next_c, /*insert=*/false));
   return next;
 }
@@ -992,6 +1017,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::CreateField(db::Connection& c
     RETURN_IF_ERROR(Run(conn, add).WithContext(what));
     touched.insert(owner);
   }
+  RETURN_IF_ERROR(RunIndexChanges(conn, now, *next));
   for (const std::string& name : touched) {
     RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(name), CodeFieldNames(code_, name)));
   }
@@ -1039,7 +1065,6 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
   Draft draft(now);
   Collection* self = draft.Find(collection);
   Field* target = FindMutable(*self, field);
-  Statements ddl;
   std::string new_name = target->name;
   if (auto it = values.find("name"); it != values.end()) {
     if (!it->value().is_string()) return InvalidArgument(what + ": 'name' must be a string");
@@ -1067,15 +1092,19 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
     // schema (which name the column) go on working on every node.
     target->name = new_name;
   }
-  if (auto it = values.find("unique"); it != values.end()) {
-    if (!it->value().is_bool()) return InvalidArgument(what + ": 'unique' must be true or false");
-    bool unique = it->value().as_bool();
-    if (unique != f->unique) {
-      if (!f->has_column()) return InvalidArgument(what + ": a relation cannot be unique");
-      for (auto& s : SetUniqueSql(*self, *target, unique, conn.dialect()))
-        ddl.push_back(std::move(s));
-      target->unique = unique;
-    }
+  // An index gained or lost (RunIndexChanges makes the difference).
+  for (auto [key, flag] : {std::pair<const char*, bool*>{"unique", &target->unique},
+                           std::pair<const char*, bool*>{"index", &target->index}}) {
+    auto it = values.find(key);
+    if (it == values.end()) continue;
+    if (!it->value().is_bool())
+      return InvalidArgument(what + ": '" + key + "' must be true or false");
+    if (it->value().as_bool() == *flag) continue;
+    if (!f->has_column())
+      return InvalidArgument(what + ": a relation takes no '" + key + "'");
+    if (f->primary_key) return InvalidArgument(what + ": the primary key is indexed already");
+    *flag = it->value().as_bool();
+    target->options.erase(key);  // the definition as given at creation no longer says it
   }
   if (auto it = values.find("defaultValue"); it != values.end()) {
     if (it->value().is_null()) {
@@ -1088,12 +1117,15 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
     target->interface = std::string(it->value().as_string());
   }
   for (const auto& kv : values) {
-    if (kv.key() == "name" || kv.key() == "unique" || kv.key() == "collectionName") continue;
+    if (kv.key() == "name" || kv.key() == "unique" || kv.key() == "index" ||
+        kv.key() == "collectionName") {
+      continue;
+    }
     target->options[kv.key()] = kv.value();
   }
   target->options["name"] = target->name;
   ASSIGN_OR_RETURN(auto next, draft.Build());
-  RETURN_IF_ERROR(Run(conn, ddl).WithContext(what));
+  RETURN_IF_ERROR(RunIndexChanges(conn, now, *next).WithContext(what));
   RETURN_IF_ERROR(SaveFieldRows(conn, *next->Find(collection), CodeFieldNames(code_, collection)));
   return next;
 }
@@ -1467,7 +1499,7 @@ void CompareFields(const Collection* now, const Collection& next, const std::set
     }
     change.kind = Kind::kAlterField;
     if (old->name != f->name) change.previous_name = old->name;
-    change.unique_changed = old->unique != f->unique;
+    change.index_changed = old->unique != f->unique || old->index != f->index;
     change.changed = std::move(differ);
     plan->changes.push_back(std::move(change));
   }
@@ -1597,16 +1629,12 @@ Result<SchemaStore::SyncResult> SchemaStore::Sync(db::Connection& conn, const Sc
       ASSIGN_OR_RETURN(Statements add, AddColumnSql(*in, *f, next, conn.dialect()));
       RETURN_IF_ERROR(Run(conn, add).WithContext("field '" + c.collection + "." + c.field + "'"));
     } else if (c.kind == Kind::kAlterField) {
-      const Field* f = in->FindField(c.field);
       rewritten.insert(c.collection);
-      if (c.unique_changed) {
-        RETURN_IF_ERROR(Run(conn, SetUniqueSql(*in, *f, f->unique, conn.dialect()))
-                            .WithContext("field '" + c.collection + "." + c.field + "'"));
-      }
     } else if (c.kind == Kind::kAlterCollection) {
       RETURN_IF_ERROR(SaveCollectionRow(conn, *in, /*insert=*/false));
     }
   }
+  RETURN_IF_ERROR(RunIndexChanges(conn, now, next));
   // The stored definitions of what changed, as `next` has them.
   for (const std::string& name : rewritten) {
     const Collection* c = next.Find(name);

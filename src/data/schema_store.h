@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "data/ddl.h"
 #include "data/schema.h"
 #include "db/database.h"
 
@@ -50,7 +51,7 @@ struct SchemaChange {
   std::string target;         // relations: the collection they point at
   std::string column;         // a dropped field's column, a dropped collection's table
   std::vector<std::string> changed;  // altered: the definition keys that differ
-  bool unique_changed = false;       // altered: gains or loses `unique` (an index)
+  bool index_changed = false;  // altered: gains or loses `unique` or `index` (an index)
 };
 std::string_view SchemaChangeKindName(SchemaChange::Kind kind);  // "addCollection", ...
 
@@ -127,6 +128,27 @@ class SchemaStore {
   // slipway_pending_drops), in the caller's transaction; returns how many were done. Columns
   // before tables; one that `now` uses again, or that is already gone, is only forgotten.
   Result<int> FinishRemovals(db::Connection& conn, const Schema& now, int64_t up_to_epoch) const;
+
+  // Indexes on PostgreSQL (schema_indexes.cc). A change to a table that holds rows leaves its
+  // new indexes out of the transaction (ddl.h); the one who made the change builds them after
+  // the commit, and the change is confirmed once they are valid (api/services.h).
+  //
+  // The indexes `next` asks for that the database lacks or holds invalid (a build cut short):
+  // with `now`, only those of collections the change touched (not the same object in both) and
+  // new since `now`; without it, those of every collection (a node's start finishes the builds
+  // a crash cut short). Empty on SQLite, whose changes build their indexes in the transaction.
+  Result<std::vector<IndexSpec>> UnbuiltIndexes(db::Connection& conn, const Schema* now,
+                                                const Schema& next) const;
+  // Builds `index` with CREATE INDEX CONCURRENTLY on `conn` (outside any transaction): writes
+  // go on meanwhile. One node builds a given index at a time (an advisory lock; another waits
+  // and finds it built). An invalid leftover of the same name is dropped first, and so is the
+  // index of a build that fails; the error names who asked for the index and why it failed
+  // (AlreadyExists UNIQUE_VIOLATION with the duplicated key for a unique index).
+  Status BuildIndex(db::Connection& conn, const IndexSpec& index) const;
+  // The change that gives up an index that could not be built: the field's `unique` or `index`
+  // is cleared, or the collection's `indexes` entry removed. In the caller's transaction.
+  Result<std::shared_ptr<const Schema>> ForgoIndex(db::Connection& conn, const Schema& now,
+                                                   const IndexSpec& index) const;
 
   // The code-defined collections (for plugins' install migrations).
   const CodeCollections& code_collections() const { return code_; }

@@ -1,6 +1,7 @@
 #include "db/catalog.h"
 
 #include <map>
+#include <optional>
 #include <set>
 
 namespace slipway::db {
@@ -29,6 +30,34 @@ Result<std::vector<std::string>> ListColumns(Connection& conn, std::string_view 
   std::vector<std::string> columns;
   for (int r = 0; r < rs->row_count(); ++r) columns.emplace_back(rs->Text(r, 0));
   return columns;
+}
+
+Result<std::optional<std::string>> FindTableIgnoringCase(Connection& conn, std::string_view table) {
+  std::string name(table);
+  const char* sql = conn.dialect() == Dialect::kSqlite
+                        ? "SELECT name FROM sqlite_master WHERE type = 'table' AND lower(name) = "
+                          "lower($1) LIMIT 1"
+                        : "SELECT relname FROM pg_class WHERE relnamespace = "
+                          "current_schema()::regnamespace AND relkind IN ('r', 'p') AND "
+                          "lower(relname) = lower($1) LIMIT 1";
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
+  if (rs->row_count() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(rs->Text(0, 0)));
+}
+
+Result<std::vector<std::string>> ListIndexes(Connection& conn, std::string_view table) {
+  std::string name(table);
+  const char* sql = conn.dialect() == Dialect::kSqlite
+                        ? "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 "
+                          "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                        : "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = "
+                          "i.indexrelid JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = $1 "
+                          "AND t.relnamespace = current_schema()::regnamespace AND i.indisvalid "
+                          "AND NOT i.indisprimary ORDER BY 1";
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
+  std::vector<std::string> indexes;
+  for (int r = 0; r < rs->row_count(); ++r) indexes.emplace_back(rs->Text(r, 0));
+  return indexes;
 }
 
 Result<std::vector<std::string>> ListTables(Connection& conn) {

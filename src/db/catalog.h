@@ -1,6 +1,7 @@
 // Catalog queries that differ between dialects: does a table exist, which tables are there.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,11 @@ namespace slipway::db {
 Result<bool> TableExists(Connection& conn, std::string_view table);
 // The columns of `table`, in order.
 Result<std::vector<std::string>> ListColumns(Connection& conn, std::string_view table);
+// The table whose name equals `table` without regard to ASCII case, if any (one lookup, at any
+// number of tables).
+Result<std::optional<std::string>> FindTableIgnoringCase(Connection& conn, std::string_view table);
+// The valid indexes of `table` beside its primary key, by name.
+Result<std::vector<std::string>> ListIndexes(Connection& conn, std::string_view table);
 // Every table in the database (SQLite) or in the current schema (PostgreSQL).
 Result<std::vector<std::string>> ListTables(Connection& conn);
 // The tables `table`'s foreign keys point at (itself included when it refers to itself).

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <unordered_map>
+#include <utility>
 
+#include "core/cancel.h"
 #include "core/fiber.h"
 
 namespace slipway::db {
@@ -39,14 +41,24 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept
     set_ = other.set_;
     conn_ = std::move(other.conn_);
     shared_ = other.shared_;
+    token_ = std::exchange(other.token_, nullptr);
+    subscription_ = other.subscription_;
     other.pool_ = nullptr;
   }
   return *this;
 }
 
+void PooledConnection::Watch(core::CancelToken* token) {
+  Connection* conn = get();
+  token_ = token;
+  subscription_ = token->Subscribe([conn] { conn->Interrupt(); });
+}
+
 PooledConnection::~PooledConnection() { Release(); }
 
 void PooledConnection::Release() {
+  // First: once the connection is back in the pool, nothing interrupts it.
+  if (token_ != nullptr) std::exchange(token_, nullptr)->Unsubscribe(subscription_);
   if (pool_ != nullptr && conn_) {
     if (set_ != nullptr) {
       pool_->ReturnToSet(*set_, std::move(conn_));
@@ -121,17 +133,35 @@ void Pool::ReturnToSet(FiberSet& set, std::unique_ptr<Connection> conn) {
   }
 }
 
+Result<PooledConnection> Pool::ForCurrentRequest(PooledConnection c) {
+  core::CancelToken* token = core::CurrentCancel();
+  if (token != nullptr && token->cancelled()) {
+    return Aborted("the request was cancelled before its statement ran", kCancelled);
+  }
+  RETURN_IF_ERROR(c->SetStatementTimeout(token != nullptr ? token->statement_limit()
+                                                          : std::chrono::milliseconds(0)));
+  // A shared connection (the read pipeline) cancels its statements itself, one by one.
+  if (token != nullptr && c.shared_ == nullptr) c.Watch(token);
+  return c;
+}
+
 Result<PooledConnection> Pool::AcquireReader(std::chrono::milliseconds timeout) {
   if (!reader_factory_ || !fiber::InFiber()) return Acquire(timeout);
   FiberSet& set = ThisThreadSet();
   if (!set.reader) {
     ASSIGN_OR_RETURN(set.reader, reader_factory_());
   }
-  return PooledConnection::Shared(set.reader.get());
+  return ForCurrentRequest(PooledConnection::Shared(set.reader.get()));
 }
 
 Result<PooledConnection> Pool::Acquire(std::chrono::milliseconds timeout) {
-  if (per_thread_ > 0 && fiber::InFiber()) return AcquireInFiber(timeout);
+  ASSIGN_OR_RETURN(PooledConnection c, per_thread_ > 0 && fiber::InFiber()
+                                           ? AcquireInFiber(timeout)
+                                           : AcquireShared(timeout));
+  return ForCurrentRequest(std::move(c));
+}
+
+Result<PooledConnection> Pool::AcquireShared(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (idle_.empty() && open_ >= max_size_) {

@@ -10,8 +10,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
+#include "core/cancel.h"
 #include "slipway/database.h"
 
 namespace slipway::db {
@@ -20,6 +22,10 @@ namespace slipway::db {
 // lost). Its message names the server; the API answers such errors with a generic message and
 // logs the details (api/api_handler.cc).
 inline constexpr const char* kDatabaseUnavailable = "DB_UNAVAILABLE";
+// The tags of a statement past its time limit (Connection::SetStatementTimeout) and of one
+// interrupted (Connection::Interrupt): the API answers both 503.
+inline constexpr const char* kStatementTimeout = "STATEMENT_TIMEOUT";
+inline constexpr const char* kCancelled = "CANCELLED";
 
 // Opens new connections for a Pool.
 using ConnectionFactory = std::function<Result<std::unique_ptr<Connection>>()>;
@@ -37,7 +43,9 @@ class PooledConnection {
       : pool_(other.pool_),
         set_(other.set_),
         conn_(std::move(other.conn_)),
-        shared_(other.shared_) {
+        shared_(other.shared_),
+        token_(std::exchange(other.token_, nullptr)),
+        subscription_(other.subscription_) {
     other.pool_ = nullptr;
   }
   PooledConnection& operator=(PooledConnection&& other) noexcept;
@@ -55,14 +63,22 @@ class PooledConnection {
   Connection* get() const { return conn_ ? conn_.get() : shared_; }
 
  private:
+  friend class Pool;
   void Release();
+  // Interrupts the connection when `token` is cancelled, until it is released.
+  void Watch(core::CancelToken* token);
   Pool* pool_ = nullptr;
   FiberSet* set_ = nullptr;  // borrowed by a fiber from its thread's set
   std::unique_ptr<Connection> conn_;
   Connection* shared_ = nullptr;
+  core::CancelToken* token_ = nullptr;
+  uint64_t subscription_ = 0;
 };
 
-// At most `max_size` connections, opened lazily. Acquire blocks until one is free or the timeout
+// At most `max_size` connections, opened lazily. A borrow made for an API request (one with a
+// current core::CancelToken) gets the request's statement limit and is interrupted when the
+// request is cancelled; any other borrow (tasks, procedures, the CLI) has no statement limit. A
+// borrow for a request already cancelled fails with Aborted (CANCELLED). Acquire blocks until one is free or the timeout
 // passes (Unavailable). A connection returned broken or inside an open transaction is rolled
 // back or discarded, so a borrower's mistake never leaks into the next request.
 //
@@ -93,6 +109,9 @@ class Pool {
  private:
   friend class PooledConnection;
   void Return(std::unique_ptr<Connection> conn);
+  // The borrow as the current request needs it (see the class comment).
+  Result<PooledConnection> ForCurrentRequest(PooledConnection c);
+  Result<PooledConnection> AcquireShared(std::chrono::milliseconds timeout);
   FiberSet& ThisThreadSet();
   Result<PooledConnection> AcquireInFiber(std::chrono::milliseconds timeout);
   void ReturnToSet(FiberSet& set, std::unique_ptr<Connection> conn);

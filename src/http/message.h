@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/cancel.h"
 #include "slipway/status.h"
 
 namespace slipway::http {
@@ -50,6 +51,10 @@ struct Request {
   std::string remote;      // peer address
   std::string request_id;  // X-Request-Id from the client, or one the server made
   std::chrono::steady_clock::time_point received_at;
+  // Cancelled when the client goes away before its answer (it closed or reset the connection),
+  // or the server closes the connection (a shutdown past its grace): work for the request may
+  // stop then (core/cancel.h). Set by the server for every request.
+  std::shared_ptr<core::CancelToken> cancel;
   // The sink of Handler::PlanBody's plan, given back once its Finish() succeeded (then `body` is
   // empty). Shared: the server holds it while the body streams in, the handler after.
   std::shared_ptr<BodySink> sink;

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,6 +211,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool KeepAlive() const;
   void OnWrite(beast::error_code ec, size_t bytes, bool keep_alive);
   void FailRead(beast::error_code ec);
+  // While a request is in flight: cancels its token (Request::cancel) if the client goes away.
+  void WatchForDisconnect();
   void Close();
   // Each phase (wait, headers, body, write) arms the timer; on expiry the pending operation is
   // cancelled and `timed_out_` tells its handler why. The generation makes a stale expiry that
@@ -238,6 +241,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   bool first_request_ = true;
   bool in_flight_ = false;
+  std::shared_ptr<core::CancelToken> cancel_;  // of the request in flight
+  uint64_t watch_generation_ = 0;
   bool close_after_response_ = false;
   bool closed_ = false;
   bool request_keep_alive_ = true;
@@ -271,6 +276,9 @@ class ServerImpl final : public Server {
     Shutdown(std::chrono::milliseconds(0));
     acceptor_.reset();
     pending_.reset();
+    if (fibers_outlived_) {
+      for (auto& ctx : contexts_) ctx.release();  // see Shutdown
+    }
     contexts_.clear();
   }
 
@@ -323,9 +331,12 @@ class ServerImpl final : public Server {
     if (left > 0) {
       core::log::Warn("shutdown grace period over; closing connections",
                       {{"connections", left}, {"grace_ms", static_cast<long long>(grace.count())}});
+      // Closing cancels their requests (Request::cancel): statements are interrupted, and the
+      // fibers that wait for them end.
       ForEachSession([](const std::shared_ptr<Session>& s) { s->ForceClose(); });
       auto hard_deadline = Clock::now() + std::chrono::seconds(2);
-      while (connection_count() > 0 && Clock::now() < hard_deadline) {
+      while ((connection_count() > 0 || fiber::LiveFibers() > 0) &&
+             Clock::now() < hard_deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
@@ -333,6 +344,13 @@ class ServerImpl final : public Server {
     for (auto& ctx : contexts_) ctx->stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    // A fiber still suspended would be unwound on this thread when its io_context is destroyed,
+    // away from the stack and thread it belongs to: the contexts are left to the process's end.
+    fibers_outlived_ = fiber::LiveFibers() > 0;
+    if (fibers_outlived_) {
+      core::log::Warn("requests still waiting at shutdown are abandoned",
+                      {{"fibers", fiber::LiveFibers()}});
+    }
   }
 
   const ServerOptions& options() const { return options_; }
@@ -401,6 +419,7 @@ class ServerImpl final : public Server {
   size_t next_context_ = 0;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
+  bool fibers_outlived_ = false;  // Shutdown left fibers suspended
   mutable std::mutex mu_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::atomic<uint64_t> next_request_{1};
@@ -704,6 +723,9 @@ void Session::Dispatch() {
   };
   auto completion = std::make_shared<Completion>();
   completion->session = shared_from_this();
+  cancel_ = std::make_shared<core::CancelToken>();
+  request_.cancel = cancel_;
+  WatchForDisconnect();
   Request request = std::move(request_);  // the handler may keep it, or drop it (and its sink)
   server_->handler().Handle(std::move(request), [completion](Response response) {
     if (completion->done) return;
@@ -729,8 +751,33 @@ void Session::SetHead(bhttp::response<Body>& res, const Response& response, bool
   res.keep_alive(keep_alive);
 }
 
+void Session::WatchForDisconnect() {
+  const uint64_t generation = ++watch_generation_;
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this(),
+                                              generation](beast::error_code ec) {
+    if (ec || generation != self->watch_generation_ || !self->in_flight_ || self->closed_) return;
+    // Readable while the request is in flight: the client closed or reset the connection, or
+    // sent its next request ahead (pipelining), which only a peek tells apart.
+    char byte;
+    ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // the next request: the client still waits for this answer
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      self->WatchForDisconnect();
+      return;
+    }
+    core::log::Debug("client went away; its request is cancelled",
+                     {{"path", self->path_}, {"id", self->request_id_}});
+    if (self->cancel_) self->cancel_->Cancel();
+  });
+}
+
 void Session::Write(Response response) {
   if (closed_) return;
+  // The answer is here: stop watching for the client to leave.
+  ++watch_generation_;
+  cancel_.reset();
+  beast::error_code ignored;
+  socket_.cancel(ignored);
   if (response.file) {
     WriteFile(std::move(response));
     return;
@@ -852,6 +899,7 @@ void Session::OnWrite(beast::error_code ec, size_t bytes, bool keep_alive) {
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  if (in_flight_ && cancel_) cancel_->Cancel();  // nobody will read the answer
   sink_.reset();
   Disarm();
   beast::error_code ec;

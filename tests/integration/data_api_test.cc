@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <thread>
 
@@ -645,6 +646,220 @@ TEST_P(DataApiTest, ListsCountOnlyWhereItIsCheap) {
   ApiResult bad = api_->Get("small:list?count=maybe");
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_NE(bad.body.find("count"), std::string::npos) << bad.body;
+}
+
+// Keyset pages (issue 16): following meta.nextCursor visits every record once, in the order of
+// the sort, whatever the sort (NULLs and ties included), and a bad cursor is refused.
+TEST_P(DataApiTest, CursorPagesVisitEveryRecordOnceInOrder) {
+  ASSERT_EQ(api_->Post("collections:create", J(R"({"name":"items","fields":[
+      {"name":"rank","type":"integer"},{"name":"label","type":"string"},
+      {"name":"at","type":"date"}]})"))
+                .status,
+            200);
+  for (int i = 0; i < 23; ++i) {
+    json::object v{{"label", "l" + std::to_string(i % 7)},
+                   {"at", "2026-12-0" + std::to_string(1 + i % 3) + "T10:00:00.123Z"}};
+    if (i % 4 != 0) v["rank"] = i % 5;
+    ASSERT_EQ(api_->Post("items:create", v).status, 200);
+  }
+  auto ids = [](const json::value& data) {
+    std::vector<int64_t> out;
+    for (const auto& r : data.as_array()) out.push_back(r.at("id").as_int64());
+    return out;
+  };
+  for (std::string sort : {"", "rank", "-rank", "-rank,label", "label,-id", "at,-rank", "at"}) {
+    std::string by = sort.empty() ? "" : "&sort=" + sort;
+    ApiResult all = api_->Get("items:list?paginate=false" + by);
+    ASSERT_EQ(all.status, 200) << all.body;
+    std::vector<int64_t> expected = ids(all.data());
+    ASSERT_EQ(expected.size(), 23u);
+    std::vector<int64_t> walked;
+    std::string cursor;
+    for (int page = 0; page < 10; ++page) {
+      ApiResult r = api_->Get("items:list?pageSize=4&cursor=" + cursor + by);
+      ASSERT_EQ(r.status, 200) << sort << ": " << r.body;
+      const json::object& meta = r.json.at("meta").as_object();
+      EXPECT_FALSE(meta.contains("page")) << meta;
+      EXPECT_FALSE(meta.contains("count")) << meta;
+      for (int64_t id : ids(r.data())) walked.push_back(id);
+      if (!meta.at("hasNext").as_bool()) {
+        EXPECT_FALSE(meta.contains("nextCursor")) << meta;
+        break;
+      }
+      cursor = std::string(meta.at("nextCursor").as_string());
+    }
+    EXPECT_EQ(walked, expected) << "sort '" << sort << "'";
+  }
+  // An offset page gives the cursor of the page after it.
+  ApiResult first = api_->Get("items:list?pageSize=5&sort=-rank&count=exact");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json.at("meta").at("count"), 23);
+  std::string next(first.json.at("meta").at("nextCursor").as_string());
+  ApiResult by_cursor = api_->Get("items:list?pageSize=5&sort=-rank&cursor=" + next);
+  ApiResult by_page = api_->Get("items:list?pageSize=5&sort=-rank&page=2");
+  ASSERT_EQ(by_cursor.status, 200) << by_cursor.body;
+  EXPECT_EQ(ids(by_cursor.data()), ids(by_page.data()));
+  // With a filter, and counted on request: the count is the filter's, wherever the cursor is.
+  ApiResult filtered = api_->Get("items:list?pageSize=3&count=exact&cursor=" + next +
+                                 "&sort=-rank&filter=" + Encode(R"({"rank":{"$gte":2}})"));
+  ASSERT_EQ(filtered.status, 200) << filtered.body;
+  ApiResult matching = api_->Get("items:list?paginate=false&filter=" +
+                                 Encode(R"({"rank":{"$gte":2}})"));
+  EXPECT_EQ(filtered.json.at("meta").at("count").as_int64(),
+            static_cast<int64_t>(matching.data().as_array().size()));
+  // Refused, naming the cursor: not one, made for another sort, beside a page number.
+  for (std::string bad : {std::string("items:list?cursor=bm90LWEtY3Vyc29y"),
+                          std::string("items:list?cursor=%25%25"),
+                          "items:list?sort=label&cursor=" + next,
+                          "items:list?sort=-rank&page=2&cursor=" + next}) {
+    ApiResult r = api_->Get(bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_NE(r.message().find("cursor"), std::string::npos) << r.body;
+  }
+}
+
+// Indexes users ask for (issue 16): a field's `index` and `unique`, a collection's composite
+// `indexes`, each made and dropped with the definition; one the data does not allow is refused
+// and leaves the definition as it was.
+TEST_P(DataApiTest, IndexesFollowTheDefinitions) {
+  ASSERT_EQ(api_->Post("collections:create", J(R"({"name":"orders","fields":[
+      {"name":"status","type":"string"},{"name":"total","type":"integer"},
+      {"name":"code","type":"string"},{"name":"sku","type":"string","index":true}]})"))
+                .status,
+            200);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(api_->Post("orders:create", json::object{{"status", i % 2 ? "open" : "paid"},
+                                                       {"total", i},
+                                                       {"code", i < 2 ? "same" : "c" +
+                                                                     std::to_string(i)}})
+                  .status,
+              200);
+  }
+  auto conn = GetParam().dialect == db::Dialect::kPostgres
+                  ? db::OpenPostgres(pg_->options())
+                  : db::OpenSqlite({dir_.path() / "storage" / "db" / "slipway.sqlite"});
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  auto indexes = [&] {
+    auto list = db::ListIndexes(**conn, "orders");
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    return list.ok() ? *list : std::vector<std::string>();
+  };
+  auto has = [&](const std::string& name) {
+    auto list = indexes();
+    return std::find(list.begin(), list.end(), name) != list.end();
+  };
+  EXPECT_TRUE(has("orders_sku_idx"));
+  ApiResult on = api_->Post("collections/orders/fields:update?filterByTk=status",
+                            J(R"({"index":true})"));
+  ASSERT_EQ(on.status, 200) << on.body;
+  EXPECT_TRUE(has("orders_status_idx"));
+  ApiResult got = api_->Get("collections/orders/fields:get?filterByTk=status");
+  EXPECT_EQ(got.data().at("index"), true) << got.body;
+  ASSERT_EQ(api_->Post("collections/orders/fields:update?filterByTk=status",
+                       J(R"({"index":false})"))
+                .status,
+            200);
+  EXPECT_FALSE(has("orders_status_idx"));
+  // Unique over duplicates: refused with the duplicated value, and nothing of it stays.
+  ApiResult dup = api_->Post("collections/orders/fields:update?filterByTk=code",
+                             J(R"({"unique":true})"));
+  EXPECT_EQ(dup.status, 409) << dup.body;
+  EXPECT_NE(dup.message().find("orders.code"), std::string::npos) << dup.body;
+  EXPECT_FALSE(has("orders_code_uniq"));
+  got = api_->Get("collections/orders/fields:get?filterByTk=code");
+  EXPECT_FALSE(got.data().as_object().contains("unique")) << got.body;
+  EXPECT_EQ(api_->Post("orders:create", J(R"({"code":"same"})")).status, 200);
+  // Composite indexes, by the collection's `indexes` option.
+  ApiResult composite = api_->Post("collections:update?filterByTk=orders",
+                                   J(R"({"indexes":[{"fields":["status","total"]},
+                                        {"fields":["total"],"unique":true,"name":"by_total"}]})"));
+  ASSERT_EQ(composite.status, 200) << composite.body;
+  EXPECT_TRUE(has("orders_status_total_idx"));
+  EXPECT_TRUE(has("by_total"));
+  for (const char* bad : {R"({"indexes":[{"fields":["nope"]}]})", R"({"indexes":{"a":1}})",
+                          R"({"indexes":[{"fields":[]}]})",
+                          R"({"indexes":[{"fields":["status"],"name":"bad name"}]})"}) {
+    ApiResult r = api_->Post("collections:update?filterByTk=orders", J(bad));
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_NE(r.message().find("indexes"), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(has("orders_status_total_idx"));
+  // A field an index names cannot go while the index does.
+  ApiResult in_use = api_->Post("collections/orders/fields:destroy?filterByTk=status");
+  EXPECT_EQ(in_use.status, 400) << in_use.body;
+  ASSERT_EQ(api_->Post("collections:update?filterByTk=orders", J(R"({"indexes":[]})")).status,
+            200);
+  EXPECT_FALSE(has("orders_status_total_idx"));
+  EXPECT_FALSE(has("by_total"));
+  // A new field with an index on a table that holds rows.
+  ASSERT_EQ(api_->Post("collections/orders/fields:create",
+                       J(R"({"name":"ref","type":"string","unique":true})"))
+                .status,
+            200);
+  EXPECT_TRUE(has("orders_ref_uniq"));
+  EXPECT_TRUE(has("orders_sku_idx"));
+}
+
+// On PostgreSQL an index on a table that holds rows is built concurrently: writes go on while
+// it waits for a transaction that began before it, and the change answers once it is valid. A
+// node that stopped before building one builds it when it starts.
+TEST_P(DataApiTest, IndexBuildsDoNotBlockWrites) {
+  if (GetParam().dialect != db::Dialect::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  ASSERT_EQ(api_->Post("collections:create", J(R"({"name":"busy","fields":[
+      {"name":"title","type":"string"}]})"))
+                .status,
+            200);
+  ASSERT_EQ(api_->Post("busy:create", J(R"({"title":"first"})")).status, 200);
+  auto held = db::OpenPostgres(pg_->options());
+  auto watch = db::OpenPostgres(pg_->options());
+  ASSERT_TRUE(held.ok() && watch.ok());
+  ASSERT_TRUE((*held)->ExecScript("BEGIN; INSERT INTO busy (title) VALUES ('held')").ok());
+  std::atomic<int> indexed{0};
+  std::thread change([&] {
+    Api other(node_->port());
+    other.SignIn("admin@nocobase.com", "admin123");
+    indexed = other.Post("collections/busy/fields:update?filterByTk=title",
+                         J(R"({"index":true})"))
+                  .status;
+  });
+  // The build waits for the open transaction...
+  bool waiting = false;
+  for (int i = 0; i < 100 && !waiting; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto rs = (*watch)->Query(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' "
+        "AND wait_event_type = 'Lock'");
+    waiting = rs.ok() && (*rs)->Int(0, 0) == 1;
+  }
+  EXPECT_TRUE(waiting);
+  // ...and meanwhile writes and reads of the table are served.
+  std::atomic<int> written{0};
+  std::thread write([&] {
+    Api writer(node_->port());
+    writer.SignIn("admin@nocobase.com", "admin123");
+    written = writer.Post("busy:create", J(R"({"title":"during the build"})")).status;
+  });
+  for (int i = 0; i < 100 && written == 0; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(written, 200) << "a write waited for the index build";
+  EXPECT_EQ(indexed, 0) << "the change answered before its index was valid";
+  ASSERT_TRUE((*held)->ExecScript("COMMIT").ok());
+  change.join();
+  write.join();
+  EXPECT_EQ(indexed, 200);
+  auto list = db::ListIndexes(**watch, "busy");
+  ASSERT_TRUE(list.ok());
+  EXPECT_NE(std::find(list->begin(), list->end(), "busy_title_idx"), list->end());
+  // A change whose node stopped before the build: the next start builds it.
+  ASSERT_TRUE((*watch)->ExecScript("DROP INDEX busy_title_idx").ok());
+  ASSERT_EQ(node_->Stop(), 0);
+  ASSERT_NO_FATAL_FAILURE(StartNode(env_));
+  bool rebuilt = false;
+  for (int i = 0; i < 100 && !rebuilt; ++i) {
+    list = db::ListIndexes(**watch, "busy");
+    rebuilt = list.ok() && std::find(list->begin(), list->end(), "busy_title_idx") != list->end();
+    if (!rebuilt) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(rebuilt);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, DataApiTest, ::testing::ValuesIn(kSetups), SetupName);

@@ -17,8 +17,20 @@ using postgres::Succeeded;
 
 class PostgresConnection final : public Connection, public BulkLoader, public BulkReader {
  public:
-  PostgresConnection(PgConnPtr conn, std::string where)
-      : conn_(std::move(conn)), where_(std::move(where)) {}
+  PostgresConnection(PgConnPtr conn, std::string where, int64_t statement_timeout_ms)
+      : conn_(std::move(conn)),
+        cancel_(PQgetCancel(conn_.get()), PQfreeCancel),
+        where_(std::move(where)),
+        timeout_ms_(statement_timeout_ms) {}
+
+  void Interrupt() override { postgres::SendCancel(cancel_); }
+
+  Status SetStatementTimeout(std::chrono::milliseconds limit) override {
+    if (limit.count() == timeout_ms_) return Status::Ok();
+    RETURN_IF_ERROR(ExecScript("SET statement_timeout = " + std::to_string(limit.count())));
+    timeout_ms_ = limit.count();
+    return Status::Ok();
+  }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
   bool healthy() const override { return healthy_ && PQstatus(conn_.get()) == CONNECTION_OK; }
@@ -200,12 +212,14 @@ class PostgresConnection final : public Connection, public BulkLoader, public Bu
   }
 
   PgConnPtr conn_;
+  std::shared_ptr<PGcancel> cancel_;  // for Interrupt(), from any thread
   bool copy_failed_ = false;
   bool copy_out_ = false;
   std::vector<CellKind> copy_kinds_;
   std::vector<std::string> copy_names_;
   const std::string where_;  // host:port/database
   bool healthy_ = true;
+  int64_t timeout_ms_ = 0;  // the session's statement_timeout
   std::unordered_map<std::string, Prepared> statements_;
   uint64_t statement_counter_ = 0;
 };
@@ -219,7 +233,8 @@ std::string PostgresOptions::Describe() const {
 Result<std::unique_ptr<Connection>> OpenPostgres(const PostgresOptions& options) {
   ASSIGN_OR_RETURN(PgConnPtr conn, postgres::Connect(options));
   return std::unique_ptr<Connection>(
-      std::make_unique<PostgresConnection>(std::move(conn), options.Describe()));
+      std::make_unique<PostgresConnection>(std::move(conn), options.Describe(),
+                                           options.statement_timeout_ms));
 }
 
 }  // namespace slipway::db

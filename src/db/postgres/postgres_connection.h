@@ -7,7 +7,9 @@
 //
 // Failures, by SQLSTATE: unique violation -> AlreadyExists (UNIQUE_VIOLATION), foreign key ->
 // FailedPrecondition (FOREIGN_KEY_VIOLATION), NOT NULL, CHECK and data exceptions ->
-// InvalidArgument, serialization failure and deadlock -> Aborted, a lost connection or a server
+// InvalidArgument, serialization failure and deadlock -> Aborted, a statement past its
+// statement_timeout -> DeadlineExceeded (STATEMENT_TIMEOUT), one cancelled by Interrupt() ->
+// Aborted (CANCELLED), a lost connection or a server
 // shutting down -> Unavailable, anything else (our SQL is wrong) -> Internal. A lost connection
 // also makes healthy() false, so the Pool discards it and opens a fresh one on the next Acquire:
 // that is how a node reconnects after the server restarts. A statement that failed is never
@@ -31,6 +33,8 @@ struct PostgresOptions {
   std::string password;  // empty: none sent (trust, peer or ~/.pgpass)
   int connect_timeout_s = 5;
   std::string application_name = "slipway";
+  // statement_timeout the session starts with (0: the server's default, none).
+  int64_t statement_timeout_ms = 0;
 
   // "host:port/database", for messages.
   std::string Describe() const;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cancel.h"
 #include "core/fiber.h"
 #include "db/postgres/postgres_session.h"
 
@@ -25,7 +26,9 @@ constexpr int kMaxAttempts = 3;
 class PostgresPipeline final : public Connection {
  public:
   explicit PostgresPipeline(PostgresOptions options)
-      : options_(std::move(options)), where_(options_.Describe()) {}
+      : options_(std::move(options)), where_(options_.Describe()) {
+    options_.statement_timeout_ms = 0;  // until the pool says (SetStatementTimeout)
+  }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
   bool healthy() const override { return true; }  // it reconnects by itself
@@ -38,12 +41,28 @@ class PostgresPipeline final : public Connection {
   Result<std::unique_ptr<ResultSet>> Query(std::string_view sql,
                                            std::span<const Value> params) override {
     if (!fiber::InFiber()) return Internal("the PostgreSQL read pipeline serves fibers only");
+    core::CancelToken* token = core::CurrentCancel();
+    if (token != nullptr && token->cancelled()) {
+      return Aborted("the request was cancelled before its statement ran", db::kCancelled);
+    }
     RETURN_IF_ERROR(Connected());
     Request q{std::string(sql), params};
+    // A cancel comes from this thread (the request's connection, core/cancel.h), while this
+    // fiber waits: it never races with the pipeline's own work.
+    const uint64_t subscription =
+        token != nullptr ? token->Subscribe([this, &q] { Cancel(q); }) : 0;
     Send(q);
     while (!q.done) q.waiter.Wait(std::chrono::hours(1));
+    if (token != nullptr) token->Unsubscribe(subscription);
     if (!q.status.ok()) return q.status;
     return postgres::WrapResult(std::move(q.result));
+  }
+
+  // The limit applies from the next connection on (it is a connection option): the pipeline
+  // serves API reads only, whose limit is the node's DB_STATEMENT_TIMEOUT.
+  Status SetStatementTimeout(std::chrono::milliseconds limit) override {
+    options_.statement_timeout_ms = limit.count();
+    return Status::Ok();
   }
 
  private:
@@ -61,6 +80,8 @@ class PostgresPipeline final : public Connection {
     std::span<const Value> params;
     std::shared_ptr<Statement> statement;  // null: sent unnamed
     int attempts = 0;
+    bool cancel_wanted = false;  // Cancel()
+    int cancels = 0;             // cancel requests sent for it
     bool done = false;
     Status status;
     PgResultPtr result;
@@ -99,8 +120,33 @@ class PostgresPipeline final : public Connection {
                              postgres::OneLine(PQerrorMessage(conn.get())),
                          db::kDatabaseUnavailable);
     }
+    cancel_.reset(PQgetCancel(conn.get()), PQfreeCancel);
     conn_ = std::move(conn);
     return Status::Ok();
+  }
+
+  // The request's client went away: the server is asked to cancel what it runs. That is this
+  // request's statement or one sent before it in the same batch (the server answers a batch at
+  // its Sync, so which one runs cannot be seen from here). A statement of another request
+  // cancelled that way is sent again (Finish), and the cancel follows (CancelAgainIfWanted).
+  void Cancel(Request& q) {
+    if (q.done || q.cancel_wanted) return;
+    q.cancel_wanted = true;
+    ++q.cancels;
+    postgres::SendCancel(cancel_);
+  }
+
+  // After a statement was answered, or cancelled in passing: the first statement still awaited
+  // may be one whose cancel reached the server before it ran (several requests cancelled at
+  // once, a shutdown): it is cancelled again, at most three times in all.
+  void CancelAgainIfWanted() {
+    for (Slot& s : slots_) {
+      if (s.kind != Slot::kQuery || s.request->done) continue;
+      if (!s.request->cancel_wanted || s.request->cancels >= 3) return;
+      ++s.request->cancels;
+      postgres::SendCancel(cancel_);
+      return;
+    }
   }
 
   std::shared_ptr<Statement> StatementFor(const std::string& sql) {
@@ -226,6 +272,7 @@ class PostgresPipeline final : public Connection {
       Slot done = std::move(s);
       slots_.pop_front();
       Finish(done);
+      CancelAgainIfWanted();
     }
   }
 
@@ -250,7 +297,10 @@ class PostgresPipeline final : public Connection {
       Complete(q, Status::Ok(), std::move(s.result));
       return;
     }
-    const bool skipped = r != nullptr && PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
+    // A cancel meant for the statement before it that arrived late: not this one's failure.
+    const bool cancelled_in_passing = !q.cancel_wanted && postgres::CancelledByRequest(r);
+    const bool skipped =
+        r != nullptr && (PQresultStatus(r) == PGRES_PIPELINE_ABORTED || cancelled_in_passing);
     const bool forgotten = r != nullptr && postgres::StatementInvalidated(r);
     if ((skipped || forgotten) && ++q.attempts < kMaxAttempts) {
       if (forgotten && q.statement) Forget(q.statement);
@@ -295,9 +345,10 @@ class PostgresPipeline final : public Connection {
     }
   }
 
-  const PostgresOptions options_;
+  PostgresOptions options_;
   const std::string where_;
   PgConnPtr conn_;
+  std::shared_ptr<PGcancel> cancel_;  // of conn_
   PgConnPtr retired_;  // lost while the reader waited on it; the reader closes it
   bool connecting_ = false;
   std::vector<fiber::Waiter*> connect_waiters_;

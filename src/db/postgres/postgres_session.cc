@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -384,6 +385,12 @@ Status ErrorFrom(PGconn* conn, const PGresult* r, std::string_view where, bool* 
     return InvalidArgument(message);
   }
   if (state == "40001" || state == "40P01") return Aborted(message);
+  if (state == "57014") {  // query_canceled: by statement_timeout, or by a cancel request
+    if (message.find("statement timeout") != std::string::npos) {
+      return DeadlineExceeded(message, db::kStatementTimeout);
+    }
+    return Aborted(message, db::kCancelled);
+  }
   return Internal(message);
 }
 
@@ -461,6 +468,12 @@ Result<PgConnPtr> Connect(const PostgresOptions& options, std::string_view appli
     keys.push_back("password");
     values.push_back(options.password.c_str());
   }
+  const std::string server_options =
+      "-c statement_timeout=" + std::to_string(options.statement_timeout_ms);
+  if (options.statement_timeout_ms > 0) {
+    keys.push_back("options");
+    values.push_back(server_options.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PgConnPtr conn(fiber::InFiber()
@@ -487,6 +500,22 @@ Result<PgConnPtr> Connect(const PostgresOptions& options, std::string_view appli
                        db::kDatabaseUnavailable);
   }
   return conn;
+}
+
+bool CancelledByRequest(const PGresult* r) {
+  if (r == nullptr) return false;
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const char* message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  return state != nullptr && std::strcmp(state, "57014") == 0 &&
+         !(message != nullptr && std::strstr(message, "statement timeout") != nullptr);
+}
+
+void SendCancel(std::shared_ptr<PGcancel> cancel) {
+  if (!cancel) return;
+  std::thread([cancel = std::move(cancel)] {
+    char error[256];
+    PQcancel(cancel.get(), error, sizeof(error));
+  }).detach();
 }
 
 }  // namespace slipway::db::postgres

@@ -60,6 +60,8 @@ bool Succeeded(const PGresult* r);
 bool ServerForgotStatement(PGconn* conn, const PGresult* r);
 // The same test without the transaction check (for a connection in pipeline mode).
 bool StatementInvalidated(const PGresult* r);
+// The statement failed because a cancel request reached it (SQLSTATE 57014, not its timeout).
+bool CancelledByRequest(const PGresult* r);
 
 // Classifies a failed result (or a null one: libpq could not even send) as the Status the
 // interface promises (db/database.h). `*lost` is set when the connection is gone.
@@ -80,5 +82,9 @@ std::unique_ptr<ResultSet> WrapResult(PgResultPtr result);
 // libpq's multi-line messages ("...failed: Connection refused\n\tIs the server running...")
 // as one trimmed line.
 std::string OneLine(std::string_view message);
+
+// Asks the server to cancel what the session behind `cancel` runs now, on a thread of its own
+// (PQcancel opens a connection to the server; the caller may be an I/O thread). Null: nothing.
+void SendCancel(std::shared_ptr<PGcancel> cancel);
 
 }  // namespace slipway::db::postgres

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <charconv>
+#include <chrono>
 #include <deque>
 #include <unordered_map>
 
@@ -155,6 +156,15 @@ class SqliteConnection final : public Connection {
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   bool healthy() const override { return healthy_; }
+
+  // sqlite3_interrupt may be called from any thread while the connection is open.
+  void Interrupt() override { sqlite3_interrupt(db_); }
+  // SQLite has no statement timeout: a progress handler (Configure) interrupts a statement
+  // that runs past the deadline its start set.
+  Status SetStatementTimeout(std::chrono::milliseconds limit) override {
+    limit_ = limit;
+    return Status::Ok();
+  }
   bool in_transaction() const override { return sqlite3_get_autocommit(db_) == 0; }
 
   Result<std::unique_ptr<ResultSet>> Query(std::string_view sql,
@@ -194,6 +204,7 @@ class SqliteConnection final : public Connection {
     std::unique_lock<std::mutex> writing;
     if (write_lock_ && !held_ && sqlite3_stmt_readonly(stmt) == 0)
       writing = std::unique_lock(*write_lock_);
+    Limit limited(*this);
     while (true) {
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_ROW) {
@@ -201,7 +212,7 @@ class SqliteConnection final : public Connection {
       } else if (rc == SQLITE_DONE) {
         break;
       } else {
-        Status status = ErrorFrom(db_, rc, "query");
+        Status status = StepError(rc, "query");
         sqlite3_reset(stmt);
         return status;
       }
@@ -241,6 +252,7 @@ class SqliteConnection final : public Connection {
 
   Status Configure(const SqliteOptions& options) {
     sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    sqlite3_progress_handler(db_, 1000, &SqliteConnection::Progress, this);
     sqlite3_extended_result_codes(db_, 1);
     // A double-quoted name that is not a column must be an error, not a string literal (SQLite's
     // legacy fallback): a statement racing a column's removal would otherwise read the column's
@@ -262,12 +274,46 @@ class SqliteConnection final : public Connection {
     }
   }
 
+  // The statement limit for the statement (or script) it spans.
+  class Limit {
+   public:
+    explicit Limit(SqliteConnection& c) : c_(c) {
+      c_.timed_out_ = false;
+      c_.deadline_ = c_.limit_.count() > 0 ? Clock::now() + c_.limit_ : Clock::time_point::max();
+    }
+    ~Limit() { c_.deadline_ = Clock::time_point::max(); }
+
+   private:
+    SqliteConnection& c_;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  static int Progress(void* self) {
+    auto* c = static_cast<SqliteConnection*>(self);
+    if (Clock::now() <= c->deadline_) return 0;
+    c->timed_out_ = true;
+    return 1;  // SQLITE_INTERRUPT
+  }
+
+  Status StepError(int rc, std::string_view what) {
+    if ((rc & 0xff) == SQLITE_INTERRUPT) {
+      if (timed_out_) {
+        return DeadlineExceeded("the statement ran past its limit of " +
+                                    std::to_string(limit_.count()) + " ms",
+                                db::kStatementTimeout);
+      }
+      return Aborted("the statement was interrupted", db::kCancelled);
+    }
+    return ErrorFrom(db_, rc, what);
+  }
+
   Status Exec(std::string_view sql) {
     std::string text(sql);
     char* err = nullptr;
+    Limit limited(*this);
     int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
-      Status status = ErrorFrom(db_, rc, "script");
+      Status status = StepError(rc, "script");
       sqlite3_free(err);
       return status;
     }
@@ -298,6 +344,9 @@ class SqliteConnection final : public Connection {
   std::shared_ptr<std::mutex> write_lock_;  // shared with the pool's other connections
   bool held_ = false;                       // this connection holds write_lock_ (a transaction)
   bool healthy_ = true;
+  std::chrono::milliseconds limit_{0};  // SetStatementTimeout
+  Clock::time_point deadline_ = Clock::time_point::max();  // of the statement running
+  bool timed_out_ = false;                                 // Progress interrupted it
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
 
