@@ -20,8 +20,11 @@ using postgres::PgConnPtr;
 using postgres::PgResultPtr;
 
 constexpr size_t kMaxStatements = 512;
-// A read skipped because an earlier statement of its batch failed is sent again this often.
-constexpr int kMaxAttempts = 3;
+// A read skipped because an earlier statement of its batch failed, or cancelled in passing by
+// a cancel meant for another request, is sent again this often. Cancels are bounded (three per
+// cancelled request), and several requests cancelled at once (clients closing together) can
+// send a handful that land on the same later statements.
+constexpr int kMaxAttempts = 10;
 
 class PostgresPipeline final : public Connection {
  public:
