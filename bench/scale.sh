@@ -47,7 +47,7 @@ seed_sql() {  # from to
 INSERT INTO scale_items (title, score, rank, note, "createdAt", "updatedAt", "createdById", "updatedById")
 SELECT 'item ' || i, (i * 7919) % 1000003, (i * 7919) % 1000003, 'seeded row number ' || i,
   '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 1, 1
-FROM generate_series($1, $2) AS s(i);
+FROM generate_series($1::bigint, $2::bigint) AS s(i);
 SQL
 }
 seed() {  # dialect from to
@@ -56,7 +56,7 @@ seed() {  # dialect from to
     psql_q -c 'ANALYZE scale_items'
   else
     { echo 'BEGIN;'; seed_sql "$2" "$3" |
-        sed 's/FROM generate_series(\(.*\), \(.*\)) AS s(i);/FROM (WITH RECURSIVE c(i) AS (SELECT \1 UNION ALL SELECT i + 1 FROM c WHERE i < \2) SELECT i FROM c);/'
+        sed 's/FROM generate_series(\([0-9]*\)::bigint, \([0-9]*\)::bigint) AS s(i);/FROM (WITH RECURSIVE c(i) AS (SELECT \1 UNION ALL SELECT i + 1 FROM c WHERE i < \2) SELECT i FROM c);/'
       echo 'COMMIT;'; } | sqlite3 -cmd '.timeout 10000' "$BENCH_DIR/storage-sqlite/db/slipway.sqlite"
   fi
 }

@@ -5,6 +5,18 @@
 #include <set>
 
 namespace slipway::db {
+namespace {
+
+// The first column of every row `sql` returns, as text.
+Result<std::vector<std::string>> FirstColumn(Connection& conn, const char* sql,
+                                             std::initializer_list<Value> params) {
+  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, params));
+  std::vector<std::string> out;
+  for (int r = 0; r < rs->row_count(); ++r) out.emplace_back(rs->Text(r, 0));
+  return out;
+}
+
+}  // namespace
 
 Result<bool> TableExists(Connection& conn, std::string_view table) {
   std::string name(table);
@@ -26,10 +38,7 @@ Result<std::vector<std::string>> ListColumns(Connection& conn, std::string_view 
                         ? "SELECT name FROM pragma_table_info($1) ORDER BY cid"
                         : "SELECT column_name FROM information_schema.columns WHERE table_schema = "
                           "current_schema() AND table_name = $1 ORDER BY ordinal_position";
-  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
-  std::vector<std::string> columns;
-  for (int r = 0; r < rs->row_count(); ++r) columns.emplace_back(rs->Text(r, 0));
-  return columns;
+  return FirstColumn(conn, sql, {name});
 }
 
 Result<std::optional<std::string>> FindTableIgnoringCase(Connection& conn, std::string_view table) {
@@ -54,10 +63,7 @@ Result<std::vector<std::string>> ListIndexes(Connection& conn, std::string_view 
                           "i.indexrelid JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = $1 "
                           "AND t.relnamespace = current_schema()::regnamespace AND i.indisvalid "
                           "AND NOT i.indisprimary ORDER BY 1";
-  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
-  std::vector<std::string> indexes;
-  for (int r = 0; r < rs->row_count(); ++r) indexes.emplace_back(rs->Text(r, 0));
-  return indexes;
+  return FirstColumn(conn, sql, {name});
 }
 
 Result<std::vector<std::string>> ListTables(Connection& conn) {
@@ -66,10 +72,7 @@ Result<std::vector<std::string>> ListTables(Connection& conn) {
                           "LIKE 'sqlite_%' ORDER BY name"
                         : "SELECT table_name FROM information_schema.tables WHERE table_schema = "
                           "current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name";
-  ASSIGN_OR_RETURN(auto rs, conn.Query(sql));
-  std::vector<std::string> tables;
-  for (int r = 0; r < rs->row_count(); ++r) tables.emplace_back(rs->Text(r, 0));
-  return tables;
+  return FirstColumn(conn, sql, {});
 }
 
 Result<std::vector<std::string>> ForeignKeyTargets(Connection& conn, std::string_view table) {
@@ -81,10 +84,7 @@ Result<std::vector<std::string>> ForeignKeyTargets(Connection& conn, std::string
             "JOIN pg_class ct ON ct.oid = k.confrelid JOIN pg_namespace n ON n.oid = "
             "t.relnamespace "
             "WHERE k.contype = 'f' AND t.relname = $1 AND n.nspname = current_schema()";
-  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
-  std::vector<std::string> out;
-  for (int r = 0; r < rs->row_count(); ++r) out.emplace_back(rs->Text(r, 0));
-  return out;
+  return FirstColumn(conn, sql, {name});
 }
 
 Result<std::vector<std::string>> PrimaryKeyColumns(Connection& conn, std::string_view table) {
@@ -97,10 +97,7 @@ Result<std::vector<std::string>> PrimaryKeyColumns(Connection& conn, std::string
             "unnest(x.indkey) WITH ORDINALITY AS k(attnum, i) JOIN pg_attribute a ON a.attrelid = "
             "t.oid AND a.attnum = k.attnum WHERE x.indisprimary AND t.relname = $1 AND n.nspname "
             "= current_schema() ORDER BY k.i";
-  ASSIGN_OR_RETURN(auto rs, conn.Query(sql, {name}));
-  std::vector<std::string> out;
-  for (int r = 0; r < rs->row_count(); ++r) out.emplace_back(rs->Text(r, 0));
-  return out;
+  return FirstColumn(conn, sql, {name});
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> ColumnTypes(Connection& conn,

@@ -12,6 +12,7 @@
 #include "db/catalog.h"
 #include "db/postgres/postgres_connection.h"
 #include "db/sqlite/sqlite_connection.h"
+#include "dialect_setups.h"
 #include "node.h"
 #include "schema_churn.h"
 #include "test_database.h"
@@ -24,18 +25,7 @@ using namespace std::chrono_literals;
 
 json::value J(std::string_view text) { return json::parse(text); }
 
-// The same requests on SQLite, on PostgreSQL as configured by default (record actions in fibers,
-// reads through the pipeline), and on PostgreSQL with DB_FIBER_POOL=0 (everything on workers).
-struct Setup {
-  db::Dialect dialect;
-  bool fibers;
-};
-constexpr Setup kSetups[] = {
-    {db::Dialect::kSqlite, false}, {db::Dialect::kPostgres, true}, {db::Dialect::kPostgres, false}};
-std::string SetupName(const ::testing::TestParamInfo<Setup>& info) {
-  if (info.param.dialect == db::Dialect::kSqlite) return "Sqlite";
-  return info.param.fibers ? "Postgres" : "PostgresOnWorkers";
-}
+// The same requests on each Setup (dialect_setups.h).
 
 class DataApiTest : public ::testing::TestWithParam<Setup> {
  protected:
@@ -57,6 +47,11 @@ class DataApiTest : public ::testing::TestWithParam<Setup> {
     ASSERT_EQ(api_->SignIn("admin@nocobase.com", "admin123").status, 200);
   }
   std::map<std::string, std::string> env_;
+  // A connection of the test's own to the node's database.
+  Result<std::unique_ptr<db::Connection>> OpenDatabase() {
+    if (GetParam().dialect == db::Dialect::kPostgres) return db::OpenPostgres(pg_->options());
+    return db::OpenSqlite({dir_.path() / "storage" / "db" / "slipway.sqlite"});
+  }
   void TearDown() override {
     if (node_) {
       EXPECT_EQ(node_->Stop(), 0);
@@ -565,9 +560,7 @@ TEST_P(DataApiTest, ARemovalLeftHalfDoneIsFinishedByAHeartbeat) {
       {"name":"title","type":"string"}]})"))
                 .status,
             200);
-  auto conn = GetParam().dialect == db::Dialect::kPostgres
-                  ? db::OpenPostgres(pg_->options())
-                  : db::OpenSqlite({dir_.path() / "storage" / "db" / "slipway.sqlite"});
+  auto conn = OpenDatabase();
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   db::Connection& c = **conn;
   ASSERT_TRUE(c.ExecScript("ALTER TABLE \"halfway\" ADD COLUMN \"orphan\" TEXT").ok());
@@ -735,9 +728,7 @@ TEST_P(DataApiTest, IndexesFollowTheDefinitions) {
                   .status,
               200);
   }
-  auto conn = GetParam().dialect == db::Dialect::kPostgres
-                  ? db::OpenPostgres(pg_->options())
-                  : db::OpenSqlite({dir_.path() / "storage" / "db" / "slipway.sqlite"});
+  auto conn = OpenDatabase();
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   auto indexes = [&] {
     auto list = db::ListIndexes(**conn, "orders");

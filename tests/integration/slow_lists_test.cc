@@ -19,6 +19,7 @@
 #include "api_client.h"
 #include "db/postgres/postgres_connection.h"
 #include "db/sqlite/sqlite_connection.h"
+#include "dialect_setups.h"
 #include "node.h"
 #include "test_database.h"
 
@@ -32,16 +33,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kRows = 1'000'000;
 constexpr int kTerms = 120;
 
-struct Setup {
-  db::Dialect dialect;
-  bool fibers;
-};
-constexpr Setup kSetups[] = {
-    {db::Dialect::kSqlite, false}, {db::Dialect::kPostgres, true}, {db::Dialect::kPostgres, false}};
-std::string SetupName(const ::testing::TestParamInfo<Setup>& info) {
-  if (info.param.dialect == db::Dialect::kSqlite) return "Sqlite";
-  return info.param.fibers ? "Postgres" : "PostgresOnWorkers";
-}
 
 // The path of a list that reads every row and tries every term on each.
 std::string SlowList() {

@@ -75,6 +75,9 @@ class PostgresPipeline final : public Connection {
     int params = 0;
     bool failed = false;
     Status error;  // why its preparation failed
+    // Its preparation was skipped (an earlier statement of the batch failed) or cancelled in
+    // passing: the statements that use it are sent again, with a new preparation.
+    bool skipped = false;
   };
 
   // One fiber's statement; lives on that fiber's stack until `done`.
@@ -282,6 +285,12 @@ class PostgresPipeline final : public Connection {
   void Finish(Slot& s) {
     const PGresult* r = s.result.get();
     if (s.kind == Slot::kPrepare) {
+      if (!postgres::Succeeded(r) && r != nullptr &&
+          (PQresultStatus(r) == PGRES_PIPELINE_ABORTED || postgres::CancelledByRequest(r))) {
+        s.statement->skipped = true;
+        Forget(s.statement);
+        return;
+      }
       if (!postgres::Succeeded(r)) {
         bool lost = false;
         s.statement->failed = true;
@@ -294,6 +303,17 @@ class PostgresPipeline final : public Connection {
     Request& q = *s.request;
     if (q.statement && q.statement->failed) {
       Complete(q, q.statement->error, nullptr);
+      return;
+    }
+    if (q.statement && q.statement->skipped && !postgres::Succeeded(r)) {
+      if (q.cancel_wanted) {
+        Complete(q, Aborted("the request was cancelled", db::kCancelled), nullptr);
+      } else if (++q.attempts < kMaxAttempts) {
+        Send(q);
+      } else {
+        Complete(q, Aborted("the read was skipped " + std::to_string(q.attempts) + " times"),
+                 nullptr);
+      }
       return;
     }
     if (postgres::Succeeded(r)) {
