@@ -219,8 +219,10 @@ http::Response Busy() {
 
 // The answer to a request whose client went away (nobody reads it) or that the node stopped.
 http::Response Gone() {
-  return http::ErrorResponse(503, "the request was cancelled: its client went away or the node "
-                                  "is stopping", db::kCancelled);
+  return http::ErrorResponse(503,
+                             "the request was cancelled: its client went away or the node "
+                             "is stopping",
+                             db::kCancelled);
 }
 
 }  // namespace
@@ -493,8 +495,9 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
   auto task = [this, &action, snap, hold = std::move(hold), req = std::move(request),
                rt = std::move(route), respond]() mutable {
     // A request whose client left while it waited is not run.
-    http::Response response =
-        req.cancel && req.cancel->cancelled() ? Gone() : Run(action, snap, std::move(hold), req, rt);
+    http::Response response = req.cancel && req.cancel->cancelled()
+                                  ? Gone()
+                                  : Run(action, snap, std::move(hold), req, rt);
     waiting_.fetch_sub(1);
     // An upload's sink removes the files the action did not keep before the client hears the
     // answer: whoever sees the answer sees the disk as it is left.

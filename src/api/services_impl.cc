@@ -140,8 +140,8 @@ Status ServicesImpl::BuildIndexes(const Committed& committed, const std::string&
   const data::SchemaStore* store = snapshots_.Get()->schema_store.get();
   if (store == nullptr) return Status::Ok();
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
-  ASSIGN_OR_RETURN(auto unbuilt, store->UnbuiltIndexes(*conn, committed.before.get(),
-                                                        *committed.after));
+  ASSIGN_OR_RETURN(auto unbuilt,
+                   store->UnbuiltIndexes(*conn, committed.before.get(), *committed.after));
   for (const data::IndexSpec& index : unbuilt) {
     auto started = std::chrono::steady_clock::now();
     Status built = store->BuildIndex(*conn, index);
@@ -168,8 +168,9 @@ Status ServicesImpl::BuildIndexes(const Committed& committed, const std::string&
       announcer_->AnnounceAndConfirm(forgone->epoch).IgnoreError();
     }
     return Status(built.code(),
-                  built.message() + " (the rest of the change stands; the definition no longer "
-                                    "asks for this index)",
+                  built.message() +
+                      " (the rest of the change stands; the definition no longer "
+                      "asks for this index)",
                   built.tag());
   }
   return Status::Ok();

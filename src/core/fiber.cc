@@ -1,9 +1,8 @@
 #include "core/fiber.h"
 
-#include "core/cancel.h"
-
 #include <poll.h>
 
+#include <atomic>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,7 +11,6 @@
 #include <boost/asio/spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -23,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cancel.h"
 #include "core/logging.h"
 
 namespace slipway::fiber {

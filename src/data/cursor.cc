@@ -61,8 +61,7 @@ Result<std::vector<db::Value>> DecodeCursor(std::string_view cursor,
   if (!text) return refuse("not a cursor");
   boost::system::error_code ec;
   json::value parsed = json::parse(*text, ec);
-  if (ec || !parsed.is_array() || parsed.as_array().empty() ||
-      !parsed.as_array()[0].is_string()) {
+  if (ec || !parsed.is_array() || parsed.as_array().empty() || !parsed.as_array()[0].is_string()) {
     return refuse("not a cursor");
   }
   const json::array& a = parsed.as_array();

@@ -25,19 +25,23 @@ TEST(CursorTest, PagesFollowTheSortThroughNullsAndTies) {
       {"name":"a","type":"integer"},{"name":"b","type":"string","allowNull":false}]})");
   auto conn = db::OpenSqlite({":memory:"});
   ASSERT_TRUE(conn.ok());
-  ASSERT_TRUE((*conn)->ExecScript("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT)").ok());
+  ASSERT_TRUE(
+      (*conn)->ExecScript("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT)").ok());
   for (int i = 1; i <= 40; ++i) {
     db::Value a = i % 5 == 0 ? db::Null() : db::Value(int64_t{i % 4});
-    ASSERT_TRUE((*conn)->Exec("INSERT INTO t (id, a, b) VALUES ($1, $2, $3)",
-                              {int64_t{i}, a, "b" + std::to_string(i % 3)})
+    ASSERT_TRUE((*conn)
+                    ->Exec("INSERT INTO t (id, a, b) VALUES ($1, $2, $3)",
+                           {int64_t{i}, a, "b" + std::to_string(i % 3)})
                     .ok());
   }
   const Field* id = c.FindField("id");
   const Field* a = c.FindField("a");
   const Field* b = c.FindField("b");
-  for (std::vector<SortKey> sort :
-       {std::vector<SortKey>{{id, false}}, {{a, false}, {id, false}}, {{a, true}, {id, false}},
-        {{b, true}, {a, false}, {id, true}}, {{a, true}, {b, false}, {id, false}}}) {
+  for (std::vector<SortKey> sort : {std::vector<SortKey>{{id, false}},
+                                    {{a, false}, {id, false}},
+                                    {{a, true}, {id, false}},
+                                    {{b, true}, {a, false}, {id, true}},
+                                    {{a, true}, {b, false}, {id, false}}}) {
     std::string order;
     for (const SortKey& k : sort) {
       order += std::string(order.empty() ? "" : ", ") + "\"t\".\"" + k.field->column + "\"" +
@@ -58,9 +62,9 @@ TEST(CursorTest, PagesFollowTheSortThroughNullsAndTies) {
         ASSERT_TRUE(values.ok()) << values.status().ToString();
         where = " WHERE " + AfterCursorSql(sort, *values, &params);
       }
-      auto rs = (*conn)->Query("SELECT " + columns + " FROM t AS \"t\"" + where + " ORDER BY " +
-                                   order + " LIMIT 7",
-                               params.values());
+      auto rs = (*conn)->Query(
+          "SELECT " + columns + " FROM t AS \"t\"" + where + " ORDER BY " + order + " LIMIT 7",
+          params.values());
       ASSERT_TRUE(rs.ok()) << rs.status().ToString();
       for (int r = 0; r < (*rs)->row_count(); ++r) walked.push_back((*rs)->Int(r, 0));
       if ((*rs)->row_count() < 7) break;
@@ -115,8 +119,9 @@ TEST(IndexesTest, ADefinitionsIndexesAndWhatAChangeDoesToThem) {
   auto now = IndexChangesSql(before, after, /*defer_creates=*/false);
   ASSERT_TRUE(now.ok());
   ASSERT_EQ(now->size(), 2u);
-  EXPECT_EQ((*now)[1],
-            R"(CREATE UNIQUE INDEX IF NOT EXISTS "orders_status_total_uniq" ON "orders" ("status", "total"))");
+  EXPECT_EQ(
+      (*now)[1],
+      R"(CREATE UNIQUE INDEX IF NOT EXISTS "orders_status_total_uniq" ON "orders" ("status", "total"))");
 
   for (const char* bad : {R"([{"fields":["nope"]}])", R"([{"fields":"status"}])",
                           R"([{"fields":["status","status"]}])", R"([{"fields":["status"],"x":1}])",

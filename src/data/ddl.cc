@@ -176,13 +176,12 @@ Result<std::vector<IndexSpec>> CompositeIndexes(const Collection& c) {
     for (const json::value& name : fields->as_array()) {
       const Field* f = name.is_string() ? c.FindField(name.as_string()) : nullptr;
       if (f == nullptr || !f->has_column()) {
-        return InvalidArgument(what + ": '" +
-                               (name.is_string() ? std::string(name.as_string())
-                                                 : json::serialize(name)) +
-                               "' is not a field of the collection with a column");
+        return InvalidArgument(
+            what + ": '" +
+            (name.is_string() ? std::string(name.as_string()) : json::serialize(name)) +
+            "' is not a field of the collection with a column");
       }
-      if (std::find(index.columns.begin(), index.columns.end(), f->column) !=
-          index.columns.end()) {
+      if (std::find(index.columns.begin(), index.columns.end(), f->column) != index.columns.end()) {
         return InvalidArgument(what + ": field '" + f->name + "' is named twice in one index");
       }
       index.columns.push_back(f->column);

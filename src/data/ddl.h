@@ -57,8 +57,8 @@ Statements DropTableSql(const Collection& c, db::Dialect dialect);
 // The tables the foreign keys of `c`'s columns point at (its own included), for ordering.
 std::vector<std::string> ReferencedTables(const Collection& c, const Schema& schema);
 
-// ADD COLUMN for one scalar (with its foreign key; its indexes are IndexChangesSql's). A NOT NULL field added to an
-// existing table needs a default value.
+// ADD COLUMN for one scalar (with its foreign key; its indexes are IndexChangesSql's). A NOT NULL
+// field added to an existing table needs a default value.
 Result<Statements> AddColumnSql(const Collection& c, const Field& field, const Schema& schema,
                                 db::Dialect dialect);
 // DROP COLUMN (after dropping its indexes). SQLite cannot drop a column that carries a foreign

@@ -347,8 +347,8 @@ Status Repository::List(const ReadSpec& spec, const json::value& scope, std::str
   const int shown = rows ? std::min(rows->row_count(), static_cast<int>(spec.page_size)) : 0;
   body->append("{\"data\":");
   if (rows) {
-    RETURN_IF_ERROR(RenderRows(spec.columns, spec.appends, *rows, body, true,
-                               spec.paginate ? shown : -1));
+    RETURN_IF_ERROR(
+        RenderRows(spec.columns, spec.appends, *rows, body, true, spec.paginate ? shown : -1));
   } else {
     body->append("[]");
   }
@@ -368,8 +368,8 @@ Status Repository::List(const ReadSpec& spec, const json::value& scope, std::str
     }
     if (has_next && shown > 0 && !spec.sort.empty()) {
       body->append(",\"nextCursor\":");
-      core::AppendJsonString(body, EncodeCursor(spec.sort, *rows, shown - 1,
-                                                static_cast<int>(spec.columns.size())));
+      core::AppendJsonString(
+          body, EncodeCursor(spec.sort, *rows, shown - 1, static_cast<int>(spec.columns.size())));
     }
     body->push_back('}');
   }

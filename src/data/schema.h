@@ -67,8 +67,8 @@ struct Collection {
   std::vector<Field> fields;
   // The definition as given (without fields); `indexes` lists composite indexes (ddl.h).
   boost::json::object options;
-  bool timestamps = true;       // createdAt/updatedAt maintained
-  bool created_by = true;       // createdById/updatedById maintained
+  bool timestamps = true;  // createdAt/updatedAt maintained
+  bool created_by = true;  // createdById/updatedById maintained
   std::string primary_key = "id";
   // Records of this collection are cluster-wide configuration (roles, ...): every write bumps
   // the cluster epoch in its own transaction so that other nodes reload.

@@ -46,8 +46,8 @@ class BuilderLock {
     // Tried, not waited on: a session blocked on the lock would be a transaction that the
     // holder's CREATE INDEX CONCURRENTLY waits for in turn.
     while (true) {
-      ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT pg_try_advisory_lock(hashtext($1))",
-                                            {db::Value(key_)}));
+      ASSIGN_OR_RETURN(auto rs,
+                       conn_.Query("SELECT pg_try_advisory_lock(hashtext($1))", {db::Value(key_)}));
       if (rs->Bool(0, 0)) {
         held_ = true;
         return Status::Ok();
@@ -61,7 +61,8 @@ class BuilderLock {
   }
   ~BuilderLock() {
     if (held_) {
-      conn_.Query("SELECT pg_advisory_unlock(hashtext($1))", {db::Value(key_)}).status()
+      conn_.Query("SELECT pg_advisory_unlock(hashtext($1))", {db::Value(key_)})
+          .status()
           .IgnoreError();
     }
   }

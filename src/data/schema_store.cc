@@ -1100,8 +1100,7 @@ Result<std::shared_ptr<const Schema>> SchemaStore::UpdateField(db::Connection& c
     if (!it->value().is_bool())
       return InvalidArgument(what + ": '" + key + "' must be true or false");
     if (it->value().as_bool() == *flag) continue;
-    if (!f->has_column())
-      return InvalidArgument(what + ": a relation takes no '" + key + "'");
+    if (!f->has_column()) return InvalidArgument(what + ": a relation takes no '" + key + "'");
     if (f->primary_key) return InvalidArgument(what + ": the primary key is indexed already");
     *flag = it->value().as_bool();
     target->options.erase(key);  // the definition as given at creation no longer says it

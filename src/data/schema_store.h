@@ -51,7 +51,7 @@ struct SchemaChange {
   std::string target;         // relations: the collection they point at
   std::string column;         // a dropped field's column, a dropped collection's table
   std::vector<std::string> changed;  // altered: the definition keys that differ
-  bool index_changed = false;  // altered: gains or loses `unique` or `index` (an index)
+  bool index_changed = false;        // altered: gains or loses `unique` or `index` (an index)
 };
 std::string_view SchemaChangeKindName(SchemaChange::Kind kind);  // "addCollection", ...
 

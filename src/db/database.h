@@ -78,9 +78,10 @@ class PooledConnection {
 // At most `max_size` connections, opened lazily. A borrow made for an API request (one with a
 // current core::CancelToken) gets the request's statement limit and is interrupted when the
 // request is cancelled; any other borrow (tasks, procedures, the CLI) has no statement limit. A
-// borrow for a request already cancelled fails with Aborted (CANCELLED). Acquire blocks until one is free or the timeout
-// passes (Unavailable). A connection returned broken or inside an open transaction is rolled
-// back or discarded, so a borrower's mistake never leaks into the next request.
+// borrow for a request already cancelled fails with Aborted (CANCELLED). Acquire blocks until one
+// is free or the timeout passes (Unavailable). A connection returned broken or inside an open
+// transaction is rolled back or discarded, so a borrower's mistake never leaks into the next
+// request.
 //
 // Fibers (src/core/fiber.h) borrow differently when `per_thread` > 0: each I/O thread has its
 // own set of at most `per_thread` connections, used only by the fibers of that thread, and a

@@ -335,8 +335,7 @@ class ServerImpl final : public Server {
       // fibers that wait for them end.
       ForEachSession([](const std::shared_ptr<Session>& s) { s->ForceClose(); });
       auto hard_deadline = Clock::now() + std::chrono::seconds(2);
-      while ((connection_count() > 0 || fiber::LiveFibers() > 0) &&
-             Clock::now() < hard_deadline) {
+      while ((connection_count() > 0 || fiber::LiveFibers() > 0) && Clock::now() < hard_deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
@@ -753,22 +752,23 @@ void Session::SetHead(bhttp::response<Body>& res, const Response& response, bool
 
 void Session::WatchForDisconnect() {
   const uint64_t generation = ++watch_generation_;
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this(),
-                                              generation](beast::error_code ec) {
-    if (ec || generation != self->watch_generation_ || !self->in_flight_ || self->closed_) return;
-    // Readable while the request is in flight: the client closed or reset the connection, or
-    // sent its next request ahead (pipelining), which only a peek tells apart.
-    char byte;
-    ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) return;  // the next request: the client still waits for this answer
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      self->WatchForDisconnect();
-      return;
-    }
-    core::log::Debug("client went away; its request is cancelled",
-                     {{"path", self->path_}, {"id", self->request_id_}});
-    if (self->cancel_) self->cancel_->Cancel();
-  });
+  socket_.async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
+        if (ec || generation != self->watch_generation_ || !self->in_flight_ || self->closed_)
+          return;
+        // Readable while the request is in flight: the client closed or reset the connection, or
+        // sent its next request ahead (pipelining), which only a peek tells apart.
+        char byte;
+        ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;  // the next request: the client still waits for this answer
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          self->WatchForDisconnect();
+          return;
+        }
+        core::log::Debug("client went away; its request is cancelled",
+                         {{"path", self->path_}, {"id", self->request_id_}});
+        if (self->cancel_) self->cancel_->Cancel();
+      });
 }
 
 void Session::Write(Response response) {

@@ -696,15 +696,14 @@ TEST_P(DataApiTest, CursorPagesVisitEveryRecordOnceInOrder) {
   ApiResult filtered = api_->Get("items:list?pageSize=3&count=exact&cursor=" + next +
                                  "&sort=-rank&filter=" + Encode(R"({"rank":{"$gte":2}})"));
   ASSERT_EQ(filtered.status, 200) << filtered.body;
-  ApiResult matching = api_->Get("items:list?paginate=false&filter=" +
-                                 Encode(R"({"rank":{"$gte":2}})"));
+  ApiResult matching =
+      api_->Get("items:list?paginate=false&filter=" + Encode(R"({"rank":{"$gte":2}})"));
   EXPECT_EQ(filtered.json.at("meta").at("count").as_int64(),
             static_cast<int64_t>(matching.data().as_array().size()));
   // Refused, naming the cursor: not one, made for another sort, beside a page number.
-  for (std::string bad : {std::string("items:list?cursor=bm90LWEtY3Vyc29y"),
-                          std::string("items:list?cursor=%25%25"),
-                          "items:list?sort=label&cursor=" + next,
-                          "items:list?sort=-rank&page=2&cursor=" + next}) {
+  for (std::string bad :
+       {std::string("items:list?cursor=bm90LWEtY3Vyc29y"), std::string("items:list?cursor=%25%25"),
+        "items:list?sort=label&cursor=" + next, "items:list?sort=-rank&page=2&cursor=" + next}) {
     ApiResult r = api_->Get(bad);
     EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
     EXPECT_NE(r.message().find("cursor"), std::string::npos) << r.body;
@@ -721,10 +720,10 @@ TEST_P(DataApiTest, IndexesFollowTheDefinitions) {
                 .status,
             200);
   for (int i = 0; i < 6; ++i) {
-    ASSERT_EQ(api_->Post("orders:create", json::object{{"status", i % 2 ? "open" : "paid"},
-                                                       {"total", i},
-                                                       {"code", i < 2 ? "same" : "c" +
-                                                                     std::to_string(i)}})
+    ASSERT_EQ(api_->Post("orders:create",
+                         json::object{{"status", i % 2 ? "open" : "paid"},
+                                      {"total", i},
+                                      {"code", i < 2 ? "same" : "c" + std::to_string(i)}})
                   .status,
               200);
   }
@@ -740,20 +739,20 @@ TEST_P(DataApiTest, IndexesFollowTheDefinitions) {
     return std::find(list.begin(), list.end(), name) != list.end();
   };
   EXPECT_TRUE(has("orders_sku_idx"));
-  ApiResult on = api_->Post("collections/orders/fields:update?filterByTk=status",
-                            J(R"({"index":true})"));
+  ApiResult on =
+      api_->Post("collections/orders/fields:update?filterByTk=status", J(R"({"index":true})"));
   ASSERT_EQ(on.status, 200) << on.body;
   EXPECT_TRUE(has("orders_status_idx"));
   ApiResult got = api_->Get("collections/orders/fields:get?filterByTk=status");
   EXPECT_EQ(got.data().at("index"), true) << got.body;
-  ASSERT_EQ(api_->Post("collections/orders/fields:update?filterByTk=status",
-                       J(R"({"index":false})"))
-                .status,
-            200);
+  ASSERT_EQ(
+      api_->Post("collections/orders/fields:update?filterByTk=status", J(R"({"index":false})"))
+          .status,
+      200);
   EXPECT_FALSE(has("orders_status_idx"));
   // Unique over duplicates: refused with the duplicated value, and nothing of it stays.
-  ApiResult dup = api_->Post("collections/orders/fields:update?filterByTk=code",
-                             J(R"({"unique":true})"));
+  ApiResult dup =
+      api_->Post("collections/orders/fields:update?filterByTk=code", J(R"({"unique":true})"));
   EXPECT_EQ(dup.status, 409) << dup.body;
   EXPECT_NE(dup.message().find("orders.code"), std::string::npos) << dup.body;
   EXPECT_FALSE(has("orders_code_uniq"));
@@ -778,8 +777,7 @@ TEST_P(DataApiTest, IndexesFollowTheDefinitions) {
   // A field an index names cannot go while the index does.
   ApiResult in_use = api_->Post("collections/orders/fields:destroy?filterByTk=status");
   EXPECT_EQ(in_use.status, 400) << in_use.body;
-  ASSERT_EQ(api_->Post("collections:update?filterByTk=orders", J(R"({"indexes":[]})")).status,
-            200);
+  ASSERT_EQ(api_->Post("collections:update?filterByTk=orders", J(R"({"indexes":[]})")).status, 200);
   EXPECT_FALSE(has("orders_status_total_idx"));
   EXPECT_FALSE(has("by_total"));
   // A new field with an index on a table that holds rows.
@@ -809,8 +807,7 @@ TEST_P(DataApiTest, IndexBuildsDoNotBlockWrites) {
   std::thread change([&] {
     Api other(node_->port());
     other.SignIn("admin@nocobase.com", "admin123");
-    indexed = other.Post("collections/busy/fields:update?filterByTk=title",
-                         J(R"({"index":true})"))
+    indexed = other.Post("collections/busy/fields:update?filterByTk=title", J(R"({"index":true})"))
                   .status;
   });
   // The build waits for the open transaction...

@@ -33,7 +33,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kRows = 1'000'000;
 constexpr int kTerms = 120;
 
-
 // The path of a list that reads every row and tries every term on each.
 std::string SlowList() {
   json::array terms;
@@ -55,8 +54,9 @@ int SendRaw(int port, const std::string& target, const std::string& token) {
     ::close(fd);
     return -1;
   }
-  std::string request = "GET /api/" + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " +
-                        "Bearer " + token + "\r\n\r\n";
+  std::string request = "GET /api/" + target +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + "Bearer " + token +
+                        "\r\n\r\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     ::close(fd);
@@ -80,20 +80,24 @@ class SlowListsTest : public ::testing::TestWithParam<Setup> {
       env_.merge(PostgresEnv(pg_->options()));
     }
     ASSERT_NO_FATAL_FAILURE(Start({{"DB_STATEMENT_TIMEOUT", "600000"}}));
-    ASSERT_EQ(api_->Post("collections:create",
-                         json::parse(R"({"name":"big","fields":[{"name":"body","type":"string"}]})"))
-                  .status,
-              200);
+    ASSERT_EQ(
+        api_->Post("collections:create",
+                   json::parse(R"({"name":"big","fields":[{"name":"body","type":"string"}]})"))
+            .status,
+        200);
     auto conn = Connect();
     ASSERT_TRUE(conn.ok()) << conn.status().ToString();
     const std::string n = std::to_string(kRows);
     ASSERT_TRUE((*conn)
                     ->ExecScript(GetParam().dialect == db::Dialect::kPostgres
                                      ? "INSERT INTO big (body) SELECT md5(i::text) FROM "
-                                       "generate_series(1, " + n + ") i; ANALYZE big;"
+                                       "generate_series(1, " +
+                                           n + ") i; ANALYZE big;"
                                      : "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
-                                       "FROM c WHERE i < " + n + ") INSERT INTO big (body) "
-                                       "SELECT hex(randomblob(16)) FROM c")
+                                       "FROM c WHERE i < " +
+                                           n +
+                                           ") INSERT INTO big (body) "
+                                           "SELECT hex(randomblob(16)) FROM c")
                     .ok());
   }
   void TearDown() override {
@@ -185,8 +189,8 @@ TEST_P(SlowListsTest, SigtermDuringSlowListsEndsWithinTheGrace) {
   for (int fd : clients) ::close(fd);
   EXPECT_EQ(code, 0);
   // The grace, then the lists' statements interrupted and the node gone.
-  EXPECT_LT(took, 1500ms + 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                               << " ms";
+  EXPECT_LT(took, 1500ms + 3s)
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, SlowListsTest, ::testing::ValuesIn(kSetups), SetupName);

@@ -232,9 +232,8 @@ std::string PostgresOptions::Describe() const {
 
 Result<std::unique_ptr<Connection>> OpenPostgres(const PostgresOptions& options) {
   ASSIGN_OR_RETURN(PgConnPtr conn, postgres::Connect(options));
-  return std::unique_ptr<Connection>(
-      std::make_unique<PostgresConnection>(std::move(conn), options.Describe(),
-                                           options.statement_timeout_ms));
+  return std::unique_ptr<Connection>(std::make_unique<PostgresConnection>(
+      std::move(conn), options.Describe(), options.statement_timeout_ms));
 }
 
 }  // namespace slipway::db

@@ -372,7 +372,7 @@ class PostgresPipeline final : public Connection {
   const std::string where_;
   PgConnPtr conn_;
   std::shared_ptr<PGcancel> cancel_;  // of conn_
-  PgConnPtr retired_;  // lost while the reader waited on it; the reader closes it
+  PgConnPtr retired_;                 // lost while the reader waited on it; the reader closes it
   bool connecting_ = false;
   std::vector<fiber::Waiter*> connect_waiters_;
   std::unordered_map<std::string, std::shared_ptr<Statement>> statements_;

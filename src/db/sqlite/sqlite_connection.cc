@@ -298,9 +298,9 @@ class SqliteConnection final : public Connection {
   Status StepError(int rc, std::string_view what) {
     if ((rc & 0xff) == SQLITE_INTERRUPT) {
       if (timed_out_) {
-        return DeadlineExceeded("the statement ran past its limit of " +
-                                    std::to_string(limit_.count()) + " ms",
-                                db::kStatementTimeout);
+        return DeadlineExceeded(
+            "the statement ran past its limit of " + std::to_string(limit_.count()) + " ms",
+            db::kStatementTimeout);
       }
       return Aborted("the statement was interrupted", db::kCancelled);
     }
@@ -344,7 +344,7 @@ class SqliteConnection final : public Connection {
   std::shared_ptr<std::mutex> write_lock_;  // shared with the pool's other connections
   bool held_ = false;                       // this connection holds write_lock_ (a transaction)
   bool healthy_ = true;
-  std::chrono::milliseconds limit_{0};  // SetStatementTimeout
+  std::chrono::milliseconds limit_{0};                     // SetStatementTimeout
   Clock::time_point deadline_ = Clock::time_point::max();  // of the statement running
   bool timed_out_ = false;                                 // Progress interrupted it
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
