@@ -137,7 +137,8 @@ Status ServicesImpl::BuildIndexes(const Committed& committed, const std::string&
   if (!committed.before || !committed.after || committed.before == committed.after) {
     return Status::Ok();
   }
-  const data::SchemaStore* store = snapshots_.Get()->schema_store.get();
+  // Held for the whole build: a change published meanwhile may bring another store.
+  std::shared_ptr<const data::SchemaStore> store = snapshots_.Get()->schema_store;
   if (store == nullptr) return Status::Ok();
   ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
   ASSIGN_OR_RETURN(auto unbuilt,
