@@ -482,8 +482,6 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
     }
   }
   const bool in_fiber = records != nullptr && !hashes && RunsInFiber(*records);
-  // The request moves into the task; `respond` is copied so a refused Post can still answer. The
-  // snapshot travels with it, which keeps `action` (owned by the snapshot) alive.
   // Past DB_QUEUE_LIMIT requests waiting for the database, one more is refused rather than
   // waiting behind them.
   const int limit = services_.config().db.queue_limit;
@@ -492,12 +490,12 @@ void ApiHandler::Dispatch(const Action& action, std::shared_ptr<const Snapshot> 
     respond(Busy());
     return;
   }
+  // The request moves into the task; `respond` is copied so a refused Post can still answer. The
+  // snapshot travels with it, which keeps `action` (owned by the snapshot) alive. A request whose
+  // client left while it waited is not run (Run answers Gone() first).
   auto task = [this, &action, snap, hold = std::move(hold), req = std::move(request),
                rt = std::move(route), respond]() mutable {
-    // A request whose client left while it waited is not run.
-    http::Response response = req.cancel && req.cancel->cancelled()
-                                  ? Gone()
-                                  : Run(action, snap, std::move(hold), req, rt);
+    http::Response response = Run(action, snap, std::move(hold), req, rt);
     waiting_.fetch_sub(1);
     // An upload's sink removes the files the action did not keep before the client hears the
     // answer: whoever sees the answer sees the disk as it is left.
