@@ -78,7 +78,9 @@ std::optional<Reference> ReferenceFor(const Collection& c, const Field& column,
   size_t dot = column.foreign_key_of.find('.');
   if (dot == std::string::npos) {  // a belongsTo of this collection
     const Field* rel = c.FindField(column.foreign_key_of);
-    if (rel == nullptr || rel->type != FieldType::kBelongsTo) return std::nullopt;
+    if (rel == nullptr || rel->type != FieldType::kBelongsTo || !rel->enforced()) {
+      return std::nullopt;
+    }
     const Collection* target = rel->target == c.name ? &c : schema.Find(rel->target);
     // A table is named like its collection, so a target outside `schema` (a plugin's migration
     // that knows only its own collection) is still referenced correctly.

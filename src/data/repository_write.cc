@@ -593,14 +593,27 @@ Status Repository::Destroy(const json::value& filter_by_tk, const json::value& f
   std::string sql = "DELETE FROM " + QuoteIdent(c_.table) + " WHERE " + QuoteIdent(pk->column) +
                     " IN (" + matching + ")";
   const bool hooks = HasHook(RecordEvent::kBeforeDestroy) || HasHook(RecordEvent::kAfterDestroy);
+  // References no constraint clears (Field::enforced: every createdBy/updatedBy onto users).
+  const auto unenforced = schema_.UnenforcedReferencesTo(c_.name);
   std::optional<db::Transaction> tx;
+  if (hooks || !unenforced.empty()) RETURN_IF_ERROR(BeginUnlessOpen(&tx));
   std::map<std::string, json::object> before;
   if (hooks) {
-    RETURN_IF_ERROR(BeginUnlessOpen(&tx));
     ASSIGN_OR_RETURN(before, RecordsByKey(matching, params.values(), /*for_update=*/true));
     for (auto& [key, record] : before) {
       RETURN_IF_ERROR(RunHook(RecordEvent::kBeforeDestroy, nullptr, &record, nullptr));
     }
+  }
+  // Set to NULL in the destroy's transaction, as ON DELETE SET NULL would.
+  for (const auto& [other, rel] : unenforced) {
+    const Field* key = other->FindField(rel->foreign_key);
+    if (key == nullptr || !key->has_column()) continue;
+    const std::string column = QuoteIdent(key->column);
+    RETURN_IF_ERROR(conn_
+                        .Query("UPDATE " + QuoteIdent(other->table) + " SET " + column +
+                                   " = NULL WHERE " + column + " IN (" + matching + ")",
+                               params.values())
+                        .status());
   }
   std::vector<db::Value> bound = params.Take();
   auto rs = conn_.Query(sql, bound);

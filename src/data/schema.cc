@@ -446,4 +446,17 @@ std::vector<std::pair<const Collection*, const Field*>> Schema::RelationsInvolvi
   return out;
 }
 
+std::vector<std::pair<const Collection*, const Field*>> Schema::UnenforcedReferencesTo(
+    std::string_view collection) const {
+  std::vector<std::pair<const Collection*, const Field*>> out;
+  for (const auto& [name, c] : collections_) {
+    for (const Field& f : c->fields) {
+      if (f.type == FieldType::kBelongsTo && !f.enforced() && f.target == collection) {
+        out.emplace_back(c.get(), &f);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace slipway::data

@@ -57,6 +57,15 @@ struct Field {
   const std::string& local_key() const {
     return type == FieldType::kBelongsTo ? foreign_key : source_key;
   }
+  // Whether the database enforces this relation's foreign key (REFERENCES ... ON DELETE). Every
+  // relation a user defines is enforced. The audit relations createdBy and updatedBy, which
+  // every collection has onto `users`, are not (NocoBase enforces none of its relations): on
+  // PostgreSQL each such key adds a trigger pair to `users`, and with a thousand collections
+  // every new table took twice as long to create. Repository::Destroy clears them instead.
+  bool enforced() const {
+    return !(system && type == FieldType::kBelongsTo &&
+             (name == "createdBy" || name == "updatedBy"));
+  }
 };
 
 struct Collection {
@@ -124,6 +133,10 @@ class Schema {
   // Relations in other collections whose target is `collection`: who would break if it went
   // away. Pairs of (collection, relation field).
   std::vector<std::pair<const Collection*, const Field*>> RelationsInvolving(
+      std::string_view collection) const;
+  // The belongsTo relations onto `collection` that the database does not enforce
+  // (Field::enforced), in every collection including `collection` itself.
+  std::vector<std::pair<const Collection*, const Field*>> UnenforcedReferencesTo(
       std::string_view collection) const;
 
  private:

@@ -181,6 +181,34 @@ CREATE TABLE slipway_migration_logs (
   ms BIGINT
 );
 )sql"));
+  // The audit references createdBy/updatedBy are no longer enforced by the database
+  // (data::Field::enforced): on PostgreSQL every collection's two keys onto `users` put a
+  // trigger pair each on `users`, which made each new collection slower to create. Drops the
+  // constraints tables made before have. SQLite keeps them: its keys add nothing to the parent
+  // table, and dropping one would rebuild every table.
+  Migration audit;
+  audit.owner = "core";
+  audit.version = "0.1.0";
+  audit.name = "0010-audit-references-unenforced";
+  audit.sqlite_sql = "-- nothing to do on SQLite\n";
+  audit.postgres_sql = R"sql(
+DO $$
+DECLARE r record;
+BEGIN
+  IF to_regclass('users') IS NULL THEN RETURN; END IF;
+  FOR r IN
+    SELECT c.conrelid::regclass AS owner, c.conname
+      FROM pg_constraint c
+      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+     WHERE c.contype = 'f' AND c.confrelid = 'users'::regclass
+       AND array_length(c.conkey, 1) = 1
+       AND a.attname IN ('createdById', 'updatedById')
+  LOOP
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.owner, r.conname);
+  END LOOP;
+END $$;
+)sql";
+  all.push_back(std::move(audit));
   return all;
 }
 

@@ -850,6 +850,71 @@ TEST_P(DataApiTest, IndexBuildsDoNotBlockWrites) {
   EXPECT_TRUE(rebuilt);
 }
 
+// createdBy and updatedBy are not database constraints (data::Field::enforced): destroying a
+// user clears them in its transaction, as ON DELETE SET NULL did, and a table made before with
+// the constraint loses it at the next start (core migration 0010 on PostgreSQL).
+TEST_P(DataApiTest, DestroyingAUserClearsTheRecordsItsAuditKeysPointAt) {
+  CreateBlog();
+  ApiResult user = api_->Post(
+      "users:create", J(R"({"nickname":"Gone","email":"gone@example.com","password":"pw123456"})"));
+  ASSERT_EQ(user.status, 200) << user.body;
+  const int64_t gone = user.data().at("id").as_int64();
+  const std::string id = std::to_string(gone);
+  auto conn = OpenDatabase();
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_TRUE((*conn)
+                  ->ExecScript("UPDATE posts SET \"createdById\" = " + id +
+                               " WHERE title = 'Alpha'; UPDATE posts SET \"updatedById\" = " + id +
+                               " WHERE title = 'Gamma'; UPDATE authors SET \"createdById\" = " +
+                               id + ", \"updatedById\" = " + id + " WHERE name = 'Bob'")
+                  .ok());
+  // No constraint: a key to no user is stored as given (the API never writes one).
+  EXPECT_TRUE((*conn)
+                  ->ExecScript("INSERT INTO authors (name, \"createdById\") VALUES ('Orphan', 999)")
+                  .ok());
+
+  ApiResult destroyed = api_->Post("users:destroy?filterByTk=" + id);
+  ASSERT_EQ(destroyed.status, 200) << destroyed.body;
+  ApiResult alpha = api_->Get("posts:get?filter=" + Encode(R"({"title":"Alpha"})"));
+  EXPECT_TRUE(alpha.data().at("createdById").is_null()) << alpha.body;
+  EXPECT_EQ(alpha.data().at("updatedById"), 1) << alpha.body;
+  ApiResult gamma = api_->Get("posts:get?filter=" + Encode(R"({"title":"Gamma"})"));
+  EXPECT_EQ(gamma.data().at("createdById"), 1) << gamma.body;
+  EXPECT_TRUE(gamma.data().at("updatedById").is_null()) << gamma.body;
+  ApiResult bob =
+      api_->Get("authors:get?filter=" + Encode(R"({"name":"Bob"})") + "&appends=createdBy");
+  EXPECT_TRUE(bob.data().at("createdById").is_null()) << bob.body;
+  EXPECT_TRUE(bob.data().at("updatedById").is_null()) << bob.body;
+  EXPECT_TRUE(bob.data().at("createdBy").is_null()) << bob.body;
+  EXPECT_EQ(
+      api_->Get("posts:get?filter=" + Encode(R"({"title":"Beta 100%"})")).data().at("createdById"),
+      1);
+
+  if (GetParam().dialect != db::Dialect::kPostgres) return;
+  auto pg = db::OpenPostgres(pg_->options());
+  ASSERT_TRUE(pg.ok());
+  auto audit_constraints = [&] {
+    auto rs = (*pg)->Query(
+        "SELECT count(*) FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
+        "AND a.attnum = c.conkey[1] WHERE c.contype = 'f' AND c.confrelid = 'users'::regclass "
+        "AND a.attname IN ('createdById', 'updatedById')");
+    EXPECT_TRUE(rs.ok()) << rs.status().ToString();
+    return rs.ok() ? (*rs)->Int(0, 0) : -1;
+  };
+  EXPECT_EQ(audit_constraints(), 0);
+  ASSERT_TRUE((*pg)
+                  ->ExecScript("DELETE FROM authors WHERE name = 'Orphan'; "
+                               "ALTER TABLE posts ADD CONSTRAINT made_before FOREIGN KEY "
+                               "(\"createdById\") REFERENCES users (id) ON DELETE SET NULL; "
+                               "DELETE FROM slipway_migrations WHERE name = "
+                               "'0010-audit-references-unenforced'")
+                  .ok());
+  EXPECT_EQ(audit_constraints(), 1);
+  ASSERT_EQ(node_->Stop(), 0);
+  ASSERT_NO_FATAL_FAILURE(StartNode(env_));
+  EXPECT_EQ(audit_constraints(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, DataApiTest, ::testing::ValuesIn(kSetups), SetupName);
 
 }  // namespace
