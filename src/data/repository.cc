@@ -8,6 +8,7 @@
 #include "data/cursor.h"
 #include "data/repository_internal.h"
 #include "data/values.h"
+#include "db/catalog.h"
 
 namespace slipway::data {
 namespace json = boost::json;
@@ -268,24 +269,7 @@ Status Repository::RenderRows(const std::vector<const Field*>& columns,
 }
 
 Result<std::optional<int64_t>> Repository::EstimatedRows() {
-  if (conn_.dialect() == db::Dialect::kPostgres) {
-    ASSIGN_OR_RETURN(auto rs, conn_.Query("SELECT reltuples::bigint FROM pg_class WHERE oid = "
-                                          "to_regclass($1)",
-                                          {db::Value(QuoteIdent(c_.table))}));
-    // -1: never analyzed or vacuumed, no estimate yet.
-    if (rs->row_count() == 0 || rs->Kind(0, 0) == db::CellKind::kNull || rs->Int(0, 0) < 0) {
-      return std::optional<int64_t>();
-    }
-    return std::optional<int64_t>(rs->Int(0, 0));
-  }
-  // SQLite keeps no row count; the largest rowid is one read of the table's b-tree (an upper
-  // bound: deleted rows still count).
-  auto rs = conn_.Query("SELECT max(rowid) FROM " + QuoteIdent(c_.table));
-  if (!rs.ok()) return std::optional<int64_t>();  // a table without rowid: no estimate
-  if ((*rs)->row_count() == 0 || (*rs)->Kind(0, 0) == db::CellKind::kNull) {
-    return std::optional<int64_t>(0);
-  }
-  return std::optional<int64_t>((*rs)->Int(0, 0));
+  return db::EstimatedRows(conn_, c_.table);
 }
 
 Result<bool> Repository::CountsRows(const ReadSpec& spec) {

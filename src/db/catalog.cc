@@ -146,6 +146,46 @@ Result<std::vector<std::string>> ParentsFirst(Connection& conn, std::vector<std:
   return out;
 }
 
+Result<std::optional<int64_t>> EstimatedRows(Connection& conn, std::string_view table) {
+  if (conn.dialect() == Dialect::kPostgres) {
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT reltuples::bigint FROM pg_class WHERE oid = "
+                                         "to_regclass($1)",
+                                         {Value(QuoteIdent(table))}));
+    // -1: never analyzed or vacuumed, no estimate yet.
+    if (rs->row_count() == 0 || rs->Kind(0, 0) == CellKind::kNull || rs->Int(0, 0) < 0) {
+      return std::optional<int64_t>();
+    }
+    return std::optional<int64_t>(rs->Int(0, 0));
+  }
+  auto rs = conn.Query("SELECT max(rowid) FROM " + QuoteIdent(table));
+  if (!rs.ok()) return std::optional<int64_t>();  // a table without rowid
+  if ((*rs)->row_count() == 0 || (*rs)->Kind(0, 0) == CellKind::kNull) {
+    return std::optional<int64_t>(0);
+  }
+  return std::optional<int64_t>((*rs)->Int(0, 0));
+}
+
+Status DeferForeignKeyChecks(Connection& conn) {
+  return conn.ExecScript(conn.dialect() == Dialect::kPostgres ? "SET CONSTRAINTS ALL DEFERRED"
+                                                              : "PRAGMA defer_foreign_keys = ON");
+}
+
+Status CheckForeignKeys(Connection& conn, const std::vector<std::string>& tables) {
+  if (conn.dialect() == Dialect::kPostgres) return conn.ExecScript("SET CONSTRAINTS ALL IMMEDIATE");
+  for (const std::string& t : tables) {
+    ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT \"table\", rowid, parent FROM "
+                                         "pragma_foreign_key_check($1) LIMIT 1",
+                                         {t}));
+    if (rs->row_count() > 0) {
+      return FailedPrecondition("a row of '" + std::string(rs->Text(0, 0)) + "' (rowid " +
+                                    std::string(rs->Text(0, 1)) + ") points at a row of '" +
+                                    std::string(rs->Text(0, 2)) + "' that does not exist",
+                                "FOREIGN_KEY_VIOLATION");
+    }
+  }
+  return Status::Ok();
+}
+
 Status DropAllTables(Connection& conn) {
   ASSIGN_OR_RETURN(auto tables, ListTables(conn));
   if (conn.dialect() == Dialect::kSqlite)

@@ -31,6 +31,19 @@ Result<std::vector<std::pair<std::string, std::string>>> ColumnTypes(Connection&
 // `tables` ordered so that a table comes after those its foreign keys point at (a cycle or a
 // reference to itself is kept in the given order). For dumps and restores: parents first.
 Result<std::vector<std::string>> ParentsFirst(Connection& conn, std::vector<std::string> tables);
+// What the database believes `table` holds without counting it: PostgreSQL's planner estimate
+// (pg_class.reltuples; none before the table was first analyzed or vacuumed), SQLite's largest
+// rowid (one read of the b-tree; an upper bound, deleted rows still count; none for a table
+// without rowid).
+Result<std::optional<int64_t>> EstimatedRows(Connection& conn, std::string_view table);
+// Checks every foreign key at the commit of the open transaction instead of row by row, so
+// that rows may be loaded in any order (a restore, an import). PostgreSQL: SET CONSTRAINTS ALL
+// DEFERRED (the keys Slipway makes are deferrable); SQLite: PRAGMA defer_foreign_keys, which
+// ends with the transaction.
+Status DeferForeignKeyChecks(Connection& conn);
+// Runs the checks DeferForeignKeyChecks put off, now, for `tables` (PostgreSQL: every deferred
+// check), so that a failure names the table and the row rather than failing the commit.
+Status CheckForeignKeys(Connection& conn, const std::vector<std::string>& tables);
 // Drops every table ListTables returns. Used by `install --force`.
 Status DropAllTables(Connection& conn);
 

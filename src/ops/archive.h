@@ -13,8 +13,9 @@
 // .tar.zst that tar can read; a flipped byte fails zstd's frame checksum or an entry's SHA-256.
 //
 // Writing goes to "<path>.partial" (created exclusively); Finish() writes the manifest, fsyncs,
-// reads the whole archive back through ReadArchive, and only then renames it into place and
-// fsyncs the directory. An unfinished writer removes its partial file.
+// reads the file back and compares it, byte for byte (its length and SHA-256), with what was
+// written, and only then renames it into place and fsyncs the directory. An unfinished writer
+// removes its partial file.
 //
 // Reading checks, before it reports success: the file is one of these archives (not empty, not
 // foreign), the password, every entry name (relative, no "..", no "." or empty component, no
@@ -85,5 +86,11 @@ using ReadProgress = std::function<void(uint64_t done, uint64_t total)>;
 Result<ArchiveContents> ReadArchive(const std::filesystem::path& path, const std::string& password,
                                     const EntryVisitor& visit = {},
                                     const ReadProgress& progress = {});
+// As ReadArchive, with the reading (decryption, decompression, checksums) on a thread of its
+// own, a few megabytes ahead of `visit`, which runs on the caller's thread: a restore parses and
+// loads rows while the next ones are decoded. In a fiber, ReadArchive itself (a fiber must not
+// block its thread).
+Result<ArchiveContents> ReadArchiveAhead(const std::filesystem::path& path,
+                                         const std::string& password, const EntryVisitor& visit);
 
 }  // namespace slipway::ops

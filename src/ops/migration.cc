@@ -749,8 +749,9 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
         }
       }
       RETURN_IF_ERROR(deferred.Drop(conn, fresh));
-      RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL DEFERRED"));
     }
+    // Rows come in any order (a package made on PostgreSQL is not sorted).
+    RETURN_IF_ERROR(db::DeferForeignKeyChecks(conn));
   }
 
   if (!options.apply && !options.rows) return result;
@@ -845,7 +846,7 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     if (current == nullptr) return Status::Ok();
     return lines.Feed(data, row);
   };
-  auto read = ReadArchive(request.path, request.password, visit);
+  auto read = ReadArchiveAhead(request.path, request.password, visit);
   if (!read.ok()) return read.status().WithContext("reading " + request.path.filename().string());
   RETURN_IF_ERROR(lines.EndEntry(entry, "BAD_PACKAGE"));
   if (current != nullptr) RETURN_IF_ERROR(current->Finish());
@@ -874,12 +875,12 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       RETURN_IF_ERROR(by_table[*it]->DeleteUnseen());
     }
+    RETURN_IF_ERROR(
+        db::CheckForeignKeys(conn, order).WithContext("checking the migrated rows' references"));
     if (conn.dialect() == db::Dialect::kPostgres) {
       for (const auto& s : synced) {
         if (s->inserted()) RETURN_IF_ERROR(ResetSequences(conn, s->table()));
       }
-      RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL IMMEDIATE")
-                          .WithContext("checking the migrated rows' references"));
       RETURN_IF_ERROR(deferred.Restore(conn));
     }
   }

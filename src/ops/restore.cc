@@ -469,28 +469,26 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
   for (auto it = clear.rbegin(); it != clear.rend(); ++it) {
     RETURN_IF_ERROR(conn.Exec("DELETE FROM " + db::QuoteIdent(*it)));
   }
+  // Rows come in any order (a tree's child before its parent; a PostgreSQL dump is not
+  // sorted): every reference is checked once all are in.
+  std::vector<std::string> loaded = tables;
+  for (const auto& [name, c] : next->collections()) loaded.push_back(c->table);
   DeferredIndexes deferred;
-  if (conn.dialect() == db::Dialect::kPostgres) {
-    std::vector<std::string> loaded = tables;
-    for (const auto& [name, c] : next->collections()) loaded.push_back(c->table);
-    RETURN_IF_ERROR(deferred.Drop(conn, loaded));
-    RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL DEFERRED"));
-  }
+  if (conn.dialect() == db::Dialect::kPostgres) RETURN_IF_ERROR(deferred.Drop(conn, loaded));
+  RETURN_IF_ERROR(db::DeferForeignKeyChecks(conn));
 
   Loader loader(conn, *next, check, options, files);
-  auto read = ReadArchive(
+  auto read = ReadArchiveAhead(
       request.path, request.password,
       [&](const ArchiveEntry& e, std::string_view data) { return loader.Visit(e, data); });
   if (!read.ok()) return read.status().WithContext("restoring " + request.path.filename().string());
   RETURN_IF_ERROR(loader.Finish());
 
+  // The deferred checks run now, naming what fails, rather than at the commit; then the
+  // indexes and foreign keys come back, checking every restored reference.
+  RETURN_IF_ERROR(db::CheckForeignKeys(conn, loaded));
   if (conn.dialect() == db::Dialect::kPostgres) {
-    for (const auto& [name, c] : next->collections())
-      RETURN_IF_ERROR(ResetSequences(conn, c->table));
-    for (const std::string& t : tables) RETURN_IF_ERROR(ResetSequences(conn, t));
-    // The deferred checks run now, naming what fails, rather than at the commit; then the
-    // indexes and foreign keys come back, checking every restored reference.
-    RETURN_IF_ERROR(conn.Exec("SET CONSTRAINTS ALL IMMEDIATE"));
+    for (const std::string& t : loaded) RETURN_IF_ERROR(ResetSequences(conn, t));
     RETURN_IF_ERROR(deferred.Restore(conn));
   }
   RETURN_IF_ERROR(files.Place());

@@ -1,5 +1,11 @@
 #include "ops/row_io.h"
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "core/fiber.h"
 #include "core/json_writer.h"
 #include "data/values.h"
 
@@ -13,6 +19,53 @@ constexpr int64_t kPage = 5000;
 db::Value KeyOf(const data::Field& f, const db::ResultSet& rs, int r, int col) {
   if (data::IsIntegral(f.type)) return rs.Int(r, col);
   return std::string(rs.Text(r, col));
+}
+
+// Reads a started COPY on a thread of its own while `visit` works on the rows before, so that
+// the server never waits for the rows to be rendered: a few batches ahead at most. The thread
+// is the only one to use the connection until it ends (it is joined before this returns).
+Status PipelinedCopy(db::BulkReader& stream,
+                     const std::function<Status(const db::ResultSet& rows)>& visit) {
+  constexpr size_t kAhead = 3;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Result<std::unique_ptr<db::ResultSet>>> ready;
+  bool stop = false;
+  std::thread reader([&] {
+    for (;;) {
+      auto rs = stream.NextCopyRows(1 << 20);
+      const bool last = !rs.ok() || (*rs)->row_count() == 0;
+      std::unique_lock lock(mu);
+      ready.push_back(std::move(rs));
+      cv.notify_all();
+      if (last) return;
+      cv.wait(lock, [&] { return stop || ready.size() < kAhead; });
+      if (stop) return;
+    }
+  });
+  Status status;
+  for (;;) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return !ready.empty(); });
+    auto rs = std::move(ready.front());
+    ready.pop_front();
+    cv.notify_all();
+    lock.unlock();
+    if (!rs.ok()) {
+      status = rs.status();
+      break;
+    }
+    if ((*rs)->row_count() == 0) break;
+    status = visit(**rs);
+    if (!status.ok()) break;
+  }
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+    cv.notify_all();
+  }
+  reader.join();
+  return status;
 }
 
 }  // namespace
@@ -50,9 +103,12 @@ Status ScanCollection(db::Connection& conn, const data::Collection& c,
     params += (i ? ", $" : "$") + std::to_string(i + 1);
   }
   if (auto* stream = dynamic_cast<db::BulkReader*>(&conn)) {
-    // PostgreSQL streams the whole table in key order while the rows before are handled.
-    RETURN_IF_ERROR(stream->BeginCopyOut("SELECT " + select + " FROM " + db::QuoteIdent(c.table) +
-                                         " ORDER BY " + order));
+    // PostgreSQL streams the whole table while the rows before are handled, in the order it
+    // reads them: sorting by key cost the server more than the rest of the dump (a restore
+    // checks references once every row is in, so it needs no order).
+    RETURN_IF_ERROR(stream->BeginCopyOut("SELECT " + select + " FROM " + db::QuoteIdent(c.table)));
+    // A fiber must not block its thread waiting for another (a scan run by a request).
+    if (!fiber::InFiber()) return PipelinedCopy(*stream, visit);
     for (;;) {
       ASSIGN_OR_RETURN(auto rs, stream->NextCopyRows(1 << 20));
       if (rs->row_count() == 0) break;

@@ -21,8 +21,9 @@ namespace slipway::ops {
 // table's pair of foreign keys.
 std::vector<const data::Field*> KeyFields(const data::Collection& c);
 
-// Every row of collection `c` (its column fields, in definition order), in key order, handed to
-// `visit` in batches: PostgreSQL streams the table with one COPY, SQLite reads pages by key.
+// Every row of collection `c` (its column fields, in definition order), handed to `visit` in
+// batches: PostgreSQL streams the table with one COPY in the order it stores the rows, SQLite
+// reads pages in key order.
 // `visit` must not use the connection.
 Status ScanCollection(db::Connection& conn, const data::Collection& c,
                       const std::function<Status(const db::ResultSet& rows)>& visit);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "db/catalog.h"
 #include "test_support.h"
 
 namespace slipway::db {
@@ -77,6 +78,45 @@ TEST_F(SqliteTest, RollbackUndoesAndCommitKeeps) {
   ASSERT_TRUE(rs.ok());
   ASSERT_EQ((*rs)->row_count(), 1);
   EXPECT_EQ((*rs)->Text(0, 0), "kept");
+}
+
+TEST_F(SqliteTest, DeferredForeignKeysAreCheckedOnceAllRowsAreIn) {
+  ASSERT_TRUE(conn_
+                  ->ExecScript("CREATE TABLE node (id INTEGER PRIMARY KEY, parentId INTEGER "
+                               "REFERENCES node (id) ON DELETE SET NULL)")
+                  .ok());
+  {
+    // A child before its parent, in statements of their own: refused row by row...
+    auto tx = Transaction::Begin(*conn_);
+    ASSERT_TRUE(tx.ok());
+    EXPECT_FALSE(conn_->Query("INSERT INTO node (id, parentId) VALUES (1, 2)").ok());
+  }
+  {
+    // ...taken once the checks wait for the parent.
+    auto tx = Transaction::Begin(*conn_);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(DeferForeignKeyChecks(*conn_).ok());
+    ASSERT_TRUE(conn_->Query("INSERT INTO node (id, parentId) VALUES (1, 2)").ok());
+    ASSERT_TRUE(conn_->Query("INSERT INTO node (id, parentId) VALUES (2, NULL)").ok());
+    ASSERT_TRUE(CheckForeignKeys(*conn_, {"t", "node"}).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  {
+    // A row whose parent never comes is named before the commit.
+    auto tx = Transaction::Begin(*conn_);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(DeferForeignKeyChecks(*conn_).ok());
+    ASSERT_TRUE(conn_->Query("INSERT INTO node (id, parentId) VALUES (3, 9)").ok());
+    Status s = CheckForeignKeys(*conn_, {"node"});
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(s.tag(), "FOREIGN_KEY_VIOLATION");
+    EXPECT_NE(s.message().find("a row of 'node' (rowid 3) points at a row of 'node'"),
+              std::string::npos)
+        << s.message();
+  }
+  auto rs = conn_->Query("SELECT count(*) FROM node");
+  ASSERT_TRUE(rs.ok());
+  EXPECT_EQ((*rs)->Int(0, 0), 2);
 }
 
 TEST(PoolTest, ReusesConnectionsAndRollsBackLeftoverTransactions) {
