@@ -1,5 +1,6 @@
 #include "ops/task_runner.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -14,6 +15,18 @@ using Clock = std::chrono::steady_clock;
 constexpr int kTaskNice = 10;
 
 namespace {
+
+// Requests come first. SCHED_IDLE gives the CPU to any thread serving a request the moment it
+// wants it (nice 10 still let a backup's threads finish their slices first: a paced read's p99
+// was 9 times its idle figure during a backup, against 4 times). The calling thread only, and
+// the threads it starts after: there is no way back to the normal policy without privileges.
+void LowerPriority(const std::string& node_id) {
+  struct sched_param none {};
+  if (::sched_setscheduler(0, SCHED_IDLE, &none) == 0) return;
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kTaskNice) != 0) {
+    core::log::Warn("tasks run at the requests' priority", {{"node", node_id}});
+  }
+}
 
 class Context final : public TaskContext {
  public:
@@ -104,7 +117,10 @@ TaskHandler Observed(TaskHandler handler, std::function<void(const TaskProgress&
 
 TaskRunner::TaskRunner(TaskStore& store, std::string node_id, core::WorkerMode mode,
                        TaskRunnerOptions options)
-    : store_(store), node_id_(std::move(node_id)), mode_(std::move(mode)), options_(options) {}
+    : store_(store), node_id_(std::move(node_id)), mode_(std::move(mode)), options_([&] {
+        options.idle_priority = true;  // a node's runner: its requests come first
+        return options;
+      }()) {}
 
 TaskRunner::~TaskRunner() { Stop(); }
 
@@ -142,11 +158,6 @@ void TaskRunner::Wake() {
 
 void TaskRunner::Loop() {
   const std::vector<std::string> kinds = ClaimableKinds();
-  // Requests come first: tasks (and the threads they start, which inherit it: a backup's
-  // compression workers) run at a lower CPU priority than the threads serving requests.
-  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kTaskNice) != 0) {
-    core::log::Warn("tasks run at the requests' priority", {{"node", node_id_}});
-  }
   // What this node ran before it stopped (or died) is over: its lease would expire anyway, and
   // what a task holds on the cluster (a restore's gate) is released sooner.
   auto orphaned = store_.FailRunningOf(node_id_, "node '" + node_id_ + "' restarted while it ran");
@@ -204,13 +215,17 @@ Result<TaskRecord> RunTask(TaskStore& store, const std::string& node_id, TaskRec
       if (!s.ok() && s.tag() == kTaskLost) break;
     }
   });
-  try {
-    outcome = handler(ctx);
-  } catch (const std::exception& e) {
-    outcome = Internal(std::string("the task's handler threw: ") + e.what());
-  } catch (...) {
-    outcome = Internal("the task's handler threw");
-  }
+  std::thread work([&] {
+    if (options.idle_priority) LowerPriority(node_id);
+    try {
+      outcome = handler(ctx);
+    } catch (const std::exception& e) {
+      outcome = Internal(std::string("the task's handler threw: ") + e.what());
+    } catch (...) {
+      outcome = Internal("the task's handler threw");
+    }
+  });
+  work.join();
   {
     std::lock_guard lock(m);
     done = true;

@@ -56,12 +56,18 @@ struct TaskRunnerOptions {
   std::chrono::milliseconds lease{15'000};
   // How often the lease is renewed while a handler runs without reporting.
   std::chrono::milliseconds renew{5'000};
+  // Whether handlers run at idle CPU priority (SCHED_IDLE; nice 10 where that is refused): a
+  // node's task runner sets it, so that requests come first; a command running one task does
+  // not.
+  bool idle_priority = false;
 };
 
 // Runs a task this node holds (claimed, or Start()ed by a command) to its end: the handler on
-// the calling thread, its lease renewed on another, the outcome recorded (or not, when the task
-// was lost). Returns the task as stored afterwards. `stopping` (may be null) turns the
-// handler's next report into a cancellation.
+// a thread of its own (at idle priority when the options say so, and with it every thread the
+// handler starts: a backup's readers and compression workers), its lease renewed at the
+// caller's priority on another, the outcome recorded (or not, when the task was lost). Returns the
+// task as stored afterwards. `stopping` (may be null) turns the handler's next report into a
+// cancellation.
 Result<TaskRecord> RunTask(TaskStore& store, const std::string& node_id, TaskRecord task,
                            const TaskHandler& handler, const TaskRunnerOptions& options,
                            const std::atomic<bool>* stopping);

@@ -1,6 +1,9 @@
 // Durable tasks on a real database (SQLite and PostgreSQL): claims by several nodes at once,
 // leases, progress, expiry, cancellation, and the runner with WORKER_MODE.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <set>
@@ -43,6 +46,12 @@ class TaskTest : public ::testing::TestWithParam<Backend> {
   std::vector<std::unique_ptr<TaskStore>> stores_;
   std::unique_ptr<TaskStore> store_;
 };
+
+// SCHED_IDLE, or nice 10 where the policy is refused (TaskRunner's LowerPriority).
+bool RunsAtIdlePriority() {
+  return ::sched_getscheduler(0) == SCHED_IDLE ||
+         ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())) >= 10;
+}
 
 TEST_P(TaskTest, QueuedTasksAreClaimedOnceInOrderByTheirKinds) {
   auto first = store_->Enqueue("backup", json::object{{"note", "a"}}, 1);
@@ -159,8 +168,10 @@ TEST_P(TaskTest, TheRunnerRunsHandlersAndRecordsEveryOutcome) {
   core::WorkerMode mode;  // empty WORKER_MODE: requests and tasks
   TaskRunner runner(*store_, "n1", mode, {.poll = 50ms, .lease = 2s, .renew = 100ms});
   std::atomic<int> ran{0};
+  std::atomic<bool> idle{false};
   runner.Register("count", [&](TaskContext& ctx) -> Result<json::value> {
     for (int i = 1; i <= 3; ++i) RETURN_IF_ERROR(ctx.Report({i, 3, "steps", "step"}));
+    idle = RunsAtIdlePriority();
     ++ran;
     return json::value(json::object{{"counted", 3}});
   });
@@ -186,6 +197,8 @@ TEST_P(TaskTest, TheRunnerRunsHandlersAndRecordsEveryOutcome) {
   EXPECT_EQ(Get(ok->id).state, TaskState::kSucceeded);
   EXPECT_EQ(Get(ok->id).result.at("counted").as_int64(), 3);
   EXPECT_EQ(Get(ok->id).progress.done, 3);
+  EXPECT_TRUE(idle.load()) << "a node's tasks run behind its requests";
+  EXPECT_FALSE(RunsAtIdlePriority()) << "and nothing else does";
   EXPECT_EQ(Get(bad->id).state, TaskState::kFailed);
   EXPECT_EQ(Get(bad->id).error, "the archive is truncated");
   EXPECT_EQ(Get(threw->id).state, TaskState::kFailed);
@@ -248,8 +261,10 @@ TEST_P(TaskTest, ACommandRunsATaskItHoldsAndARestartedNodeFailsWhatItHeld) {
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
   std::vector<int64_t> seen;
+  bool idle = true;
   TaskHandler handler = Observed(
-      [](TaskContext& ctx) -> Result<json::value> {
+      [&](TaskContext& ctx) -> Result<json::value> {
+        idle = RunsAtIdlePriority();  // a command's task has the machine to itself
         ctx.Note({1, 3, "rows", "noted"});
         RETURN_IF_ERROR(ctx.Hold(1h));
         RETURN_IF_ERROR(ctx.Report({2, 3, "rows", "reported"}));
@@ -262,6 +277,7 @@ TEST_P(TaskTest, ACommandRunsATaskItHoldsAndARestartedNodeFailsWhatItHeld) {
   EXPECT_EQ(ran->result, "done");
   EXPECT_EQ(ran->progress.done, 2);
   EXPECT_EQ(seen, (std::vector<int64_t>{1, 2}));
+  EXPECT_FALSE(idle);
 
   // A node that starts again under its id fails the tasks it held when it stopped.
   auto before = store_->Start("backup", {}, std::nullopt, "n3", 1h);
