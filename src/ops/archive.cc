@@ -6,16 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
 #include "core/fiber.h"
+#include "core/read_ahead.h"
 #include "core/sha256.h"
 #include "core/sodium.h"
 
@@ -703,60 +701,28 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
   return out;
 }
 
-}  // namespace slipway::ops
-
-namespace slipway::ops {
-
 Result<ArchiveContents> ReadArchiveAhead(const fs::path& path, const std::string& password,
                                          const EntryVisitor& visit) {
   // A fiber must not block its thread waiting for another.
   if (fiber::InFiber()) return ReadArchive(path, password, visit);
-  constexpr size_t kAheadBytes = 8 << 20;
   struct Slice {
     ArchiveEntry entry;
     std::string data;
   };
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Slice> ready;
-  size_t ready_bytes = 0;
-  bool stop = false;  // the visitor failed: the reader gives up
-  std::optional<Result<ArchiveContents>> read;
-  std::thread reader([&] {
-    auto result = ReadArchive(path, password, [&](const ArchiveEntry& e, std::string_view data) {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return stop || ready_bytes < kAheadBytes; });
-      if (stop) return Aborted("the archive's reader stopped");
-      ready.push_back({e, std::string(data)});
-      ready_bytes += data.size();
-      cv.notify_all();
-      return Status::Ok();
-    });
-    std::lock_guard lock(mu);
-    read.emplace(std::move(result));
-    cv.notify_all();
-  });
-  Status visited;
-  for (;;) {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return !ready.empty() || read.has_value(); });
-    if (ready.empty()) break;  // read to the end, or failed
-    Slice slice = std::move(ready.front());
-    ready.pop_front();
-    ready_bytes -= slice.data.size();
-    cv.notify_all();
-    lock.unlock();
-    visited = visit(slice.entry, slice.data);
-    if (!visited.ok()) break;
-  }
-  {
-    std::lock_guard lock(mu);
-    stop = true;
-    cv.notify_all();
-  }
-  reader.join();
-  if (!visited.ok()) return visited;
-  return std::move(*read);
+  std::optional<ArchiveContents> contents;
+  Status read = core::ReadAhead<Slice>(
+      /*limit=*/8 << 20, [](const Slice& s) { return s.data.size(); },
+      [&](const std::function<Status(Slice)>& push) -> Status {
+        auto all = ReadArchive(path, password, [&](const ArchiveEntry& e, std::string_view data) {
+          return push(Slice{e, std::string(data)});
+        });
+        if (!all.ok()) return all.status();
+        contents = std::move(*all);
+        return Status::Ok();
+      },
+      [&](Slice& slice) { return visit(slice.entry, slice.data); });
+  if (!read.ok()) return read;
+  return std::move(*contents);
 }
 
 }  // namespace slipway::ops

@@ -1,12 +1,8 @@
 #include "ops/row_io.h"
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-
 #include "core/fiber.h"
 #include "core/json_writer.h"
+#include "core/read_ahead.h"
 #include "data/values.h"
 
 namespace slipway::ops {
@@ -23,49 +19,20 @@ db::Value KeyOf(const data::Field& f, const db::ResultSet& rs, int r, int col) {
 
 // Reads a started COPY on a thread of its own while `visit` works on the rows before, so that
 // the server never waits for the rows to be rendered: a few batches ahead at most. The thread
-// is the only one to use the connection until it ends (it is joined before this returns).
+// is the only one to use the connection until it ends.
 Status PipelinedCopy(db::BulkReader& stream,
                      const std::function<Status(const db::ResultSet& rows)>& visit) {
-  constexpr size_t kAhead = 3;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Result<std::unique_ptr<db::ResultSet>>> ready;
-  bool stop = false;
-  std::thread reader([&] {
-    for (;;) {
-      auto rs = stream.NextCopyRows(1 << 20);
-      const bool last = !rs.ok() || (*rs)->row_count() == 0;
-      std::unique_lock lock(mu);
-      ready.push_back(std::move(rs));
-      cv.notify_all();
-      if (last) return;
-      cv.wait(lock, [&] { return stop || ready.size() < kAhead; });
-      if (stop) return;
-    }
-  });
-  Status status;
-  for (;;) {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return !ready.empty(); });
-    auto rs = std::move(ready.front());
-    ready.pop_front();
-    cv.notify_all();
-    lock.unlock();
-    if (!rs.ok()) {
-      status = rs.status();
-      break;
-    }
-    if ((*rs)->row_count() == 0) break;
-    status = visit(**rs);
-    if (!status.ok()) break;
-  }
-  {
-    std::lock_guard lock(mu);
-    stop = true;
-    cv.notify_all();
-  }
-  reader.join();
-  return status;
+  using Rows = std::unique_ptr<db::ResultSet>;
+  return core::ReadAhead<Rows>(
+      /*limit=*/3, [](const Rows&) -> size_t { return 1; },
+      [&](const std::function<Status(Rows)>& push) -> Status {
+        for (;;) {
+          ASSIGN_OR_RETURN(Rows rows, stream.NextCopyRows(1 << 20));
+          if (rows->row_count() == 0) return Status::Ok();
+          RETURN_IF_ERROR(push(std::move(rows)));
+        }
+      },
+      [&](Rows& rows) { return visit(*rows); });
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "api_client.h"
@@ -403,23 +404,41 @@ TEST_P(RestoreTest, ANodeKilledMidwayLeavesThePreviousDataServing) {
   ASSERT_EQ(api_->Post("bulk:create", json::parse(R"({"v":"after"})")).status, 200);
   ApiResult asked = api_->Post("backups:restore", json::object{{"name", name}});
   ASSERT_EQ(asked.status, 202);
-  // Killed midway: on PostgreSQL once the task reports rows of `bulk` going in; on SQLite
-  // (whose restore cannot write its task row while it holds the write lock) soon after the
-  // restore began. (The gate is not watched: a request already past it waits on the restore's
-  // locks and answers late.)
+  // Killed midway: on PostgreSQL once the task reports rows of `bulk` going in. On SQLite the
+  // restore cannot write its task row while it holds the write lock, and a request may wait
+  // for it: the database itself is watched, until its write lock stays taken for 30 ms and
+  // more (the restore's one transaction, not the short writes before it).
+  // (The gate is not watched: a request already past it waits on the restore's locks and
+  // answers late.)
   const std::string task(asked.data().at("task").as_string());
   bool midway = false;
-  for (int i = 0; i < 4000 && !midway; ++i) {
-    ApiResult st = api_->Get("backups:restoreStatus?task=" + task);
-    ASSERT_EQ(st.status, 200) << st.body;
-    const json::value& p = st.data().at("progress");
-    std::string message(p.at("message").as_string());
-    midway = GetParam() ? message == "bulk" && p.at("done").as_int64() > 0
-                        : message.rfind("restoring", 0) == 0;
-    if (!midway) std::this_thread::sleep_for(5ms);
+  if (GetParam()) {
+    for (int i = 0; i < 4000 && !midway; ++i) {
+      ApiResult st = api_->Get("backups:restoreStatus?task=" + task);
+      ASSERT_EQ(st.status, 200) << st.body;
+      const json::value& p = st.data().at("progress");
+      midway = p.at("message") == "bulk" && p.at("done").as_int64() > 0;
+      if (!midway) std::this_thread::sleep_for(5ms);
+    }
+  } else {
+    auto probe = db::OpenSqlite({storage() / "db" / "slipway.sqlite"});
+    ASSERT_TRUE(probe.ok());
+    ASSERT_TRUE((*probe)->ExecScript("PRAGMA busy_timeout = 0").ok());
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    std::optional<std::chrono::steady_clock::time_point> locked_since;
+    while (!midway && std::chrono::steady_clock::now() < until) {
+      if ((*probe)->ExecScript("BEGIN IMMEDIATE").ok()) {
+        (*probe)->ExecScript("ROLLBACK").IgnoreError();
+        locked_since.reset();
+      } else if (!locked_since) {
+        locked_since = std::chrono::steady_clock::now();
+      } else {
+        midway = std::chrono::steady_clock::now() - *locked_since >= 30ms;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
   }
   ASSERT_TRUE(midway);
-  if (!GetParam()) std::this_thread::sleep_for(500ms);
   ASSERT_TRUE(node_->process().Signal(SIGKILL));
   node_->process().Wait(10s);
   StartNode();
