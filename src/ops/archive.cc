@@ -178,7 +178,7 @@ class Writer final : public ArchiveWriter {
     fd_ = -1;
     // Complete and verified, or not at all: the file read back is, byte for byte, what was
     // written. (Every entry's checksum was taken from the data itself; decoding it all again
-    // cost a fifth of the backup's time, and `slipway backup verify` does it on request.)
+    // cost a fifth of the backup's CPU, and `slipway backup verify` does it on request.)
     RETURN_IF_ERROR(ReadBack());
     std::error_code ec;
     fs::rename(partial_, path_, ec);
