@@ -7,7 +7,8 @@
 // items not yet consumed weigh `limit` or more (by `weight`), and fails once the consumer has
 // stopped: produce should then return. `consume(item)` runs on the calling thread, in order.
 // The result: the consumer's first error, else the producer's. Both have ended when it returns.
-// Not from a fiber: the calling thread blocks while it waits for items.
+// In a fiber (whose thread must not block waiting for another) there is no second thread: each
+// item pushed is consumed at once, on the calling thread.
 #pragma once
 
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/fiber.h"
 #include "slipway/status.h"
 
 namespace slipway::core {
@@ -26,6 +28,14 @@ template <typename T>
 Status ReadAhead(size_t limit, const std::function<size_t(const T&)>& weight,
                  const std::function<Status(const std::function<Status(T)>& push)>& produce,
                  const std::function<Status(T& item)>& consume) {
+  if (fiber::InFiber()) {
+    Status consumer;
+    Status producer = produce([&](T item) -> Status {
+      consumer = consume(item);
+      return consumer.ok() ? Status::Ok() : Aborted("the consumer gave up");
+    });
+    return consumer.ok() ? producer : consumer;
+  }
   std::mutex mu;
   std::condition_variable cv;
   std::deque<T> ready;

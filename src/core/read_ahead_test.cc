@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace slipway::core {
@@ -72,6 +73,49 @@ TEST(ReadAheadTest, TheProducersErrorComesAfterWhatItHandedOver) {
       });
   EXPECT_EQ(s.message(), "the archive is truncated");
   EXPECT_EQ(seen, (std::vector<int>{0, 1, 2}));
+}
+
+// In a fiber there is no second thread: the producer and the consumer take turns on the
+// fiber's own, and a consumer that fails still stops the producer.
+TEST(ReadAheadTest, InAFiberEachItemIsConsumedAsItIsPushed) {
+  fiber::FiberThread thread;
+  std::vector<int> seen;
+  std::vector<std::thread::id> producers, consumers;
+  Status ok, failed;
+  int pushed_after_failure = 0;
+  thread.RunAll({[&] {
+    ok = ReadAhead<int>(
+        /*limit=*/2, One,
+        [&](const Push& push) -> Status {
+          for (int i = 0; i < 10; ++i) {
+            producers.push_back(std::this_thread::get_id());
+            RETURN_IF_ERROR(push(i));
+            EXPECT_EQ(seen.size(), static_cast<size_t>(i + 1)) << "consumed before the next";
+          }
+          return Status::Ok();
+        },
+        [&](int& item) {
+          consumers.push_back(std::this_thread::get_id());
+          seen.push_back(item);
+          return Status::Ok();
+        });
+    failed = ReadAhead<int>(
+        /*limit=*/2, One,
+        [&](const Push& push) -> Status {
+          for (int i = 0; i < 10; ++i) {
+            Status p = push(i);
+            if (!p.ok()) return p;
+            if (i >= 3) ++pushed_after_failure;
+          }
+          return Status::Ok();
+        },
+        [&](int& item) { return item == 3 ? InvalidArgument("row 3 is bad") : Status::Ok(); });
+  }});
+  ASSERT_TRUE(ok.ok()) << ok.ToString();
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  for (const auto& id : consumers) EXPECT_EQ(id, producers.front());
+  EXPECT_EQ(failed.message(), "row 3 is bad");
+  EXPECT_EQ(pushed_after_failure, 0);
 }
 
 }  // namespace

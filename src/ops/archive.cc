@@ -12,7 +12,6 @@
 #include <set>
 #include <thread>
 
-#include "core/fiber.h"
 #include "core/read_ahead.h"
 #include "core/sha256.h"
 #include "core/sodium.h"
@@ -703,8 +702,6 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
 
 Result<ArchiveContents> ReadArchiveAhead(const fs::path& path, const std::string& password,
                                          const EntryVisitor& visit) {
-  // A fiber must not block its thread waiting for another.
-  if (fiber::InFiber()) return ReadArchive(path, password, visit);
   struct Slice {
     ArchiveEntry entry;
     std::string data;

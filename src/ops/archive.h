@@ -88,8 +88,7 @@ Result<ArchiveContents> ReadArchive(const std::filesystem::path& path, const std
                                     const ReadProgress& progress = {});
 // As ReadArchive, with the reading (decryption, decompression, checksums) on a thread of its
 // own, a few megabytes ahead of `visit`, which runs on the caller's thread: a restore parses and
-// loads rows while the next ones are decoded. In a fiber, ReadArchive itself (a fiber must not
-// block its thread).
+// loads rows while the next ones are decoded (core::ReadAhead; in a fiber, one thread).
 Result<ArchiveContents> ReadArchiveAhead(const std::filesystem::path& path,
                                          const std::string& password, const EntryVisitor& visit);
 

@@ -1,6 +1,5 @@
 #include "ops/row_io.h"
 
-#include "core/fiber.h"
 #include "core/json_writer.h"
 #include "core/read_ahead.h"
 #include "data/values.h"
@@ -74,14 +73,7 @@ Status ScanCollection(db::Connection& conn, const data::Collection& c,
     // reads them: sorting by key cost the server more than the rest of the dump (a restore
     // checks references once every row is in, so it needs no order).
     RETURN_IF_ERROR(stream->BeginCopyOut("SELECT " + select + " FROM " + db::QuoteIdent(c.table)));
-    // A fiber must not block its thread waiting for another (a scan run by a request).
-    if (!fiber::InFiber()) return PipelinedCopy(*stream, visit);
-    for (;;) {
-      ASSIGN_OR_RETURN(auto rs, stream->NextCopyRows(1 << 20));
-      if (rs->row_count() == 0) break;
-      RETURN_IF_ERROR(visit(*rs));
-    }
-    return Status::Ok();
+    return PipelinedCopy(*stream, visit);
   }
   const std::string tuple = keys.size() == 1 ? order : "(" + order + ")";
   const std::string first = "SELECT " + select + " FROM " + db::QuoteIdent(c.table) + " ORDER BY " +
