@@ -1,5 +1,6 @@
 #include "core/logging.h"
 
+#include <pthread.h>
 #include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
@@ -9,6 +10,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <mutex>
 
@@ -183,7 +185,15 @@ std::shared_ptr<spdlog::logger> Current(LogFormat* format) {
 
 void Init(const Options& options) {
   static std::once_flag pool_once;
-  std::call_once(pool_once, [] { spdlog::init_thread_pool(16384, 1); });
+  std::call_once(pool_once, [] {
+    // The logging thread takes no signal: a SIGTERM meant for `serve`'s sigtimedwait could
+    // otherwise land on it (the one thread that had not blocked it) and kill the node (143).
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    spdlog::init_thread_pool(16384, 1);
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  });
 
   spdlog::sink_ptr sink;
   std::shared_ptr<spdlog::logger> logger;
