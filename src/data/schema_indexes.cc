@@ -81,7 +81,9 @@ Result<std::vector<IndexSpec>> SchemaStore::UnbuiltIndexes(db::Connection& conn,
   if (conn.dialect() != db::Dialect::kPostgres) return wanted;
   for (const auto& [name, after] : next.collections()) {
     const Collection* before = now != nullptr ? now->Find(name) : nullptr;
-    if (now != nullptr && (before == nullptr || before == after.get())) continue;
+    // A new collection's table came with its indexes, unless the change went on to edit it
+    // (a self-reference with its reverse field): what is missing is found below.
+    if (now != nullptr && before == after.get()) continue;
     ASSIGN_OR_RETURN(std::vector<IndexSpec> indexes, IndexesOf(*after));
     std::vector<IndexSpec> had;
     if (before != nullptr) {

@@ -64,19 +64,21 @@ class LineSplitter {
   std::string pending_;
 };
 
-// PostgreSQL: tables about to be loaded in bulk lose their secondary indexes and foreign keys
-// first, and get them back, built once from the loaded rows, at the end (as pg_restore does):
-// loading into a table with indexes updates each index row by row, and a deferred foreign key
-// checks each row with a query of its own. What is dropped is recreated from the catalog's own
-// definitions; an index a constraint depends on (a primary key, a key a foreign key points at)
-// stays. Restore() validates every reference the loaded rows make. In the caller's transaction.
+// PostgreSQL: tables about to be loaded in bulk lose their foreign keys, primary keys, unique
+// constraints and secondary indexes first, and get them back, each built once from the loaded
+// rows, at the end (as pg_restore does): loading into a table with indexes updates each index
+// row by row, and a deferred foreign key checks each row with a query of its own. What is
+// dropped is recreated from the catalog's own definitions; a key something outside the loaded
+// tables depends on (a foreign key of another table, a view) stays. Restore() builds the keys,
+// then the indexes, then validates every reference the loaded rows make. In the caller's
+// transaction.
 class DeferredIndexes {
  public:
   Status Drop(db::Connection& conn, const std::vector<std::string>& tables);
   Status Restore(db::Connection& conn);
 
  private:
-  std::vector<std::string> indexes_, foreign_keys_;
+  std::vector<std::string> keys_, indexes_, foreign_keys_;
 };
 
 // Inserts rows into one table: through one COPY per table where the connection can (PostgreSQL),

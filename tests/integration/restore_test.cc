@@ -4,6 +4,7 @@
 // that fails midway, or whose node is killed midway, leaves the previous data serving.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
 #include <functional>
@@ -153,10 +154,30 @@ class RestoreTest : public OneNodeTest {
   }
 };
 
+// PostgreSQL: every key, unique constraint, index and foreign key of the schema, with its
+// definition (a restore sets them aside while it loads and builds them again); SQLite: none.
+std::vector<std::string> Keys(const std::optional<TestDatabase>& pg) {
+  std::vector<std::string> out;
+  if (!pg) return out;
+  auto conn = db::OpenPostgres(pg->options());
+  EXPECT_TRUE(conn.ok()) << conn.status().message();
+  if (!conn.ok()) return out;
+  auto rs = (*conn)->Query(
+      "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) "
+      "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace UNION ALL "
+      "SELECT pg_get_indexdef(indexrelid) FROM pg_index JOIN pg_class c ON c.oid = indexrelid "
+      "WHERE c.relnamespace = current_schema()::regnamespace ORDER BY 1");
+  EXPECT_TRUE(rs.ok()) << rs.status().message();
+  if (!rs.ok()) return out;
+  for (int r = 0; r < (*rs)->row_count(); ++r) out.emplace_back((*rs)->Text(r, 0));
+  return out;
+}
+
 TEST_P(RestoreTest, EveryFieldTypeRoundTripsRowByRowAndFileByFile) {
   std::string stored = MakeData();
   auto before = Everything(*api_);
   std::string name = BackupNow(*api_);
+  const std::vector<std::string> keys = Keys(pg_);
 
   // Change everything the backup holds: rows, schema, files.
   ASSERT_EQ(api_->Post("kinds:destroy?filterByTk=2").status, 200);
@@ -178,6 +199,13 @@ TEST_P(RestoreTest, EveryFieldTypeRoundTripsRowByRowAndFileByFile) {
   auto after = Everything(*api_);
   for (const auto& [c, rows] : before) EXPECT_EQ(rows, after[c]) << c;
   EXPECT_EQ(api_->Get("extra:list").status, 404);
+  std::vector<std::string> restored_keys = Keys(pg_), lost, gained;
+  std::set_difference(keys.begin(), keys.end(), restored_keys.begin(), restored_keys.end(),
+                      std::back_inserter(lost));
+  std::set_difference(restored_keys.begin(), restored_keys.end(), keys.begin(), keys.end(),
+                      std::back_inserter(gained));
+  EXPECT_EQ(lost, std::vector<std::string>{}) << "keys, indexes or references lost";
+  EXPECT_EQ(gained, std::vector<std::string>{}) << "keys, indexes or references gained";
   // Files: the backup's are back byte for byte, the later one is gone.
   HttpResult file = node_->Get("/storage/uploads/" + stored);
   EXPECT_EQ(file.status, 200);
