@@ -36,6 +36,10 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
   auto as_json = std::make_shared<bool>(false);
   create->add_flag("--json", *as_json,
                    "Print the archive's path, size, row and file counts and manifest as JSON");
+  // For a node that runs its backup tasks in a process of their own (ops/backup_manager.h):
+  // "progress <done> <total> <what>" lines on stdout instead of a bar.
+  auto report_progress = std::make_shared<bool>(false);
+  create->add_flag("--report-progress", *report_progress)->group("");
   auto* list =
       cmd->add_subcommand("list", "List the backups in <STORAGE_PATH>/backups, newest first");
   list->fallthrough();
@@ -126,7 +130,19 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         options.files = !*no_files;
         options.note = *note;
         Result<ops::BackupSummary> made = Internal("not made");
-        {
+        if (*report_progress) {
+          auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+          options.progress = [&](int64_t done, int64_t total, std::string_view what) {
+            auto now = std::chrono::steady_clock::now();
+            if (now - last < std::chrono::milliseconds(100) && done < total) return Status::Ok();
+            last = now;
+            std::printf("progress %lld %lld %.*s\n", static_cast<long long>(done),
+                        static_cast<long long>(total), static_cast<int>(what.size()), what.data());
+            std::fflush(stdout);
+            return Status::Ok();
+          };
+          made = application.CreateBackup(options);
+        } else {
           Progress progress("backup", "rows");
           options.progress = [&](int64_t done, int64_t total, std::string_view what) {
             progress.Update(done, total, what);

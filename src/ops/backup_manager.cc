@@ -1,5 +1,6 @@
 #include "ops/backup_manager.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,11 +8,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "api/cluster_actions.h"
 #include "core/cron.h"
+#include "core/ids.h"
 #include "core/logging.h"
 #include "db/cluster_state.h"
 #include "db/system_tables.h"
@@ -85,6 +89,75 @@ Result<BackupSummary> BackupManager::Backup(BackupOptions options) {
   return CreateBackup(*conn, *snap->schema_store, options);
 }
 
+Result<BackupSummary> BackupManager::BackupApart(BackupOptions options) {
+  std::vector<std::string> argv = apart_command_;
+  argv.insert(argv.end(),
+              {"create", "--output", options.output.string(), "--json", "--report-progress"});
+  if (!options.files) argv.emplace_back("--no-files");
+  if (!options.note.empty()) argv.insert(argv.end(), {"--note", options.note});
+  fs::path password_file;
+  if (!options.password.empty()) {
+    std::error_code ec;
+    fs::create_directories(backups_dir(), ec);
+    password_file = backups_dir() / (".password-" + core::NewUuidV4());
+    int fd = ::open(password_file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) return Internal("cannot create " + password_file.string());
+    const std::string line = options.password + "\n";
+    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::close(fd);
+    if (!written) {
+      fs::remove(password_file, ec);
+      return Internal("cannot write " + password_file.string());
+    }
+    argv.insert(argv.end(), {"--password-file", password_file.string()});
+  }
+  std::optional<BackupSummary> made;
+  std::string error;
+  constexpr std::string_view kProgress = "progress ", kError = "slipway: error: ";
+  auto ran = RunTool(
+      argv, apart_env_,
+      [&](const std::string& line) -> Status {
+        if (line.starts_with(kProgress)) {
+          long long done = 0, total = 0;
+          int used = 0;
+          if (std::sscanf(line.c_str() + kProgress.size(), "%lld %lld %n", &done, &total, &used) <
+              2) {
+            return Status::Ok();
+          }
+          if (!options.progress) return Status::Ok();
+          return options.progress(done, total,
+                                  std::string_view(line).substr(kProgress.size() + used));
+        }
+        if (line.starts_with(kError)) error = line.substr(kError.size());
+        if (!line.starts_with("{")) return Status::Ok();
+        boost::system::error_code ec;
+        json::value v = json::parse(line, ec);
+        if (ec || !v.is_object()) return Status::Ok();
+        const json::object& o = v.as_object();
+        BackupSummary summary;
+        summary.path = Param(o, "path");
+        summary.rows = o.contains("rows") ? o.at("rows").to_number<int64_t>() : 0;
+        summary.files = o.contains("files") ? o.at("files").to_number<uint64_t>() : 0;
+        summary.archive_bytes = o.contains("bytes") ? o.at("bytes").to_number<uint64_t>() : 0;
+        if (const json::value* m = o.if_contains("manifest"); m && m->is_object()) {
+          summary.manifest = m->as_object();
+        }
+        made = std::move(summary);
+        return Status::Ok();
+      },
+      ToolOptions{.background = true});
+  std::error_code ec;
+  if (!password_file.empty()) fs::remove(password_file, ec);
+  if (ran.ok() && ran->exit_code == 0 && made) return std::move(*made);
+  // Killed (cancelled) or failed: what it was writing goes (ArchiveWriter's name for it).
+  fs::remove(options.output.string() + ".partial", ec);
+  if (!ran.ok()) return ran.status();
+  if (!error.empty()) return Internal(error);
+  return Internal("the backup process ended with exit code " + std::to_string(ran->exit_code) +
+                  (made ? "" : " and no summary") + ":\n" +
+                  ran->output.substr(ran->output.size() > 2000 ? ran->output.size() - 2000 : 0));
+}
+
 Result<json::value> BackupManager::RunBackup(TaskContext& ctx) {
   const auto started = Clock::now();
   const json::object& params = ctx.task().params;
@@ -101,7 +174,11 @@ Result<json::value> BackupManager::RunBackup(TaskContext& ctx) {
     return report(done, total, what);
   };
   const bool encrypted = !options.password.empty();
-  ASSIGN_OR_RETURN(BackupSummary made, Backup(std::move(options)));
+  // A password of more than one line cannot go through the command's password file.
+  const bool apart =
+      !apart_command_.empty() && options.password.find_first_of("\r\n") == std::string::npos;
+  ASSIGN_OR_RETURN(BackupSummary made,
+                   apart ? BackupApart(std::move(options)) : Backup(std::move(options)));
   if (Flag(params, "scheduled", false) && settings.keep > 0) {
     Status kept = ApplyRetention(settings.keep);
     if (!kept.ok()) {

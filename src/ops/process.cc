@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -74,6 +75,16 @@ Environment BaseEnvironment() {
     if (const char* v = std::getenv(name)) env[name] = v;
   }
   if (!env.count("PATH")) env["PATH"] = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  return env;
+}
+
+Environment ThisEnvironment() {
+  Environment env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = kv.substr(eq + 1);
+  }
   return env;
 }
 
@@ -209,6 +220,18 @@ Status StopProcess(const ProcessId& id, std::chrono::milliseconds grace, int sig
 
 Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
                         const std::function<void(const std::string&)>& on_line) {
+  return RunTool(
+      argv, env,
+      [&](const std::string& line) {
+        if (on_line) on_line(line);
+        return Status::Ok();
+      },
+      ToolOptions{});
+}
+
+Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
+                        const std::function<Status(const std::string&)>& on_line,
+                        const ToolOptions& options) {
   if (argv.empty()) return InvalidArgument("nothing to run");
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
@@ -225,6 +248,16 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
     // A command dies with the tool that runs it (killed or not): a resumed procedure runs it
     // again and must not meet the first one still writing.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (options.background) {
+      ::setsid();  // a new autogroup, which only this command is in
+      int fd = ::open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        (void)!::write(fd, "19", 2);  // refused where autogroups are off: then SCHED_IDLE only
+        ::close(fd);
+      }
+      struct sched_param none {};
+      ::sched_setscheduler(0, SCHED_IDLE, &none);
+    }
     ::dup2(null_fd, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
@@ -233,6 +266,12 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
   ::close(fds[1]);
   ::close(null_fd);
   ToolRun run;
+  Status stopped;  // the first error of on_line, after which the command is killed
+  auto line = [&](const std::string& text) {
+    if (!stopped.ok()) return;
+    stopped = on_line(text);
+    if (!stopped.ok()) ::kill(child, SIGKILL);
+  };
   std::string pending;
   char buf[8192];
   for (;;) {
@@ -244,16 +283,17 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
     // A progress bar redraws with '\r': each redraw is a line too.
     size_t cut;
     while ((cut = pending.find_first_of("\r\n")) != std::string::npos) {
-      std::string line = pending.substr(0, cut);
+      std::string text = pending.substr(0, cut);
       pending.erase(0, cut + 1);
-      if (!line.empty() && on_line) on_line(line);
+      if (!text.empty()) line(text);
     }
   }
-  if (!pending.empty() && on_line) on_line(pending);
+  if (!pending.empty()) line(pending);
   ::close(fds[0]);
   int wstatus = 0;
   while (::waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
   }
+  if (!stopped.ok()) return stopped;
   run.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
   return run;
 }

@@ -23,6 +23,9 @@ using Environment = std::map<std::string, std::string>;
 // LANG, LC_ALL, TZ, TMPDIR (the rest comes from the caller, so that a shell's stray DB_HOST never
 // reaches a node).
 Environment BaseEnvironment();
+// Every variable of this process (for a command that must see the configuration a node was
+// started with).
+Environment ThisEnvironment();
 
 struct ProcessId {
   int pid = 0;
@@ -59,6 +62,19 @@ struct ToolRun {
 // command is killed if this process dies first.
 Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
                         const std::function<void(const std::string&)>& on_line = {});
+
+struct ToolOptions {
+  // In a session of its own, whose scheduling group (the kernel's autogroup) is set to the
+  // lowest weight (nice 19) and its threads to SCHED_IDLE: the command takes a core only when
+  // nothing else of the host wants it. Within one group, idle threads yield to the others; across
+  // groups (a node, its database, a load balancer) only the groups' weights count.
+  bool background = false;
+};
+
+// As above; an error from `on_line` kills the command (SIGKILL) and is returned once it is gone.
+Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
+                        const std::function<Status(const std::string&)>& on_line,
+                        const ToolOptions& options);
 
 // The last `lines` lines of a file (a node's log, for an error message), leaving out those that
 // contain `skip` (when not empty), each indented by two spaces.

@@ -6,8 +6,11 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <cctype>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "api_client.h"
@@ -193,6 +196,90 @@ TEST_P(BackupTest, EncryptedAndWithoutFiles) {
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.out.rfind("backup_", 0), 0u) << listed.out;
   EXPECT_NE(listed.out.find(".slwbak"), std::string::npos) << listed.out;
+}
+
+// The process that makes a node's backup: a child of the node running `backup create`.
+std::optional<int> BackupProcess(const fs::path& storage) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename().string();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("--report-progress") != std::string::npos &&
+        cmdline.find(storage.string()) != std::string::npos) {
+      return std::stoi(pid);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_P(BackupTest, ANodeMakesItsBackupsInAProcessOfItsOwnThatACancelEnds) {
+  MakeBulkCollection("bulk", 300000);
+  if (HasFatalFailure()) return;
+  ApiResult made = api_->Post("backups:create", json::object{{"password", "task pass"}});
+  ASSERT_EQ(made.status, 202) << made.body;
+  const std::string task(made.data().at("taskId").as_string());
+
+  // Requests first: a session of its own, the lowest weight, idle threads.
+  std::optional<int> pid;
+  for (int i = 0; i < 400 && !pid; ++i) {
+    pid = BackupProcess(storage());
+    if (!pid) std::this_thread::sleep_for(25ms);
+  }
+  ASSERT_TRUE(pid) << "no backup process seen";
+  const fs::path proc = "/proc/" + std::to_string(*pid);
+  std::string stat = ReadText(proc / "stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string state, ppid, pgrp, session;
+  fields >> state >> ppid >> pgrp >> session;
+  EXPECT_EQ(session, std::to_string(*pid));
+  EXPECT_EQ(ppid, std::to_string(node_->process().pid()));
+  if (ReadText("/proc/sys/kernel/sched_autogroup_enabled").starts_with("1")) {
+    EXPECT_NE(ReadText(proc / "autogroup").find("nice 19"), std::string::npos);
+  }
+  EXPECT_NE(ReadText(proc / "sched")
+                .find("policy                                       :"
+                      "                    5"),
+            std::string::npos)
+      << ReadText(proc / "sched");
+
+  // Cancelled: the process is gone, and so is what it was writing.
+  ApiResult stop = api_->Post("asyncTasks:stop?filterByTk=" + task);
+  ASSERT_EQ(stop.status, 202) << stop.body;  // asked of the running task
+  std::string final_state;
+  for (int i = 0; i < 400; ++i) {
+    final_state =
+        std::string(api_->Get("asyncTasks:get?filterByTk=" + task).data().at("state").as_string());
+    if (final_state != "running" && final_state != "queued") break;
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_EQ(final_state, "cancelled");
+  EXPECT_FALSE(fs::exists(proc / "stat"));
+  for (const auto& e : fs::directory_iterator(storage() / "backups")) {
+    ADD_FAILURE() << "left behind: " << e.path();
+  }
+
+  // To its end: encrypted with the task's password, which leaves no file behind.
+  ApiResult again = api_->Post("backups:create", json::object{{"password", "task pass"}});
+  ASSERT_EQ(again.status, 202) << again.body;
+  const std::string name(again.data().at("name").as_string());
+  for (int i = 0; i < 2400; ++i) {
+    ApiResult status = api_->Get("backups:taskStatus?names=" + name);
+    if (status.status == 200 && !status.data().at(name).at("inProgress").as_bool()) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  auto entries = Entries(storage() / "backups" / name, "task pass");
+  EXPECT_TRUE(entries.count("dump/rows/bulk/000001.ndjson")) << entries.size();
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(storage() / "backups")) {
+    files.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(files, std::vector<std::string>{name});
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, BackupTest, ::testing::Values(false, true), DialectParamName);

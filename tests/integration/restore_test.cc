@@ -408,26 +408,8 @@ TEST_P(RestoreTest, ANodeKilledMidwayLeavesThePreviousDataServing) {
   // A stable node id, so that the node started again knows the task it held.
   env_["NODE_ID"] = "solo";
   StartNode();
-  ASSERT_EQ(api_->Post("collections:create", json::parse(R"({"name":"bulk","fields":[
-      {"name":"v","type":"string"}]})"))
-                .status,
-            200);
-  {
-    auto conn = GetParam() ? db::OpenPostgres(pg_->options())
-                           : db::OpenSqlite({storage() / "db" / "slipway.sqlite"});
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE((*conn)
-                    ->ExecScript(GetParam()
-                                     ? "INSERT INTO bulk (v, \"createdAt\", \"updatedAt\") SELECT "
-                                       "repeat('v', 200), now(), now() FROM generate_series(1, "
-                                       "300000)"
-                                     : "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
-                                       "FROM n WHERE i < 300000) INSERT INTO bulk (v, createdAt, "
-                                       "updatedAt) SELECT printf('%.200c', 'v'), "
-                                       "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' "
-                                       "FROM n")
-                    .ok());
-  }
+  MakeBulkCollection("bulk", 300000);
+  if (HasFatalFailure()) return;
   std::string name = BackupNow(*api_);
   ASSERT_EQ(api_->Post("bulk:create", json::parse(R"({"v":"after"})")).status, 200);
   ApiResult asked = api_->Post("backups:restore", json::object{{"name", name}});
