@@ -9,6 +9,7 @@
 # Prints a Markdown table for the README.
 #   bench/backup.sh            SIZE_GB=0.1 bench/backup.sh for a quick run
 set -euo pipefail
+shopt -s inherit_errexit  # a failed backup inside $(...) ends the bench
 source "$(dirname "$0")/lib.sh"
 size_gb=${SIZE_GB:-1}
 "$BENCH_ROOT/scripts/build" slipway >/dev/null
@@ -60,39 +61,44 @@ read -r paced_rps _ paced_p99 _ < <(run_wrk "$read_url" 10s 8 -s "$BENCH_DIR/pac
 
 # --- Slipway backups through the API (the node's task runner): alone, then while wrk reads ---
 auth=(-H "Authorization: Bearer $token")
-api_backup() {  # -> the archive's name, once the task succeeded
-  local name status
-  name=$(curl -fs -X POST "$read_url/api/backups:create" "${auth[@]}" -H 'Content-Type: application/json' \
-    -d '{"enableFilesBackup":false}' | sed 's/.*"name":"\([^"]*\)".*/\1/')
+# The task is polled twice a second (each poll starts curl, grep and sed: CPU that the backup,
+# at the lowest weight, and the reads measured beside it would share); the backup's time is the
+# task's own, from its creation to its end, as the task table records them.
+api_backup() {  # -> "name seconds" of the archive, once the task succeeded
+  local made name task status created finished
+  made=$(curl -fs -X POST "$read_url/api/backups:create" "${auth[@]}" -H 'Content-Type: application/json' \
+    -d '{"enableFilesBackup":false}')
+  name=$(sed 's/.*"name":"\([^"]*\)".*/\1/' <<<"$made")
+  task=$(sed 's/.*"taskId":"\([^"]*\)".*/\1/' <<<"$made")
   while :; do
-    status=$(curl -fs "$read_url/api/backups:taskStatus?names=$name" "${auth[@]}")
-    grep -q '"inProgress":false' <<<"$status" && break
-    sleep "${poll:-0.05}"
+    sleep 0.5
+    status=$(curl -fs "$read_url/api/asyncTasks:get?filterByTk=$task" "${auth[@]}")
+    grep -q '"state":"\(queued\|running\)"' <<<"$status" || break
   done
   if ! grep -q '"state":"succeeded"' <<<"$status"; then echo "bench: the backup failed: $status" >&2; exit 1; fi
-  echo "$name"
+  created=$(sed 's/.*"createdAt":\([0-9]*\).*/\1/' <<<"$status")
+  finished=$(sed 's/.*"finishedAt":\([0-9]*\).*/\1/' <<<"$status")
+  echo "$name $(awk -v a="$created" -v b="$finished" 'BEGIN { printf "%.1f", (b - a) / 1000 }')"
 }
-start=$(date +%s%N)
-name=$(api_backup)
-end=$(date +%s%N)
+made=$(api_backup)
+read -r name slipway_backup_s <<<"$made"
 mv "$BENCH_DIR/storage/backups/$name" "$BENCH_DIR/b.slwbak"
 during_backup() {  # script -> "rps p99 seconds" of reads with that script while a backup runs
-  local start end name rps p99
-  start=$(date +%s%N)
+  local made name seconds rps p99
   run_wrk "$read_url" 600s 8 -s "$1" >"$BENCH_DIR/busy" &
   local wrk_pid=$!
-  # Polled twice a second here: each poll starts curl, grep and sed, CPU the reads would share.
-  name=$(poll=0.5 api_backup)
-  end=$(date +%s%N)
+  made=$(api_backup)
+  read -r name seconds <<<"$made"
   pkill -INT -f "wrk -t2 -c8 -d600s" 2>/dev/null || true
   wait "$wrk_pid" 2>/dev/null || true
   rm -f "$BENCH_DIR/storage/backups/$name"
   read -r rps _ p99 _ <"$BENCH_DIR/busy" || true
-  echo "$rps $p99 $(seconds "$start" "$end")"
+  echo "$rps $p99 $seconds"
 }
-read -r busy_rps busy_p99 busy_backup_s < <(during_backup "$BENCH_DIR/get.lua")
-read -r paced_busy_rps paced_busy_p99 paced_backup_s < <(during_backup "$BENCH_DIR/paced.lua")
-slipway_backup_s=$(seconds "$start" "$end")
+busy=$(during_backup "$BENCH_DIR/get.lua")
+read -r busy_rps busy_p99 busy_backup_s <<<"$busy"
+busy=$(during_backup "$BENCH_DIR/paced.lua")
+read -r paced_busy_rps paced_busy_p99 paced_backup_s <<<"$busy"
 slipway_bytes=$(stat -c %s "$BENCH_DIR/b.slwbak")
 kill -TERM "$NODE_PID"
 wait "$NODE_PID" 2>/dev/null || true
