@@ -237,39 +237,31 @@ Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string
   const std::string where =
       " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = $1 AND n.nspname = "
       "current_schema()";
-  for (const std::string& t : tables) {
-    ASSIGN_OR_RETURN(auto fks, conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid) FROM "
-                                          "pg_constraint k JOIN pg_class t ON t.oid = "
-                                          "k.conrelid" +
-                                              where + " AND k.contype = 'f'",
-                                          {t}));
-    for (int r = 0; r < fks->row_count(); ++r) {
-      const std::string name = db::QuoteIdent(fks->Text(r, 0));
-      foreign_keys_.push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name + " " +
-                              std::string(fks->Text(r, 1)));
-      RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
+  // Drops the constraints of the tables that `which` selects, keeping how to add each back.
+  auto set_aside = [&](const std::string& which, std::vector<std::string>* add) -> Status {
+    for (const std::string& t : tables) {
+      ASSIGN_OR_RETURN(auto found, conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid) FROM "
+                                              "pg_constraint k JOIN pg_class t ON t.oid = "
+                                              "k.conrelid" +
+                                                  where + " AND " + which,
+                                              {t}));
+      for (int r = 0; r < found->row_count(); ++r) {
+        const std::string name = db::QuoteIdent(found->Text(r, 0));
+        add->push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name + " " +
+                       std::string(found->Text(r, 1)));
+        RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
+      }
     }
-  }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(set_aside("k.contype = 'f'", &foreign_keys_));
   // Primary keys and unique constraints nothing else depends on any more (their foreign keys
   // went above): a key built by one sort of the loaded rows, rather than a row at a time.
-  for (const std::string& t : tables) {
-    ASSIGN_OR_RETURN(
-        auto keys,
-        conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k JOIN "
-                   "pg_class t ON t.oid = k.conrelid" +
-                       where +
-                       " AND k.contype IN ('p', 'u') AND NOT EXISTS (SELECT 1 FROM pg_depend d "
-                       "WHERE d.deptype = 'n' AND ((d.refclassid = 'pg_constraint'::regclass AND "
-                       "d.refobjid = k.oid) OR (d.refclassid = 'pg_class'::regclass AND "
-                       "d.refobjid = k.conindid)))",
-                   {t}));
-    for (int r = 0; r < keys->row_count(); ++r) {
-      const std::string name = db::QuoteIdent(keys->Text(r, 0));
-      keys_.push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name + " " +
-                      std::string(keys->Text(r, 1)));
-      RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
-    }
-  }
+  RETURN_IF_ERROR(set_aside(
+      "k.contype IN ('p', 'u') AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'n' "
+      "AND ((d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid) OR (d.refclassid "
+      "= 'pg_class'::regclass AND d.refobjid = k.conindid)))",
+      &keys_));
   for (const std::string& t : tables) {
     ASSIGN_OR_RETURN(auto indexes,
                      conn.Query("SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN "
