@@ -338,17 +338,14 @@ Status Application::Serve() {
   // Tasks are taken (WORKER_MODE) once the node serves: the task table exists and is current.
   task_runner_ = std::make_unique<ops::TaskRunner>(*tasks_, config_.node_id, config_.worker_mode);
   // Backup tasks run as this binary's `backup create`, with this node's configuration, in a
-  // scheduling group of their own: requests first.
-  std::error_code exe_error;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", exe_error);
-  if (!exe_error) {
-    std::vector<std::string> command = {exe.string(), "backup", "--storage",
-                                        config_.storage_path.string()};
-    if (config_.db.dialect == "sqlite") {
-      command.insert(command.end(), {"--db-storage", config_.db.storage.string()});
-    }
-    backups_->RunBackupsApart(std::move(command), ops::ThisEnvironment());
+  // scheduling group of their own: requests first. /proc/self/exe is the image this node runs,
+  // even once a package upgrade has replaced the file on disk.
+  std::vector<std::string> backup_command = {"/proc/self/exe", "backup", "--storage",
+                                             config_.storage_path.string()};
+  if (config_.db.dialect == "sqlite") {
+    backup_command.insert(backup_command.end(), {"--db-storage", config_.db.storage.string()});
   }
+  backups_->RunBackupsApart(std::move(backup_command), ops::ThisEnvironment());
   backups_->Register(*task_runner_);
   migrations_->Register(*task_runner_);
   std::thread startup([this, info] {
