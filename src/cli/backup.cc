@@ -152,12 +152,7 @@ Command AddBackup(CLI::App& root, const app::Distribution& dist) {
         }
         if (!made.ok()) return Report(made.status());
         if (*as_json) {
-          json::object out{{"path", made->path.string()},
-                           {"rows", made->rows},
-                           {"files", made->files},
-                           {"bytes", made->archive_bytes},
-                           {"manifest", made->manifest}};
-          std::printf("%s\n", json::serialize(out).c_str());
+          std::printf("%s\n", json::serialize(ops::BackupSummaryJson(*made)).c_str());
           return kExitOk;
         }
         std::printf("%s: %lld rows, %llu files, %s\n", made->path.c_str(),

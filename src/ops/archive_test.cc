@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/sha256.h"
+#include "ops/backup.h"
 #include "test_support.h"
 
 namespace slipway::ops {
@@ -226,6 +227,31 @@ TEST(ArchiveNamesTest, HandMadeArchivesAreCheckedLikeOurs) {
   std::string newer = json::serialize(json::object{{"format", 99}, {"entries", json::array{}}});
   HandMade(path, with_manifest({}, newer, core::Sha256Hex(newer)), true);
   EXPECT_EQ(ReadArchive(path, "").status().tag(), "NEWER_FORMAT");
+}
+
+// What `backup create --json` prints is what a node reads back from its backup process, and only
+// that: its log lines, objects too with LOG_FORMAT=json, are not taken for the summary.
+TEST(BackupSummaryTest, ReadsBackTheLineItPrintsAndNoLogLine) {
+  BackupSummary made;
+  made.path = "/srv/storage/backups/backup_20261203_061500_000.slwbak";
+  made.manifest = json::object{{"kind", "backup"}, {"rowCounts", json::object{{"users", 3}}}};
+  made.archive_bytes = 4096;
+  made.rows = 3;
+  made.files = 2;
+  auto read = ParseBackupSummary(json::serialize(BackupSummaryJson(made)));
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->path, made.path);
+  EXPECT_EQ(read->manifest, made.manifest);
+  EXPECT_EQ(read->archive_bytes, 4096u);
+  EXPECT_EQ(read->rows, 3);
+  EXPECT_EQ(read->files, 2u);
+
+  for (const char* line :
+       {R"({"time":"2026-12-03T06:15:00.000Z","level":"info","node":"n1","msg":"snapshot taken"})",
+        R"({"path":"/x.slwbak","rows":1})", R"({"path":7,"manifest":{}})", "progress 3 8 roles",
+        "{not json", ""}) {
+    EXPECT_FALSE(ParseBackupSummary(line)) << line;
+  }
 }
 
 }  // namespace

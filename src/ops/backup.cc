@@ -241,6 +241,38 @@ Result<DumpContents> ReadDump(const fs::path& path, const std::string& password,
   return out;
 }
 
+json::object BackupSummaryJson(const BackupSummary& summary) {
+  return json::object{{"path", summary.path.string()},
+                      {"rows", summary.rows},
+                      {"files", summary.files},
+                      {"bytes", summary.archive_bytes},
+                      {"manifest", summary.manifest}};
+}
+
+std::optional<BackupSummary> ParseBackupSummary(std::string_view line) {
+  if (!line.starts_with("{")) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(line, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::object& o = v.as_object();
+  const json::value* path = o.if_contains("path");
+  const json::value* manifest = o.if_contains("manifest");
+  if (path == nullptr || !path->is_string() || manifest == nullptr || !manifest->is_object()) {
+    return std::nullopt;
+  }
+  auto count = [&](std::string_view key) -> int64_t {
+    const json::value* n = o.if_contains(key);
+    return n != nullptr && n->is_number() ? n->to_number<int64_t>() : 0;
+  };
+  BackupSummary summary;
+  summary.path = std::string(path->as_string());
+  summary.manifest = manifest->as_object();
+  summary.rows = count("rows");
+  summary.files = static_cast<uint64_t>(count("files"));
+  summary.archive_bytes = static_cast<uint64_t>(count("bytes"));
+  return summary;
+}
+
 Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
                                    const BackupOptions& options) {
   Snapshot snapshot(conn);

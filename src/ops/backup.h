@@ -27,6 +27,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -63,6 +64,13 @@ struct BackupSummary {
   int64_t rows = 0;
   uint64_t files = 0;
 };
+
+// The summary as one JSON line ("path", "rows", "files", "bytes", "manifest"): what
+// `slipway backup create --json` prints, and what a node reads back from the process that made
+// its backup. Parsing gives nothing for any other line (a log line in LOG_FORMAT=json is an
+// object too).
+boost::json::object BackupSummaryJson(const BackupSummary& summary);
+std::optional<BackupSummary> ParseBackupSummary(std::string_view line);
 
 // An archive of one kind read whole and checked (archive.h: every checksum), with its
 // dump/schema.json parsed. InvalidArgument for a damaged or foreign file, for another kind

@@ -129,20 +129,7 @@ Result<BackupSummary> BackupManager::BackupApart(BackupOptions options) {
                                   std::string_view(line).substr(kProgress.size() + used));
         }
         if (line.starts_with(kError)) error = line.substr(kError.size());
-        if (!line.starts_with("{")) return Status::Ok();
-        boost::system::error_code ec;
-        json::value v = json::parse(line, ec);
-        if (ec || !v.is_object()) return Status::Ok();
-        const json::object& o = v.as_object();
-        BackupSummary summary;
-        summary.path = Param(o, "path");
-        summary.rows = o.contains("rows") ? o.at("rows").to_number<int64_t>() : 0;
-        summary.files = o.contains("files") ? o.at("files").to_number<uint64_t>() : 0;
-        summary.archive_bytes = o.contains("bytes") ? o.at("bytes").to_number<uint64_t>() : 0;
-        if (const json::value* m = o.if_contains("manifest"); m && m->is_object()) {
-          summary.manifest = m->as_object();
-        }
-        made = std::move(summary);
+        if (auto summary = ParseBackupSummary(line)) made = std::move(*summary);
         return Status::Ok();
       },
       ToolOptions{.background = true});

@@ -264,15 +264,24 @@ TEST_P(BackupTest, ANodeMakesItsBackupsInAProcessOfItsOwnThatACancelEnds) {
     ADD_FAILURE() << "left behind: " << e.path();
   }
 
-  // To its end: encrypted with the task's password, which leaves no file behind.
+  // To its end: encrypted with the task's password, which leaves no file behind; the task's
+  // result carries the figures the process reported.
   ApiResult again = api_->Post("backups:create", json::object{{"password", "task pass"}});
   ASSERT_EQ(again.status, 202) << again.body;
   const std::string name(again.data().at("name").as_string());
+  const std::string again_task(again.data().at("taskId").as_string());
   for (int i = 0; i < 2400; ++i) {
     ApiResult status = api_->Get("backups:taskStatus?names=" + name);
     if (status.status == 200 && !status.data().at(name).at("inProgress").as_bool()) break;
     std::this_thread::sleep_for(25ms);
   }
+  ApiResult done = api_->Get("asyncTasks:get?filterByTk=" + again_task);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(done.data().at("state").as_string(), "succeeded") << done.body;
+  const json::value* result = done.data().as_object().if_contains("result");
+  ASSERT_TRUE(result && result->is_object()) << done.body;
+  EXPECT_GE(result->at("rows").to_number<int64_t>(), 300000) << done.body;
+  EXPECT_EQ(result->at("size").to_number<uint64_t>(), fs::file_size(storage() / "backups" / name));
   auto entries = Entries(storage() / "backups" / name, "task pass");
   EXPECT_TRUE(entries.count("dump/rows/bulk/000001.ndjson")) << entries.size();
   std::vector<std::string> files;
