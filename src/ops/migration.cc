@@ -737,21 +737,19 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     target = synced.schema;
     result.removals = synced.removals;
     result.schema = synced.schema;
-    if (conn.dialect() == db::Dialect::kPostgres) {
-      // The tables this import creates are loaded as a restore loads them: their indexes and
-      // foreign keys built once after the rows (no request can use them before the commit).
-      std::vector<std::string> fresh;
-      for (const data::SchemaChange& c : plan.changes) {
-        auto rule = check.rules.find(c.collection);
-        if (c.kind == data::SchemaChange::Kind::kAddCollection && rule != check.rules.end() &&
-            MatchesByKey(rule->second)) {
-          fresh.push_back(target->Find(c.collection)->table);
-        }
+    // The tables this import creates are loaded as a restore loads them: their indexes and
+    // foreign keys built once after the rows (no request can use them before the commit). Rows
+    // come in any order (a package made on PostgreSQL is not sorted): references are checked
+    // once all are in.
+    std::vector<std::string> fresh;
+    for (const data::SchemaChange& c : plan.changes) {
+      auto rule = check.rules.find(c.collection);
+      if (c.kind == data::SchemaChange::Kind::kAddCollection && rule != check.rules.end() &&
+          MatchesByKey(rule->second)) {
+        fresh.push_back(target->Find(c.collection)->table);
       }
-      RETURN_IF_ERROR(deferred.Drop(conn, fresh));
     }
-    // Rows come in any order (a package made on PostgreSQL is not sorted).
-    RETURN_IF_ERROR(db::DeferForeignKeyChecks(conn));
+    RETURN_IF_ERROR(deferred.Begin(conn, fresh));
   }
 
   if (!options.apply && !options.rows) return result;
@@ -875,14 +873,11 @@ Result<MigrateResult> Migrate(db::Connection& conn, const data::SchemaStore& sto
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       RETURN_IF_ERROR(by_table[*it]->DeleteUnseen());
     }
-    RETURN_IF_ERROR(
-        db::CheckForeignKeys(conn, order).WithContext("checking the migrated rows' references"));
-    if (conn.dialect() == db::Dialect::kPostgres) {
-      for (const auto& s : synced) {
-        if (s->inserted()) RETURN_IF_ERROR(ResetSequences(conn, s->table()));
-      }
-      RETURN_IF_ERROR(deferred.Restore(conn));
+    std::vector<std::string> inserted;
+    for (const auto& s : synced) {
+      if (s->inserted()) inserted.push_back(s->table());
     }
+    RETURN_IF_ERROR(deferred.Finish(conn, order, inserted, "the migrated rows"));
   }
   for (const auto& s : synced) diff.rows.push_back(s->counts());
   if (options.progress) RETURN_IF_ERROR(options.progress(done, total, "done"));

@@ -474,8 +474,7 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
   std::vector<std::string> loaded = tables;
   for (const auto& [name, c] : next->collections()) loaded.push_back(c->table);
   DeferredIndexes deferred;
-  if (conn.dialect() == db::Dialect::kPostgres) RETURN_IF_ERROR(deferred.Drop(conn, loaded));
-  RETURN_IF_ERROR(db::DeferForeignKeyChecks(conn));
+  RETURN_IF_ERROR(deferred.Begin(conn, loaded));
 
   Loader loader(conn, *next, check, options, files);
   auto read = ReadArchiveAhead(
@@ -484,13 +483,7 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
   if (!read.ok()) return read.status().WithContext("restoring " + request.path.filename().string());
   RETURN_IF_ERROR(loader.Finish());
 
-  // The deferred checks run now, naming what fails, rather than at the commit; then the
-  // indexes and foreign keys come back, checking every restored reference.
-  RETURN_IF_ERROR(db::CheckForeignKeys(conn, loaded));
-  if (conn.dialect() == db::Dialect::kPostgres) {
-    for (const std::string& t : loaded) RETURN_IF_ERROR(ResetSequences(conn, t));
-    RETURN_IF_ERROR(deferred.Restore(conn));
-  }
+  RETURN_IF_ERROR(deferred.Finish(conn, loaded, loaded, "the restored rows"));
   RETURN_IF_ERROR(files.Place());
   RestoreSummary summary;
   summary.schema = std::move(next);

@@ -3,6 +3,7 @@
 #include "core/json_writer.h"
 #include "core/read_ahead.h"
 #include "data/values.h"
+#include "db/catalog.h"
 
 namespace slipway::ops {
 namespace json = boost::json;
@@ -231,6 +232,21 @@ Status LineSplitter::EndEntry(const std::string& entry, const std::string& code)
   if (pending_.empty()) return Status::Ok();
   pending_.clear();
   return InvalidArgument("archive entry '" + entry + "' ends within a row", code);
+}
+
+Status DeferredIndexes::Begin(db::Connection& conn, const std::vector<std::string>& tables) {
+  if (conn.dialect() == db::Dialect::kPostgres) RETURN_IF_ERROR(Drop(conn, tables));
+  return db::DeferForeignKeyChecks(conn);
+}
+
+Status DeferredIndexes::Finish(db::Connection& conn, const std::vector<std::string>& checked,
+                               const std::vector<std::string>& sequenced, std::string_view what) {
+  RETURN_IF_ERROR(db::CheckForeignKeys(conn, checked)
+                      .WithContext("checking " + std::string(what) + "' references"));
+  if (conn.dialect() != db::Dialect::kPostgres) return Status::Ok();
+  RETURN_IF_ERROR(Restore(conn));
+  for (const std::string& t : sequenced) RETURN_IF_ERROR(ResetSequences(conn, t));
+  return Status::Ok();
 }
 
 Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string>& tables) {

@@ -72,12 +72,24 @@ class LineSplitter {
 // tables depends on (a foreign key of another table, a view) stays. Restore() builds the keys,
 // then the indexes, then validates every reference the loaded rows make. In the caller's
 // transaction.
+//
+// Begin() and Finish() bracket every bulk load (a restore, an import), on both dialects.
 class DeferredIndexes {
  public:
+  // On PostgreSQL the keys, indexes and foreign keys of `tables` set aside; on both dialects the
+  // foreign-key checks deferred.
+  Status Begin(db::Connection& conn, const std::vector<std::string>& tables);
+  // The deferred checks of `checked` run now, naming what fails (`what`: "the restored rows"),
+  // rather than at the commit; on PostgreSQL what Begin() set aside is built again, then the
+  // sequences of `sequenced` move past their columns' highest values (read from the keys just
+  // built, not by a scan).
+  Status Finish(db::Connection& conn, const std::vector<std::string>& checked,
+                const std::vector<std::string>& sequenced, std::string_view what);
+
+ private:
   Status Drop(db::Connection& conn, const std::vector<std::string>& tables);
   Status Restore(db::Connection& conn);
 
- private:
   std::vector<std::string> keys_, indexes_, foreign_keys_;
 };
 
