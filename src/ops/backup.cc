@@ -262,7 +262,10 @@ std::optional<BackupSummary> ParseBackupSummary(std::string_view line) {
   }
   auto count = [&](std::string_view key) -> int64_t {
     const json::value* n = o.if_contains(key);
-    return n != nullptr && n->is_number() ? n->to_number<int64_t>() : 0;
+    if (n == nullptr || !n->is_number()) return 0;
+    boost::system::error_code number_ec;
+    const auto value = n->to_number<int64_t>(number_ec);
+    return number_ec ? 0 : value;
   };
   BackupSummary summary;
   summary.path = std::string(path->as_string());

@@ -69,11 +69,10 @@ class LineSplitter {
 // rows, at the end (as pg_restore does): loading into a table with indexes updates each index
 // row by row, and a deferred foreign key checks each row with a query of its own. What is
 // dropped is recreated from the catalog's own definitions; a key something outside the loaded
-// tables depends on (a foreign key of another table, a view) stays. Restore() builds the keys,
+// tables depends on (a foreign key of another table, a view) stays. Finish() builds the keys,
 // then the indexes, then validates every reference the loaded rows make. In the caller's
-// transaction.
-//
-// Begin() and Finish() bracket every bulk load (a restore, an import), on both dialects.
+// transaction. Begin() and Finish() bracket every bulk load (a restore, an import), on both
+// dialects.
 class DeferredIndexes {
  public:
   // On PostgreSQL the keys, indexes and foreign keys of `tables` set aside; on both dialects the
