@@ -245,10 +245,12 @@ TEST(BackupSummaryTest, ReadsBackTheLineItPrintsAndNoLogLine) {
   EXPECT_EQ(read->archive_bytes, 4096u);
   EXPECT_EQ(read->rows, 3);
   EXPECT_EQ(read->files, 2u);
-  auto odd = ParseBackupSummary(R"({"path":"/x.slwbak","manifest":{},"rows":2.5,"bytes":-1e300})");
+  auto odd = ParseBackupSummary(
+      R"({"path":"/x.slwbak","manifest":{},"rows":2.5,"bytes":-1e300,"files":-1})");
   ASSERT_TRUE(odd);  // figures that are not counts read as 0, never an exception
   EXPECT_EQ(odd->rows, 0);
   EXPECT_EQ(odd->archive_bytes, 0u);
+  EXPECT_EQ(odd->files, 0u);
 
   for (const char* line :
        {R"({"time":"2026-12-03T06:15:00.000Z","level":"info","node":"n1","msg":"snapshot taken"})",

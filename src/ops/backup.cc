@@ -260,12 +260,12 @@ std::optional<BackupSummary> ParseBackupSummary(std::string_view line) {
   if (path == nullptr || !path->is_string() || manifest == nullptr || !manifest->is_object()) {
     return std::nullopt;
   }
-  auto count = [&](std::string_view key) -> int64_t {
+  auto count = [&](std::string_view key) -> int64_t {  // 0 for what is not a count
     const json::value* n = o.if_contains(key);
     if (n == nullptr || !n->is_number()) return 0;
     boost::system::error_code number_ec;
     const auto value = n->to_number<int64_t>(number_ec);
-    return number_ec ? 0 : value;
+    return number_ec || value < 0 ? 0 : value;
   };
   BackupSummary summary;
   summary.path = std::string(path->as_string());
