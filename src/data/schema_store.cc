@@ -1380,18 +1380,30 @@ Result<std::shared_ptr<const Schema>> SchemaStore::ReplaceAll(db::Connection& co
   ASSIGN_OR_RETURN(std::shared_ptr<const Schema> next, Load(conn));
 
   // Their tables, each after the tables it points at (a reference to itself is fine).
-  std::vector<const Collection*> pending;
-  std::set<std::string> made;
   for (const auto& [name, c] : next->collections()) {
     if (IsCodeCollection(name)) {
       RETURN_IF_ERROR(SyncTable(conn, *c, *next).WithContext("collection '" + name + "'"));
+    }
+  }
+  RETURN_IF_ERROR(CreateUserTables(conn, *next).status());
+  return next;
+}
+
+Result<std::vector<std::string>> SchemaStore::CreateUserTables(db::Connection& conn,
+                                                               const Schema& schema) const {
+  std::vector<const Collection*> pending;
+  std::set<std::string> made;
+  std::vector<std::string> tables;
+  for (const auto& [name, c] : schema.collections()) {
+    if (IsCodeCollection(name)) {
       made.insert(c->table);
     } else {
       pending.push_back(c.get());
+      tables.push_back(c->table);
     }
   }
-  RETURN_IF_ERROR(CreateTablesParentsFirst(conn, *next, std::move(pending), std::move(made)));
-  return next;
+  RETURN_IF_ERROR(CreateTablesParentsFirst(conn, schema, std::move(pending), std::move(made)));
+  return tables;
 }
 
 std::string_view SchemaChangeKindName(SchemaChange::Kind kind) {

@@ -123,6 +123,12 @@ class SchemaStore {
   // first; empty) and columns. Returns the new Schema, validated. In the caller's transaction.
   Result<std::shared_ptr<const Schema>> ReplaceAll(db::Connection& conn, const Schema& now,
                                                    const boost::json::object& dump) const;
+  // The tables of the collections made through the API in `schema`, as ReplaceAll creates them
+  // (parents first; empty), wherever the connection's search_path puts a new table, the stored
+  // definitions untouched: a restore on PostgreSQL loads its rows into them in a schema of its
+  // own before its change (ops/restore.h). Returns their names.
+  Result<std::vector<std::string>> CreateUserTables(db::Connection& conn,
+                                                    const Schema& schema) const;
 
   // Drops the columns and tables removed at an epoch up to `up_to_epoch` (rows of
   // slipway_pending_drops), in the caller's transaction; returns how many were done. Columns

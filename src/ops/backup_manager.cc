@@ -28,6 +28,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 const std::string kSettings(db::kBackupSettingsTable);
+// Connections a PostgreSQL restore loads rows on at once (pg_restore's -j): two keep both cores
+// of a small database server busy (one table's keys built while the next one's rows load).
+constexpr int kRestoreJobs = 2;
 // False only for a command's task ("<host>:<port>/cli/<pid>", TaskCommandId) on this host whose
 // process is gone.
 bool CommandAlive(const std::string& node_id) {
@@ -243,16 +246,45 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
     return rows(done, total, what);
   };
   options.restore_plugins = options_.restore_plugins;
+  // PostgreSQL: the collections' rows load first on several connections, outside the change.
+  std::optional<StagedRestore> staged;
+  Status restored;
+  if (dialect == db::Dialect::kPostgres) {
+    if (!before->schema_store) {
+      restored = FailedPrecondition("the application is not installed");
+    } else {
+      auto s = StageRestore(services_.pool(), *before->schema_store, request, check, options, files,
+                            kRestoreJobs);
+      if (s.ok()) {
+        staged = std::move(*s);
+      } else {
+        restored = s.status();
+      }
+    }
+  }
   RestoreSummary summary;
-  Status restored = services_.ApplyChange(
-      {"backups:restore " + name, /*schema_lock=*/true},
-      [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
-        if (!now.schema_store) return FailedPrecondition("the application is not installed");
-        ASSIGN_OR_RETURN(summary,
-                         RestoreDatabase(conn, *now.schema_store, request, check, options, files));
-        RETURN_IF_ERROR(db::SetClusterState(conn, back_state, back_message));
-        return api::SnapshotUpdate::Reload();
-      });
+  if (restored.ok()) {
+    restored = services_.ApplyChange(
+        {"backups:restore " + name, /*schema_lock=*/true},
+        [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
+          if (!now.schema_store) return FailedPrecondition("the application is not installed");
+          ASSIGN_OR_RETURN(summary, RestoreDatabase(conn, *now.schema_store, request, check,
+                                                    options, files, staged ? &*staged : nullptr));
+          RETURN_IF_ERROR(db::SetClusterState(conn, back_state, back_message));
+          return api::SnapshotUpdate::Reload();
+        });
+  }
+  if (dialect == db::Dialect::kPostgres) {
+    // What a failed restore staged (a committed one moved it all in, and dropped the schema).
+    Status dropped = [&]() -> Status {
+      ASSIGN_OR_RETURN(db::PooledConnection conn, services_.pool().Acquire());
+      return DropStaging(*conn);
+    }();
+    if (!dropped.ok()) {
+      core::log::Warn("a restore's staging schema could not be dropped; the next restore drops it",
+                      {{"error", dropped.message()}});
+    }
+  }
   const bool committed = restored.ok() || restored.tag() == "CLUSTER_UNCONFIRMED";
   if (!committed) {
     files.Abort();

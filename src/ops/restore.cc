@@ -3,10 +3,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <thread>
 
+#include "core/guard.h"
 #include "core/ids.h"
 #include "core/semver.h"
 #include "data/values.h"
@@ -62,12 +69,297 @@ bool SameContent(const fs::path& a, const fs::path& b) {
   return fa.eof() && fb.eof();
 }
 
+// What one reading of the archive loads: everything (the restore's change on SQLite), or a part
+// (on PostgreSQL, each staging connection some collections' rows, the change the rest).
+struct LoadScope {
+  // The collections whose rows this reading inserts and counts; all when null.
+  std::function<bool(const std::string& collection)> collections;
+  bool tables = true;  // the plugins' own tables
+  bool files = true;   // the uploaded files
+  // The connection a collection's rows go into (the loader's own when null), and what follows
+  // once its last row is in (its COPY ended).
+  std::function<Result<db::Connection*>(const std::string& table)> table_begin;
+  std::function<Status(const std::string& table)> table_done;
+  int64_t rows_before = 0;  // rows loaded elsewhere, for the progress
+};
+
+// A value's text on a dump line, as QuickMembers reads it.
+struct Cell {
+  std::string_view text;
+  char kind = 0;  // '"' string, '0' number, 't' true, 'f' false, 'n' null, '{' object, '[' array
+  // A string without escapes; a number without fraction or exponent; an object or array whose
+  // numbers have no exponent, whose strings have no \u escape, nested at most 64 deep.
+  bool plain = true;
+};
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+void SkipSpace(std::string_view s, size_t& i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+}
+
+// JSON's grammar for a string at s[i] == '"' (left past it), or false.
+bool ScanString(std::string_view s, size_t& i, bool* escaped, bool* unicode) {
+  for (++i; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      ++i;
+      return true;
+    }
+    if (c < 0x20) return false;
+    if (c == '\\') {
+      if (++i == s.size()) return false;
+      *escaped = true;
+      if (s[i] == 'u') *unicode = true;
+    }
+  }
+  return false;
+}
+
+// JSON's grammar for a number at s[i], or false.
+bool ScanNumber(std::string_view s, size_t& i, bool* integral, bool* exponent = nullptr) {
+  const size_t start = i;
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i == s.size() || !IsDigit(s[i])) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else {
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  *integral = true;
+  if (i < s.size() && s[i] == '.') {
+    *integral = false;
+    if (++i == s.size() || !IsDigit(s[i])) return false;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    *integral = false;
+    if (exponent != nullptr) *exponent = true;
+    if (++i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (i == s.size() || !IsDigit(s[i])) return false;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  return i > start;
+}
+
+bool ScanWord(std::string_view s, size_t& i, std::string_view word) {
+  if (s.substr(i, word.size()) != word) return false;
+  i += word.size();
+  return true;
+}
+
+// An object or array at s[i] (brackets matched, strings and numbers scanned); `plain` as Cell's.
+bool ScanNested(std::string_view s, size_t& i, bool* plain) {
+  int depth = 0;
+  do {
+    const char c = s[i];
+    if (c == '{' || c == '[') {
+      if (++depth > 64) *plain = false;
+      ++i;
+    } else if (c == '}' || c == ']') {
+      --depth;
+      ++i;
+    } else if (c == '"') {
+      bool escaped = false, unicode = false;
+      if (!ScanString(s, i, &escaped, &unicode)) return false;
+      if (unicode) *plain = false;
+    } else if (c == '-' || IsDigit(c)) {
+      bool integral, exponent = false;
+      if (!ScanNumber(s, i, &integral, &exponent)) return false;
+      if (exponent) *plain = false;
+    } else if (c == 't' || c == 'f' || c == 'n') {
+      if (!ScanWord(s, i, "true") && !ScanWord(s, i, "false") && !ScanWord(s, i, "null")) {
+        return false;
+      }
+    } else if (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      ++i;
+    } else {
+      return false;
+    }
+  } while (depth > 0 && i < s.size());
+  return depth == 0;
+}
+
+// The members of the JSON object a dump line holds, each value's text, read without building
+// a document: false for anything it does not read (escaped keys, bad grammar), which then goes
+// through the full parser (and its messages).
+bool QuickMembers(std::string_view s, std::vector<std::pair<std::string_view, Cell>>& out) {
+  out.clear();
+  size_t i = 0;
+  SkipSpace(s, i);
+  if (i == s.size() || s[i] != '{') return false;
+  ++i;
+  SkipSpace(s, i);
+  if (i < s.size() && s[i] == '}') {
+    ++i;
+  } else {
+    for (;;) {
+      SkipSpace(s, i);
+      if (i == s.size() || s[i] != '"') return false;
+      const size_t key = i;
+      bool escaped = false, unicode = false;
+      if (!ScanString(s, i, &escaped, &unicode) || escaped) return false;
+      const std::string_view name = s.substr(key + 1, i - key - 2);
+      SkipSpace(s, i);
+      if (i == s.size() || s[i] != ':') return false;
+      ++i;
+      SkipSpace(s, i);
+      if (i == s.size()) return false;
+      Cell cell;
+      const size_t start = i;
+      const char c = s[i];
+      if (c == '"') {
+        cell.kind = '"';
+        if (!ScanString(s, i, &escaped, &unicode)) return false;
+        cell.plain = !escaped;
+      } else if (c == '-' || IsDigit(c)) {
+        cell.kind = '0';
+        if (!ScanNumber(s, i, &cell.plain)) return false;
+      } else if (c == '{' || c == '[') {
+        cell.kind = c;
+        if (!ScanNested(s, i, &cell.plain)) return false;
+      } else if (ScanWord(s, i, "true")) {
+        cell.kind = 't';
+      } else if (ScanWord(s, i, "false")) {
+        cell.kind = 'f';
+      } else if (ScanWord(s, i, "null")) {
+        cell.kind = 'n';
+      } else {
+        return false;
+      }
+      cell.text = s.substr(start, i - start);
+      out.emplace_back(name, cell);
+      SkipSpace(s, i);
+      if (i < s.size() && s[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (i < s.size() && s[i] == '}') {
+        ++i;
+        break;
+      }
+      return false;
+    }
+  }
+  SkipSpace(s, i);
+  return i == s.size();
+}
+
+// A string cell's characters, its escapes (other than \u) undone; false for \u.
+bool Unescape(std::string_view quoted, std::string* out) {
+  out->clear();
+  const std::string_view s = quoted.substr(1, quoted.size() - 2);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out->push_back(s[i]);
+      continue;
+    }
+    switch (s[++i]) {
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '/':
+        out->push_back('/');
+        break;
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// The value of field `f` read straight from a cell's text, for the kinds of cells a dump holds
+// most (text, integers, booleans, decimals and instants as text, JSON objects and arrays on
+// PostgreSQL); nullopt for any other, which data::ToDbValue then converts (with its messages).
+// Each yields what ToDbValue would.
+std::optional<db::Value> QuickValue(const data::Field& f, const Cell& cell, db::Dialect dialect) {
+  using data::FieldType;
+  if (cell.kind == 'n') return db::Null();
+  switch (f.type) {
+    case FieldType::kString:
+    case FieldType::kText: {
+      std::string text;
+      if (cell.kind != '"' || !Unescape(cell.text, &text)) return std::nullopt;
+      return db::Value(std::move(text));
+    }
+    case FieldType::kInteger:
+    case FieldType::kBigInt:
+    case FieldType::kSnowflakeId: {
+      int64_t n = 0;
+      if (cell.kind != '0' || !cell.plain) return std::nullopt;
+      auto [end, ec] = std::from_chars(cell.text.data(), cell.text.data() + cell.text.size(), n);
+      if (ec != std::errc() || end != cell.text.data() + cell.text.size()) return std::nullopt;
+      if (f.type == FieldType::kInteger && (n < INT32_MIN || n > INT32_MAX)) return std::nullopt;
+      return db::Value(n);
+    }
+    case FieldType::kBoolean:
+      if (cell.kind == 't' || cell.kind == 'f') return db::Value(cell.kind == 't');
+      return std::nullopt;
+    case FieldType::kDecimal: {
+      // Digits as they are (a SQLite database stores a decimal written as text as a double).
+      if (dialect != db::Dialect::kPostgres || !cell.plain) return std::nullopt;
+      std::string_view digits = cell.text;
+      if (cell.kind == '"') {
+        digits = digits.substr(1, digits.size() - 2);
+      } else if (cell.kind != '0') {
+        return std::nullopt;
+      }
+      double d = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
+      if (ec != std::errc() || end != digits.data() + digits.size() || !std::isfinite(d) ||
+          digits.empty() || std::fabs(d) >= std::pow(10.0, f.precision - f.scale)) {
+        return std::nullopt;
+      }
+      return db::Value(std::string(digits));
+    }
+    case FieldType::kDate: {
+      if (cell.kind != '"' || !cell.plain) return std::nullopt;
+      auto instant = data::NormalizeInstant(cell.text.substr(1, cell.text.size() - 2));
+      if (!instant.ok()) return std::nullopt;
+      return db::Value(std::move(instant).value());
+    }
+    case FieldType::kJson:
+      // PostgreSQL's jsonb reads the text itself (and keeps no spacing or key order of it).
+      if (dialect != db::Dialect::kPostgres || (cell.kind != '{' && cell.kind != '[') ||
+          !cell.plain) {
+        return std::nullopt;
+      }
+      return db::Value(std::string(cell.text));
+    default:
+      return std::nullopt;
+  }
+}
+
 class Loader {
  public:
   Loader(db::Connection& conn, const data::Schema& schema, const BackupCheck& check,
-         const RestoreOptions& options, RestoredFiles& files)
-      : conn_(conn), schema_(schema), check_(check), options_(options), files_(files) {
+         const RestoreOptions& options, RestoredFiles& files, LoadScope scope = {})
+      : conn_(conn),
+        schema_(schema),
+        check_(check),
+        options_(options),
+        files_(files),
+        scope_(std::move(scope)) {
     total_ = check.rows;
+    done_ = scope_.rows_before;
   }
 
   Status Visit(const ArchiveEntry& entry, std::string_view data) {
@@ -86,11 +378,12 @@ class Loader {
 
   Status Finish() {
     RETURN_IF_ERROR(StartEntry(""));
-    if (inserter_) RETURN_IF_ERROR(inserter_->Flush());
+    RETURN_IF_ERROR(EndTable());
     // Every collection holds what the manifest says it had.
     if (const json::value* counts = check_.manifest.if_contains("rowCounts");
         counts != nullptr && counts->is_object()) {
       for (const auto& [name, n] : counts->as_object()) {
+        if (scope_.collections && !scope_.collections(std::string(name))) continue;
         int64_t got = inserted_.count(std::string(name)) ? inserted_[std::string(name)] : 0;
         if (!n.is_int64() || n.as_int64() != got) {
           return InvalidArgument("collection '" + std::string(name) + "': the manifest counts " +
@@ -104,9 +397,22 @@ class Loader {
   }
 
   int64_t rows() const { return done_; }
+  const std::map<std::string, int64_t>& inserted() const { return inserted_; }
 
  private:
   enum class Mode { kSkip, kRows, kTable, kFile };
+
+  // The rows of the table being loaded are all in.
+  Status EndTable() {
+    if (!inserter_) return Status::Ok();
+    Status flushed = inserter_->Flush();
+    inserter_.reset();
+    const data::Collection* done = std::exchange(collection_, nullptr);
+    current_.clear();
+    RETURN_IF_ERROR(flushed);
+    if (done != nullptr && scope_.table_done) return scope_.table_done(done->table);
+    return Status::Ok();
+  }
 
   Status StartEntry(const std::string& name) {
     RETURN_IF_ERROR(lines_.EndEntry(entry_, "BAD_DUMP"));
@@ -120,6 +426,7 @@ class Loader {
         return InvalidArgument("archive entry '" + name + "' is not a file of the uploads",
                                "BAD_ENTRY");
       }
+      if (!scope_.files) return Status::Ok();
       mode_ = Mode::kFile;
       ++files_seen_;
       if (files_seen_ % 100 == 0) return Report("files");
@@ -129,14 +436,19 @@ class Loader {
     if (!parsed) return Status::Ok();  // what a later format adds, this one ignores
     const bool rows = parsed->collection;
     std::string target = std::move(parsed->table);
+    const bool elsewhere =
+        rows ? scope_.collections && !scope_.collections(target) : !scope_.tables;
+    if (!elsewhere && target == current_ && inserter_) {
+      mode_ = rows ? Mode::kRows : Mode::kTable;
+      return Status::Ok();
+    }
+    RETURN_IF_ERROR(EndTable());
+    if (elsewhere) return Status::Ok();
     mode_ = rows ? Mode::kRows : Mode::kTable;
-    if (target == current_ && inserter_) return Status::Ok();
-    if (inserter_) RETURN_IF_ERROR(inserter_->Flush());
-    inserter_.reset();
     current_ = target;
-    collection_ = nullptr;
     if (rows) {
       collection_ = schema_.Find(target);
+      inserted_here_ = &inserted_[target];
       if (collection_ == nullptr) {
         return InvalidArgument(
             "the backup has rows of collection '" + target + "', which its schema does not define",
@@ -150,7 +462,11 @@ class Loader {
         whats_.push_back(collection_->name + "." + f->name);
         names.push_back(f->column);
       }
-      inserter_ = std::make_unique<Inserter>(conn_, collection_->table, std::move(names));
+      db::Connection* into = &conn_;
+      if (scope_.table_begin) {
+        ASSIGN_OR_RETURN(into, scope_.table_begin(collection_->table));
+      }
+      inserter_ = std::make_unique<Inserter>(*into, collection_->table, std::move(names));
     } else {
       ASSIGN_OR_RETURN(bool exists, db::TableExists(conn_, target));
       if (!exists) {
@@ -175,8 +491,50 @@ class Loader {
     return lines_.Feed(data, [this](std::string_view line) { return Row(line); });
   }
 
+  // A collection's row read without a JSON document (QuickMembers, QuickValue), where it can.
+  Result<bool> QuickRow(std::string_view line) {
+    if (!QuickMembers(line, members_)) return false;
+    row_.assign(columns_.size(), db::Null());
+    seen_.assign(columns_.size(), false);
+    size_t at = 0;
+    for (const auto& [name, cell] : members_) {
+      if (at >= columns_.size() || columns_[at]->name != name) {
+        at = 0;
+        while (at < columns_.size() && columns_[at]->name != name) ++at;
+        if (at == columns_.size()) return false;  // the full reading names it
+      }
+      if (seen_[at]) return false;
+      seen_[at] = true;
+      const data::Field& f = *columns_[at];
+      if (std::optional<db::Value> quick = QuickValue(f, cell, conn_.dialect())) {
+        row_[at] = std::move(*quick);
+      } else {
+        boost::system::error_code ec;
+        row_memory_.release();
+        json::value v = json::parse(cell.text, ec, json::storage_ptr(&row_memory_));
+        if (ec) return false;
+        auto value = data::ToDbValue(f, v, conn_.dialect(), whats_[at]);
+        if (!value.ok()) {
+          return value.status().WithContext("restoring a row of '" + collection_->name + "'");
+        }
+        row_[at] = std::move(*value);
+      }
+      ++at;
+    }
+    return true;
+  }
+
   Status Row(std::string_view line) {
     if (line.empty()) return Status::Ok();
+    if (mode_ == Mode::kRows) {
+      ASSIGN_OR_RETURN(bool quick, QuickRow(line));
+      if (quick) {
+        ++*inserted_here_;
+        RETURN_IF_ERROR(inserter_->Add(row_));
+        if (++done_ % 5000 == 0) return Report(current_);
+        return Status::Ok();
+      }
+    }
     // Each row's values live in one block reused from row to row (no allocation per value).
     json::value v;
     row_memory_.release();
@@ -218,7 +576,7 @@ class Loader {
           }
         }
       }
-      ++inserted_[collection_->name];
+      ++*inserted_here_;
     } else {
       size_t known = 0;
       for (const auto& [column, type] : table_columns_) {
@@ -253,6 +611,7 @@ class Loader {
   const BackupCheck& check_;
   const RestoreOptions& options_;
   RestoredFiles& files_;
+  const LoadScope scope_;
   Mode mode_ = Mode::kSkip;
   std::string entry_, current_, file_;
   LineSplitter lines_;
@@ -262,6 +621,9 @@ class Loader {
   std::vector<std::pair<std::string, std::string>> table_columns_;
   std::unique_ptr<Inserter> inserter_;
   std::vector<db::Value> row_;
+  std::vector<std::pair<std::string_view, Cell>> members_;
+  std::vector<bool> seen_;
+  int64_t* inserted_here_ = nullptr;  // the count of the collection being loaded
   json::parser parser_;
   alignas(16) unsigned char row_buffer_[16 << 10];
   json::monotonic_resource row_memory_{row_buffer_, sizeof(row_buffer_)};
@@ -436,9 +798,293 @@ void RestoredFiles::Finish() {
   finished_ = true;
 }
 
+namespace {
+
+constexpr std::string_view kStagingPrefix = "slipway_restore_";
+
+Result<std::string> CurrentSchema(db::Connection& conn) {
+  ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT current_schema()"));
+  if (rs->row_count() != 1 || rs->IsNull(0, 0)) {
+    return FailedPrecondition("the connection's search_path names no schema that exists");
+  }
+  return std::string(rs->Text(0, 0));
+}
+
+// In the caller's transaction: new tables go into the staging schema; names the staging does
+// not have resolve to the application's schema (`home`).
+Status UseStaging(db::Connection& conn, const std::string& staging, const std::string& home) {
+  return conn.Exec("SET LOCAL search_path TO " + db::QuoteIdent(staging) + ", " +
+                   db::QuoteIdent(home));
+}
+
+// The empty tables ReplaceAll made give way to the staged ones, moved into this schema.
+Status MoveStaged(db::Connection& conn, const StagedRestore& staged) {
+  ASSIGN_OR_RETURN(std::string home, CurrentSchema(conn));
+  if (!staged.tables.empty()) {
+    std::string list;
+    for (const std::string& t : staged.tables)
+      list += (list.empty() ? "" : ", ") + db::QuoteIdent(t);
+    RETURN_IF_ERROR(conn.Exec("DROP TABLE " + list));
+  }
+  for (const std::string& t : staged.tables) {
+    RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(staged.schema) + "." +
+                              db::QuoteIdent(t) + " SET SCHEMA " + db::QuoteIdent(home)));
+  }
+  return conn.Exec("DROP SCHEMA " + db::QuoteIdent(staged.schema));
+}
+
+}  // namespace
+
+Status DropStaging(db::Connection& conn) {
+  if (conn.dialect() != db::Dialect::kPostgres) return Status::Ok();
+  ASSIGN_OR_RETURN(auto rs,
+                   conn.Query("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+                              {std::string(kStagingPrefix)}));
+  for (int r = 0; r < rs->row_count(); ++r) {
+    RETURN_IF_ERROR(conn.Exec("DROP SCHEMA " + db::QuoteIdent(rs->Text(r, 0)) + " CASCADE")
+                        .WithContext("dropping a restore's staging schema"));
+  }
+  return Status::Ok();
+}
+
+Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& store,
+                                   const RestoreRequest& request, const BackupCheck& check,
+                                   const RestoreOptions& options, RestoredFiles& files, int jobs) {
+  StagedRestore staged;
+  ASSIGN_OR_RETURN(std::shared_ptr<const data::Schema> schema, store.FromDefinitions(check.schema));
+  // As many connections as the pool spares, up to `jobs` (one will do, more share the work).
+  std::vector<db::PooledConnection> conns;
+  for (int i = 0; i < std::max(1, jobs); ++i) {
+    auto conn = pool.Acquire(i == 0 ? std::chrono::seconds(10) : std::chrono::seconds(1));
+    if (!conn.ok() && i > 0) break;
+    if (!conn.ok()) return conn.status();
+    conns.push_back(std::move(*conn));
+  }
+  db::Connection& first = *conns.front();
+  RETURN_IF_ERROR(DropStaging(first));
+  ASSIGN_OR_RETURN(const std::string home, CurrentSchema(first));
+  std::string id = core::NewUuidV4();
+  std::erase(id, '-');
+  staged.schema = std::string(kStagingPrefix) + id.substr(0, 12);
+  DeferredIndexes deferred;
+  {
+    ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(first));
+    RETURN_IF_ERROR(first.Exec("CREATE SCHEMA " + db::QuoteIdent(staged.schema))
+                        .WithContext("creating a staging schema for the restore"));
+    RETURN_IF_ERROR(UseStaging(first, staged.schema, home));
+    ASSIGN_OR_RETURN(staged.tables, store.CreateUserTables(first, *schema));
+    RETURN_IF_ERROR(deferred.Begin(first, staged.tables));
+    RETURN_IF_ERROR(tx.Commit());
+  }
+  for (const auto& [name, c] : schema->collections()) {
+    if (std::find(staged.tables.begin(), staged.tables.end(), c->table) != staged.tables.end()) {
+      staged.collections.insert(name);
+    }
+  }
+
+  // What follows the rows, as pg_restore -j schedules it: each table's keys once its rows are
+  // in (with its sequences), then each of its indexes, and each foreign key between staged
+  // tables once both are built (added unchecked, then checked: a check only locks out changes).
+  // Any free connection takes the next that is ready, while the archive is read and the next
+  // table's rows load on another. Foreign keys to the application's own tables are the
+  // change's to add.
+  enum class Kind { kKeys, kIndex, kForeignKey };
+  struct Work {
+    Kind kind;
+    std::string table, other;
+    std::vector<std::string> sql;
+    bool started = false;
+  };
+  std::vector<Work> work;
+  std::map<std::string, int> unbuilt;  // table -> its rows (until loaded) and builds left
+  std::set<std::string> loaded, keyed;
+  for (const std::string& t : staged.tables) {
+    DeferredIndexes::Builds b = deferred.TakeBuilds(t);
+    unbuilt[t] = 2 + static_cast<int>(b.indexes.size());
+    work.push_back({Kind::kKeys, t, "", std::move(b.keys)});
+    for (std::string& sql : b.indexes) work.push_back({Kind::kIndex, t, "", {std::move(sql)}});
+  }
+  for (DeferredIndexes::ForeignKey& f : deferred.TakeForeignKeys()) {
+    if (f.outside || !unbuilt.count(f.references) || f.sql.ends_with(" NOT VALID")) {
+      staged.foreign_keys.push_back(std::move(f.sql));
+      continue;
+    }
+    work.push_back({Kind::kForeignKey,
+                    f.table,
+                    f.references,
+                    {f.sql + " NOT VALID", "ALTER TABLE " + db::QuoteIdent(f.table) +
+                                               " VALIDATE CONSTRAINT " + db::QuoteIdent(f.name)}});
+  }
+  auto ready = [&](const Work& w) {
+    switch (w.kind) {
+      case Kind::kKeys:
+        return loaded.count(w.table) > 0;
+      case Kind::kIndex:
+        return keyed.count(w.table) > 0;
+      case Kind::kForeignKey:
+        return unbuilt.at(w.table) == 0 && unbuilt.at(w.other) == 0;
+    }
+    return false;
+  };
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<bool> busy(conns.size(), false);
+  size_t finished = 0;
+  bool loader_waits = false;  // a table's rows wait for a connection: they come first
+  Status failed;
+  auto fail = [&](Status s) {  // under mu
+    if (failed.ok()) failed = std::move(s);
+    cv.notify_all();
+  };
+  auto free_slot = [&]() -> std::optional<size_t> {  // under mu
+    for (size_t i = 0; i < busy.size(); ++i) {
+      if (!busy[i]) return i;
+    }
+    return std::nullopt;
+  };
+  auto run = [&](db::Connection& conn, const Work& w) -> Status {
+    // Each statement commits on its own: a check sees the keys other connections built.
+    for (const std::string& sql : w.sql) {
+      ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(conn));
+      RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
+      RETURN_IF_ERROR(conn.Exec(sql));
+      if (w.kind == Kind::kKeys && &sql == &w.sql.back())
+        RETURN_IF_ERROR(ResetSequences(conn, w.table));
+      RETURN_IF_ERROR(tx.Commit());
+    }
+    if (w.kind == Kind::kKeys && w.sql.empty()) {
+      ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(conn));
+      RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
+      RETURN_IF_ERROR(ResetSequences(conn, w.table));
+      RETURN_IF_ERROR(tx.Commit());
+    }
+    return Status::Ok();
+  };
+  std::vector<std::thread> workers;
+  for (size_t n = 0; n < conns.size(); ++n) {
+    workers.emplace_back([&] {
+      std::unique_lock lock(mu);
+      for (;;) {
+        Work* next = nullptr;
+        std::optional<size_t> slot;
+        cv.wait(lock, [&] {
+          if (!failed.ok() || finished == work.size()) return true;
+          slot = loader_waits ? std::nullopt : free_slot();
+          if (!slot) return false;
+          for (Work& w : work) {
+            if (!w.started && ready(w)) {
+              next = &w;
+              return true;
+            }
+          }
+          return false;
+        });
+        if (next == nullptr) return;
+        next->started = true;
+        busy[*slot] = true;
+        lock.unlock();
+        Status s = core::Guard("building the restored tables' keys", "",
+                               [&] { return run(*conns[*slot], *next); });
+        lock.lock();
+        busy[*slot] = false;
+        ++finished;
+        if (!s.ok()) fail(std::move(s));
+        if (next->kind == Kind::kKeys) keyed.insert(next->table);
+        if (next->kind != Kind::kForeignKey) --unbuilt.at(next->table);
+        cv.notify_all();
+      }
+    });
+  }
+  auto mark_loaded = [&](const std::string& table) {  // under mu
+    if (loaded.insert(table).second) --unbuilt.at(table);
+    cv.notify_all();
+  };
+
+  std::optional<size_t> copying;  // the connection the rows go into now
+  LoadScope scope;
+  scope.collections = [&](const std::string& c) { return staged.collections.count(c) > 0; };
+  scope.tables = false;
+  scope.table_begin = [&](const std::string& table) -> Result<db::Connection*> {
+    {
+      std::unique_lock lock(mu);
+      loader_waits = true;
+      cv.wait(lock, [&] { return !failed.ok() || free_slot(); });
+      loader_waits = false;
+      cv.notify_all();
+      RETURN_IF_ERROR(failed);
+      copying = free_slot();
+      busy[*copying] = true;
+    }
+    db::Connection& conn = *conns[*copying];
+    RETURN_IF_ERROR(conn.Begin());
+    RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
+    return &conn;
+  };
+  scope.table_done = [&](const std::string& table) -> Status {
+    Status committed = conns[*copying]->Commit();
+    std::lock_guard lock(mu);
+    busy[*copying] = false;
+    copying.reset();
+    if (!committed.ok()) fail(committed);
+    mark_loaded(table);
+    return failed;
+  };
+  Loader loader(first, *schema, check, options, files, std::move(scope));
+  // The rows the change loads (the plugins' tables and collections: configuration, users,
+  // roles, not bulk data) are kept for it, up to a limit past which it reads the archive again.
+  constexpr size_t kKeepAtMost = 256 << 20;
+  size_t kept = 0;
+  staged.plugin_rows_kept = true;
+  Status rows = core::Guard("restoring", request.path.filename().string(), [&]() -> Status {
+    auto read = ReadArchiveAhead(
+        request.path, request.password, [&](const ArchiveEntry& e, std::string_view data) {
+          auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
+          if (staged.plugin_rows_kept && rows.ok() && *rows &&
+              (!(*rows)->collection || !staged.collections.count((*rows)->table))) {
+            kept += data.size();
+            if (kept > kKeepAtMost) {
+              staged.plugin_rows_kept = false;
+              staged.plugin_rows.clear();
+            } else if (!staged.plugin_rows.empty() &&
+                       staged.plugin_rows.back().first.name == e.name) {
+              staged.plugin_rows.back().second.append(data);
+            } else {
+              staged.plugin_rows.emplace_back(e, std::string(data));
+            }
+          }
+          return loader.Visit(e, data);
+        });
+    RETURN_IF_ERROR(read.status());
+    return loader.Finish();
+  });
+  {
+    std::unique_lock lock(mu);
+    if (!rows.ok()) {
+      fail(rows);
+      // Its transaction ends when the connection goes back to the pool.
+      if (copying) busy[*copying] = false;
+    }
+    for (const std::string& t : staged.tables) mark_loaded(t);  // a table without rows
+    while (failed.ok() && finished < work.size()) {
+      cv.wait_for(lock, std::chrono::milliseconds(500));
+      if (!options.progress || !failed.ok()) continue;
+      lock.unlock();
+      Status s = options.progress(loader.rows(), check.rows, "building keys and indexes");
+      lock.lock();
+      if (!s.ok()) fail(std::move(s));
+    }
+  }
+  for (std::thread& t : workers) t.join();
+  RETURN_IF_ERROR(failed);
+  staged.rows = loader.rows();
+  return staged;
+}
+
 Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaStore& store,
                                        const RestoreRequest& request, const BackupCheck& check,
-                                       const RestoreOptions& options, RestoredFiles& files) {
+                                       const RestoreOptions& options, RestoredFiles& files,
+                                       const StagedRestore* staged) {
   static const json::array kNone;
   const json::value* plugins = check.schema.if_contains("plugins");
   const json::array& list = plugins != nullptr && plugins->is_array() ? plugins->as_array() : kNone;
@@ -476,11 +1122,31 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
   DeferredIndexes deferred;
   RETURN_IF_ERROR(deferred.Begin(conn, loaded));
 
-  Loader loader(conn, *next, check, options, files);
-  auto read = ReadArchiveAhead(
-      request.path, request.password,
-      [&](const ArchiveEntry& e, std::string_view data) { return loader.Visit(e, data); });
-  if (!read.ok()) return read.status().WithContext("restoring " + request.path.filename().string());
+  LoadScope scope;
+  if (staged != nullptr) {
+    // The staged tables take the place of the empty ones just made, with their keys and
+    // indexes; their foreign keys (set aside in staging) are added and checked with the rest.
+    RETURN_IF_ERROR(MoveStaged(conn, *staged).WithContext("moving the restored tables in"));
+    deferred.Forget(staged->tables);
+    deferred.AddForeignKeys(staged->foreign_keys);
+    const std::set<std::string> moved(staged->tables.begin(), staged->tables.end());
+    std::erase_if(loaded, [&](const std::string& t) { return moved.count(t) > 0; });
+    scope.collections = [staged](const std::string& c) { return !staged->collections.count(c); };
+    scope.files = false;  // placed by the staging
+    scope.rows_before = staged->rows;
+  }
+  Loader loader(conn, *next, check, options, files, std::move(scope));
+  if (staged != nullptr && staged->plugin_rows_kept) {
+    for (const auto& [entry, data] : staged->plugin_rows)
+      RETURN_IF_ERROR(loader.Visit(entry, data));
+  } else {
+    auto read = ReadArchiveAhead(
+        request.path, request.password,
+        [&](const ArchiveEntry& e, std::string_view data) { return loader.Visit(e, data); });
+    if (!read.ok()) {
+      return read.status().WithContext("restoring " + request.path.filename().string());
+    }
+  }
   RETURN_IF_ERROR(loader.Finish());
 
   RETURN_IF_ERROR(deferred.Finish(conn, loaded, loaded, "the restored rows"));

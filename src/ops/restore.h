@@ -110,8 +110,39 @@ struct RestoreSummary {
   uint64_t files = 0;
 };
 
+// PostgreSQL: the rows of the collections made through the API (nearly all of a backup's bytes)
+// loaded before the restore's change, on `jobs` connections at once, into tables of a schema of
+// their own (slipway_restore_<id>) made as ReplaceAll makes them; each table's keys and indexes
+// are built as soon as its rows are in, on its connection, while the others load (as
+// pg_restore -j does). Nothing the cluster serves is touched. RestoreDatabase then drops the
+// empty tables ReplaceAll made, moves these in (ALTER TABLE ... SET SCHEMA: no copy) and adds
+// their foreign keys, checked, with the rest, all inside its transaction. Progress goes to
+// `options.progress`, called on this thread. A failure here or in the change leaves the previous
+// data as it was; DropStaging() removes the staging schema after either, and a node killed in
+// between leaves one that the next restore removes first.
+struct StagedRestore {
+  std::string schema;
+  std::vector<std::string> tables;        // named as the application's schema names them
+  std::set<std::string> collections;      // whose rows they hold
+  std::vector<std::string> foreign_keys;  // statements adding theirs, run in the change
+  int64_t rows = 0;
+  // The entries of the rows the change loads (the plugins' collections and tables), kept for it
+  // unless they weigh more than 256 MiB (then it reads the archive again).
+  std::vector<std::pair<ArchiveEntry, std::string>> plugin_rows;
+  bool plugin_rows_kept = false;
+};
+
+// The uploaded files go to `files` here; the change places them.
+Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& store,
+                                   const RestoreRequest& request, const BackupCheck& check,
+                                   const RestoreOptions& options, RestoredFiles& files, int jobs);
+// Drops every staging schema there is (PostgreSQL; nothing on SQLite).
+Status DropStaging(db::Connection& conn);
+
+// `staged`: what StageRestore loaded (PostgreSQL), or null to load every row here.
 Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaStore& store,
                                        const RestoreRequest& request, const BackupCheck& check,
-                                       const RestoreOptions& options, RestoredFiles& files);
+                                       const RestoreOptions& options, RestoredFiles& files,
+                                       const StagedRestore* staged = nullptr);
 
 }  // namespace slipway::ops

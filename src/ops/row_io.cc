@@ -1,5 +1,7 @@
 #include "ops/row_io.h"
 
+#include <set>
+
 #include "core/json_writer.h"
 #include "core/read_ahead.h"
 #include "data/values.h"
@@ -254,17 +256,23 @@ Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string
       " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = $1 AND n.nspname = "
       "current_schema()";
   // Drops the constraints of the tables that `which` selects, keeping how to add each back.
-  auto set_aside = [&](const std::string& which, std::vector<std::string>* add) -> Status {
+  auto set_aside = [&](const std::string& which, std::vector<SetAside>* add) -> Status {
     for (const std::string& t : tables) {
-      ASSIGN_OR_RETURN(auto found, conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid) FROM "
-                                              "pg_constraint k JOIN pg_class t ON t.oid = "
-                                              "k.conrelid" +
-                                                  where + " AND " + which,
-                                              {t}));
+      ASSIGN_OR_RETURN(auto found,
+                       conn.Query("SELECT k.conname, pg_get_constraintdef(k.oid), COALESCE((SELECT "
+                                  "r.relnamespace <> t.relnamespace FROM pg_class r WHERE r.oid = "
+                                  "k.confrelid), false), COALESCE((SELECT r.relname FROM pg_class "
+                                  "r WHERE r.oid = k.confrelid), '') FROM pg_constraint k JOIN "
+                                  "pg_class t ON t.oid = k.conrelid" +
+                                      where + " AND " + which,
+                                  {t}));
       for (int r = 0; r < found->row_count(); ++r) {
         const std::string name = db::QuoteIdent(found->Text(r, 0));
-        add->push_back("ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name + " " +
-                       std::string(found->Text(r, 1)));
+        add->push_back({t,
+                        "ALTER TABLE " + db::QuoteIdent(t) + " ADD CONSTRAINT " + name + " " +
+                            std::string(found->Text(r, 1)),
+                        found->Bool(r, 2), std::string(found->Text(r, 0)),
+                        std::string(found->Text(r, 3))});
         RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(t) + " DROP CONSTRAINT " + name));
       }
     }
@@ -288,7 +296,7 @@ Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string
                                     "pg_constraint c WHERE c.conindid = i.oid)",
                                 {t}));
     for (int r = 0; r < indexes->row_count(); ++r) {
-      indexes_.emplace_back(indexes->Text(r, 1));
+      indexes_.push_back({t, std::string(indexes->Text(r, 1))});
       RETURN_IF_ERROR(conn.Exec("DROP INDEX " + db::QuoteIdent(indexes->Text(r, 0))));
     }
   }
@@ -297,16 +305,51 @@ Status DeferredIndexes::Drop(db::Connection& conn, const std::vector<std::string
 
 Status DeferredIndexes::Restore(db::Connection& conn) {
   RETURN_IF_ERROR(conn.Exec("SET LOCAL maintenance_work_mem = '256MB'"));
-  for (const std::string& sql : keys_) {
-    RETURN_IF_ERROR(conn.Exec(sql).WithContext("building a key again"));
+  for (const SetAside& k : keys_) {
+    RETURN_IF_ERROR(conn.Exec(k.sql).WithContext("building a key again"));
   }
-  for (const std::string& sql : indexes_) {
-    RETURN_IF_ERROR(conn.Exec(sql).WithContext("building an index again"));
+  for (const SetAside& i : indexes_) {
+    RETURN_IF_ERROR(conn.Exec(i.sql).WithContext("building an index again"));
   }
-  for (const std::string& sql : foreign_keys_) {
-    RETURN_IF_ERROR(conn.Exec(sql).WithContext("checking the restored rows' references"));
+  for (const SetAside& f : foreign_keys_) {
+    RETURN_IF_ERROR(conn.Exec(f.sql).WithContext("checking the restored rows' references"));
   }
   return Status::Ok();
+}
+
+DeferredIndexes::Builds DeferredIndexes::TakeBuilds(const std::string& table) {
+  Builds out;
+  auto take = [&](std::vector<SetAside>& from, std::vector<std::string>& to) {
+    std::erase_if(from, [&](SetAside& s) {
+      if (s.table != table) return false;
+      to.push_back(std::move(s.sql));
+      return true;
+    });
+  };
+  take(keys_, out.keys);
+  take(indexes_, out.indexes);
+  return out;
+}
+
+std::vector<DeferredIndexes::ForeignKey> DeferredIndexes::TakeForeignKeys() {
+  std::vector<ForeignKey> out;
+  for (SetAside& f : foreign_keys_) {
+    out.push_back({std::move(f.table), std::move(f.name), std::move(f.sql), std::move(f.references),
+                   f.outside});
+  }
+  foreign_keys_.clear();
+  return out;
+}
+
+void DeferredIndexes::Forget(const std::vector<std::string>& tables) {
+  const std::set<std::string> gone(tables.begin(), tables.end());
+  for (std::vector<SetAside>* list : {&keys_, &indexes_, &foreign_keys_}) {
+    std::erase_if(*list, [&](const SetAside& s) { return gone.count(s.table) > 0; });
+  }
+}
+
+void DeferredIndexes::AddForeignKeys(const std::vector<std::string>& statements) {
+  for (const std::string& sql : statements) foreign_keys_.push_back({"", sql, false, "", ""});
 }
 
 Inserter::Inserter(db::Connection& conn, std::string table, std::vector<std::string> columns)

@@ -85,11 +85,34 @@ class DeferredIndexes {
   Status Finish(db::Connection& conn, const std::vector<std::string>& checked,
                 const std::vector<std::string>& sequenced, std::string_view what);
 
+  // For a load split across connections (a restore's staging, restore.h): the statements that
+  // build the keys, then the indexes, of `table` again, taken out (Finish will not run them);
+  // the foreign keys of every table, taken out; what was set aside of `tables` forgotten (they
+  // are replaced by tables built elsewhere); and foreign keys that Finish adds with the others.
+  struct Builds {
+    std::vector<std::string> keys, indexes;
+  };
+  Builds TakeBuilds(const std::string& table);
+  struct ForeignKey {
+    std::string table, name, sql, references;
+    bool outside = false;  // it points at a table of another schema
+  };
+  std::vector<ForeignKey> TakeForeignKeys();
+  void Forget(const std::vector<std::string>& tables);
+  void AddForeignKeys(const std::vector<std::string>& statements);
+
  private:
+  // A statement that puts back what was set aside of `table`.
+  struct SetAside {
+    std::string table, sql;
+    bool outside = false;  // a foreign key to a table of another schema
+    std::string name, references;
+  };
+
   Status Drop(db::Connection& conn, const std::vector<std::string>& tables);
   Status Restore(db::Connection& conn);
 
-  std::vector<std::string> keys_, indexes_, foreign_keys_;
+  std::vector<SetAside> keys_, indexes_, foreign_keys_;
 };
 
 // Inserts rows into one table: through one COPY per table where the connection can (PostgreSQL),
