@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -931,7 +932,7 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
   std::condition_variable cv;
   std::vector<bool> busy(conns.size(), false);
   size_t finished = 0;
-  bool loader_waits = false;  // a table's rows wait for a connection: they come first
+  int loaders_wait = 0;  // readings whose next table's rows wait for a connection: they come first
   Status failed;
   auto fail = [&](Status s) {  // under mu
     if (failed.ok()) failed = std::move(s);
@@ -970,7 +971,7 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
         std::optional<size_t> slot;
         cv.wait(lock, [&] {
           if (!failed.ok() || finished == work.size()) return true;
-          slot = loader_waits ? std::nullopt : free_slot();
+          slot = loaders_wait > 0 ? std::nullopt : free_slot();
           if (!slot) return false;
           for (Work& w : work) {
             if (!w.started && ready(w)) {
@@ -1001,83 +1002,117 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
     cv.notify_all();
   };
 
-  std::optional<size_t> copying;  // the connection the rows go into now
-  LoadScope scope;
-  scope.collections = [&](const std::string& c) { return staged.collections.count(c) > 0; };
-  scope.tables = false;
-  scope.table_begin = [&](const std::string& table) -> Result<db::Connection*> {
-    {
-      std::unique_lock lock(mu);
-      loader_waits = true;
-      cv.wait(lock, [&] { return !failed.ok() || free_slot(); });
-      loader_waits = false;
-      cv.notify_all();
-      RETURN_IF_ERROR(failed);
-      copying = free_slot();
-      busy[*copying] = true;
-    }
-    db::Connection& conn = *conns[*copying];
-    RETURN_IF_ERROR(conn.Begin());
-    RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
-    return &conn;
-  };
-  scope.table_done = [&](const std::string& table) -> Status {
-    Status committed = conns[*copying]->Commit();
-    std::lock_guard lock(mu);
-    busy[*copying] = false;
-    copying.reset();
-    if (!committed.ok()) fail(committed);
-    mark_loaded(table);
-    return failed;
-  };
-  Loader loader(first, *schema, check, options, files, std::move(scope));
-  // The rows the change loads (the plugins' tables and collections: configuration, users,
-  // roles, not bulk data) are kept for it, up to a limit past which it reads the archive again.
+  // The rows: `readers` readings of the archive at once, each loading the collections it
+  // reaches first (the others' rows it reads past), so that two tables' rows load at once, as
+  // pg_restore -j does. The first reading also writes the uploaded files and keeps the rows the
+  // change loads (the plugins' tables and collections: configuration, users, roles, not bulk
+  // data), up to a limit past which the change reads the archive again.
+  const size_t readers = std::min<size_t>(conns.size(), 2);
+  std::map<std::string, size_t> owner;  // collection -> the reading that loads it
+  std::atomic<int64_t> rows_done{0};
+  std::string loading_what;
+  size_t reading = readers;
   constexpr size_t kKeepAtMost = 256 << 20;
   size_t kept = 0;
   staged.plugin_rows_kept = true;
-  Status rows = core::Guard("restoring", request.path.filename().string(), [&]() -> Status {
-    auto read = ReadArchiveAhead(
-        request.path, request.password, [&](const ArchiveEntry& e, std::string_view data) {
-          auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
-          if (staged.plugin_rows_kept && rows.ok() && *rows &&
-              (!(*rows)->collection || !staged.collections.count((*rows)->table))) {
-            kept += data.size();
-            if (kept > kKeepAtMost) {
-              staged.plugin_rows_kept = false;
-              staged.plugin_rows.clear();
-            } else if (!staged.plugin_rows.empty() &&
-                       staged.plugin_rows.back().first.name == e.name) {
-              staged.plugin_rows.back().second.append(data);
-            } else {
-              staged.plugin_rows.emplace_back(e, std::string(data));
+  auto read = [&](size_t me) -> Status {
+    std::optional<size_t> copying;  // the connection its rows go into now
+    int64_t reported = 0;
+    RestoreOptions counted;
+    counted.progress = [&](int64_t done, int64_t, std::string_view what) -> Status {
+      rows_done += done - std::exchange(reported, done);
+      std::lock_guard lock(mu);
+      loading_what = std::string(what);
+      return failed;
+    };
+    LoadScope scope;
+    scope.collections = [&](const std::string& c) {
+      if (!staged.collections.count(c)) return false;
+      std::lock_guard lock(mu);
+      return owner.emplace(c, me).first->second == me;
+    };
+    scope.tables = false;
+    scope.files = me == 0;
+    scope.table_begin = [&](const std::string& table) -> Result<db::Connection*> {
+      {
+        std::unique_lock lock(mu);
+        ++loaders_wait;
+        cv.wait(lock, [&] { return !failed.ok() || free_slot(); });
+        --loaders_wait;
+        cv.notify_all();
+        RETURN_IF_ERROR(failed);
+        copying = free_slot();
+        busy[*copying] = true;
+      }
+      db::Connection& conn = *conns[*copying];
+      RETURN_IF_ERROR(conn.Begin());
+      RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
+      return &conn;
+    };
+    scope.table_done = [&](const std::string& table) -> Status {
+      Status committed = conns[*copying]->Commit();
+      std::lock_guard lock(mu);
+      busy[*copying] = false;
+      copying.reset();
+      if (!committed.ok()) fail(committed);
+      mark_loaded(table);
+      return failed;
+    };
+    Loader loader(*conns[me], *schema, check, counted, files, std::move(scope));
+    Status s = core::Guard("restoring", request.path.filename().string(), [&]() -> Status {
+      auto read = ReadArchiveAhead(
+          request.path, request.password, [&](const ArchiveEntry& e, std::string_view data) {
+            auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
+            if (me == 0 && staged.plugin_rows_kept && rows.ok() && *rows &&
+                (!(*rows)->collection || !staged.collections.count((*rows)->table))) {
+              kept += data.size();
+              if (kept > kKeepAtMost) {
+                staged.plugin_rows_kept = false;
+                staged.plugin_rows.clear();
+              } else if (!staged.plugin_rows.empty() &&
+                         staged.plugin_rows.back().first.name == e.name) {
+                staged.plugin_rows.back().second.append(data);
+              } else {
+                staged.plugin_rows.emplace_back(e, std::string(data));
+              }
             }
-          }
-          return loader.Visit(e, data);
-        });
-    RETURN_IF_ERROR(read.status());
-    return loader.Finish();
-  });
-  {
-    std::unique_lock lock(mu);
-    if (!rows.ok()) {
-      fail(rows);
+            return loader.Visit(e, data);
+          });
+      RETURN_IF_ERROR(read.status());
+      return loader.Finish();
+    });
+    std::lock_guard lock(mu);
+    if (!s.ok()) {
+      fail(s);
       // Its transaction ends when the connection goes back to the pool.
       if (copying) busy[*copying] = false;
     }
-    for (const std::string& t : staged.tables) mark_loaded(t);  // a table without rows
-    while (failed.ok() && finished < work.size()) {
+    --reading;
+    cv.notify_all();
+    return s;
+  };
+  std::vector<std::thread> loaders;
+  for (size_t me = 0; me < readers; ++me) loaders.emplace_back([&, me] { (void)read(me); });
+  {
+    std::unique_lock lock(mu);
+    for (;;) {
+      if (reading == 0) {
+        for (const std::string& t : staged.tables) mark_loaded(t);  // a table without rows
+      }
+      if (!failed.ok() || (reading == 0 && finished == work.size())) break;
       cv.wait_for(lock, std::chrono::milliseconds(500));
       if (!options.progress || !failed.ok()) continue;
+      const std::string what = reading > 0 ? loading_what : "building keys and indexes";
       lock.unlock();
-      Status s = options.progress(loader.rows(), check.rows, "building keys and indexes");
+      Status s = options.progress(rows_done.load(), check.rows, what);
       lock.lock();
       if (!s.ok()) fail(std::move(s));
     }
   }
+  for (std::thread& t : loaders) t.join();
   for (std::thread& t : workers) t.join();
   RETURN_IF_ERROR(failed);
-  staged.rows = loader.rows();
+  staged.rows = rows_done.load();
   return staged;
 }
 
