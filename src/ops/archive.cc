@@ -574,7 +574,8 @@ Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::Create(const fs::path& pat
 }
 
 Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& password,
-                                    const EntryVisitor& visit, const ReadProgress& progress) {
+                                    const EntryVisitor& visit, const ReadProgress& progress,
+                                    const EntryFilter& wanted) {
   Source source;
   RETURN_IF_ERROR(source.Open(path, password));
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), &archive_read_free);
@@ -593,7 +594,7 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
   }
   ArchiveContents out;
   std::string manifest_text, manifest_sum;
-  std::set<std::string> seen;
+  std::set<std::string> seen, unchecked;
   archive_entry* e = nullptr;
   std::vector<char> buf(1 << 20);
   for (;;) {
@@ -611,6 +612,8 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
       return InvalidArgument("archive entry '" + name + "' appears twice", "BAD_ENTRY");
     }
     const bool is_manifest = name == kManifest || name == kManifestSum;
+    const bool skip = !is_manifest && wanted && !wanted(name);
+    if (skip) unchecked.insert(name);
     ArchiveEntry entry{name, 0, ""};
     core::Sha256 sha;
     std::string* keep = name == kManifest      ? &manifest_text
@@ -629,6 +632,7 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
         keep->append(chunk);
         continue;
       }
+      if (skip) continue;
       sha.Update(chunk);
       if (visit) RETURN_IF_ERROR(visit(entry, chunk));
       if (progress) progress(source.consumed(), source.total());
@@ -637,7 +641,7 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
     if (!manifest_text.empty()) {
       return InvalidArgument("archive entry '" + name + "' comes after the manifest", "BAD_ENTRY");
     }
-    entry.sha256 = sha.HexDigest();
+    entry.sha256 = skip ? "" : sha.HexDigest();
     out.entries.push_back(std::move(entry));
   }
   RETURN_IF_ERROR(source.Finish());
@@ -683,7 +687,9 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
     bool size_ok =
         size && ((size->is_int64() && size->as_int64() == static_cast<int64_t>(e2.size)) ||
                  (size->is_uint64() && size->as_uint64() == e2.size));
-    if (!size_ok || sum == nullptr || !sum->is_string() || sum->as_string() != e2.sha256) {
+    const bool sum_ok = unchecked.count(e2.name) > 0 ||
+                        (sum != nullptr && sum->is_string() && sum->as_string() == e2.sha256);
+    if (!size_ok || !sum_ok) {
       return InvalidArgument("archive entry '" + e2.name +
                                  "' does not match its checksum in the manifest: it is damaged",
                              "BAD_CHECKSUM");
@@ -701,7 +707,7 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
 }
 
 Result<ArchiveContents> ReadArchiveAhead(const fs::path& path, const std::string& password,
-                                         const EntryVisitor& visit) {
+                                         const EntryVisitor& visit, const EntryFilter& wanted) {
   struct Slice {
     ArchiveEntry entry;
     std::string data;
@@ -710,9 +716,12 @@ Result<ArchiveContents> ReadArchiveAhead(const fs::path& path, const std::string
   Status read = core::ReadAhead<Slice>(
       /*limit=*/8 << 20, [](const Slice& s) { return s.data.size(); },
       [&](const std::function<Status(Slice)>& push) -> Status {
-        auto all = ReadArchive(path, password, [&](const ArchiveEntry& e, std::string_view data) {
-          return push(Slice{e, std::string(data)});
-        });
+        auto all = ReadArchive(
+            path, password,
+            [&](const ArchiveEntry& e, std::string_view data) {
+              return push(Slice{e, std::string(data)});
+            },
+            {}, wanted);
         if (!all.ok()) return all.status();
         contents = std::move(*all);
         return Status::Ok();

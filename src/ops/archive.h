@@ -82,14 +82,22 @@ using EntryVisitor = std::function<Status(const ArchiveEntry& entry, std::string
 // Called as bytes of the archive file are consumed.
 using ReadProgress = std::function<void(uint64_t done, uint64_t total)>;
 
-// Reads and checks the whole archive (see the file comment). `visit` may be null.
+// Which entries a reading wants, by name (called once per entry, in order, on the reading's
+// thread). One it does not want is read past: not visited, its size checked but not its
+// checksum (for a reading that shares the archive with others, each checking what it uses).
+using EntryFilter = std::function<bool(const std::string& name)>;
+
+// Reads and checks the whole archive (see the file comment). `visit` may be null; so may
+// `wanted` (every entry).
 Result<ArchiveContents> ReadArchive(const std::filesystem::path& path, const std::string& password,
                                     const EntryVisitor& visit = {},
-                                    const ReadProgress& progress = {});
+                                    const ReadProgress& progress = {},
+                                    const EntryFilter& wanted = {});
 // As ReadArchive, with the reading (decryption, decompression, checksums) on a thread of its
 // own, a few megabytes ahead of `visit`, which runs on the caller's thread: a restore parses and
 // loads rows while the next ones are decoded (core::ReadAhead; in a fiber, one thread).
 Result<ArchiveContents> ReadArchiveAhead(const std::filesystem::path& path,
-                                         const std::string& password, const EntryVisitor& visit);
+                                         const std::string& password, const EntryVisitor& visit,
+                                         const EntryFilter& wanted = {});
 
 }  // namespace slipway::ops

@@ -16,6 +16,7 @@
 
 #include "core/guard.h"
 #include "core/ids.h"
+#include "core/logging.h"
 #include "core/semver.h"
 #include "data/values.h"
 #include "db/catalog.h"
@@ -251,10 +252,10 @@ bool Unescape(std::string_view quoted, std::string* out) {
   out->clear();
   const std::string_view s = quoted.substr(1, quoted.size() - 2);
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\') {
-      out->push_back(s[i]);
-      continue;
-    }
+    const size_t run = s.find('\\', i);
+    out->append(s.substr(i, run - i));
+    if (run == std::string_view::npos) break;
+    i = run;
     switch (s[++i]) {
       case '"':
         out->push_back('"');
@@ -297,8 +298,10 @@ std::optional<db::Value> QuickValue(const data::Field& f, const Cell& cell, db::
   switch (f.type) {
     case FieldType::kString:
     case FieldType::kText: {
+      if (cell.kind != '"') return std::nullopt;
+      if (cell.plain) return db::Value(std::string(cell.text.substr(1, cell.text.size() - 2)));
       std::string text;
-      if (cell.kind != '"' || !Unescape(cell.text, &text)) return std::nullopt;
+      if (!Unescape(cell.text, &text)) return std::nullopt;
       return db::Value(std::move(text));
     }
     case FieldType::kInteger:
@@ -851,6 +854,7 @@ Status DropStaging(db::Connection& conn) {
 Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& store,
                                    const RestoreRequest& request, const BackupCheck& check,
                                    const RestoreOptions& options, RestoredFiles& files, int jobs) {
+  const auto started = std::chrono::steady_clock::now();
   StagedRestore staged;
   ASSIGN_OR_RETURN(std::shared_ptr<const data::Schema> schema, store.FromDefinitions(check.schema));
   // As many connections as the pool spares, up to `jobs` (one will do, more share the work).
@@ -944,9 +948,14 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
     }
     return std::nullopt;
   };
+  // Foreign keys are added one at a time: two additions lock both their tables each, and at
+  // once they waited on each other until PostgreSQL's deadlock check (a second).
+  std::mutex adding;
   auto run = [&](db::Connection& conn, const Work& w) -> Status {
     // Each statement commits on its own: a check sees the keys other connections built.
     for (const std::string& sql : w.sql) {
+      std::unique_lock one(adding, std::defer_lock);
+      if (w.kind == Kind::kForeignKey && &sql == &w.sql.front()) one.lock();
       ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(conn));
       RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
       RETURN_IF_ERROR(conn.Exec(sql));
@@ -1026,11 +1035,12 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
       return failed;
     };
     LoadScope scope;
-    scope.collections = [&](const std::string& c) {
+    auto claim = [&](const std::string& c) {
       if (!staged.collections.count(c)) return false;
       std::lock_guard lock(mu);
       return owner.emplace(c, me).first->second == me;
     };
+    scope.collections = claim;
     scope.tables = false;
     scope.files = me == 0;
     scope.table_begin = [&](const std::string& table) -> Result<db::Connection*> {
@@ -1061,7 +1071,8 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
     Loader loader(*conns[me], *schema, check, counted, files, std::move(scope));
     Status s = core::Guard("restoring", request.path.filename().string(), [&]() -> Status {
       auto read = ReadArchiveAhead(
-          request.path, request.password, [&](const ArchiveEntry& e, std::string_view data) {
+          request.path, request.password,
+          [&](const ArchiveEntry& e, std::string_view data) {
             auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
             if (me == 0 && staged.plugin_rows_kept && rows.ok() && *rows &&
                 (!(*rows)->collection || !staged.collections.count((*rows)->table))) {
@@ -1077,6 +1088,16 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
               }
             }
             return loader.Visit(e, data);
+          },
+          [&](const std::string& name) {
+            // Its collections' rows; the first reading also the rest (the schema, the
+            // plugins' rows, the files). A bad name is the loader's to report.
+            auto rows = ParseRowsEntry(name, "BAD_ENTRY");
+            if (!rows.ok()) return true;
+            if (*rows && (*rows)->collection && staged.collections.count((*rows)->table)) {
+              return claim((*rows)->table);
+            }
+            return me == 0;
           });
       RETURN_IF_ERROR(read.status());
       return loader.Finish();
@@ -1113,6 +1134,11 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
   for (std::thread& t : workers) t.join();
   RETURN_IF_ERROR(failed);
   staged.rows = rows_done.load();
+  core::log::Info("restore staged", {{"schema", staged.schema},
+                                     {"tables", static_cast<int64_t>(staged.tables.size())},
+                                     {"rows", staged.rows},
+                                     {"connections", static_cast<int64_t>(conns.size())},
+                                     {"ms", MillisSince(started)}});
   return staged;
 }
 

@@ -127,7 +127,7 @@ class RestoreTest : public OneNodeTest {
       big_json.push_back(json::object{{"k", i}, {"v", "é" + std::to_string(i)}});
     // Row 1 points at row 3 (a parent with a higher key), row 2 is all NULLs.
     json::object first{{"s", "ünïcødé ✓"},
-                       {"t", "line1\nline2\t\"quoted\""},
+                       {"t", "line1\nline2\t\"quoted\" back\\slash \x01\r/"},
                        {"i", -2147483647},
                        {"b", "9007199254740993"},
                        {"f", 1.5},
