@@ -1,4 +1,4 @@
-// Restoring a backup (issue 13), in two parts that the backup manager (backup_manager.h) runs
+// Restoring a backup (issue 13), in parts that the backup manager (backup_manager.h) runs
 // around the cluster's gate:
 //
 //   CheckBackup     reads the whole archive and checks it (archive.h: every entry's SHA-256,
@@ -7,13 +7,16 @@
 //                   restored into this version's tables), and that every plugin it has enabled
 //                   can be loaded here at its version or later (refused, naming them all:
 //                   PLUGINS_MISSING, unless the caller restores them disabled). Changes nothing.
+//   StageRestore    PostgreSQL: the collections' rows loaded beside the served data, on several
+//                   connections (below).
 //   RestoreDatabase the change itself, inside the caller's transaction (a cluster-wide change
 //                   under the schema lock, gated): the plugins to their states in the backup,
 //                   the schema replaced (SchemaStore::ReplaceAll), the tables the backup covers
 //                   emptied, every row inserted (values through the field types, so a SQLite
 //                   backup restores into PostgreSQL and back), PostgreSQL's identity sequences
-//                   moved past the restored keys, and the files placed (RestoredFiles). The
-//                   archive is read a second time as it is inserted; any difference from the
+//                   moved past the restored keys, and the files placed (RestoredFiles); with
+//                   StageRestore's tables moved in instead of loading those rows here. The
+//                   archive is read a second time as it is loaded; any difference from the
 //                   first reading fails it. All or nothing: the caller's rollback undoes the
 //                   database, RestoredFiles::Abort the files.
 //
@@ -111,13 +114,15 @@ struct RestoreSummary {
 };
 
 // PostgreSQL: the rows of the collections made through the API (nearly all of a backup's bytes)
-// loaded before the restore's change, on `jobs` connections at once, into tables of a schema of
-// their own (slipway_restore_<id>) made as ReplaceAll makes them; each table's keys and indexes
-// are built as soon as its rows are in, on its connection, while the others load (as
-// pg_restore -j does). Nothing the cluster serves is touched. RestoreDatabase then drops the
-// empty tables ReplaceAll made, moves these in (ALTER TABLE ... SET SCHEMA: no copy) and adds
-// their foreign keys, checked, with the rest, all inside its transaction. Progress goes to
-// `options.progress`, called on this thread. A failure here or in the change leaves the previous
+// loaded before the restore's change into tables of a schema of their own (slipway_restore_<id>)
+// made as ReplaceAll makes them, on up to `jobs` connections (as many as the pool spares): two
+// readings of the archive at once, each loading the collections it reaches first, and each
+// table's keys, indexes and foreign keys to other staged tables built by whichever connection
+// is free once its rows are in (as pg_restore -j schedules them). Nothing the cluster serves is
+// touched. RestoreDatabase then drops the empty tables ReplaceAll made, moves these in
+// (ALTER TABLE ... SET SCHEMA: no copy) and adds their foreign keys to the plugins' tables,
+// checked, with the rest, all inside its transaction. Progress goes to `options.progress`,
+// called on this thread. A failure here or in the change leaves the previous
 // data as it was; DropStaging() removes the staging schema after either, and a node killed in
 // between leaves one that the next restore removes first.
 struct StagedRestore {
