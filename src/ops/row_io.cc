@@ -1,5 +1,7 @@
 #include "ops/row_io.h"
 
+#include <charconv>
+#include <cmath>
 #include <set>
 
 #include "core/json_writer.h"
@@ -35,6 +37,135 @@ Status PipelinedCopy(db::BulkReader& stream,
         }
       },
       [&](Rows& rows) { return visit(*rows); });
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+void SkipSpace(std::string_view s, size_t& i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+}
+
+// JSON's grammar for a string at s[i] == '"' (left past it), or false.
+bool ScanString(std::string_view s, size_t& i, bool* escaped, bool* unicode) {
+  for (++i; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      ++i;
+      return true;
+    }
+    if (c < 0x20) return false;
+    if (c == '\\') {
+      if (++i == s.size()) return false;
+      *escaped = true;
+      if (s[i] == 'u') *unicode = true;
+    }
+  }
+  return false;
+}
+
+// JSON's grammar for a number at s[i], or false.
+bool ScanNumber(std::string_view s, size_t& i, bool* integral, bool* exponent = nullptr) {
+  const size_t start = i;
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i == s.size() || !IsDigit(s[i])) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else {
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  *integral = true;
+  if (i < s.size() && s[i] == '.') {
+    *integral = false;
+    if (++i == s.size() || !IsDigit(s[i])) return false;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    *integral = false;
+    if (exponent != nullptr) *exponent = true;
+    if (++i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (i == s.size() || !IsDigit(s[i])) return false;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  return i > start;
+}
+
+bool ScanWord(std::string_view s, size_t& i, std::string_view word) {
+  if (s.substr(i, word.size()) != word) return false;
+  i += word.size();
+  return true;
+}
+
+// An object or array at s[i] (brackets matched, strings and numbers scanned); `plain` as DumpCell's.
+bool ScanNested(std::string_view s, size_t& i, bool* plain) {
+  int depth = 0;
+  do {
+    const char c = s[i];
+    if (c == '{' || c == '[') {
+      if (++depth > 64) *plain = false;
+      ++i;
+    } else if (c == '}' || c == ']') {
+      --depth;
+      ++i;
+    } else if (c == '"') {
+      bool escaped = false, unicode = false;
+      if (!ScanString(s, i, &escaped, &unicode)) return false;
+      if (unicode) *plain = false;
+    } else if (c == '-' || IsDigit(c)) {
+      bool integral, exponent = false;
+      if (!ScanNumber(s, i, &integral, &exponent)) return false;
+      if (exponent) *plain = false;
+    } else if (c == 't' || c == 'f' || c == 'n') {
+      if (!ScanWord(s, i, "true") && !ScanWord(s, i, "false") && !ScanWord(s, i, "null")) {
+        return false;
+      }
+    } else if (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      ++i;
+    } else {
+      return false;
+    }
+  } while (depth > 0 && i < s.size());
+  return depth == 0;
+}
+
+// A string cell's characters, its escapes (other than \u) undone; false for \u.
+bool Unescape(std::string_view quoted, std::string* out) {
+  out->clear();
+  const std::string_view s = quoted.substr(1, quoted.size() - 2);
+  for (size_t i = 0; i < s.size(); ++i) {
+    const size_t run = s.find('\\', i);
+    out->append(s.substr(i, run - i));
+    if (run == std::string_view::npos) break;
+    i = run;
+    switch (s[++i]) {
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '/':
+        out->push_back('/');
+        break;
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -442,6 +573,130 @@ Status Inserter::Run(size_t rows) {
   values_.clear();
   rows_ = 0;
   return s.WithContext("inserting into " + table_);
+}
+
+bool ReadDumpLine(std::string_view s, std::vector<std::pair<std::string_view, DumpCell>>* members) {
+  auto& out = *members;
+  out.clear();
+  size_t i = 0;
+  SkipSpace(s, i);
+  if (i == s.size() || s[i] != '{') return false;
+  ++i;
+  SkipSpace(s, i);
+  if (i < s.size() && s[i] == '}') {
+    ++i;
+  } else {
+    for (;;) {
+      SkipSpace(s, i);
+      if (i == s.size() || s[i] != '"') return false;
+      const size_t key = i;
+      bool escaped = false, unicode = false;
+      if (!ScanString(s, i, &escaped, &unicode) || escaped) return false;
+      const std::string_view name = s.substr(key + 1, i - key - 2);
+      SkipSpace(s, i);
+      if (i == s.size() || s[i] != ':') return false;
+      ++i;
+      SkipSpace(s, i);
+      if (i == s.size()) return false;
+      DumpCell cell;
+      const size_t start = i;
+      const char c = s[i];
+      if (c == '"') {
+        cell.kind = '"';
+        if (!ScanString(s, i, &escaped, &unicode)) return false;
+        cell.plain = !escaped;
+      } else if (c == '-' || IsDigit(c)) {
+        cell.kind = '0';
+        if (!ScanNumber(s, i, &cell.plain)) return false;
+      } else if (c == '{' || c == '[') {
+        cell.kind = c;
+        if (!ScanNested(s, i, &cell.plain)) return false;
+      } else if (ScanWord(s, i, "true")) {
+        cell.kind = 't';
+      } else if (ScanWord(s, i, "false")) {
+        cell.kind = 'f';
+      } else if (ScanWord(s, i, "null")) {
+        cell.kind = 'n';
+      } else {
+        return false;
+      }
+      cell.text = s.substr(start, i - start);
+      out.emplace_back(name, cell);
+      SkipSpace(s, i);
+      if (i < s.size() && s[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (i < s.size() && s[i] == '}') {
+        ++i;
+        break;
+      }
+      return false;
+    }
+  }
+  SkipSpace(s, i);
+  return i == s.size();
+}
+
+std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell,
+                                      db::Dialect dialect) {
+  using data::FieldType;
+  if (cell.kind == 'n') return db::Null();
+  switch (f.type) {
+    case FieldType::kString:
+    case FieldType::kText: {
+      if (cell.kind != '"') return std::nullopt;
+      if (cell.plain) return db::Value(std::string(cell.text.substr(1, cell.text.size() - 2)));
+      std::string text;
+      if (!Unescape(cell.text, &text)) return std::nullopt;
+      return db::Value(std::move(text));
+    }
+    case FieldType::kInteger:
+    case FieldType::kBigInt:
+    case FieldType::kSnowflakeId: {
+      int64_t n = 0;
+      if (cell.kind != '0' || !cell.plain) return std::nullopt;
+      auto [end, ec] = std::from_chars(cell.text.data(), cell.text.data() + cell.text.size(), n);
+      if (ec != std::errc() || end != cell.text.data() + cell.text.size()) return std::nullopt;
+      if (f.type == FieldType::kInteger && (n < INT32_MIN || n > INT32_MAX)) return std::nullopt;
+      return db::Value(n);
+    }
+    case FieldType::kBoolean:
+      if (cell.kind == 't' || cell.kind == 'f') return db::Value(cell.kind == 't');
+      return std::nullopt;
+    case FieldType::kDecimal: {
+      // Digits as they are (a SQLite database stores a decimal written as text as a double).
+      if (dialect != db::Dialect::kPostgres || !cell.plain) return std::nullopt;
+      std::string_view digits = cell.text;
+      if (cell.kind == '"') {
+        digits = digits.substr(1, digits.size() - 2);
+      } else if (cell.kind != '0') {
+        return std::nullopt;
+      }
+      double d = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
+      if (ec != std::errc() || end != digits.data() + digits.size() || !std::isfinite(d) ||
+          digits.empty() || std::fabs(d) >= std::pow(10.0, f.precision - f.scale)) {
+        return std::nullopt;
+      }
+      return db::Value(std::string(digits));
+    }
+    case FieldType::kDate: {
+      if (cell.kind != '"' || !cell.plain) return std::nullopt;
+      auto instant = data::NormalizeInstant(cell.text.substr(1, cell.text.size() - 2));
+      if (!instant.ok()) return std::nullopt;
+      return db::Value(std::move(instant).value());
+    }
+    case FieldType::kJson:
+      // PostgreSQL's jsonb reads the text itself (and keeps no spacing or key order of it).
+      if (dialect != db::Dialect::kPostgres || (cell.kind != '{' && cell.kind != '[') ||
+          !cell.plain) {
+        return std::nullopt;
+      }
+      return db::Value(std::string(cell.text));
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace slipway::ops

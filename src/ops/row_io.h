@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/schema.h"
@@ -42,6 +43,26 @@ Result<db::Value> TableCell(const boost::json::value& v, const std::string& type
 
 // PostgreSQL: every identity or serial column of `table` continues after its largest value.
 Status ResetSequences(db::Connection& conn, const std::string& table);
+
+// A dump line read without a JSON document (a restore's rows are most of a backup's bytes):
+// each member of its object, the value as its text. False for anything this reading does not
+// take (an escaped key, bad grammar), which then goes through the full JSON parser (and its
+// messages).
+struct DumpCell {
+  std::string_view text;
+  char kind = 0;  // '"' string, '0' number, 't' true, 'f' false, 'n' null, '{' object, '[' array
+  // A string without escapes; a number without fraction or exponent; an object or array whose
+  // numbers have no exponent, whose strings have no \u escape, nested at most 64 deep.
+  bool plain = true;
+};
+bool ReadDumpLine(std::string_view line,
+                  std::vector<std::pair<std::string_view, DumpCell>>* members);
+// The value of field `f` read straight from a cell's text, for the kinds of cells a dump holds
+// most (text, integers, booleans, decimals and instants as text, JSON objects and arrays on
+// PostgreSQL, where jsonb reads the text itself); nullopt for any other, which
+// data::ToDbValue then converts (with its messages). What it yields, ToDbValue would.
+std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell,
+                                      db::Dialect dialect);
 
 // Which rows a dump entry holds: "dump/rows/<collection>/..." (a collection's, `collection`
 // true) or "dump/tables/<table>/..." (a plugin table's). Nullopt for other entries (schema.json,
