@@ -95,7 +95,8 @@ bool ScanWord(std::string_view s, size_t& i, std::string_view word) {
   return true;
 }
 
-// An object or array at s[i] (brackets matched, strings and numbers scanned); `plain` as DumpCell's.
+// An object or array at s[i] (brackets matched, strings and numbers scanned); `plain` as
+// DumpCell's.
 bool ScanNested(std::string_view s, size_t& i, bool* plain) {
   int depth = 0;
   do {
