@@ -682,25 +682,22 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
   // Foreign keys are added one at a time: two additions lock both their tables each, and at
   // once they waited on each other until PostgreSQL's deadlock check (a second).
   std::mutex adding;
+  // Each statement commits on its own: a check sees the keys other connections built. After a
+  // table's keys its sequences move on (reading the keys just built).
+  auto commit = [&](db::Connection& conn, const std::function<Status()>& what) -> Status {
+    ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(conn));
+    RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
+    RETURN_IF_ERROR(what());
+    return tx.Commit();
+  };
   auto run = [&](db::Connection& conn, const Work& w) -> Status {
-    // Each statement commits on its own: a check sees the keys other connections built.
     for (const std::string& sql : w.sql) {
       std::unique_lock one(adding, std::defer_lock);
       if (w.kind == Kind::kForeignKey && &sql == &w.sql.front()) one.lock();
-      ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(conn));
-      RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
-      RETURN_IF_ERROR(conn.Exec(sql));
-      if (w.kind == Kind::kKeys && &sql == &w.sql.back())
-        RETURN_IF_ERROR(ResetSequences(conn, w.table));
-      RETURN_IF_ERROR(tx.Commit());
+      RETURN_IF_ERROR(commit(conn, [&] { return conn.Exec(sql); }));
     }
-    if (w.kind == Kind::kKeys && w.sql.empty()) {
-      ASSIGN_OR_RETURN(auto tx, db::Transaction::Begin(conn));
-      RETURN_IF_ERROR(UseStaging(conn, staged.schema, home));
-      RETURN_IF_ERROR(ResetSequences(conn, w.table));
-      RETURN_IF_ERROR(tx.Commit());
-    }
-    return Status::Ok();
+    if (w.kind != Kind::kKeys) return Status::Ok();
+    return commit(conn, [&] { return ResetSequences(conn, w.table); });
   };
   std::vector<std::thread> workers;
   for (size_t n = 0; n < conns.size(); ++n) {
@@ -800,22 +797,26 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
       return failed;
     };
     Loader loader(*conns[me], *schema, check, counted, files, std::move(scope));
+    std::string entry;  // the entry being read (the first reading's)
+    bool keep = false;  // it is kept for the change
     Status s = core::Guard("restoring", request.path.filename().string(), [&]() -> Status {
       auto read = ReadArchiveAhead(
           request.path, request.password,
           [&](const ArchiveEntry& e, std::string_view data) {
-            auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
-            if (me == 0 && staged.plugin_rows_kept && rows.ok() && *rows &&
-                (!(*rows)->collection || !staged.collections.count((*rows)->table))) {
+            if (me == 0 && e.name != entry) {  // a new entry: is it kept for the change?
+              entry = e.name;
+              auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
+              keep = rows.ok() && *rows &&
+                     (!(*rows)->collection || !staged.collections.count((*rows)->table));
+              if (keep && staged.plugin_rows_kept) staged.plugin_rows.emplace_back(e, "");
+            }
+            if (keep && staged.plugin_rows_kept) {
               kept += data.size();
               if (kept > kKeepAtMost) {
                 staged.plugin_rows_kept = false;
                 staged.plugin_rows.clear();
-              } else if (!staged.plugin_rows.empty() &&
-                         staged.plugin_rows.back().first.name == e.name) {
-                staged.plugin_rows.back().second.append(data);
               } else {
-                staged.plugin_rows.emplace_back(e, std::string(data));
+                staged.plugin_rows.back().second.append(data);
               }
             }
             return loader.Visit(e, data);
