@@ -171,6 +171,15 @@ Status StorableJson(const json::value& v, std::string_view what, int depth = 0) 
 
 Status CheckStorable(const json::value& v, std::string_view what) { return StorableJson(v, what); }
 
+bool IsStoredInstant(std::string_view s) {
+  int y, mo, d, h, mi, sec, ms;
+  return s.size() == 24 && Digits(s, 0, 4, &y) && s[4] == '-' && Digits(s, 5, 2, &mo) &&
+         s[7] == '-' && Digits(s, 8, 2, &d) && ValidDate(y, mo, d) && s[10] == 'T' &&
+         Digits(s, 11, 2, &h) && s[13] == ':' && Digits(s, 14, 2, &mi) && s[16] == ':' &&
+         Digits(s, 17, 2, &sec) && s[19] == '.' && Digits(s, 20, 3, &ms) && s[23] == 'Z' &&
+         h < 24 && mi < 60 && sec < 60;
+}
+
 Result<std::string> NormalizeInstant(std::string_view s) {
   auto bad = [&] {
     return InvalidArgument("'" + std::string(s.substr(0, 40)) +
@@ -181,6 +190,8 @@ Result<std::string> NormalizeInstant(std::string_view s) {
       s[7] != '-' || !Digits(s, 8, 2, &d) || !ValidDate(y, mo, d)) {
     return bad();
   }
+  // Already as FormatInstant writes it (what Slipway stores and dumps): kept as it is.
+  if (IsStoredInstant(s)) return std::string(s);
   int h = 0, mi = 0, sec = 0, ms = 0;
   size_t pos = 10;
   int offset_minutes = 0;

@@ -27,6 +27,9 @@ Status CheckStorable(const boost::json::value& v, std::string_view what);
 // Parses ISO 8601 ("2026-11-25", "2026-11-25T10:49", "2026-11-25T10:49:19.5+02:00", ...) or
 // epoch milliseconds into "YYYY-MM-DDTHH:MM:SS.mmmZ".
 Result<std::string> NormalizeInstant(std::string_view text);
+// Whether `text` is an instant as NormalizeInstant gives it (2026-11-25T10:49:19.000Z, a date
+// that exists): then NormalizeInstant gives it back as it is.
+bool IsStoredInstant(std::string_view text);
 std::string NowInstant();  // the current time in the same form
 std::string InstantFromUnixMillis(int64_t ms);
 

@@ -41,6 +41,16 @@ TEST(ValuesTest, InstantsAreNormalizedToUtcMillis) {
        {"2026-02-30", "2026-13-01", "2026-11-25T25:00", "yesterday", "2026-11-25T10:49Zx"}) {
     EXPECT_FALSE(NormalizeInstant(bad).ok()) << bad;
   }
+  // Already in the stored form: kept as it is, every field still checked.
+  for (const char* kept : {"2026-11-25T10:49:19.500Z", "2024-02-29T23:59:59.999Z",
+                           "0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"}) {
+    EXPECT_EQ(*NormalizeInstant(kept), kept);
+  }
+  for (const char* bad :
+       {"2026-02-29T00:00:00.000Z", "2026-04-31T00:00:00.000Z", "2026-11-25T24:00:00.000Z",
+        "2026-11-25T10:60:00.000Z", "2026-11-25T10:49:1x.000Z", "2026-11-25T10:49:19.00xZ"}) {
+    EXPECT_FALSE(NormalizeInstant(bad).ok()) << bad;
+  }
   Field date = Make(FieldType::kDate);
   EXPECT_EQ(std::get<std::string>(*ToDbValue(date, json::value(0), db::Dialect::kSqlite, "t.x")),
             "1970-01-01T00:00:00.000Z");

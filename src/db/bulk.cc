@@ -6,6 +6,24 @@
 
 namespace slipway::db {
 
+void AppendCopyText(std::string* out, std::string_view text) {
+  // Runs without a special character are appended whole.
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const char* escaped = c == '\\'   ? "\\\\"
+                          : c == '\t' ? "\\t"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                                      : nullptr;
+    if (escaped == nullptr) continue;
+    out->append(text, run, i - run);
+    out->append(escaped, 2);
+    run = i + 1;
+  }
+  out->append(text, run, text.size() - run);
+}
+
 void AppendCopyValue(std::string* out, const Value& value) {
   std::visit(
       [&](const auto& v) {
@@ -15,21 +33,7 @@ void AppendCopyValue(std::string* out, const Value& value) {
         } else if constexpr (std::is_same_v<T, bool>) {
           out->append(v ? "true" : "false");
         } else if constexpr (std::is_same_v<T, std::string>) {
-          // Runs without a special character are appended whole.
-          size_t run = 0;
-          for (size_t i = 0; i < v.size(); ++i) {
-            const char c = v[i];
-            const char* escaped = c == '\\'   ? "\\\\"
-                                  : c == '\t' ? "\\t"
-                                  : c == '\n' ? "\\n"
-                                  : c == '\r' ? "\\r"
-                                              : nullptr;
-            if (escaped == nullptr) continue;
-            out->append(v, run, i - run);
-            out->append(escaped, 2);
-            run = i + 1;
-          }
-          out->append(v, run, v.size() - run);
+          AppendCopyText(out, v);
         } else {  // int64_t, double: the shortest text that reads back exactly
           char buf[32];
           auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);

@@ -42,5 +42,7 @@ class BulkReader {
 // Appends `value` in COPY's text format: \N for NULL, backslash, tab, newline and carriage return
 // escaped; booleans and numbers as the connection sends them as parameters.
 void AppendCopyValue(std::string* out, const Value& value);
+// A text value's part of it.
+void AppendCopyText(std::string* out, std::string_view text);
 
 }  // namespace slipway::db

@@ -596,7 +596,6 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
   std::string manifest_text, manifest_sum;
   std::set<std::string> seen, unchecked;
   archive_entry* e = nullptr;
-  std::vector<char> buf(1 << 20);
   for (;;) {
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
@@ -620,11 +619,21 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
                         : name == kManifestSum ? &manifest_sum
                                                : nullptr;
     for (;;) {
-      la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
-      if (n < 0) return failed("reading '" + name + "'");
-      if (n == 0) break;
-      std::string_view chunk(buf.data(), static_cast<size_t>(n));
+      // Each block as the decompressor holds it (no copy of what a reading passes over).
+      const void* block = nullptr;
+      size_t n = 0;
+      la_int64_t at = 0;
+      int got = archive_read_data_block(a.get(), &block, &n, &at);
+      if (got == ARCHIVE_EOF) break;
+      if (got != ARCHIVE_OK) return failed("reading '" + name + "'");
+      if (at != static_cast<la_int64_t>(entry.size)) {
+        return InvalidArgument("archive entry '" + name + "' has holes: not a regular file",
+                               "BAD_ENTRY");
+      }
+      if (n == 0) continue;
+      std::string_view chunk(static_cast<const char*>(block), n);
       entry.size += static_cast<uint64_t>(n);
+      if (progress) progress(source.consumed(), source.total());
       if (keep != nullptr) {
         if (keep->size() + chunk.size() > kMaxManifestBytes) {
           return InvalidArgument("the archive's manifest is too large");
@@ -635,7 +644,6 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
       if (skip) continue;
       sha.Update(chunk);
       if (visit) RETURN_IF_ERROR(visit(entry, chunk));
-      if (progress) progress(source.consumed(), source.total());
     }
     if (is_manifest) continue;
     if (!manifest_text.empty()) {
@@ -707,7 +715,8 @@ Result<ArchiveContents> ReadArchive(const fs::path& path, const std::string& pas
 }
 
 Result<ArchiveContents> ReadArchiveAhead(const fs::path& path, const std::string& password,
-                                         const EntryVisitor& visit, const EntryFilter& wanted) {
+                                         const EntryVisitor& visit, const EntryFilter& wanted,
+                                         const ReadProgress& progress) {
   struct Slice {
     ArchiveEntry entry;
     std::string data;
@@ -721,7 +730,7 @@ Result<ArchiveContents> ReadArchiveAhead(const fs::path& path, const std::string
             [&](const ArchiveEntry& e, std::string_view data) {
               return push(Slice{e, std::string(data)});
             },
-            {}, wanted);
+            progress, wanted);
         if (!all.ok()) return all.status();
         contents = std::move(*all);
         return Status::Ok();

@@ -96,8 +96,10 @@ Result<ArchiveContents> ReadArchive(const std::filesystem::path& path, const std
 // As ReadArchive, with the reading (decryption, decompression, checksums) on a thread of its
 // own, a few megabytes ahead of `visit`, which runs on the caller's thread: a restore parses and
 // loads rows while the next ones are decoded (core::ReadAhead; in a fiber, one thread).
+// `progress` is called on the reading's thread.
 Result<ArchiveContents> ReadArchiveAhead(const std::filesystem::path& path,
                                          const std::string& password, const EntryVisitor& visit,
-                                         const EntryFilter& wanted = {});
+                                         const EntryFilter& wanted = {},
+                                         const ReadProgress& progress = {});
 
 }  // namespace slipway::ops

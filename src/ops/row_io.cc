@@ -2,11 +2,14 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <set>
 
 #include "core/json_writer.h"
 #include "core/read_ahead.h"
 #include "data/values.h"
+#include "db/bulk.h"
 #include "db/catalog.h"
 
 namespace slipway::ops {
@@ -45,9 +48,22 @@ void SkipSpace(std::string_view s, size_t& i) {
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
 }
 
+// Whether none of the 8 bytes at `p` is a quote, a backslash or a control character: a string
+// is read a word at a time until one is. (Each test tells exactly whether any byte matches.)
+bool QuietWord(const char* p) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  uint64_t x;
+  std::memcpy(&x, p, sizeof(x));
+  auto has_zero = [&](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHighs;
+  return (has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) | below_space) == 0;
+}
+
 // JSON's grammar for a string at s[i] == '"' (left past it), or false.
 bool ScanString(std::string_view s, size_t& i, bool* escaped, bool* unicode) {
-  for (++i; i < s.size(); ++i) {
+  for (++i;; ++i) {
+    while (i + 8 <= s.size() && QuietWord(s.data() + i)) i += 8;
+    if (i >= s.size()) return false;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"') {
       ++i;
@@ -60,7 +76,6 @@ bool ScanString(std::string_view s, size_t& i, bool* escaped, bool* unicode) {
       if (s[i] == 'u') *unicode = true;
     }
   }
-  return false;
 }
 
 // JSON's grammar for a number at s[i], or false.
@@ -511,18 +526,22 @@ Status Inserter::Add(std::vector<db::Value>& row) {
       db::AppendCopyValue(&copy_, row[c]);
     }
     copy_.push_back('\n');
-    if (copy_.size() < (1 << 20)) return Status::Ok();
-    if (!copying_) {
-      RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
-      copying_ = true;
-    }
-    Status s = bulk_->PutCopy(copy_);
-    copy_.clear();
-    return s.WithContext("loading " + table_);
+    return RowWritten();
   }
   for (db::Value& v : row) values_.push_back(std::move(v));
   if (++rows_ == per_statement_) return Run(per_statement_);
   return Status::Ok();
+}
+
+Status Inserter::RowWritten() {
+  if (copy_.size() < (1 << 20)) return Status::Ok();
+  if (!copying_) {
+    RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
+    copying_ = true;
+  }
+  Status s = bulk_->PutCopy(copy_);
+  copy_.clear();
+  return s.WithContext("loading " + table_);
 }
 
 Status Inserter::Flush() {
@@ -639,65 +658,147 @@ bool ReadDumpLine(std::string_view s, std::vector<std::pair<std::string_view, Du
   return i == s.size();
 }
 
-std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell,
-                                      db::Dialect dialect) {
+namespace {
+
+// What QuickDbValue takes, in its parts: the value's kind, and for text whether COPY would
+// escape any of it (a string without escapes has neither a backslash nor a control character).
+struct QuickValue {
+  enum Kind { kNull, kBool, kInt, kText } kind = kNull;
+  bool flag = false;
+  int64_t number = 0;
+  std::string_view text;  // into the cell, or into `owned`
+  std::string owned;
+  bool escapes = false;
+};
+
+bool ReadQuick(const data::Field& f, const DumpCell& cell, db::Dialect dialect, QuickValue* v) {
   using data::FieldType;
-  if (cell.kind == 'n') return db::Null();
+  if (cell.kind == 'n') {
+    v->kind = QuickValue::kNull;
+    return true;
+  }
+  v->kind = QuickValue::kText;
+  v->escapes = false;
   switch (f.type) {
     case FieldType::kString:
-    case FieldType::kText: {
-      if (cell.kind != '"') return std::nullopt;
-      if (cell.plain) return db::Value(std::string(cell.text.substr(1, cell.text.size() - 2)));
-      std::string text;
-      if (!Unescape(cell.text, &text)) return std::nullopt;
-      return db::Value(std::move(text));
-    }
+    case FieldType::kText:
+      if (cell.kind != '"') return false;
+      if (cell.plain) {
+        v->text = cell.text.substr(1, cell.text.size() - 2);
+        return true;
+      }
+      v->owned.clear();
+      if (!Unescape(cell.text, &v->owned)) return false;
+      v->text = v->owned;
+      v->escapes = true;
+      return true;
     case FieldType::kInteger:
     case FieldType::kBigInt:
     case FieldType::kSnowflakeId: {
-      int64_t n = 0;
-      if (cell.kind != '0' || !cell.plain) return std::nullopt;
-      auto [end, ec] = std::from_chars(cell.text.data(), cell.text.data() + cell.text.size(), n);
-      if (ec != std::errc() || end != cell.text.data() + cell.text.size()) return std::nullopt;
-      if (f.type == FieldType::kInteger && (n < INT32_MIN || n > INT32_MAX)) return std::nullopt;
-      return db::Value(n);
+      if (cell.kind != '0' || !cell.plain) return false;
+      auto [end, ec] =
+          std::from_chars(cell.text.data(), cell.text.data() + cell.text.size(), v->number);
+      if (ec != std::errc() || end != cell.text.data() + cell.text.size()) return false;
+      if (f.type == FieldType::kInteger && (v->number < INT32_MIN || v->number > INT32_MAX)) {
+        return false;
+      }
+      v->kind = QuickValue::kInt;
+      return true;
     }
     case FieldType::kBoolean:
-      if (cell.kind == 't' || cell.kind == 'f') return db::Value(cell.kind == 't');
-      return std::nullopt;
+      if (cell.kind != 't' && cell.kind != 'f') return false;
+      v->kind = QuickValue::kBool;
+      v->flag = cell.kind == 't';
+      return true;
     case FieldType::kDecimal: {
       // Digits as they are (a SQLite database stores a decimal written as text as a double).
-      if (dialect != db::Dialect::kPostgres || !cell.plain) return std::nullopt;
+      if (dialect != db::Dialect::kPostgres || !cell.plain) return false;
       std::string_view digits = cell.text;
       if (cell.kind == '"') {
         digits = digits.substr(1, digits.size() - 2);
       } else if (cell.kind != '0') {
-        return std::nullopt;
+        return false;
       }
       double d = 0;
       auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
       if (ec != std::errc() || end != digits.data() + digits.size() || !std::isfinite(d) ||
           digits.empty() || std::fabs(d) >= std::pow(10.0, f.precision - f.scale)) {
-        return std::nullopt;
+        return false;
       }
-      return db::Value(std::string(digits));
+      v->text = digits;
+      return true;
     }
     case FieldType::kDate: {
-      if (cell.kind != '"' || !cell.plain) return std::nullopt;
-      auto instant = data::NormalizeInstant(cell.text.substr(1, cell.text.size() - 2));
-      if (!instant.ok()) return std::nullopt;
-      return db::Value(std::move(instant).value());
+      if (cell.kind != '"' || !cell.plain) return false;
+      std::string_view text = cell.text.substr(1, cell.text.size() - 2);
+      if (data::IsStoredInstant(text)) {
+        v->text = text;
+        return true;
+      }
+      auto instant = data::NormalizeInstant(text);
+      if (!instant.ok()) return false;
+      v->owned = std::move(instant).value();
+      v->text = v->owned;
+      return true;
     }
     case FieldType::kJson:
       // PostgreSQL's jsonb reads the text itself (and keeps no spacing or key order of it).
       if (dialect != db::Dialect::kPostgres || (cell.kind != '{' && cell.kind != '[') ||
           !cell.plain) {
-        return std::nullopt;
+        return false;
       }
-      return db::Value(std::string(cell.text));
+      v->text = cell.text;
+      v->escapes = true;
+      return true;
     default:
-      return std::nullopt;
+      return false;
   }
+}
+
+}  // namespace
+
+std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell,
+                                      db::Dialect dialect) {
+  QuickValue v;
+  if (!ReadQuick(f, cell, dialect, &v)) return std::nullopt;
+  switch (v.kind) {
+    case QuickValue::kNull:
+      return db::Null();
+    case QuickValue::kBool:
+      return db::Value(v.flag);
+    case QuickValue::kInt:
+      return db::Value(v.number);
+    case QuickValue::kText:
+      break;
+  }
+  return db::Value(std::string(v.text));
+}
+
+bool AppendQuickCopy(const data::Field& f, const DumpCell& cell, std::string* out) {
+  thread_local QuickValue v;
+  if (!ReadQuick(f, cell, db::Dialect::kPostgres, &v)) return false;
+  switch (v.kind) {
+    case QuickValue::kNull:
+      out->append("\\N");
+      break;
+    case QuickValue::kBool:
+      out->append(v.flag ? "true" : "false");
+      break;
+    case QuickValue::kInt: {
+      char buf[24];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v.number);
+      out->append(buf, end);
+      break;
+    }
+    case QuickValue::kText:
+      if (v.escapes) {
+        db::AppendCopyText(out, v.text);
+      } else {
+        out->append(v.text);
+      }
+      break;
+  }
+  return true;
 }
 
 }  // namespace slipway::ops

@@ -63,6 +63,9 @@ bool ReadDumpLine(std::string_view line,
 // data::ToDbValue then converts (with its messages). What it yields, ToDbValue would.
 std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell,
                                       db::Dialect dialect);
+// The same value for PostgreSQL, appended to `out` as db::AppendCopyValue writes it, without
+// making a db::Value; false (and nothing appended) where QuickDbValue gives nullopt.
+bool AppendQuickCopy(const data::Field& f, const DumpCell& cell, std::string* out);
 
 // Which rows a dump entry holds: "dump/rows/<collection>/..." (a collection's, `collection`
 // true) or "dump/tables/<table>/..." (a plugin table's). Nullopt for other entries (schema.json,
@@ -148,6 +151,12 @@ class Inserter {
 
   // Takes the row's values (left empty).
   Status Add(std::vector<db::Value>& row);
+  // On a connection that loads by COPY: a row written by the caller straight into the text
+  // that goes to the server (columns in order, tab-separated, each as db::AppendCopyValue
+  // writes it, then a newline), then RowWritten().
+  bool copies() const { return bulk_ != nullptr; }
+  std::string& row_text() { return copy_; }
+  Status RowWritten();
   Status Flush();
 
  private:

@@ -51,12 +51,31 @@ TEST(DumpLineTest, ReadsTheMembersOfARowAndRefusesWhatIsNotJson) {
   ASSERT_TRUE(ReadDumpLine(R"({"j":{"s":"\u0000"},"k":[1e400]})", &m));
   EXPECT_FALSE(m[0].second.plain);  // \u: the full reading checks it for NUL
   EXPECT_FALSE(m[1].second.plain);  // an exponent: the full reading checks its range
+  // Strings are read a word at a time: whatever ends or escapes one is found at every place
+  // in a word, as JSON reads it.
+  for (const std::string special :
+       {"\\\"", "\\\\", "\\u00e9", "\"", "\x01", "\t", "\x7f", "\xc3\xa9", "\n"}) {
+    for (size_t at = 0; at <= 20; ++at) {
+      std::string text(20, 'a');
+      text.insert(at, special);
+      const std::string line = "{\"s\":\"" + text + "\",\"n\":1}";
+      boost::system::error_code ec;
+      json::parse(line, ec);
+      const bool read = ReadDumpLine(line, &m);
+      ASSERT_EQ(read, !ec) << line;
+      if (!read) continue;
+      ASSERT_EQ(m.size(), 2u) << line;
+      EXPECT_EQ(m[0].second.text, line.substr(5, line.size() - 5 - 7)) << line;
+      EXPECT_EQ(m[0].second.plain, special.front() != '\\') << line;
+    }
+  }
 }
 
 // Whatever the quick reading takes, it reads as the full one does; what it leaves, the full
 // one reads (or refuses, naming the field).
-TEST(DumpLineTest, AQuickValueIsWhatToDbValueGives) {
-  const std::vector<std::pair<data::Field, std::vector<std::string>>> cases = {
+// Cells of every kind, for each field type a dump holds.
+std::vector<std::pair<data::Field, std::vector<std::string>>> Cells() {
+  return {
       {MakeField("string"),
        {R"("plain")", R"("ünï ✓")", R"("a\\b\n\t\"c\"\r\/")", R"("\u00e9")", "12", "true", "null"}},
       {MakeField("text"), {R"("x")", R"("line\nline")"}},
@@ -73,7 +92,14 @@ TEST(DumpLineTest, AQuickValueIsWhatToDbValueGives) {
         R"("2026-02-30T00:00:00Z")", "1767322800000"}},
       {MakeField("uuid"), {R"("123e4567-e89b-12d3-a456-426614174000")"}},
       {MakeField("double"), {"3.25"}},
+      {MakeField("json"),
+       {R"({"a": [1, null, "x", {"b": false}], "é": 1.25})", "[]", "{\"k\":\t\"a\\\\b\"}",
+        R"({"e": 1e5})", R"({"u": "\u00e9"})", R"("text")"}},
   };
+}
+
+TEST(DumpLineTest, AQuickValueIsWhatToDbValueGives) {
+  const auto cases = Cells();
   // What a backup writes most, the quick reading takes (else it would be no quicker).
   const std::set<std::string> taken = {R"("plain")",
                                        R"("ünï ✓")",
@@ -94,7 +120,8 @@ TEST(DumpLineTest, AQuickValueIsWhatToDbValueGives) {
       const std::string line = "{\"v\":" + text + "}";
       ASSERT_TRUE(ReadDumpLine(line, &m)) << line;
       std::optional<db::Value> quick = QuickDbValue(field, m[0].second, db::Dialect::kPostgres);
-      if (!quick) continue;  // left to the full reading
+      if (!quick) continue;                                // left to the full reading
+      if (field.type == data::FieldType::kJson) continue;  // below
       took.insert(text);
       std::optional<db::Value> full = FullValue(field, text);
       ASSERT_TRUE(full.has_value()) << data::FieldTypeName(field.type) << " " << text
@@ -124,6 +151,26 @@ TEST(DumpLineTest, AQuickValueIsWhatToDbValueGives) {
     // SQLite stores JSON as the full reading writes it.
     EXPECT_FALSE(QuickDbValue(j, m[0].second, db::Dialect::kSqlite).has_value());
   }
+}
+
+TEST(DumpLineTest, AQuickCopyIsTheQuickValueAsCopyWritesIt) {
+  int appended = 0;
+  for (const auto& [field, texts] : Cells()) {
+    for (const std::string& text : texts) {
+      std::vector<std::pair<std::string_view, DumpCell>> m;
+      const std::string line = "{\"v\":" + text + "}";
+      ASSERT_TRUE(ReadDumpLine(line, &m)) << line;
+      std::optional<db::Value> quick = QuickDbValue(field, m[0].second, db::Dialect::kPostgres);
+      std::string out = "before\t";
+      const bool took = AppendQuickCopy(field, m[0].second, &out);
+      EXPECT_EQ(took, quick.has_value()) << data::FieldTypeName(field.type) << " " << text;
+      std::string want = "before\t";
+      if (quick) db::AppendCopyValue(&want, *quick);
+      EXPECT_EQ(out, want) << data::FieldTypeName(field.type) << " " << text;
+      appended += took;
+    }
+  }
+  EXPECT_GE(appended, 20);  // of 46 cells
 }
 
 }  // namespace
