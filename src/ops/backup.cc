@@ -225,20 +225,32 @@ Result<DumpContents> ReadDump(const fs::path& path, const std::string& password,
   DumpContents out;
   out.manifest = std::move(contents.manifest);
   out.archive_bytes = contents.file_bytes;
-  const json::value* k = out.manifest.if_contains("kind");
+  RETURN_IF_ERROR(CheckDumpKind(out.manifest, kind, noun, wrong_kind_code));
+  ASSIGN_OR_RETURN(out.schema, ParseDumpSchema(schema_text, noun, bad_code));
+  return out;
+}
+
+Status CheckDumpKind(const json::object& manifest, std::string_view kind, std::string_view noun,
+                     std::string_view wrong_kind_code) {
+  const json::value* k = manifest.if_contains("kind");
   const std::string found = k != nullptr && k->is_string() ? std::string(k->as_string()) : "";
   if (found != kind) {
     return InvalidArgument("the archive is " + (found.empty() ? "of no kind" : "a " + found) +
                                ", not a " + std::string(noun),
                            std::string(wrong_kind_code));
   }
+  return Status::Ok();
+}
+
+Result<json::object> ParseDumpSchema(std::string_view text, std::string_view noun,
+                                     std::string_view bad_code) {
   boost::system::error_code ec;
-  json::value schema = json::parse(schema_text, ec);
-  if (schema_text.empty() || ec || !schema.is_object()) {
-    return InvalidArgument(the + " has no readable dump/schema.json", std::string(bad_code));
+  json::value schema = json::parse(text, ec);
+  if (text.empty() || ec || !schema.is_object()) {
+    return InvalidArgument("the " + std::string(noun) + " has no readable dump/schema.json",
+                           std::string(bad_code));
   }
-  out.schema = std::move(schema.as_object());
-  return out;
+  return std::move(schema.as_object());
 }
 
 json::object BackupSummaryJson(const BackupSummary& summary) {

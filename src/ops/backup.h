@@ -86,6 +86,13 @@ Result<DumpContents> ReadDump(const std::filesystem::path& path, const std::stri
                               std::string_view wrong_kind_code, std::string_view bad_code,
                               const std::function<void(uint64_t done, uint64_t total)>& progress);
 
+// ReadDump's two checks of what it read: the manifest names the kind, and schema.json's text
+// is a JSON object.
+Status CheckDumpKind(const boost::json::object& manifest, std::string_view kind,
+                     std::string_view noun, std::string_view wrong_kind_code);
+Result<boost::json::object> ParseDumpSchema(std::string_view text, std::string_view noun,
+                                            std::string_view bad_code);
+
 // `conn` is a connection of its own, outside any transaction; it is left outside one.
 Result<BackupSummary> CreateBackup(db::Connection& conn, const data::SchemaStore& store,
                                    const BackupOptions& options);

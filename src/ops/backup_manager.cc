@@ -198,19 +198,64 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
   request.disable_missing_plugins = Flag(params, "disableMissingPlugins", false);
   const db::Dialect dialect = services_.pool().dialect();
 
-  // 1. Everything checked; nothing touched.
+  // 1. Everything checked before anything served is touched. On PostgreSQL the collections'
+  // rows load beside the served data meanwhile (StageRestore: its readings are the check), and
+  // the cluster serves what it has.
   Reporter bytes(ctx, "bytes", true);
   RETURN_IF_ERROR(bytes(0, 0, "checking " + name, true));
+  RestoredFiles files(uploads_dir(), false);
+  std::optional<StagedRestore> staged;
+  // What a staging leaves is dropped on every way out (a committed restore moved it all in).
+  struct DropsStaging {
+    api::Services& services;
+    bool armed = false;
+    ~DropsStaging() {
+      if (!armed) return;
+      Status dropped = [&]() -> Status {
+        ASSIGN_OR_RETURN(db::PooledConnection conn, services.pool().Acquire());
+        return DropStaging(*conn);
+      }();
+      if (!dropped.ok()) {
+        core::log::Warn(
+            "a restore's staging schema could not be dropped; the next restore drops it",
+            {{"error", dropped.message()}});
+      }
+    }
+  } drops_staging{services_, dialect == db::Dialect::kPostgres};
   Status stopped;
-  ASSIGN_OR_RETURN(BackupCheck check,
-                   CheckBackup(request, options_.app_version, options_.plugin_version,
-                               [&](uint64_t done, uint64_t total) {
-                                 if (stopped.ok()) {
-                                   stopped = bytes(static_cast<int64_t>(done),
-                                                   static_cast<int64_t>(total), "checking " + name);
-                                 }
-                               }));
+  auto check_all = [&]() {
+    return CheckBackup(
+        request, options_.app_version, options_.plugin_version, [&](uint64_t done, uint64_t total) {
+          if (stopped.ok()) {
+            stopped =
+                bytes(static_cast<int64_t>(done), static_cast<int64_t>(total), "checking " + name);
+          }
+        });
+  };
+  Result<BackupCheck> checked = FailedPrecondition("not checked");
+  if (dialect == db::Dialect::kPostgres) {
+    checked = StageChecked(
+        request,
+        [&](int64_t done, int64_t total, std::string_view what) {
+          return bytes(done, total, what);
+        },
+        files, staged);
+    if (!checked.ok() && checked.status().code() != StatusCode::kAborted) {
+      // A damaged archive fails the staging wherever its reading met the damage: the check,
+      // which reads every entry in order, names the damage as a restore on SQLite would.
+      Result<BackupCheck> again = check_all();
+      if (!again.ok()) checked = again.status();
+    }
+  } else {
+    checked = check_all();
+  }
   RETURN_IF_ERROR(stopped);
+  if (!checked.ok()) {
+    return checked.status().WithContext("the restore of " + name +
+                                        " changed nothing; the previous data is serving");
+  }
+  BackupCheck check = std::move(*checked);
+  files.set_backup_has_files(Flag(check.manifest, "includesFiles", false));
 
   // 2. The way back: a backup of what is there now.
   std::string safety;
@@ -229,7 +274,7 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
 
   // 3. Every node gated, then the restore as one change that opens the gate again.
   Reporter rows(ctx, "rows", dialect == db::Dialect::kPostgres);
-  RETURN_IF_ERROR(rows(0, check.rows, "restoring " + name, true));
+  RETURN_IF_ERROR(rows(staged ? staged->rows : 0, check.rows, "restoring " + name, true));
   if (dialect == db::Dialect::kSqlite) {
     // The row cannot be written while the restore holds the write lock.
     RETURN_IF_ERROR(ctx.Hold(std::chrono::hours(1)));
@@ -240,28 +285,12 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
   const std::string back_state = was_gated ? before->cluster_state : "running";
   const std::string back_message = was_gated ? before->cluster_message : "";
   RETURN_IF_ERROR(api::SetClusterGate(services_, "restoring", "restoring backup " + name));
-  RestoredFiles files(uploads_dir(), Flag(check.manifest, "includesFiles", false));
   RestoreOptions options;
   options.progress = [&](int64_t done, int64_t total, std::string_view what) {
     return rows(done, total, what);
   };
   options.restore_plugins = options_.restore_plugins;
-  // PostgreSQL: the collections' rows load first on several connections, outside the change.
-  std::optional<StagedRestore> staged;
   Status restored;
-  if (dialect == db::Dialect::kPostgres) {
-    if (!before->schema_store) {
-      restored = FailedPrecondition("the application is not installed");
-    } else {
-      auto s = StageRestore(services_.pool(), *before->schema_store, request, check, options, files,
-                            kRestoreJobs);
-      if (s.ok()) {
-        staged = std::move(*s);
-      } else {
-        restored = s.status();
-      }
-    }
-  }
   RestoreSummary summary;
   if (restored.ok()) {
     restored = services_.ApplyChange(
@@ -273,17 +302,6 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
           RETURN_IF_ERROR(db::SetClusterState(conn, back_state, back_message));
           return api::SnapshotUpdate::Reload();
         });
-  }
-  if (dialect == db::Dialect::kPostgres) {
-    // What a failed restore staged (a committed one moved it all in, and dropped the schema).
-    Status dropped = [&]() -> Status {
-      ASSIGN_OR_RETURN(db::PooledConnection conn, services_.pool().Acquire());
-      return DropStaging(*conn);
-    }();
-    if (!dropped.ok()) {
-      core::log::Warn("a restore's staging schema could not be dropped; the next restore drops it",
-                      {{"error", dropped.message()}});
-    }
   }
   const bool committed = restored.ok() || restored.tag() == "CLUSTER_UNCONFIRMED";
   if (!committed) {
@@ -314,6 +332,25 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
   result["disabledPlugins"] = std::move(disabled);
   if (!restored.ok()) result["warning"] = restored.message();
   return json::value(std::move(result));
+}
+
+Result<BackupCheck> BackupManager::StageChecked(
+    const RestoreRequest& request,
+    const std::function<Status(int64_t, int64_t, std::string_view)>& progress, RestoredFiles& files,
+    std::optional<StagedRestore>& staged) {
+  auto snapshot = services_.snapshot();
+  if (!snapshot->schema_store) return FailedPrecondition("the application is not installed");
+  ASSIGN_OR_RETURN(json::object schema, PeekBackupSchema(request));
+  RETURN_IF_ERROR(CheckPlugins(schema, request, options_.plugin_version).status());
+  RestoreOptions options;
+  options.progress = progress;
+  ASSIGN_OR_RETURN(StagedRestore s, StageRestore(services_.pool(), *snapshot->schema_store, request,
+                                                 schema, options, files, kRestoreJobs));
+  ASSIGN_OR_RETURN(BackupCheck check,
+                   JudgeBackup(s.manifest, std::move(schema), s.archive_bytes, request,
+                               options_.app_version, options_.plugin_version));
+  staged = std::move(s);
+  return check;
 }
 
 Status BackupManager::ApplyRetention(int keep) {

@@ -13,7 +13,9 @@
 //   backups:restoreStatus   the restore task named by `task`: {inProgress, message?, progress}
 //   backupSettings:get|update  {scheduled, cron, keep, enableFilesBackup, password}
 //
-// A restore (task kind "backups.restore") runs: CheckBackup (nothing touched yet); a safety
+// A restore (task kind "backups.restore") runs: CheckBackup (nothing touched yet; on PostgreSQL
+// the collections' rows load into a staging schema while the archive is checked, and the
+// cluster serves its data meanwhile: restore.h); a safety
 // backup of the current data (kept in the folder, named in the result); the cluster's gate to
 // `restoring` (every node answers 503 with NocoBase's maintenance body, status calls excepted);
 // the restore as one cluster-wide change under the schema lock, which also opens the gate again
@@ -31,6 +33,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -122,6 +125,13 @@ class BackupManager {
   Result<std::filesystem::path> BackupPath(const std::string& name) const;
   void RecoverGate();
   Result<BackupSummary> BackupApart(BackupOptions options);
+  // PostgreSQL's check before the gate: the backup's schema read and its plugins checked, the
+  // collections' rows staged (whose readings check every entry), and the manifest judged.
+  // Progress in bytes of the archive.
+  Result<BackupCheck> StageChecked(
+      const RestoreRequest& request,
+      const std::function<Status(int64_t, int64_t, std::string_view)>& progress,
+      RestoredFiles& files, std::optional<StagedRestore>& staged);
 
   api::Services& services_;
   TaskStore& tasks_;

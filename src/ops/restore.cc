@@ -111,11 +111,12 @@ class Loader {
     return Status::Ok();
   }
 
-  Status Finish() {
+  // `manifest`: the archive's, as its reading checked it.
+  Status Finish(const json::object& manifest) {
     RETURN_IF_ERROR(StartEntry(""));
     RETURN_IF_ERROR(EndTable());
     // Every collection holds what the manifest says it had.
-    if (const json::value* counts = check_.manifest.if_contains("rowCounts");
+    if (const json::value* counts = manifest.if_contains("rowCounts");
         counts != nullptr && counts->is_object()) {
       for (const auto& [name, n] : counts->as_object()) {
         if (scope_.collections && !scope_.collections(std::string(name))) continue;
@@ -396,10 +397,18 @@ Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string
                                 const ReadProgress& progress) {
   ASSIGN_OR_RETURN(DumpContents dump, ReadDump(request.path, request.password, "backup", "backup",
                                                "NOT_A_BACKUP", "BAD_DUMP", progress));
+  return JudgeBackup(std::move(dump.manifest), std::move(dump.schema), dump.archive_bytes, request,
+                     app_version, plugin_version);
+}
+
+Result<BackupCheck> JudgeBackup(json::object manifest, json::object schema, uint64_t archive_bytes,
+                                const RestoreRequest& request, const std::string& app_version,
+                                const PluginVersionFn& plugin_version) {
+  RETURN_IF_ERROR(CheckDumpKind(manifest, "backup", "backup", "NOT_A_BACKUP"));
   BackupCheck check;
-  check.manifest = std::move(dump.manifest);
-  check.archive_bytes = dump.archive_bytes;
-  check.schema = std::move(dump.schema);
+  check.manifest = std::move(manifest);
+  check.archive_bytes = archive_bytes;
+  check.schema = std::move(schema);
 
   const std::string made_by = Param(check.manifest, "appVersion");
   auto theirs = core::SemVer::Parse(made_by);
@@ -414,10 +423,20 @@ Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string
                                   " or later",
                               "APP_VERSION_NEWER");
   }
+  ASSIGN_OR_RETURN(check.disabled_plugins, CheckPlugins(check.schema, request, plugin_version));
+  check.rows = SumCounts(check.manifest, "rowCounts") + SumCounts(check.manifest, "tableRowCounts");
+  if (const json::value* f = check.manifest.if_contains("files"); f && f->is_int64()) {
+    check.files = static_cast<uint64_t>(f->as_int64());
+  }
+  return check;
+}
 
+Result<std::set<std::string>> CheckPlugins(const json::object& schema,
+                                           const RestoreRequest& request,
+                                           const PluginVersionFn& plugin_version) {
   std::vector<std::string> missing;
-  std::vector<std::string> names;
-  if (const json::value* plugins = check.schema.if_contains("plugins");
+  std::set<std::string> names;
+  if (const json::value* plugins = schema.if_contains("plugins");
       plugins != nullptr && plugins->is_array()) {
     for (const json::value& p : plugins->as_array()) {
       if (!p.is_object()) continue;
@@ -428,32 +447,45 @@ Result<BackupCheck> CheckBackup(const RestoreRequest& request, const std::string
       std::optional<std::string> here = plugin_version ? plugin_version(name) : std::nullopt;
       if (!here) {
         missing.push_back(name + "@" + version + " (not added here)");
-        names.push_back(name);
+        names.insert(name);
         continue;
       }
       auto need = core::SemVer::Parse(version);
       auto have = core::SemVer::Parse(*here);
       if (need.ok() && have.ok() && *have < *need) {
         missing.push_back(name + "@" + version + " (" + *here + " here)");
-        names.push_back(name);
+        names.insert(name);
       }
     }
   }
-  if (!missing.empty()) {
-    if (!request.disable_missing_plugins) {
-      std::string list;
-      for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
-      return FailedPrecondition("the backup needs plugins this node cannot load: " + list +
-                                    "; add them first, or restore with them disabled",
-                                "PLUGINS_MISSING");
-    }
-    check.disabled_plugins.insert(names.begin(), names.end());
+  if (!missing.empty() && !request.disable_missing_plugins) {
+    std::string list;
+    for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return FailedPrecondition("the backup needs plugins this node cannot load: " + list +
+                                  "; add them first, or restore with them disabled",
+                              "PLUGINS_MISSING");
   }
-  check.rows = SumCounts(check.manifest, "rowCounts") + SumCounts(check.manifest, "tableRowCounts");
-  if (const json::value* f = check.manifest.if_contains("files"); f && f->is_int64()) {
-    check.files = static_cast<uint64_t>(f->as_int64());
-  }
-  return check;
+  return names;
+}
+
+Result<json::object> PeekBackupSchema(const RestoreRequest& request) {
+  constexpr size_t kMaxSchemaBytes = 64 << 20;
+  std::string text;
+  bool past = false;  // an entry after it was reached
+  auto read = ReadArchive(
+      request.path, request.password, [&](const ArchiveEntry& e, std::string_view data) -> Status {
+        if (e.name != kSchemaEntry) {
+          past = true;
+          return Aborted("read as far as the schema");
+        }
+        if (text.size() + data.size() > kMaxSchemaBytes) {
+          return InvalidArgument("the backup's schema.json is too large", "BAD_DUMP");
+        }
+        text.append(data);
+        return Status::Ok();
+      });
+  if (!read.ok() && !past) return read.status();
+  return ParseDumpSchema(text, "backup", "BAD_DUMP");
 }
 
 RestoredFiles::RestoredFiles(fs::path uploads_dir, bool backup_has_files)
@@ -559,6 +591,22 @@ namespace {
 
 constexpr std::string_view kStagingPrefix = "slipway_restore_";
 
+// The table locks a staging's statements take (PostgreSQL's modes: "Explicit Locking").
+enum class Lock {
+  kRowShare,              // VALIDATE CONSTRAINT, on the table a foreign key points at
+  kShareUpdateExclusive,  // VALIDATE CONSTRAINT, on its own table
+  kShare,                 // CREATE INDEX
+  kShareRowExclusive,     // ADD FOREIGN KEY, on both tables
+  kAccessExclusive,       // ADD PRIMARY KEY
+};
+
+bool LocksConflict(Lock a, Lock b) {
+  if (a == Lock::kAccessExclusive || b == Lock::kAccessExclusive) return true;
+  if (a == Lock::kRowShare || b == Lock::kRowShare) return false;
+  // Of SHARE UPDATE EXCLUSIVE, SHARE and SHARE ROW EXCLUSIVE, only two SHAREs go together.
+  return !(a == Lock::kShare && b == Lock::kShare);
+}
+
 Result<std::string> CurrentSchema(db::Connection& conn) {
   ASSIGN_OR_RETURN(auto rs, conn.Query("SELECT current_schema()"));
   if (rs->row_count() != 1 || rs->IsNull(0, 0)) {
@@ -586,6 +634,8 @@ Status MoveStaged(db::Connection& conn, const StagedRestore& staged) {
   for (const std::string& t : staged.tables) {
     RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(staged.schema) + "." +
                               db::QuoteIdent(t) + " SET SCHEMA " + db::QuoteIdent(home)));
+    RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + db::QuoteIdent(home) + "." + db::QuoteIdent(t) +
+                              " RESET (autovacuum_enabled)"));
   }
   return conn.Exec("DROP SCHEMA " + db::QuoteIdent(staged.schema));
 }
@@ -605,11 +655,15 @@ Status DropStaging(db::Connection& conn) {
 }
 
 Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& store,
-                                   const RestoreRequest& request, const BackupCheck& check,
+                                   const RestoreRequest& request, const json::object& definitions,
                                    const RestoreOptions& options, RestoredFiles& files, int jobs) {
   const auto started = std::chrono::steady_clock::now();
   StagedRestore staged;
-  ASSIGN_OR_RETURN(std::shared_ptr<const data::Schema> schema, store.FromDefinitions(check.schema));
+  ASSIGN_OR_RETURN(std::shared_ptr<const data::Schema> schema, store.FromDefinitions(definitions));
+  // What the loaders know before the manifest is read: the schema (no plugin is restored
+  // disabled here: the plugins' tables are the change's).
+  BackupCheck check;
+  check.schema = definitions;
   // As many connections as the pool spares, up to `jobs` (one will do, more share the work).
   std::vector<db::PooledConnection> conns;
   for (int i = 0; i < std::max(1, jobs); ++i) {
@@ -631,6 +685,13 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
                         .WithContext("creating a staging schema for the restore"));
     RETURN_IF_ERROR(UseStaging(first, staged.schema, home));
     ASSIGN_OR_RETURN(staged.tables, store.CreateUserTables(first, *schema));
+    // No autovacuum while they fill and are built: its lock would hold a build back (until
+    // PostgreSQL's deadlock check cancels it), and it would take a core. The change turns it
+    // back on.
+    for (const std::string& t : staged.tables) {
+      RETURN_IF_ERROR(
+          first.Exec("ALTER TABLE " + db::QuoteIdent(t) + " SET (autovacuum_enabled = false)"));
+    }
     RETURN_IF_ERROR(deferred.Begin(first, staged.tables));
     RETURN_IF_ERROR(tx.Commit());
   }
@@ -641,48 +702,80 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
   }
 
   // What follows the rows, as pg_restore -j schedules it: each table's keys once its rows are
-  // in (with its sequences), then each of its indexes, and each foreign key between staged
-  // tables once both are built (added unchecked, then checked: a check only locks out changes).
-  // Any free connection takes the next that is ready, while the archive is read and the next
-  // table's rows load on another. Foreign keys to the application's own tables are the
-  // change's to add.
-  enum class Kind { kKeys, kIndex, kForeignKey };
+  // in (with its sequences), then each of its indexes; each foreign key between staged tables
+  // once its table's keys and everything of the table it points at are built, added unchecked,
+  // then checked (a check takes a lock that lets the table it points at be read and be pointed
+  // at by another). Any free connection takes the first piece of work that is ready and whose
+  // locks do not conflict with those of the work running (which would only wait), while the
+  // archive is read and the next table's rows load on another. Foreign keys to the
+  // application's own tables are the change's to add.
+  enum class Kind { kKeys, kIndex, kForeignKey, kValidate };
   struct Work {
     Kind kind;
-    std::string table, other;
-    std::vector<std::string> sql;
+    std::string table, other, name;  // other, name: a foreign key's
+    std::string sql;
+    std::vector<std::pair<std::string, Lock>> locks;
     bool started = false;
   };
   std::vector<Work> work;
   std::map<std::string, int> unbuilt;  // table -> its rows (until loaded) and builds left
-  std::set<std::string> loaded, keyed;
+  std::set<std::string> loaded, keyed, added;
   for (const std::string& t : staged.tables) {
     DeferredIndexes::Builds b = deferred.TakeBuilds(t);
     unbuilt[t] = 2 + static_cast<int>(b.indexes.size());
-    work.push_back({Kind::kKeys, t, "", std::move(b.keys)});
-    for (std::string& sql : b.indexes) work.push_back({Kind::kIndex, t, "", {std::move(sql)}});
+    std::string keys;
+    for (const std::string& sql : b.keys) keys += sql + ";\n";
+    work.push_back({Kind::kKeys, t, "", "", std::move(keys), {{t, Lock::kAccessExclusive}}});
+    for (std::string& sql : b.indexes) {
+      work.push_back({Kind::kIndex, t, "", "", std::move(sql), {{t, Lock::kShare}}});
+    }
   }
   for (DeferredIndexes::ForeignKey& f : deferred.TakeForeignKeys()) {
     if (f.outside || !unbuilt.count(f.references) || f.sql.ends_with(" NOT VALID")) {
       staged.foreign_keys.push_back(std::move(f.sql));
       continue;
     }
-    work.push_back({Kind::kForeignKey,
+    work.push_back(
+        {Kind::kForeignKey,
+         f.table,
+         f.references,
+         f.name,
+         f.sql + " NOT VALID",
+         {{f.table, Lock::kShareRowExclusive}, {f.references, Lock::kShareRowExclusive}}});
+    work.push_back({Kind::kValidate,
                     f.table,
                     f.references,
-                    {f.sql + " NOT VALID", "ALTER TABLE " + db::QuoteIdent(f.table) +
-                                               " VALIDATE CONSTRAINT " + db::QuoteIdent(f.name)}});
+                    f.name,
+                    "ALTER TABLE " + db::QuoteIdent(f.table) + " VALIDATE CONSTRAINT " +
+                        db::QuoteIdent(f.name),
+                    {{f.table, Lock::kShareUpdateExclusive}, {f.references, Lock::kRowShare}}});
   }
+  std::vector<const Work*> running;
   auto ready = [&](const Work& w) {
+    bool met = false;
     switch (w.kind) {
       case Kind::kKeys:
-        return loaded.count(w.table) > 0;
+        met = loaded.count(w.table) > 0;
+        break;
       case Kind::kIndex:
-        return keyed.count(w.table) > 0;
+        met = keyed.count(w.table) > 0;
+        break;
       case Kind::kForeignKey:
-        return unbuilt.at(w.table) == 0 && unbuilt.at(w.other) == 0;
+        met = keyed.count(w.table) > 0 && unbuilt.at(w.other) == 0;
+        break;
+      case Kind::kValidate:
+        met = added.count(w.name) > 0;
+        break;
     }
-    return false;
+    if (!met) return false;
+    for (const Work* r : running) {
+      for (const auto& [table, lock] : w.locks) {
+        for (const auto& [their_table, theirs] : r->locks) {
+          if (table == their_table && LocksConflict(lock, theirs)) return false;
+        }
+      }
+    }
+    return true;
   };
 
   std::mutex mu;
@@ -701,9 +794,6 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
     }
     return std::nullopt;
   };
-  // Foreign keys are added one at a time: two additions lock both their tables each, and at
-  // once they waited on each other until PostgreSQL's deadlock check (a second).
-  std::mutex adding;
   // Each statement commits on its own: a check sees the keys other connections built. After a
   // table's keys its sequences move on (reading the keys just built).
   auto commit = [&](db::Connection& conn, const std::function<Status()>& what) -> Status {
@@ -713,13 +803,11 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
     return tx.Commit();
   };
   auto run = [&](db::Connection& conn, const Work& w) -> Status {
-    for (const std::string& sql : w.sql) {
-      std::unique_lock one(adding, std::defer_lock);
-      if (w.kind == Kind::kForeignKey && &sql == &w.sql.front()) one.lock();
-      RETURN_IF_ERROR(commit(conn, [&] { return conn.Exec(sql); }));
-    }
-    if (w.kind != Kind::kKeys) return Status::Ok();
-    return commit(conn, [&] { return ResetSequences(conn, w.table); });
+    if (w.kind != Kind::kKeys) return commit(conn, [&] { return conn.Exec(w.sql); });
+    return commit(conn, [&] {
+      if (!w.sql.empty()) RETURN_IF_ERROR(conn.ExecScript(w.sql));
+      return ResetSequences(conn, w.table);
+    });
   };
   std::vector<std::thread> workers;
   for (size_t n = 0; n < conns.size(); ++n) {
@@ -743,15 +831,18 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
         if (next == nullptr) return;
         next->started = true;
         busy[*slot] = true;
+        running.push_back(next);
         lock.unlock();
         Status s = core::Guard("building the restored tables' keys", "",
                                [&] { return run(*conns[*slot], *next); });
         lock.lock();
         busy[*slot] = false;
+        std::erase(running, next);
         ++finished;
         if (!s.ok()) fail(std::move(s));
         if (next->kind == Kind::kKeys) keyed.insert(next->table);
-        if (next->kind != Kind::kForeignKey) --unbuilt.at(next->table);
+        if (next->kind == Kind::kForeignKey) added.insert(next->name);
+        if (next->kind == Kind::kKeys || next->kind == Kind::kIndex) --unbuilt.at(next->table);
         cv.notify_all();
       }
     });
@@ -769,6 +860,9 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
   const size_t readers = std::min<size_t>(conns.size(), 2);
   std::map<std::string, size_t> owner;  // collection -> the reading that loads it
   std::atomic<int64_t> rows_done{0};
+  std::vector<std::atomic<uint64_t>> bytes_read(readers);  // of the archive, by each reading
+  std::atomic<uint64_t> archive_bytes{0};
+  std::string schema_text;  // dump/schema.json as the first reading found it
   std::string loading_what;
   size_t reading = readers;
   constexpr size_t kKeepAtMost = 256 << 20;
@@ -820,11 +914,18 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
     };
     Loader loader(*conns[me], *schema, check, counted, files, std::move(scope));
     std::string entry;  // the entry being read (the first reading's)
+    ArchiveContents contents;
     bool keep = false;  // it is kept for the change
     Status s = core::Guard("restoring", request.path.filename().string(), [&]() -> Status {
       auto read = ReadArchiveAhead(
           request.path, request.password,
-          [&](const ArchiveEntry& e, std::string_view data) {
+          [&](const ArchiveEntry& e, std::string_view data) -> Status {
+            if (me == 0 && e.name == kSchemaEntry) {
+              if (schema_text.size() + data.size() > (64 << 20)) {
+                return InvalidArgument("the backup's schema.json is too large", "BAD_DUMP");
+              }
+              schema_text.append(data);
+            }
             if (me == 0 && e.name != entry) {  // a new entry: is it kept for the change?
               entry = e.name;
               auto rows = ParseRowsEntry(e.name, "BAD_ENTRY");
@@ -852,10 +953,27 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
               return claim((*rows)->table);
             }
             return me == 0;
+          },
+          [&](uint64_t done, uint64_t total) {
+            bytes_read[me] = done;
+            archive_bytes = total;
           });
       RETURN_IF_ERROR(read.status());
-      return loader.Finish();
+      contents = std::move(*read);
+      return loader.Finish(contents.manifest);
     });
+    if (s.ok() && me == 0) {
+      // The schema the tables were made from is the one the checked archive holds.
+      auto found = ParseDumpSchema(schema_text, "backup", "BAD_DUMP");
+      if (!found.ok()) {
+        s = found.status();
+      } else if (*found != definitions) {
+        s = InvalidArgument("the backup's schema.json changed while it was being restored",
+                            "BAD_DUMP");
+      }
+      staged.manifest = std::move(contents.manifest);
+      staged.archive_bytes = contents.file_bytes;
+    }
     std::lock_guard lock(mu);
     if (!s.ok()) {
       fail(s);
@@ -878,8 +996,11 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
       cv.wait_for(lock, std::chrono::milliseconds(500));
       if (!options.progress || !failed.ok()) continue;
       const std::string what = reading > 0 ? loading_what : "building keys and indexes";
+      uint64_t done = 0;
+      for (const auto& b : bytes_read) done += b.load();
       lock.unlock();
-      Status s = options.progress(rows_done.load(), check.rows, what);
+      Status s = options.progress(static_cast<int64_t>(done / readers),
+                                  static_cast<int64_t>(archive_bytes.load()), what);
       lock.lock();
       if (!s.ok()) fail(std::move(s));
     }
@@ -962,7 +1083,7 @@ Result<RestoreSummary> RestoreDatabase(db::Connection& conn, const data::SchemaS
       return read.status().WithContext("restoring " + request.path.filename().string());
     }
   }
-  RETURN_IF_ERROR(loader.Finish());
+  RETURN_IF_ERROR(loader.Finish(check.manifest));
 
   RETURN_IF_ERROR(deferred.Finish(conn, loaded, loaded, "the restored rows"));
   RETURN_IF_ERROR(files.Place());
