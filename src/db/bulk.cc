@@ -1,8 +1,15 @@
 #include "db/bulk.h"
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 namespace slipway::db {
 
@@ -41,6 +48,250 @@ void AppendCopyValue(std::string* out, const Value& value) {
         }
       },
       value);
+}
+
+namespace {
+
+template <typename T>
+void PutBig(std::string* out, T v) {
+  using U = std::make_unsigned_t<T>;
+  const U u = static_cast<U>(v);
+  for (int i = static_cast<int>(sizeof(T)) - 1; i >= 0; --i) {
+    out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  }
+}
+
+// A field's bytes after its length.
+void PutField(std::string* out, std::string_view bytes) {
+  PutBig<int32_t>(out, static_cast<int32_t>(bytes.size()));
+  out->append(bytes);
+}
+
+bool Digits(std::string_view s, size_t at, size_t n, int* v) {
+  if (at + n > s.size()) return false;
+  *v = 0;
+  for (size_t i = at; i < at + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    *v = *v * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+// numeric_send's form: digit groups of base 10000, the weight of the first, the sign and the
+// display scale (the digits after the point as written).
+bool PutNumeric(std::string* out, std::string_view text) {
+  size_t i = 0;
+  bool negative = false;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
+  std::string digits;  // every digit, the point after `point` of them
+  long point = 0;
+  bool seen_point = false, any = false;
+  for (; i < text.size() && text[i] != 'e' && text[i] != 'E'; ++i) {
+    const char c = text[i];
+    if (c == '.' && !seen_point) {
+      seen_point = true;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    any = true;
+    digits.push_back(c);
+    if (!seen_point) ++point;
+  }
+  if (!any) return false;
+  long fraction = static_cast<long>(digits.size()) - point;  // digits after the point
+  if (i < text.size()) {                                     // an exponent
+    long e = 0;
+    auto [end, ec] =
+        std::from_chars(text.data() + i + 1 + (i + 1 < text.size() && text[i + 1] == '+'),
+                        text.data() + text.size(), e);
+    if (ec != std::errc() || end != text.data() + text.size() || e > 1000 || e < -1000) {
+      return false;
+    }
+    point += e;
+    fraction -= e;
+  }
+  const int dscale = static_cast<int>(std::max(0L, fraction));
+  // The digits around the point, padded to whole groups on both sides.
+  std::string whole =
+      point <= 0 ? std::string()
+                 : digits.substr(0, std::min<size_t>(digits.size(), static_cast<size_t>(point)));
+  if (point > static_cast<long>(digits.size()))
+    whole.append(static_cast<size_t>(point) - digits.size(), '0');
+  std::string part = point >= static_cast<long>(digits.size()) ? std::string()
+                     : point < 0 ? std::string(static_cast<size_t>(-point), '0') + digits
+                                 : digits.substr(static_cast<size_t>(point));
+  whole.insert(0, (4 - whole.size() % 4) % 4, '0');
+  part.append((4 - part.size() % 4) % 4, '0');
+  std::vector<int16_t> groups;
+  const std::string all = whole + part;
+  for (size_t g = 0; g < all.size(); g += 4) {
+    groups.push_back(static_cast<int16_t>((all[g] - '0') * 1000 + (all[g + 1] - '0') * 100 +
+                                          (all[g + 2] - '0') * 10 + (all[g + 3] - '0')));
+  }
+  int weight = static_cast<int>(whole.size() / 4) - 1;
+  size_t first = 0;
+  while (first < groups.size() && groups[first] == 0) {
+    ++first;
+    --weight;
+  }
+  size_t last = groups.size();
+  while (last > first && groups[last - 1] == 0) --last;
+  if (first == last) {  // zero
+    weight = 0;
+    negative = false;
+  }
+  if (last - first > 0x7fff || dscale > 0x3fff || weight > 0x7fff || weight < -0x8000) return false;
+  std::string bytes;
+  PutBig<int16_t>(&bytes, static_cast<int16_t>(last - first));
+  PutBig<int16_t>(&bytes, static_cast<int16_t>(weight));
+  PutBig<uint16_t>(&bytes, negative ? 0x4000 : 0x0000);
+  PutBig<int16_t>(&bytes, static_cast<int16_t>(dscale));
+  for (size_t g = first; g < last; ++g) PutBig<int16_t>(&bytes, groups[g]);
+  PutField(out, bytes);
+  return true;
+}
+
+// timestamptz_send's form: microseconds since 2000-01-01 00:00 UTC, from the stored instant
+// form (2026-11-25T10:49:19.000Z).
+bool PutInstant(std::string* out, std::string_view s) {
+  int y, mo, d, h, mi, sec, ms;
+  if (s.size() != 24 || !Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
+      s[7] != '-' || !Digits(s, 8, 2, &d) || s[10] != 'T' || !Digits(s, 11, 2, &h) ||
+      s[13] != ':' || !Digits(s, 14, 2, &mi) || s[16] != ':' || !Digits(s, 17, 2, &sec) ||
+      s[19] != '.' || !Digits(s, 20, 3, &ms) || s[23] != 'Z' || h > 23 || mi > 59 || sec > 59) {
+    return false;
+  }
+  using namespace std::chrono;
+  const year_month_day day{year(y), month(static_cast<unsigned>(mo)),
+                           std::chrono::day(static_cast<unsigned>(d))};
+  if (!day.ok()) return false;
+  const int64_t days = (sys_days(day) - sys_days(year(2000) / January / 1)).count();
+  const int64_t micros =
+      days * 86400000000LL + h * 3600000000LL + mi * 60000000LL + sec * 1000000LL + ms * 1000LL;
+  PutBig<int32_t>(out, 8);
+  PutBig<int64_t>(out, micros);
+  return true;
+}
+
+}  // namespace
+
+std::optional<BinaryType> BinaryTypeOf(std::string_view t) {
+  if (t == "smallint") return BinaryType::kInt2;
+  if (t == "integer") return BinaryType::kInt4;
+  if (t == "bigint") return BinaryType::kInt8;
+  if (t == "boolean") return BinaryType::kBool;
+  if (t == "text" || t == "character varying") return BinaryType::kText;
+  if (t == "numeric") return BinaryType::kNumeric;
+  if (t == "timestamp with time zone") return BinaryType::kTimestamptz;
+  if (t == "jsonb") return BinaryType::kJsonb;
+  if (t == "double precision") return BinaryType::kFloat8;
+  return std::nullopt;
+}
+
+void AppendBinaryHeader(std::string* out) {
+  static constexpr char kHeader[] = "PGCOPY\n\377\r\n";  // with its NUL: 11 bytes
+  out->append(kHeader, sizeof(kHeader));
+  PutBig<int32_t>(out, 0);  // flags
+  PutBig<int32_t>(out, 0);  // no header extension
+}
+
+void AppendBinaryTrailer(std::string* out) { PutBig<int16_t>(out, -1); }
+
+void AppendBinaryFieldCount(std::string* out, size_t fields) {
+  PutBig<int16_t>(out, static_cast<int16_t>(fields));
+}
+
+void AppendBinaryNull(std::string* out) { PutBig<int32_t>(out, -1); }
+
+bool AppendBinaryInt(std::string* out, BinaryType type, int64_t n) {
+  switch (type) {
+    case BinaryType::kInt2:
+      if (n < INT16_MIN || n > INT16_MAX) return false;
+      PutBig<int32_t>(out, 2);
+      PutBig<int16_t>(out, static_cast<int16_t>(n));
+      return true;
+    case BinaryType::kInt4:
+      if (n < INT32_MIN || n > INT32_MAX) return false;
+      PutBig<int32_t>(out, 4);
+      PutBig<int32_t>(out, static_cast<int32_t>(n));
+      return true;
+    case BinaryType::kInt8:
+      PutBig<int32_t>(out, 8);
+      PutBig<int64_t>(out, n);
+      return true;
+    case BinaryType::kNumeric: {
+      char buf[24];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), n);
+      return PutNumeric(out, std::string_view(buf, static_cast<size_t>(end - buf)));
+    }
+    case BinaryType::kFloat8:
+      return AppendBinaryValue(out, type, Value(static_cast<double>(n)));
+    default:
+      return false;
+  }
+}
+
+bool AppendBinaryText(std::string* out, BinaryType type, std::string_view text) {
+  switch (type) {
+    case BinaryType::kText:
+      PutField(out, text);
+      return true;
+    case BinaryType::kJsonb:
+      PutBig<int32_t>(out, static_cast<int32_t>(text.size() + 1));
+      out->push_back(1);  // jsonb's version
+      out->append(text);
+      return true;
+    case BinaryType::kNumeric:
+      return PutNumeric(out, text);
+    case BinaryType::kTimestamptz:
+      return PutInstant(out, text);
+    case BinaryType::kInt2:
+    case BinaryType::kInt4:
+    case BinaryType::kInt8: {
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || end != text.data() + text.size()) return false;
+      return AppendBinaryInt(out, type, n);
+    }
+    case BinaryType::kFloat8: {
+      double d = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+      if (ec != std::errc() || end != text.data() + text.size()) return false;
+      return AppendBinaryValue(out, type, Value(d));
+    }
+    case BinaryType::kBool:
+      if (text == "true" || text == "false") {
+        return AppendBinaryValue(out, type, Value(text == "true"));
+      }
+      return false;
+  }
+  return false;
+}
+
+bool AppendBinaryValue(std::string* out, BinaryType type, const Value& value) {
+  if (std::holds_alternative<std::monostate>(value)) {
+    AppendBinaryNull(out);
+    return true;
+  }
+  if (const auto* b = std::get_if<bool>(&value)) {
+    if (type != BinaryType::kBool) return false;
+    PutBig<int32_t>(out, 1);
+    out->push_back(*b ? 1 : 0);
+    return true;
+  }
+  if (const auto* n = std::get_if<int64_t>(&value)) return AppendBinaryInt(out, type, *n);
+  if (const auto* d = std::get_if<double>(&value)) {
+    if (type == BinaryType::kFloat8) {
+      PutBig<int32_t>(out, 8);
+      PutBig<uint64_t>(out, std::bit_cast<uint64_t>(*d));
+      return true;
+    }
+    if (type != BinaryType::kNumeric || !std::isfinite(*d)) return false;
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), *d);
+    return PutNumeric(out, std::string_view(buf, static_cast<size_t>(end - buf)));
+  }
+  return AppendBinaryText(out, type, std::get<std::string>(value));
 }
 
 }  // namespace slipway::db

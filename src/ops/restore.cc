@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/guard.h"
@@ -17,6 +18,7 @@
 #include "core/logging.h"
 #include "core/semver.h"
 #include "data/values.h"
+#include "db/bulk.h"
 #include "db/catalog.h"
 #include "db/system_tables.h"
 #include "ops/backup.h"
@@ -81,6 +83,9 @@ struct LoadScope {
   std::function<Result<db::Connection*>(const std::string& table)> table_begin;
   std::function<Status(const std::string& table)> table_done;
   int64_t rows_before = 0;  // rows loaded elsewhere, for the progress
+  // A collection's rows go by COPY's binary format when every column's type has one
+  // (db::BinaryTypeOf): the server then parses no text.
+  bool binary = false;
 };
 
 class Loader {
@@ -202,7 +207,23 @@ class Loader {
       if (scope_.table_begin) {
         ASSIGN_OR_RETURN(into, scope_.table_begin(collection_->table));
       }
+      std::vector<db::BinaryType> binary;
+      if (scope_.binary && into->dialect() == db::Dialect::kPostgres) {
+        ASSIGN_OR_RETURN(auto types, db::ColumnTypes(*into, collection_->table));
+        std::map<std::string, std::string> type_of(types.begin(), types.end());
+        for (const std::string& column : names) {
+          auto it = type_of.find(column);
+          std::optional<db::BinaryType> b;
+          if (it != type_of.end()) b = db::BinaryTypeOf(it->second);
+          if (!b) {
+            binary.clear();
+            break;
+          }
+          binary.push_back(*b);
+        }
+      }
       inserter_ = std::make_unique<Inserter>(*into, collection_->table, std::move(names));
+      if (!binary.empty() && inserter_->copies()) inserter_->UseBinary(std::move(binary));
     } else {
       ASSIGN_OR_RETURN(bool exists, db::TableExists(conn_, target));
       if (!exists) {
@@ -233,6 +254,17 @@ class Loader {
     if (!inserter_->copies() || members_.size() != columns_.size()) return false;
     std::string& out = inserter_->row_text();
     const size_t mark = out.size();
+    if (const auto& binary = inserter_->binary(); !binary.empty()) {
+      db::AppendBinaryFieldCount(&out, columns_.size());
+      for (size_t c = 0; c < columns_.size(); ++c) {
+        if (members_[c].first != columns_[c]->name ||
+            !AppendQuickBinary(*columns_[c], members_[c].second, binary[c], &out)) {
+          out.resize(mark);
+          return false;
+        }
+      }
+      return true;
+    }
     for (size_t c = 0; c < columns_.size(); ++c) {
       if (c > 0) out.push_back('\t');
       if (members_[c].first != columns_[c]->name ||
@@ -879,6 +911,7 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
       return failed;
     };
     LoadScope scope;
+    scope.binary = true;
     auto claim = [&](const std::string& c) {
       if (!staged.collections.count(c)) return false;
       std::lock_guard lock(mu);

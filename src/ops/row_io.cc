@@ -519,7 +519,25 @@ Inserter::~Inserter() {
   if (copying_) bulk_->AbortCopy();
 }
 
+void Inserter::UseBinary(std::vector<db::BinaryType> types) {
+  binary_ = std::move(types);
+  copy_sql_ += " (FORMAT binary)";
+  db::AppendBinaryHeader(&copy_);
+}
+
 Status Inserter::Add(std::vector<db::Value>& row) {
+  if (bulk_ != nullptr && !binary_.empty()) {
+    const size_t mark = copy_.size();
+    db::AppendBinaryFieldCount(&copy_, row.size());
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (!db::AppendBinaryValue(&copy_, binary_[c], row[c])) {
+        copy_.resize(mark);
+        return InvalidArgument("loading " + table_ + ": column '" + columns_[c] +
+                               "' cannot hold the value given");
+      }
+    }
+    return RowWritten();
+  }
   if (bulk_ != nullptr) {
     for (size_t c = 0; c < row.size(); ++c) {
       if (c > 0) copy_.push_back('\t');
@@ -534,6 +552,7 @@ Status Inserter::Add(std::vector<db::Value>& row) {
 }
 
 Status Inserter::RowWritten() {
+  any_row_ = true;
   if (copy_.size() < (1 << 20)) return Status::Ok();
   if (!copying_) {
     RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
@@ -546,13 +565,16 @@ Status Inserter::RowWritten() {
 
 Status Inserter::Flush() {
   if (bulk_ != nullptr) {
-    if (!copying_ && copy_.empty()) return Status::Ok();
+    if (!any_row_) return Status::Ok();
+    any_row_ = false;
+    if (!binary_.empty()) db::AppendBinaryTrailer(&copy_);
     if (!copying_) {
       RETURN_IF_ERROR(bulk_->BeginCopy(copy_sql_).WithContext("loading " + table_));
     }
     copying_ = false;
     Status put = bulk_->PutCopy(copy_);
     copy_.clear();
+    if (!binary_.empty()) db::AppendBinaryHeader(&copy_);  // for a next COPY
     Status end = bulk_->EndCopy();
     return (put.ok() ? end : put).WithContext("loading " + table_);
   }
@@ -772,6 +794,24 @@ std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell
       break;
   }
   return db::Value(std::string(v.text));
+}
+
+bool AppendQuickBinary(const data::Field& f, const DumpCell& cell, db::BinaryType type,
+                       std::string* out) {
+  thread_local QuickValue v;
+  if (!ReadQuick(f, cell, db::Dialect::kPostgres, &v)) return false;
+  switch (v.kind) {
+    case QuickValue::kNull:
+      db::AppendBinaryNull(out);
+      return true;
+    case QuickValue::kBool:
+      return db::AppendBinaryValue(out, type, db::Value(v.flag));
+    case QuickValue::kInt:
+      return db::AppendBinaryInt(out, type, v.number);
+    case QuickValue::kText:
+      return db::AppendBinaryText(out, type, v.text);
+  }
+  return false;
 }
 
 bool AppendQuickCopy(const data::Field& f, const DumpCell& cell, std::string* out) {

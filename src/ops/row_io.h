@@ -66,6 +66,11 @@ std::optional<db::Value> QuickDbValue(const data::Field& f, const DumpCell& cell
 // The same value for PostgreSQL, appended to `out` as db::AppendCopyValue writes it, without
 // making a db::Value; false (and nothing appended) where QuickDbValue gives nullopt.
 bool AppendQuickCopy(const data::Field& f, const DumpCell& cell, std::string* out);
+// And in COPY's binary format for a column of `type`, as db::AppendBinaryValue of that value
+// writes it; false (and nothing appended) where QuickDbValue gives nullopt or the value is not
+// one of `type`.
+bool AppendQuickBinary(const data::Field& f, const DumpCell& cell, db::BinaryType type,
+                       std::string* out);
 
 // Which rows a dump entry holds: "dump/rows/<collection>/..." (a collection's, `collection`
 // true) or "dump/tables/<table>/..." (a plugin table's). Nullopt for other entries (schema.json,
@@ -157,6 +162,11 @@ class Inserter {
   bool copies() const { return bulk_ != nullptr; }
   std::string& row_text() { return copy_; }
   Status RowWritten();
+  // Before the first row, on a connection that loads by COPY: the rows go in COPY's binary
+  // format, each column as its type (db::BinaryType) says (a row written into row_text() then
+  // starts with its field count, db::AppendBinaryFieldCount).
+  void UseBinary(std::vector<db::BinaryType> types);
+  const std::vector<db::BinaryType>& binary() const { return binary_; }
   Status Flush();
 
  private:
@@ -170,7 +180,9 @@ class Inserter {
   std::vector<db::Value> values_;
   size_t rows_ = 0;
   std::string one_, many_, copy_sql_, copy_;
-  bool copying_ = false;  // a COPY is open on the connection
+  bool copying_ = false;                // a COPY is open on the connection
+  std::vector<db::BinaryType> binary_;  // empty: COPY's text format
+  bool any_row_ = false;
 };
 
 }  // namespace slipway::ops

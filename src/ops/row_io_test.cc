@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "data/values.h"
@@ -153,24 +154,44 @@ TEST(DumpLineTest, AQuickValueIsWhatToDbValueGives) {
   }
 }
 
+// Written straight into COPY's text or binary format, a cell is what AppendCopyValue or
+// AppendBinaryValue write of its quick value; what the quick reading leaves is not written.
 TEST(DumpLineTest, AQuickCopyIsTheQuickValueAsCopyWritesIt) {
-  int appended = 0;
+  const std::map<data::FieldType, db::BinaryType> column = {
+      {data::FieldType::kString, db::BinaryType::kText},
+      {data::FieldType::kText, db::BinaryType::kText},
+      {data::FieldType::kInteger, db::BinaryType::kInt4},
+      {data::FieldType::kBigInt, db::BinaryType::kInt8},
+      {data::FieldType::kBoolean, db::BinaryType::kBool},
+      {data::FieldType::kDecimal, db::BinaryType::kNumeric},
+      {data::FieldType::kDate, db::BinaryType::kTimestamptz},
+      {data::FieldType::kJson, db::BinaryType::kJsonb},
+      {data::FieldType::kDouble, db::BinaryType::kFloat8}};
+  int as_text = 0, as_binary = 0;
   for (const auto& [field, texts] : Cells()) {
+    const auto type = column.find(field.type);
     for (const std::string& text : texts) {
       std::vector<std::pair<std::string_view, DumpCell>> m;
       const std::string line = "{\"v\":" + text + "}";
       ASSERT_TRUE(ReadDumpLine(line, &m)) << line;
+      const std::string what = std::string(data::FieldTypeName(field.type)) + " " + text;
       std::optional<db::Value> quick = QuickDbValue(field, m[0].second, db::Dialect::kPostgres);
-      std::string out = "before\t";
+      std::string out = "before\t", want = "before\t";
       const bool took = AppendQuickCopy(field, m[0].second, &out);
-      EXPECT_EQ(took, quick.has_value()) << data::FieldTypeName(field.type) << " " << text;
-      std::string want = "before\t";
+      EXPECT_EQ(took, quick.has_value()) << what;
       if (quick) db::AppendCopyValue(&want, *quick);
-      EXPECT_EQ(out, want) << data::FieldTypeName(field.type) << " " << text;
-      appended += took;
+      EXPECT_EQ(out, want) << what;
+      as_text += took;
+      if (type == column.end()) continue;
+      out = want = "before";
+      const bool binary = AppendQuickBinary(field, m[0].second, type->second, &out);
+      EXPECT_EQ(binary, quick && db::AppendBinaryValue(&want, type->second, *quick)) << what;
+      EXPECT_EQ(out, want) << what;
+      as_binary += binary;
     }
   }
-  EXPECT_GE(appended, 20);  // of 46 cells
+  EXPECT_GE(as_text, 20);  // of 46 cells
+  EXPECT_GE(as_binary, 20);
 }
 
 }  // namespace

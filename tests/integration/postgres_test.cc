@@ -7,12 +7,87 @@
 #include <thread>
 
 #include "api_client.h"
+#include "db/bulk.h"
+#include "db/postgres/postgres_connection.h"
 #include "node.h"
 #include "test_database.h"
 #include "test_postgres.h"
 
 namespace slipway::testing {
 namespace {
+
+// COPY's binary format (what a restore loads its collections' rows with) gives the server the
+// values COPY's text format gives it: the same rows, read back as text, for every type it is
+// written for and values at their edges.
+TEST(PostgresBinaryCopyTest, LoadsWhatTheTextFormatLoads) {
+  TestDatabase database;
+  ASSERT_TRUE(database.Create());
+  auto conn = db::OpenPostgres(database.options());
+  ASSERT_TRUE(conn.ok()) << conn.status().message();
+  const std::string columns =
+      "(k integer, i2 smallint, i4 integer, i8 bigint, b boolean, s varchar(20), x text, "
+      "n numeric, n2 numeric(10,2), ts timestamptz, j jsonb, f double precision)";
+  ASSERT_TRUE(
+      (*conn)
+          ->ExecScript("CREATE TABLE by_text " + columns + "; CREATE TABLE by_binary " + columns)
+          .ok());
+  using db::Value;
+  const std::vector<std::vector<Value>> rows = {
+      {Value(int64_t{1}), Value(int64_t{-32768}), Value(int64_t{-2147483648LL}),
+       Value(int64_t{INT64_MIN}), Value(true), Value(std::string("ünï\t\\ ✓")),
+       Value(std::string("line\nline")), Value(std::string("123.450")), Value(std::string("0.005")),
+       Value(std::string("2000-01-01T00:00:00.000Z")),
+       Value(std::string(R"({"a": [1, null, "x\\y"], "é":	1.25})")), Value(0.1)},
+      {Value(int64_t{2}), Value(int64_t{32767}), Value(int64_t{2147483647}),
+       Value(int64_t{INT64_MAX}), Value(false), Value(std::string("")), Value(std::string("")),
+       Value(std::string("-1.5e-3")), Value(std::string("-12345678.99")),
+       Value(std::string("1969-07-20T20:17:40.123Z")), Value(std::string("[]")), Value(-2.5e300)},
+      {Value(int64_t{3}), db::Null(), db::Null(), db::Null(), db::Null(), db::Null(), db::Null(),
+       Value(std::string("0")), Value(std::string("1e3")),
+       Value(std::string("2026-12-31T23:59:59.999Z")), Value(std::string("{}")), db::Null()},
+      {Value(int64_t{4}), Value(int64_t{0}), Value(int64_t{0}), Value(int64_t{0}), Value(true),
+       Value(std::string("x")), Value(std::string("y")),
+       Value(std::string("100000000000000000000.00000000000000000001")), Value(int64_t{-7}),
+       Value(std::string("1900-02-28T12:00:00.500Z")), Value(std::string(R"("text")")),
+       Value(std::string("1e-300"))},
+  };
+  auto* bulk = dynamic_cast<db::BulkLoader*>(conn->get());
+  ASSERT_NE(bulk, nullptr);
+  const std::vector<db::BinaryType> types = {
+      db::BinaryType::kInt4,        db::BinaryType::kInt2,    db::BinaryType::kInt4,
+      db::BinaryType::kInt8,        db::BinaryType::kBool,    db::BinaryType::kText,
+      db::BinaryType::kText,        db::BinaryType::kNumeric, db::BinaryType::kNumeric,
+      db::BinaryType::kTimestamptz, db::BinaryType::kJsonb,   db::BinaryType::kFloat8};
+  std::string text, binary;
+  db::AppendBinaryHeader(&binary);
+  for (const auto& row : rows) {
+    db::AppendBinaryFieldCount(&binary, row.size());
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) text.push_back('\t');
+      db::AppendCopyValue(&text, row[c]);
+      ASSERT_TRUE(db::AppendBinaryValue(&binary, types[c], row[c])) << c;
+    }
+    text.push_back('\n');
+  }
+  db::AppendBinaryTrailer(&binary);
+  ASSERT_TRUE(bulk->BeginCopy("COPY by_text FROM STDIN").ok());
+  ASSERT_TRUE(bulk->PutCopy(text).ok());
+  ASSERT_TRUE(bulk->EndCopy().ok());
+  ASSERT_TRUE(bulk->BeginCopy("COPY by_binary FROM STDIN (FORMAT binary)").ok());
+  ASSERT_TRUE(bulk->PutCopy(binary).ok());
+  Status ended = bulk->EndCopy();
+  ASSERT_TRUE(ended.ok()) << ended.message();
+  auto read = [&](const std::string& table) {
+    auto rs = (*conn)->Query("SELECT t::text FROM " + table + " t ORDER BY k");
+    std::vector<std::string> out;
+    if (!rs.ok()) return out;
+    for (int r = 0; r < (*rs)->row_count(); ++r) out.emplace_back((*rs)->Text(r, 0));
+    return out;
+  };
+  std::vector<std::string> by_text = read("by_text");
+  ASSERT_EQ(by_text.size(), rows.size());
+  EXPECT_EQ(read("by_binary"), by_text);
+}
 
 TEST(PostgresCliTest, UnreachableServerIsOneLineNamingIt) {
   TempDir dir;
