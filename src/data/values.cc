@@ -31,6 +31,50 @@ bool ParseDouble(std::string_view s, double* out) {
   return ec == std::errc() && p == s.data() + s.size() && std::isfinite(*out);
 }
 
+}  // namespace
+
+bool FitsDecimal(std::string_view text, int precision, int scale) {
+  size_t i = 0;
+  if (i < text.size() && text[i] == '-') ++i;
+  std::string digits;
+  long point = 0;  // digits before the point
+  bool seen_point = false;
+  for (; i < text.size() && text[i] != 'e' && text[i] != 'E'; ++i) {
+    if (text[i] == '.' && !seen_point) {
+      seen_point = true;
+    } else if (text[i] >= '0' && text[i] <= '9') {
+      digits.push_back(text[i]);
+      point += seen_point ? 0 : 1;
+    } else {
+      return false;
+    }
+  }
+  if (digits.empty()) return false;
+  if (i < text.size()) {
+    long e = 0;
+    const char* from = text.data() + i + 1;
+    if (from < text.data() + text.size() && *from == '+') ++from;
+    auto [end, ec] = std::from_chars(from, text.data() + text.size(), e);
+    if (ec != std::errc() || end != text.data() + text.size()) return false;
+    if (e > 100000 || e < -100000) return e < 0;  // far below any scale rounds to zero
+    point += e;
+  }
+  const size_t lead = digits.find_first_not_of('0');
+  if (lead == std::string::npos) return true;  // zero
+  digits.erase(0, lead);
+  point -= static_cast<long>(lead);
+  // Rounded to `scale` digits after the point, half away from zero, as PostgreSQL rounds.
+  const long kept = point + scale;
+  if (kept < 0) return true;  // rounds to zero
+  if (kept < static_cast<long>(digits.size()) && digits[static_cast<size_t>(kept)] >= '5' &&
+      digits.find_first_not_of('9') >= static_cast<size_t>(kept)) {
+    ++point;  // 99.95 at scale 1 is 100.0
+  }
+  return std::max(0L, point) <= precision - scale;
+}
+
+namespace {
+
 bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   if (pos + n > s.size()) return false;
   int v = 0;
@@ -309,8 +353,12 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
       } else {
         return Expects(what, "a decimal number", v);
       }
-      // decimal(precision, scale) holds fewer than 10^(precision - scale) in magnitude.
-      if (std::fabs(d) >= std::pow(10.0, f.precision - f.scale)) {
+      // decimal(precision, scale) holds at most precision - scale digits before the point,
+      // once rounded to `scale` after it. SQLite keeps the double, which is what must fit there.
+      const bool fits = dialect == db::Dialect::kSqlite
+                            ? std::fabs(d) < std::pow(10.0, f.precision - f.scale)
+                            : FitsDecimal(text, f.precision, f.scale);
+      if (!fits) {
         return InvalidArgument("field '" + std::string(what) + "': " + text.substr(0, 40) +
                                " is out of the range of decimal(" + std::to_string(f.precision) +
                                ", " + std::to_string(f.scale) + ")");

@@ -27,6 +27,10 @@ Status CheckStorable(const boost::json::value& v, std::string_view what);
 // Parses ISO 8601 ("2026-11-25", "2026-11-25T10:49", "2026-11-25T10:49:19.5+02:00", ...) or
 // epoch milliseconds into "YYYY-MM-DDTHH:MM:SS.mmmZ".
 Result<std::string> NormalizeInstant(std::string_view text);
+// Whether a decimal's text (digits, a point, an exponent) fits decimal(precision, scale): at most
+// precision - scale digits before the point once rounded to `scale` digits after it, as
+// PostgreSQL's numeric rounds (exact, where a double would round 99999999999999.999999 up).
+bool FitsDecimal(std::string_view text, int precision, int scale);
 // Whether `text` is an instant as NormalizeInstant gives it (2026-11-25T10:49:19.000Z, a date
 // that exists): then NormalizeInstant gives it back as it is.
 bool IsStoredInstant(std::string_view text);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <vector>
 
 namespace slipway::data {
 namespace {
@@ -30,6 +31,45 @@ TEST(ValuesTest, IntegersAcceptWholeNumbersAndNumericStrings) {
   }
   Field i32 = Make(FieldType::kInteger);
   EXPECT_FALSE(ToDbValue(i32, json::value(int64_t{1} << 40), db::Dialect::kSqlite, "t.x").ok());
+}
+
+TEST(ValuesTest, DecimalsFitByTheirDigitsAsPostgresRoundsThem) {
+  struct Case {
+    const char* text;
+    int precision, scale;
+    bool fits;
+  };
+  for (const Case& c : std::vector<Case>{{"99999999999999.999999", 20, 6, true},
+                                         {"-99999999999999.999999", 20, 6, true},
+                                         {"99999999999999.9999995", 20, 6, false},
+                                         {"100000000000000", 20, 6, false},
+                                         {"0.0000004", 20, 6, true},
+                                         {"1e13", 20, 6, true},
+                                         {"1E+14", 20, 6, false},
+                                         {"9.99995e13", 20, 6, true},
+                                         {"-1e-999999", 20, 6, true},
+                                         {"99.95", 3, 1, false},
+                                         {"99.94", 3, 1, true},
+                                         {"0.5", 1, 0, true},
+                                         {"9.5", 1, 0, false},
+                                         {"000123.4", 4, 1, true},
+                                         {".5", 1, 1, true},
+                                         {"0", 1, 1, true},
+                                         {"abc", 20, 6, false},
+                                         {"1e", 20, 6, false},
+                                         {"", 20, 6, false}}) {
+    EXPECT_EQ(FitsDecimal(c.text, c.precision, c.scale), c.fits) << c.text;
+  }
+  Field dec = Make(FieldType::kDecimal);
+  dec.precision = 20;
+  dec.scale = 6;
+  auto v = ToDbValue(dec, json::value("99999999999999.999999"), db::Dialect::kPostgres, "t.x");
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ(std::get<std::string>(*v), "99999999999999.999999");
+  EXPECT_FALSE(ToDbValue(dec, json::value("100000000000000"), db::Dialect::kPostgres, "t.x").ok());
+  // SQLite keeps a decimal as a double, and that one would be 1e14: refused there.
+  EXPECT_FALSE(
+      ToDbValue(dec, json::value("99999999999999.999999"), db::Dialect::kSqlite, "t.x").ok());
 }
 
 TEST(ValuesTest, InstantsAreNormalizedToUtcMillis) {

@@ -744,7 +744,7 @@ bool ReadQuick(const data::Field& f, const DumpCell& cell, db::Dialect dialect, 
       double d = 0;
       auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
       if (ec != std::errc() || end != digits.data() + digits.size() || !std::isfinite(d) ||
-          digits.empty() || std::fabs(d) >= std::pow(10.0, f.precision - f.scale)) {
+          digits.empty() || !data::FitsDecimal(digits, f.precision, f.scale)) {
         return false;
       }
       v->text = digits;
