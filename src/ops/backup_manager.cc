@@ -232,22 +232,20 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
           }
         });
   };
-  Result<BackupCheck> checked = FailedPrecondition("not checked");
-  if (dialect == db::Dialect::kPostgres) {
-    checked = StageChecked(
-        request,
-        [&](int64_t done, int64_t total, std::string_view what) {
-          return bytes(done, total, what);
-        },
-        files, staged);
-    if (!checked.ok() && checked.status().code() != StatusCode::kAborted) {
-      // A damaged archive fails the staging wherever its reading met the damage: the check,
-      // which reads every entry in order, names the damage as a restore on SQLite would.
-      Result<BackupCheck> again = check_all();
-      if (!again.ok()) checked = again.status();
-    }
-  } else {
-    checked = check_all();
+  Result<BackupCheck> checked = dialect == db::Dialect::kPostgres
+                                    ? StageChecked(
+                                          request,
+                                          [&](int64_t done, int64_t total, std::string_view what) {
+                                            return bytes(done, total, what);
+                                          },
+                                          files, staged)
+                                    : check_all();
+  if (dialect == db::Dialect::kPostgres && !checked.ok() &&
+      checked.status().code() != StatusCode::kAborted) {
+    // A damaged archive fails the staging wherever its reading met the damage: the check,
+    // which reads every entry in order, names the damage as a restore on SQLite would.
+    Result<BackupCheck> again = check_all();
+    if (!again.ok()) checked = again.status();
   }
   RETURN_IF_ERROR(stopped);
   if (!checked.ok()) {
@@ -290,19 +288,16 @@ Result<json::value> BackupManager::RunRestore(TaskContext& ctx) {
     return rows(done, total, what);
   };
   options.restore_plugins = options_.restore_plugins;
-  Status restored;
   RestoreSummary summary;
-  if (restored.ok()) {
-    restored = services_.ApplyChange(
-        {"backups:restore " + name, /*schema_lock=*/true},
-        [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
-          if (!now.schema_store) return FailedPrecondition("the application is not installed");
-          ASSIGN_OR_RETURN(summary, RestoreDatabase(conn, *now.schema_store, request, check,
-                                                    options, files, staged ? &*staged : nullptr));
-          RETURN_IF_ERROR(db::SetClusterState(conn, back_state, back_message));
-          return api::SnapshotUpdate::Reload();
-        });
-  }
+  Status restored = services_.ApplyChange(
+      {"backups:restore " + name, /*schema_lock=*/true},
+      [&](db::Connection& conn, const api::Snapshot& now) -> Result<api::SnapshotUpdate> {
+        if (!now.schema_store) return FailedPrecondition("the application is not installed");
+        ASSIGN_OR_RETURN(summary, RestoreDatabase(conn, *now.schema_store, request, check, options,
+                                                  files, staged ? &*staged : nullptr));
+        RETURN_IF_ERROR(db::SetClusterState(conn, back_state, back_message));
+        return api::SnapshotUpdate::Reload();
+      });
   const bool committed = restored.ok() || restored.tag() == "CLUSTER_UNCONFIRMED";
   if (!committed) {
     files.Abort();

@@ -796,7 +796,7 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
         met = keyed.count(w.table) > 0 && unbuilt.at(w.other) == 0;
         break;
       case Kind::kValidate:
-        met = added.count(w.name) > 0;
+        met = added.count(w.table + "." + w.name) > 0;
         break;
     }
     if (!met) return false;
@@ -873,7 +873,7 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
         ++finished;
         if (!s.ok()) fail(std::move(s));
         if (next->kind == Kind::kKeys) keyed.insert(next->table);
-        if (next->kind == Kind::kForeignKey) added.insert(next->name);
+        if (next->kind == Kind::kForeignKey) added.insert(next->table + "." + next->name);
         if (next->kind == Kind::kKeys || next->kind == Kind::kIndex) --unbuilt.at(next->table);
         cv.notify_all();
       }
