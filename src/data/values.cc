@@ -34,35 +34,12 @@ bool ParseDouble(std::string_view s, double* out) {
 }  // namespace
 
 bool FitsDecimal(std::string_view text, int precision, int scale) {
-  size_t i = 0;
-  if (i < text.size() && text[i] == '-') ++i;
-  std::string digits;
-  long point = 0;  // digits before the point
-  bool seen_point = false;
-  for (; i < text.size() && text[i] != 'e' && text[i] != 'E'; ++i) {
-    if (text[i] == '.' && !seen_point) {
-      seen_point = true;
-    } else if (text[i] >= '0' && text[i] <= '9') {
-      digits.push_back(text[i]);
-      point += seen_point ? 0 : 1;
-    } else {
-      return false;
-    }
-  }
-  if (digits.empty()) return false;
-  if (i < text.size()) {
-    long e = 0;
-    const char* from = text.data() + i + 1;
-    if (from < text.data() + text.size() && *from == '+') ++from;
-    auto [end, ec] = std::from_chars(from, text.data() + text.size(), e);
-    if (ec != std::errc() || end != text.data() + text.size()) return false;
-    if (e > 100000 || e < -100000) return e < 0;  // far below any scale rounds to zero
-    point += e;
-  }
-  const size_t lead = digits.find_first_not_of('0');
+  thread_local core::DecimalText d;  // a restore asks for every decimal of a table
+  if (!core::ParseDecimal(text, &d)) return false;
+  const size_t lead = d.digits.find_first_not_of('0');
   if (lead == std::string::npos) return true;  // zero
-  digits.erase(0, lead);
-  point -= static_cast<long>(lead);
+  const std::string_view digits = std::string_view(d.digits).substr(lead);
+  long point = d.point - static_cast<long>(lead);
   // Rounded to `scale` digits after the point, half away from zero, as PostgreSQL rounds.
   const long kept = point + scale;
   if (kept < 0) return true;  // rounds to zero

@@ -9,7 +9,8 @@
 #include <cstring>
 #include <type_traits>
 #include <variant>
-#include <vector>
+
+#include "core/parse.h"
 
 namespace slipway::db {
 
@@ -78,76 +79,42 @@ bool Digits(std::string_view s, size_t at, size_t n, int* v) {
 }
 
 // numeric_send's form: digit groups of base 10000, the weight of the first, the sign and the
-// display scale (the digits after the point as written).
+// display scale (the digits after the point as written). Exponents as numeric_in takes them
+// (at most 1000 either way).
 bool PutNumeric(std::string* out, std::string_view text) {
-  size_t i = 0;
-  bool negative = false;
-  if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
-  std::string digits;  // every digit, the point after `point` of them
-  long point = 0;
-  bool seen_point = false, any = false;
-  for (; i < text.size() && text[i] != 'e' && text[i] != 'E'; ++i) {
-    const char c = text[i];
-    if (c == '.' && !seen_point) {
-      seen_point = true;
-      continue;
+  thread_local core::DecimalText d;  // a restore writes every decimal of a table
+  if (!core::ParseDecimal(text, &d) || d.exponent > 1000 || d.exponent < -1000) return false;
+  const long dscale = std::max(0L, d.fraction);
+  if (dscale > 0x3fff) return false;
+  // The significant digits; a digit's power of ten is point - 1 - its index, and a group holds
+  // the powers 4g to 4g + 3.
+  const size_t lead = d.digits.find_first_not_of('0');
+  const bool zero = lead == std::string::npos;  // no groups, unsigned
+  const std::string_view digits =
+      zero ? std::string_view()
+           : std::string_view(d.digits).substr(lead, d.digits.find_last_not_of('0') + 1 - lead);
+  const long point = d.point - static_cast<long>(zero ? 0 : lead);
+  auto group_of = [](long power) { return power >= 0 ? power / 4 : -((-power + 3) / 4); };
+  const long weight = zero ? 0 : group_of(point - 1);
+  const long lowest = zero ? 1 : group_of(point - static_cast<long>(digits.size()));
+  const long ndigits = weight - lowest + 1;
+  if (ndigits > 0x7fff || weight > 0x7fff || weight < -0x8000) return false;
+  PutBig<int32_t>(out, static_cast<int32_t>(8 + 2 * ndigits));
+  PutBig<int16_t>(out, static_cast<int16_t>(ndigits));
+  PutBig<int16_t>(out, static_cast<int16_t>(weight));
+  PutBig<uint16_t>(out, d.negative && !zero ? 0x4000 : 0x0000);
+  PutBig<int16_t>(out, static_cast<int16_t>(dscale));
+  for (long g = weight; g >= lowest; --g) {
+    int value = 0;
+    for (long power = 4 * g + 3; power >= 4 * g; --power) {
+      const long at = point - 1 - power;
+      const int digit = at >= 0 && at < static_cast<long>(digits.size())
+                            ? digits[static_cast<size_t>(at)] - '0'
+                            : 0;
+      value = value * 10 + digit;
     }
-    if (c < '0' || c > '9') return false;
-    any = true;
-    digits.push_back(c);
-    if (!seen_point) ++point;
+    PutBig<int16_t>(out, static_cast<int16_t>(value));
   }
-  if (!any) return false;
-  long fraction = static_cast<long>(digits.size()) - point;  // digits after the point
-  if (i < text.size()) {                                     // an exponent
-    long e = 0;
-    auto [end, ec] =
-        std::from_chars(text.data() + i + 1 + (i + 1 < text.size() && text[i + 1] == '+'),
-                        text.data() + text.size(), e);
-    if (ec != std::errc() || end != text.data() + text.size() || e > 1000 || e < -1000) {
-      return false;
-    }
-    point += e;
-    fraction -= e;
-  }
-  const int dscale = static_cast<int>(std::max(0L, fraction));
-  // The digits around the point, padded to whole groups on both sides.
-  std::string whole =
-      point <= 0 ? std::string()
-                 : digits.substr(0, std::min<size_t>(digits.size(), static_cast<size_t>(point)));
-  if (point > static_cast<long>(digits.size()))
-    whole.append(static_cast<size_t>(point) - digits.size(), '0');
-  std::string part = point >= static_cast<long>(digits.size()) ? std::string()
-                     : point < 0 ? std::string(static_cast<size_t>(-point), '0') + digits
-                                 : digits.substr(static_cast<size_t>(point));
-  whole.insert(0, (4 - whole.size() % 4) % 4, '0');
-  part.append((4 - part.size() % 4) % 4, '0');
-  std::vector<int16_t> groups;
-  const std::string all = whole + part;
-  for (size_t g = 0; g < all.size(); g += 4) {
-    groups.push_back(static_cast<int16_t>((all[g] - '0') * 1000 + (all[g + 1] - '0') * 100 +
-                                          (all[g + 2] - '0') * 10 + (all[g + 3] - '0')));
-  }
-  int weight = static_cast<int>(whole.size() / 4) - 1;
-  size_t first = 0;
-  while (first < groups.size() && groups[first] == 0) {
-    ++first;
-    --weight;
-  }
-  size_t last = groups.size();
-  while (last > first && groups[last - 1] == 0) --last;
-  if (first == last) {  // zero
-    weight = 0;
-    negative = false;
-  }
-  if (last - first > 0x7fff || dscale > 0x3fff || weight > 0x7fff || weight < -0x8000) return false;
-  std::string bytes;
-  PutBig<int16_t>(&bytes, static_cast<int16_t>(last - first));
-  PutBig<int16_t>(&bytes, static_cast<int16_t>(weight));
-  PutBig<uint16_t>(&bytes, negative ? 0x4000 : 0x0000);
-  PutBig<int16_t>(&bytes, static_cast<int16_t>(dscale));
-  for (size_t g = first; g < last; ++g) PutBig<int16_t>(&bytes, groups[g]);
-  PutField(out, bytes);
   return true;
 }
 

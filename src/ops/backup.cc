@@ -210,16 +210,10 @@ Result<DumpContents> ReadDump(const fs::path& path, const std::string& password,
                               std::string_view kind, std::string_view noun,
                               std::string_view wrong_kind_code, std::string_view bad_code,
                               const std::function<void(uint64_t, uint64_t)>& progress) {
-  constexpr size_t kMaxSchemaBytes = 64 << 20;
-  const std::string the = "the " + std::string(noun);
   std::string schema_text;
   auto keep_schema = [&](const ArchiveEntry& e, std::string_view data) -> Status {
     if (e.name != "dump/schema.json") return Status::Ok();
-    if (schema_text.size() + data.size() > kMaxSchemaBytes) {
-      return InvalidArgument(the + "'s schema.json is too large", std::string(bad_code));
-    }
-    schema_text.append(data);
-    return Status::Ok();
+    return AppendDumpSchema(&schema_text, data, noun, bad_code);
   };
   ASSIGN_OR_RETURN(ArchiveContents contents, ReadArchive(path, password, keep_schema, progress));
   DumpContents out;
@@ -228,6 +222,17 @@ Result<DumpContents> ReadDump(const fs::path& path, const std::string& password,
   RETURN_IF_ERROR(CheckDumpKind(out.manifest, kind, noun, wrong_kind_code));
   ASSIGN_OR_RETURN(out.schema, ParseDumpSchema(schema_text, noun, bad_code));
   return out;
+}
+
+Status AppendDumpSchema(std::string* text, std::string_view data, std::string_view noun,
+                        std::string_view bad_code) {
+  constexpr size_t kMaxSchemaBytes = 64 << 20;
+  if (text->size() + data.size() > kMaxSchemaBytes) {
+    return InvalidArgument("the " + std::string(noun) + "'s schema.json is too large",
+                           std::string(bad_code));
+  }
+  text->append(data);
+  return Status::Ok();
 }
 
 Status CheckDumpKind(const json::object& manifest, std::string_view kind, std::string_view noun,

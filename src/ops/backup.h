@@ -86,6 +86,9 @@ Result<DumpContents> ReadDump(const std::filesystem::path& path, const std::stri
                               std::string_view wrong_kind_code, std::string_view bad_code,
                               const std::function<void(uint64_t done, uint64_t total)>& progress);
 
+// A slice of dump/schema.json appended to `text`, refused (`bad_code`) past 64 MiB.
+Status AppendDumpSchema(std::string* text, std::string_view data, std::string_view noun,
+                        std::string_view bad_code);
 // ReadDump's two checks of what it read: the manifest names the kind, and schema.json's text
 // is a JSON object.
 Status CheckDumpKind(const boost::json::object& manifest, std::string_view kind,

@@ -73,6 +73,23 @@ bool SameContent(const fs::path& a, const fs::path& b) {
 
 // What one reading of the archive loads: everything (the restore's change on SQLite), or a part
 // (on PostgreSQL, each staging connection some collections' rows, the change the rest).
+// The binary form of each of `columns` of `table`, in their order; none when one has no
+// binary form (db::BinaryTypeOf): the table loads as text.
+Result<std::vector<db::BinaryType>> BinaryColumns(db::Connection& conn, const std::string& table,
+                                                  const std::vector<std::string>& columns) {
+  ASSIGN_OR_RETURN(auto types, db::ColumnTypes(conn, table));
+  const std::map<std::string, std::string> type_of(types.begin(), types.end());
+  std::vector<db::BinaryType> out;
+  for (const std::string& column : columns) {
+    auto it = type_of.find(column);
+    std::optional<db::BinaryType> b;
+    if (it != type_of.end()) b = db::BinaryTypeOf(it->second);
+    if (!b) return std::vector<db::BinaryType>();
+    out.push_back(*b);
+  }
+  return out;
+}
+
 struct LoadScope {
   // The collections whose rows this reading inserts and counts; all when null.
   std::function<bool(const std::string& collection)> collections;
@@ -209,18 +226,7 @@ class Loader {
       }
       std::vector<db::BinaryType> binary;
       if (scope_.binary && into->dialect() == db::Dialect::kPostgres) {
-        ASSIGN_OR_RETURN(auto types, db::ColumnTypes(*into, collection_->table));
-        std::map<std::string, std::string> type_of(types.begin(), types.end());
-        for (const std::string& column : names) {
-          auto it = type_of.find(column);
-          std::optional<db::BinaryType> b;
-          if (it != type_of.end()) b = db::BinaryTypeOf(it->second);
-          if (!b) {
-            binary.clear();
-            break;
-          }
-          binary.push_back(*b);
-        }
+        ASSIGN_OR_RETURN(binary, BinaryColumns(*into, collection_->table, names));
       }
       inserter_ = std::make_unique<Inserter>(*into, collection_->table, std::move(names));
       if (!binary.empty() && inserter_->copies()) inserter_->UseBinary(std::move(binary));
@@ -254,26 +260,19 @@ class Loader {
     if (!inserter_->copies() || members_.size() != columns_.size()) return false;
     std::string& out = inserter_->row_text();
     const size_t mark = out.size();
-    if (const auto& binary = inserter_->binary(); !binary.empty()) {
-      db::AppendBinaryFieldCount(&out, columns_.size());
-      for (size_t c = 0; c < columns_.size(); ++c) {
-        if (members_[c].first != columns_[c]->name ||
-            !AppendQuickBinary(*columns_[c], members_[c].second, binary[c], &out)) {
-          out.resize(mark);
-          return false;
-        }
-      }
-      return true;
-    }
+    const std::vector<db::BinaryType>& binary = inserter_->binary();  // empty: text
+    if (!binary.empty()) db::AppendBinaryFieldCount(&out, columns_.size());
     for (size_t c = 0; c < columns_.size(); ++c) {
-      if (c > 0) out.push_back('\t');
+      if (binary.empty() && c > 0) out.push_back('\t');
+      const DumpCell& cell = members_[c].second;
       if (members_[c].first != columns_[c]->name ||
-          !AppendQuickCopy(*columns_[c], members_[c].second, &out)) {
+          !(binary.empty() ? AppendQuickCopy(*columns_[c], cell, &out)
+                           : AppendQuickBinary(*columns_[c], cell, binary[c], &out))) {
         out.resize(mark);
         return false;
       }
     }
-    out.push_back('\n');
+    if (binary.empty()) out.push_back('\n');
     return true;
   }
 
@@ -501,21 +500,16 @@ Result<std::set<std::string>> CheckPlugins(const json::object& schema,
 }
 
 Result<json::object> PeekBackupSchema(const RestoreRequest& request) {
-  constexpr size_t kMaxSchemaBytes = 64 << 20;
   std::string text;
   bool past = false;  // an entry after it was reached
-  auto read = ReadArchive(
-      request.path, request.password, [&](const ArchiveEntry& e, std::string_view data) -> Status {
-        if (e.name != kSchemaEntry) {
-          past = true;
-          return Aborted("read as far as the schema");
-        }
-        if (text.size() + data.size() > kMaxSchemaBytes) {
-          return InvalidArgument("the backup's schema.json is too large", "BAD_DUMP");
-        }
-        text.append(data);
-        return Status::Ok();
-      });
+  auto read = ReadArchive(request.path, request.password,
+                          [&](const ArchiveEntry& e, std::string_view data) -> Status {
+                            if (e.name != kSchemaEntry) {
+                              past = true;
+                              return Aborted("read as far as the schema");
+                            }
+                            return AppendDumpSchema(&text, data, "backup", "BAD_DUMP");
+                          });
   if (!read.ok() && !past) return read.status();
   return ParseDumpSchema(text, "backup", "BAD_DUMP");
 }
@@ -954,10 +948,7 @@ Result<StagedRestore> StageRestore(db::Pool& pool, const data::SchemaStore& stor
           request.path, request.password,
           [&](const ArchiveEntry& e, std::string_view data) -> Status {
             if (me == 0 && e.name == kSchemaEntry) {
-              if (schema_text.size() + data.size() > (64 << 20)) {
-                return InvalidArgument("the backup's schema.json is too large", "BAD_DUMP");
-              }
-              schema_text.append(data);
+              RETURN_IF_ERROR(AppendDumpSchema(&schema_text, data, "backup", "BAD_DUMP"));
             }
             if (me == 0 && e.name != entry) {  // a new entry: is it kept for the change?
               entry = e.name;
