@@ -18,6 +18,7 @@
 #include "db/core_migrations.h"
 #include "http/mux.h"
 #include "http/server.h"
+#include "ops/process.h"
 #include "ops/task_actions.h"
 #include "plugins/plugin_runtime.h"
 #include "plugins/pm_actions.h"
@@ -260,6 +261,10 @@ Status Application::Serve() {
   // only WaitForStopSignal() receives them.
   sigset_t set = StopSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Where background work (the backups) runs: BACKGROUND_CGROUP, refused here if it is wrong.
+  ASSIGN_OR_RETURN(const std::string background,
+                   ops::SetUpBackgroundWork(config_.background_cgroup));
+  core::log::Info(background);
 
   RETURN_IF_ERROR(Prepare());
   ops::SchemaInfo info;

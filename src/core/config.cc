@@ -194,6 +194,7 @@ Result<Config> Config::Load(const Environment& env) {
     c.worker_mode = std::move(mode).value();
   }
   RETURN_IF_ERROR(r.Bool("AUTO_UPGRADE", &c.auto_upgrade));
+  r.String("BACKGROUND_CGROUP", &c.background_cgroup);
 
   RETURN_IF_ERROR(r.OneOf("DB_DIALECT", {"sqlite", "postgres"}, &c.db.dialect));
   if (auto v = r.Raw("DB_STORAGE")) c.db.storage = *v;

@@ -131,7 +131,10 @@ struct Config {
   std::filesystem::path storage_path = "storage";  // STORAGE_PATH
   std::string node_id;                             // NODE_ID; defaults to "<hostname>:<port>"
   WorkerMode worker_mode;                          // WORKER_MODE
-  bool auto_upgrade = true;                        // AUTO_UPGRADE (flag --no-auto-upgrade)
+  // BACKGROUND_CGROUP: where a node's background work (its backups) runs: "auto", "off" or a
+  // cgroup directory, made idle (ops::SetUpBackgroundWork).
+  std::string background_cgroup = "auto";
+  bool auto_upgrade = true;  // AUTO_UPGRADE (flag --no-auto-upgrade)
   DatabaseConfig db;
 
   // Logging

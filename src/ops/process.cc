@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -65,6 +67,81 @@ std::vector<std::string> EnvStrings(const Environment& env) {
   (void)!::write(2, why, std::strlen(why));
   (void)!::write(2, "\n", 1);
   ::_exit(127);
+}
+
+// The procs file of the idle cgroup background commands join (empty: none), set at start-up.
+std::mutex background_mutex;
+std::string background_procs;
+
+std::string BackgroundProcs() {
+  std::lock_guard lock(background_mutex);
+  return background_procs;
+}
+
+void SetBackgroundProcs(std::string procs) {
+  std::lock_guard lock(background_mutex);
+  background_procs = std::move(procs);
+}
+
+std::string ReadKernelFile(const fs::path& file) {
+  std::ifstream in(file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Writes `text` to a kernel file that exists (a cgroup's), naming the file in the error.
+Status WriteKernelFile(const fs::path& file, std::string_view text) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return FailedPrecondition("cannot open " + file.string() + ": " + std::strerror(errno));
+  }
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int error = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    return FailedPrecondition("cannot write '" + std::string(text) + "' to " + file.string() +
+                              ": " + std::strerror(error));
+  }
+  return Status::Ok();
+}
+
+// Whether a process of ours may move into the cgroup whose procs file this is: a child tries
+// (open and write only, safe after fork in a process with threads) and exits.
+bool CanJoin(const fs::path& procs) {
+  const std::string path = procs.string();
+  pid_t child = ::fork();
+  if (child < 0) return false;
+  if (child == 0) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    _exit(fd >= 0 && ::write(fd, "0", 1) == 1 ? 0 : 1);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool HasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    if (list.substr(0, comma) == token) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// Splits on `separator`, leaving out empty pieces.
+std::vector<std::string_view> Split(std::string_view text, char separator) {
+  std::vector<std::string_view> pieces;
+  while (!text.empty()) {
+    size_t at = text.find(separator);
+    if (at != 0) pieces.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) break;
+    text.remove_prefix(at + 1);
+  }
+  return pieces;
 }
 
 }  // namespace
@@ -237,6 +314,7 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
   if (::pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   std::vector<std::string> args = argv, vars = EnvStrings(env);
+  const std::string idle_procs = options.background ? BackgroundProcs() : std::string();
   pid_t child = ::fork();
   if (child < 0) {
     ::close(fds[0]);
@@ -249,6 +327,13 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
     // again and must not meet the first one still writing.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (options.background) {
+      if (!idle_procs.empty()) {
+        int procs = ::open(idle_procs.c_str(), O_WRONLY | O_CLOEXEC);
+        if (procs >= 0) {
+          (void)!::write(procs, "0", 1);  // "0": the process writing
+          ::close(procs);
+        }
+      }
       ::setsid();  // a new autogroup, which only this command is in
       int fd = ::open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
       if (fd >= 0) {
@@ -310,6 +395,109 @@ std::string TailOf(const fs::path& file, int lines, std::string_view skip) {
   std::string out;
   for (const std::string& l : last) out += "  " + l + "\n";
   return out;
+}
+
+}  // namespace slipway::ops
+
+namespace slipway::ops {
+
+std::optional<fs::path> AutoBackgroundCgroup(std::string_view mountinfo,
+                                             std::string_view self_cgroup) {
+  // This process's cgroup in each hierarchy: "<id>:<controllers>:<path>" (v2: "0::<path>").
+  std::optional<std::string_view> v1_path, v2_path;
+  for (std::string_view line : Split(self_cgroup, '\n')) {
+    size_t first = line.find(':');
+    size_t second = first == std::string_view::npos ? first : line.find(':', first + 1);
+    if (second == std::string_view::npos) continue;
+    std::string_view controllers = line.substr(first + 1, second - first - 1);
+    std::string_view path = line.substr(second + 1);
+    if (controllers.empty() && line.substr(0, first) == "0") v2_path = path;
+    if (HasToken(controllers, "cpu")) v1_path = path;
+  }
+  // Mounts: "<id> <parent> <dev> <root> <mount point> <options> [optional...] - <type> <source>
+  // <super options>"; a mount shows its hierarchy from <root> down.
+  std::optional<fs::path> v1, v2;
+  for (std::string_view line : Split(mountinfo, '\n')) {
+    std::vector<std::string_view> words = Split(line, ' ');
+    auto dash = std::find(words.begin(), words.end(), "-");
+    if (words.size() < 5 || dash == words.end() || words.end() - dash < 4) continue;
+    const std::string_view type = dash[1], super_options = dash[3], root = words[3];
+    std::optional<std::string_view> own;
+    if (type == "cgroup" && HasToken(super_options, "cpu")) own = v1_path;
+    if (type == "cgroup2") own = v2_path;
+    if (!own) continue;
+    std::string_view below = *own;
+    if (root != "/") {
+      if (!below.starts_with(root) || (below.size() > root.size() && below[root.size()] != '/')) {
+        continue;  // this process's cgroup is outside what the mount shows
+      }
+      below.remove_prefix(root.size());
+    }
+    fs::path dir = fs::path(words[4]) / fs::path(below).relative_path() / "slipway-background";
+    (type == "cgroup" ? v1 : v2) = dir.lexically_normal();
+  }
+  return v1 ? v1 : v2;
+}
+
+Status PrepareIdleCgroup(const fs::path& dir) {
+  std::error_code ec;
+  const bool created = fs::create_directory(dir, ec);
+  if (ec) {
+    return FailedPrecondition("cannot create the cgroup " + dir.string() + ": " + ec.message());
+  }
+  auto fail = [&](Status status) {
+    std::error_code ignored;
+    if (created) fs::remove(dir, ignored);
+    return status;
+  };
+  const fs::path idle = dir / "cpu.idle";
+  if (!fs::exists(idle)) {
+    // cgroup v2: a child has the cpu controller's files once its parent hands the controller
+    // down (refused while the parent holds processes and is not the root: delegate a subtree).
+    Status handed = WriteKernelFile(dir.parent_path() / "cgroup.subtree_control", "+cpu");
+    if (!handed.ok()) return fail(handed);
+    if (!fs::exists(idle)) {
+      return fail(FailedPrecondition(dir.string() + " has no cpu.idle (Linux 5.15 or later)"));
+    }
+  }
+  if (Status set = WriteKernelFile(idle, "1"); !set.ok()) return fail(set);
+  const std::string now = ReadKernelFile(idle);
+  if (now.empty() || now[0] != '1') {
+    return fail(FailedPrecondition(idle.string() + " reads '" + now + "' once 1 was written"));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> SetUpBackgroundWork(std::string_view setting) {
+  SetBackgroundProcs({});
+  const std::string fallback =
+      "background work runs at the lowest weight (nice 19, SCHED_IDLE), not in an idle cgroup: ";
+  if (setting == "off") return fallback + "BACKGROUND_CGROUP is off";
+  const bool automatic = setting.empty() || setting == "auto";
+  fs::path dir;
+  if (automatic) {
+    auto found = AutoBackgroundCgroup(ReadKernelFile("/proc/self/mountinfo"),
+                                      ReadKernelFile("/proc/self/cgroup"));
+    if (!found) return fallback + "no cgroup hierarchy has the cpu controller";
+    dir = *found;
+  } else {
+    dir = fs::path(setting);
+    if (!dir.is_absolute()) {
+      return InvalidArgument(
+          "BACKGROUND_CGROUP must be auto, off or the absolute path of a cgroup directory, not '" +
+          std::string(setting) + "'");
+    }
+  }
+  Status ready = PrepareIdleCgroup(dir);
+  if (ready.ok() && !CanJoin(dir / "cgroup.procs")) {
+    ready = FailedPrecondition("a process cannot move into " + (dir / "cgroup.procs").string());
+  }
+  if (!ready.ok()) {
+    if (!automatic) return FailedPrecondition("BACKGROUND_CGROUP: " + ready.message());
+    return fallback + ready.message();
+  }
+  SetBackgroundProcs((dir / "cgroup.procs").string());
+  return "background work runs in the idle cgroup " + dir.string();
 }
 
 }  // namespace slipway::ops

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "slipway/status.h"
@@ -64,12 +65,33 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
                         const std::function<void(const std::string&)>& on_line = {});
 
 struct ToolOptions {
-  // In a session of its own, whose scheduling group (the kernel's autogroup) is set to the
-  // lowest weight (nice 19) and its threads to SCHED_IDLE: the command takes a core only when
-  // nothing else of the host wants it. Within one group, idle threads yield to the others; across
-  // groups (a node, its database, a load balancer) only the groups' weights count.
+  // Background work: in the idle cgroup SetUpBackgroundWork prepared, when it could (its tasks
+  // get a core only when no other task of the host wants it, the kernel's cpu.idle); otherwise,
+  // and as well, in a session of its own whose scheduling group (the kernel's autogroup) is at
+  // the lowest weight (nice 19), its threads at SCHED_IDLE. Idle threads yield only to threads
+  // of their own group: across groups (a node, its database, a load balancer) only the groups'
+  // weights count, and a group at nice 19 still holds a core for a whole time slice.
   bool background = false;
 };
+
+// Where background work runs (BACKGROUND_CGROUP): "auto" (the default) a cgroup named
+// slipway-background under this process's own, in the hierarchy with the cpu controller; "off"
+// none; or a cgroup directory. Creates it if needed and sets its cpu.idle to 1 (on cgroup v2
+// after enabling the cpu controller in its parent). Returns what it did, for the log; an
+// error when `setting` names a directory that cannot be one. "auto" without a usable cgroup
+// (not root, no delegated subtree, a kernel before 5.15) is not an error: background commands
+// then run at the lowest weight only, and the sentence says why.
+Result<std::string> SetUpBackgroundWork(std::string_view setting);
+
+// "auto"'s cgroup from the text of /proc/self/mountinfo and /proc/self/cgroup: cgroup v1's
+// hierarchy with the cpu controller if one is mounted, else cgroup v2's; none without either.
+std::optional<std::filesystem::path> AutoBackgroundCgroup(std::string_view mountinfo,
+                                                          std::string_view self_cgroup);
+
+// Makes `dir` an idle cgroup: created unless it exists, cpu.idle set to 1; on cgroup v2, where
+// cpu.idle exists only once the parent hands the cpu controller down, that first. A directory
+// this call created and could not make idle is removed again.
+Status PrepareIdleCgroup(const std::filesystem::path& dir);
 
 // As above; an error from `on_line` kills the command (SIGKILL) and is returned once it is gone.
 Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment& env,
