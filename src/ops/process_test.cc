@@ -31,37 +31,39 @@ constexpr std::string_view kV1Mounts =
     "35 30 0:31 / /sys/fs/cgroup/cpu rw shared:15 - cgroup cgroup rw,cpu\n"
     "36 30 0:32 / /sys/fs/cgroup/cpuacct rw shared:16 - cgroup cgroup rw,cpuacct\n";
 
-TEST(BackgroundCgroupTest, CgroupV1sCpuHierarchyComesFirst) {
-  EXPECT_EQ(AutoBackgroundCgroup(kV1Mounts, "3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n"),
-            fs::path("/sys/fs/cgroup/cpu/slipway-background"));
-  // systemd's v1 layout: cpu and cpuacct mounted together, the service in a cgroup of its own.
-  constexpr std::string_view mounts =
-      "40 30 0:35 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
-  EXPECT_EQ(AutoBackgroundCgroup(mounts, "4:cpu,cpuacct:/system.slice/slipway.service\n"),
-            fs::path("/sys/fs/cgroup/cpu,cpuacct/system.slice/slipway.service/slipway-background"));
-  // A controller whose name only starts with "cpu" is not it.
-  EXPECT_EQ(
-      AutoBackgroundCgroup("36 30 0:32 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct\n",
-                           "2:cpuacct:/\n"),
-      std::nullopt);
-}
-
-TEST(BackgroundCgroupTest, CgroupV2UnderTheProcesssOwnCgroup) {
-  constexpr std::string_view mounts =
+TEST(BackgroundCgroupTest, FoundUnderTheProcesssOwnCgroup) {
+  struct Case {
+    std::string_view what, mounts, self;
+    std::optional<fs::path> dir;
+  };
+  constexpr std::string_view v2 =
       "30 22 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
-  EXPECT_EQ(AutoBackgroundCgroup(mounts, "0::/system.slice/slipway.service\n"),
-            fs::path("/sys/fs/cgroup/system.slice/slipway.service/slipway-background"));
   // In a container the mount shows the hierarchy from the container's cgroup down.
   constexpr std::string_view container =
       "500 400 0:26 /docker/abc /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n";
-  EXPECT_EQ(AutoBackgroundCgroup(container, "0::/docker/abc\n"),
-            fs::path("/sys/fs/cgroup/slipway-background"));
-  EXPECT_EQ(AutoBackgroundCgroup(container, "0::/docker/abc/inner\n"),
-            fs::path("/sys/fs/cgroup/inner/slipway-background"));
-  // A cgroup outside what the mount shows ("/docker/abcdef" is not below "/docker/abc").
-  EXPECT_EQ(AutoBackgroundCgroup(container, "0::/docker/abcdef\n"), std::nullopt);
-  EXPECT_EQ(AutoBackgroundCgroup("", ""), std::nullopt);
-  EXPECT_EQ(AutoBackgroundCgroup("garbage\n- -\n", "garbage\n::\n"), std::nullopt);
+  const Case cases[] = {
+      {"v1's cpu hierarchy comes before v2's", kV1Mounts,
+       "3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n", "/sys/fs/cgroup/cpu/slipway-background"},
+      {"systemd's v1: cpu and cpuacct mounted together",
+       "40 30 0:35 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+       "4:cpu,cpuacct:/system.slice/slipway.service\n",
+       "/sys/fs/cgroup/cpu,cpuacct/system.slice/slipway.service/slipway-background"},
+      {"a controller whose name only starts with cpu",
+       "36 30 0:32 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct\n", "2:cpuacct:/\n",
+       std::nullopt},
+      {"v2", v2, "0::/system.slice/slipway.service\n",
+       "/sys/fs/cgroup/system.slice/slipway.service/slipway-background"},
+      {"a container's own cgroup", container, "0::/docker/abc\n",
+       "/sys/fs/cgroup/slipway-background"},
+      {"below a container's", container, "0::/docker/abc/inner\n",
+       "/sys/fs/cgroup/inner/slipway-background"},
+      {"outside what the mount shows", container, "0::/docker/abcdef\n", std::nullopt},
+      {"nothing", "", "", std::nullopt},
+      {"garbage", "garbage\n- -\n", "garbage\n::\n", std::nullopt},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(AutoBackgroundCgroup(c.mounts, c.self), c.dir) << c.what;
+  }
 }
 
 TEST(BackgroundCgroupTest, PrepareSetsCpuIdleAndUndoesWhatItMadeOnFailure) {
