@@ -14,6 +14,42 @@ inline bool ParseInt64(std::string_view s, int64_t* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+// `n` decimal digits at s[at], as a number; false past the end or at a non-digit.
+inline bool ParseFixedDigits(std::string_view s, size_t at, size_t n, int* out) {
+  if (at + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = at; i < at + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+// Whether year-month-day is a date of the years 1 to 9999.
+inline bool ValidDate(int y, int m, int d) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) return false;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
+}
+
+// An instant in the form the application stores ("2026-11-25T10:49:19.000Z"), its fields in
+// range and its date one that exists; false for anything else.
+struct InstantFields {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millisecond = 0;
+};
+inline bool ParseStoredInstant(std::string_view s, InstantFields* f) {
+  return s.size() == 24 && ParseFixedDigits(s, 0, 4, &f->year) && s[4] == '-' &&
+         ParseFixedDigits(s, 5, 2, &f->month) && s[7] == '-' &&
+         ParseFixedDigits(s, 8, 2, &f->day) && ValidDate(f->year, f->month, f->day) &&
+         s[10] == 'T' && ParseFixedDigits(s, 11, 2, &f->hour) && s[13] == ':' &&
+         ParseFixedDigits(s, 14, 2, &f->minute) && s[16] == ':' &&
+         ParseFixedDigits(s, 17, 2, &f->second) && s[19] == '.' &&
+         ParseFixedDigits(s, 20, 3, &f->millisecond) && s[23] == 'Z' && f->hour < 24 &&
+         f->minute < 60 && f->second < 60;
+}
+
 // A decimal's text, [+-]digits[.digits][(e|E)[+-]digits] with at least one digit, as its digits
 // and where its point falls: the value is 0.d1d2d3... times 10^point, with the sign. `digits`
 // are as written, leading and trailing zeros included (a reused DecimalText keeps its buffer);

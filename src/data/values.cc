@@ -52,35 +52,17 @@ bool FitsDecimal(std::string_view text, int precision, int scale) {
 
 namespace {
 
-bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
-
-bool ValidDate(int y, int m, int d) {
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) return false;
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
-}
-
 // "HH:MM[:SS[.fff]]" at s[pos...]; returns the position after it or npos.
 size_t ParseTime(std::string_view s, size_t pos, int* h, int* mi, int* sec, int* ms) {
   *sec = 0;
   *ms = 0;
-  if (!Digits(s, pos, 2, h) || pos + 2 >= s.size() || s[pos + 2] != ':' ||
-      !Digits(s, pos + 3, 2, mi)) {
+  if (!core::ParseFixedDigits(s, pos, 2, h) || pos + 2 >= s.size() || s[pos + 2] != ':' ||
+      !core::ParseFixedDigits(s, pos + 3, 2, mi)) {
     return std::string_view::npos;
   }
   pos += 5;
   if (pos < s.size() && s[pos] == ':') {
-    if (!Digits(s, pos + 1, 2, sec)) return std::string_view::npos;
+    if (!core::ParseFixedDigits(s, pos + 1, 2, sec)) return std::string_view::npos;
     pos += 3;
     if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
       ++pos;
@@ -193,12 +175,8 @@ Status StorableJson(const json::value& v, std::string_view what, int depth = 0) 
 Status CheckStorable(const json::value& v, std::string_view what) { return StorableJson(v, what); }
 
 bool IsStoredInstant(std::string_view s) {
-  int y, mo, d, h, mi, sec, ms;
-  return s.size() == 24 && Digits(s, 0, 4, &y) && s[4] == '-' && Digits(s, 5, 2, &mo) &&
-         s[7] == '-' && Digits(s, 8, 2, &d) && ValidDate(y, mo, d) && s[10] == 'T' &&
-         Digits(s, 11, 2, &h) && s[13] == ':' && Digits(s, 14, 2, &mi) && s[16] == ':' &&
-         Digits(s, 17, 2, &sec) && s[19] == '.' && Digits(s, 20, 3, &ms) && s[23] == 'Z' &&
-         h < 24 && mi < 60 && sec < 60;
+  core::InstantFields f;
+  return core::ParseStoredInstant(s, &f);
 }
 
 Result<std::string> NormalizeInstant(std::string_view s) {
@@ -207,8 +185,9 @@ Result<std::string> NormalizeInstant(std::string_view s) {
                            "' is not an ISO 8601 date-time (e.g. 2026-11-25T10:49:19.000Z)");
   };
   int y, mo, d;
-  if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
-      s[7] != '-' || !Digits(s, 8, 2, &d) || !ValidDate(y, mo, d)) {
+  if (!core::ParseFixedDigits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' ||
+      !core::ParseFixedDigits(s, 5, 2, &mo) || s[7] != '-' ||
+      !core::ParseFixedDigits(s, 8, 2, &d) || !core::ValidDate(y, mo, d)) {
     return bad();
   }
   // Already as FormatInstant writes it (what Slipway stores and dumps): kept as it is.
@@ -225,10 +204,10 @@ Result<std::string> NormalizeInstant(std::string_view s) {
       } else if (s[pos] == '+' || s[pos] == '-') {
         int oh = 0, om = 0;
         int sign = s[pos] == '-' ? -1 : 1;
-        if (!Digits(s, pos + 1, 2, &oh)) return bad();
+        if (!core::ParseFixedDigits(s, pos + 1, 2, &oh)) return bad();
         size_t next = pos + 3;
         if (next < s.size() && s[next] == ':') ++next;
-        if (next < s.size() && !Digits(s, next, 2, &om)) return bad();
+        if (next < s.size() && !core::ParseFixedDigits(s, next, 2, &om)) return bad();
         if (next < s.size()) next += 2;
         if (oh > 23 || om > 59) return bad();
         offset_minutes = sign * (oh * 60 + om);
@@ -375,8 +354,9 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
       if (!v.is_string()) return Expects(what, "a date-time like 2026-11-25 10:49:19", v);
       std::string_view s = v.as_string();
       int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
-      if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
-          s[7] != '-' || !Digits(s, 8, 2, &d) || !ValidDate(y, mo, d)) {
+      if (!core::ParseFixedDigits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' ||
+          !core::ParseFixedDigits(s, 5, 2, &mo) || s[7] != '-' ||
+          !core::ParseFixedDigits(s, 8, 2, &d) || !core::ValidDate(y, mo, d)) {
         return Expects(what, "a date-time like 2026-11-25 10:49:19", v);
       }
       if (s.size() > 10) {
@@ -393,8 +373,9 @@ Result<db::Value> ToDbValue(const Field& f, const json::value& v, db::Dialect di
       if (v.is_string()) {
         std::string_view s = v.as_string();
         int y, mo, d;
-        if (s.size() >= 10 && Digits(s, 0, 4, &y) && s[4] == '-' && Digits(s, 5, 2, &mo) &&
-            s[7] == '-' && Digits(s, 8, 2, &d) && ValidDate(y, mo, d) &&
+        if (s.size() >= 10 && core::ParseFixedDigits(s, 0, 4, &y) && s[4] == '-' &&
+            core::ParseFixedDigits(s, 5, 2, &mo) && s[7] == '-' &&
+            core::ParseFixedDigits(s, 8, 2, &d) && core::ValidDate(y, mo, d) &&
             (s.size() == 10 || s[10] == 'T' || s[10] == ' ')) {
           return db::Value(std::string(s.substr(0, 10)));
         }

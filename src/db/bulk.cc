@@ -68,16 +68,6 @@ void PutField(std::string* out, std::string_view bytes) {
   out->append(bytes);
 }
 
-bool Digits(std::string_view s, size_t at, size_t n, int* v) {
-  if (at + n > s.size()) return false;
-  *v = 0;
-  for (size_t i = at; i < at + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    *v = *v * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
 // numeric_send's form: digit groups of base 10000, the weight of the first, the sign and the
 // display scale (the digits after the point as written). Exponents as numeric_in takes them
 // (at most 1000 either way).
@@ -121,20 +111,14 @@ bool PutNumeric(std::string* out, std::string_view text) {
 // timestamptz_send's form: microseconds since 2000-01-01 00:00 UTC, from the stored instant
 // form (2026-11-25T10:49:19.000Z).
 bool PutInstant(std::string* out, std::string_view s) {
-  int y, mo, d, h, mi, sec, ms;
-  if (s.size() != 24 || !Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
-      s[7] != '-' || !Digits(s, 8, 2, &d) || s[10] != 'T' || !Digits(s, 11, 2, &h) ||
-      s[13] != ':' || !Digits(s, 14, 2, &mi) || s[16] != ':' || !Digits(s, 17, 2, &sec) ||
-      s[19] != '.' || !Digits(s, 20, 3, &ms) || s[23] != 'Z' || h > 23 || mi > 59 || sec > 59) {
-    return false;
-  }
+  core::InstantFields f;
+  if (!core::ParseStoredInstant(s, &f)) return false;
   using namespace std::chrono;
-  const year_month_day day{year(y), month(static_cast<unsigned>(mo)),
-                           std::chrono::day(static_cast<unsigned>(d))};
-  if (!day.ok()) return false;
+  const year_month_day day{year(f.year), month(static_cast<unsigned>(f.month)),
+                           std::chrono::day(static_cast<unsigned>(f.day))};
   const int64_t days = (sys_days(day) - sys_days(year(2000) / January / 1)).count();
-  const int64_t micros =
-      days * 86400000000LL + h * 3600000000LL + mi * 60000000LL + sec * 1000000LL + ms * 1000LL;
+  const int64_t micros = days * 86400000000LL + f.hour * 3600000000LL + f.minute * 60000000LL +
+                         f.second * 1000000LL + f.millisecond * 1000LL;
   PutBig<int32_t>(out, 8);
   PutBig<int64_t>(out, micros);
   return true;

@@ -71,8 +71,6 @@ bool SameContent(const fs::path& a, const fs::path& b) {
   return fa.eof() && fb.eof();
 }
 
-// What one reading of the archive loads: everything (the restore's change on SQLite), or a part
-// (on PostgreSQL, each staging connection some collections' rows, the change the rest).
 // The binary form of each of `columns` of `table`, in their order; none when one has no
 // binary form (db::BinaryTypeOf): the table loads as text.
 Result<std::vector<db::BinaryType>> BinaryColumns(db::Connection& conn, const std::string& table,
@@ -90,6 +88,8 @@ Result<std::vector<db::BinaryType>> BinaryColumns(db::Connection& conn, const st
   return out;
 }
 
+// What one reading of the archive loads: everything (the restore's change on SQLite), or a part
+// (on PostgreSQL, each staging connection some collections' rows, the change the rest).
 struct LoadScope {
   // The collections whose rows this reading inserts and counts; all when null.
   std::function<bool(const std::string& collection)> collections;
