@@ -6,7 +6,7 @@
 #   - pg_restore with one job and with -j 2, and `slipway backup restore` into a fresh install:
 #     time;
 #   - the p99 of reads (get by id, wrk -t2 -c8) without a backup (the median of three
-#     10-second windows) and while one runs.
+#     10-second windows), while one runs, and while pg_dump -Fc runs.
 # Prints a Markdown table for the README.
 #   bench/backup.sh            SIZE_GB=0.1 bench/backup.sh for a quick run
 set -euo pipefail
@@ -107,6 +107,22 @@ during_backup() {  # script -> "rps p99 seconds" of reads with that script while
   read -r rps _ p99 _ <"$BENCH_DIR/busy" || true
   echo "$rps $p99 $seconds"
 }
+# The ceiling's own effect on the same reads: pg_dump -Fc run as an operator runs it, from a
+# shell of its own (a session of its own: in this script's it would share wrk's CPU share).
+during_pg_dump() {  # script -> "rps p99" of reads with that script while pg_dump -Fc runs
+  local rps p99
+  run_wrk "$read_url" 600s 8 -s "$1" >"$BENCH_DIR/busy" &
+  local wrk_pid=$!
+  sleep 0.5
+  setsid -w pg_dump -Fc -h 127.0.0.1 -p "$pg_port" -U slipway -d slipway -f "$BENCH_DIR/during.fc"
+  pkill -INT -f "wrk -t2 -c8 -d600s" 2>/dev/null || true
+  wait "$wrk_pid" 2>/dev/null || true
+  rm -f "$BENCH_DIR/during.fc"
+  read -r rps _ p99 _ <"$BENCH_DIR/busy" || true
+  echo "$rps $p99"
+}
+read -r dump_busy_rps dump_busy_p99 < <(during_pg_dump "$BENCH_DIR/get.lua")
+read -r dump_paced_rps dump_paced_p99 < <(during_pg_dump "$BENCH_DIR/paced.lua")
 busy=$(during_backup "$BENCH_DIR/get.lua")
 read -r busy_rps busy_p99 busy_backup_s <<<"$busy"
 busy=$(during_backup "$BENCH_DIR/paced.lua")
@@ -156,7 +172,7 @@ echo "| pg_restore -j 2 (ceiling) | $pg_restore2_s | | 1.00 |"
 echo "| slipway backup restore | $slipway_restore_s | | $(ratio "$pg_restore2_s" "$slipway_restore_s") of -j 2's speed |"
 echo
 echo
-echo "| reads (get by id, wrk -t2 -c8) | alone req/s | p99 ms | during a backup req/s | p99 ms | p99 ratio | backup s |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-echo "| as fast as they go | $quiet_rps | $quiet_p99 | $busy_rps | $busy_p99 | $(ratio "$busy_p99" "$quiet_p99") | $busy_backup_s |"
-echo "| paced (5 ms between requests) | $paced_rps | $paced_p99 | $paced_busy_rps | $paced_busy_p99 | $(ratio "$paced_busy_p99" "$paced_p99") | $paced_backup_s |"
+echo "| reads (get by id, wrk -t2 -c8) | alone req/s | p99 ms | during a backup req/s | p99 ms | p99 ratio | backup s | during pg_dump -Fc req/s | p99 ms | p99 ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| as fast as they go | $quiet_rps | $quiet_p99 | $busy_rps | $busy_p99 | $(ratio "$busy_p99" "$quiet_p99") | $busy_backup_s | $dump_busy_rps | $dump_busy_p99 | $(ratio "$dump_busy_p99" "$quiet_p99") |"
+echo "| paced (5 ms between requests) | $paced_rps | $paced_p99 | $paced_busy_rps | $paced_busy_p99 | $(ratio "$paced_busy_p99" "$paced_p99") | $paced_backup_s | $dump_paced_rps | $dump_paced_p99 | $(ratio "$dump_paced_p99" "$paced_p99") |"
