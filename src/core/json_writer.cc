@@ -41,6 +41,8 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t run_start = 0;
   for (size_t i = 0; i < s.size(); ++i) {
+    while (i + 8 <= s.size() && QuietJsonWord(s.data() + i, /*ascii=*/true)) i += 8;
+    if (i == s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
     if (c >= 0x80) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,20 @@ namespace slipway::core {
 
 // Appends `s` as a quoted, escaped JSON string.
 void AppendJsonString(std::string* out, std::string_view s);
+
+// Whether none of the 8 bytes at `p` is a quote, a backslash or a control character (and, with
+// `ascii`, none is above 0x7f): JSON text is scanned a word at a time until one is. Each test
+// tells exactly whether any byte matches.
+inline bool QuietJsonWord(const char* p, bool ascii) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  uint64_t x;
+  std::memcpy(&x, p, sizeof(x));
+  auto has_zero = [&](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHighs;
+  const uint64_t high = ascii ? x & kHighs : 0;
+  return (has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) | below_space | high) == 0;
+}
+
 // Appends the shortest text that reads back as `v`; null when not finite.
 void AppendJsonDouble(std::string* out, double v);
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cstring>
 #include <limits>
+#include <utility>
 
 namespace slipway::core {
 namespace {
@@ -46,6 +48,46 @@ TEST(JsonWriterTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
     auto parsed = boost::json::parse(out, ec);
     ASSERT_FALSE(ec) << out;
     EXPECT_EQ(parsed.as_string(), c.out);
+  }
+}
+
+// Every byte value at every place of a word: a word is quiet exactly when none of its bytes
+// needs escaping (or, for `ascii`, a look as the start of UTF-8).
+TEST(JsonWriterTest, AWordIsQuietExactlyWhenNoByteOfItNeedsALook) {
+  for (int b = 0; b < 256; ++b) {
+    const bool loud = b == '"' || b == '\\' || b < 0x20;
+    for (int at = 0; at < 8; ++at) {
+      char word[8];
+      std::memset(word, 'a', sizeof(word));
+      word[at] = static_cast<char>(b);
+      EXPECT_EQ(QuietJsonWord(word, /*ascii=*/false), !loud) << b << " at " << at;
+      EXPECT_EQ(QuietJsonWord(word, /*ascii=*/true), !loud && b < 0x80) << b << " at " << at;
+    }
+  }
+}
+
+// Strings are scanned a word at a time: whatever needs escaping is found wherever it stands.
+TEST(JsonWriterTest, EscapesWhatNeedsItAtAnyOffset) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"\"", "\\\""},
+      {"\\", "\\\\"},
+      {"\n", "\\n"},
+      {"\x1f", "\\u001f"},
+      {"\x7f", "\x7f"},
+      {"\xc3\xa5", "\xc3\xa5"},
+      {"\xff", "\\ufffd"},
+      {"\xe2\x9c", "\\ufffd\\ufffd"},
+      {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+  };
+  for (const auto& [in, escaped] : cases) {
+    for (size_t before = 0; before < 18; ++before) {
+      for (size_t after = 0; after < 10; ++after) {
+        const std::string head(before, 'h'), tail(after, 't');
+        std::string out;
+        AppendJsonString(&out, head + in + tail);
+        EXPECT_EQ(out, "\"" + head + escaped + tail + "\"") << before << " " << after;
+      }
+    }
   }
 }
 

@@ -496,14 +496,15 @@ void AppendCellJson(std::string* out, const Field& field, const db::ResultSet& r
       out->append(text.empty() ? std::string_view("null") : text);
       return;
     }
-    case FieldType::kDate:
-      if (kind == db::CellKind::kText && rs.Text(row, col).size() > 19 &&
-          rs.Text(row, col)[10] == ' ') {
-        AppendPgInstant(out, rs.Text(row, col));
+    case FieldType::kDate: {
+      std::string_view text = rs.Text(row, col);
+      if (kind == db::CellKind::kText && text.size() > 19 && text[10] == ' ') {
+        AppendPgInstant(out, text);
       } else {
-        core::AppendJsonString(out, rs.Text(row, col));
+        core::AppendJsonString(out, text);
       }
       return;
+    }
     default:
       core::AppendJsonString(out, rs.Text(row, col));
       return;

@@ -81,7 +81,7 @@ class Dumper {
   }
 
   Result<int64_t> Rows(const data::Collection& c) {
-    const std::vector<const data::Field*> columns = c.ColumnFields();
+    const RowJson render(c.ColumnFields());
     std::string chunk;
     int part = 0;
     int64_t count = 0;
@@ -95,7 +95,7 @@ class Dumper {
     };
     RETURN_IF_ERROR(ScanCollection(conn_, c, [&](const db::ResultSet& rs) -> Status {
       for (int r = 0; r < rs.row_count(); ++r) {
-        AppendRowJson(&chunk, columns, rs, r);
+        render.Append(&chunk, rs, r);
         chunk.push_back('\n');
         if (chunk.size() >= options_.chunk_bytes) RETURN_IF_ERROR(flush());
       }

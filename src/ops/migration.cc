@@ -112,13 +112,13 @@ class TableSync {
       return !f.has_column() ||
              std::find(present.begin(), present.end(), f.column) == present.end();
     });
-    const std::vector<const data::Field*> read = view.ColumnFields();
+    const RowJson render(view.ColumnFields());
     std::string line;
     json::parser parser;
     return ScanCollection(conn_, view, [&](const db::ResultSet& rs) -> Status {
       for (int r = 0; r < rs.row_count(); ++r) {
         line.clear();
-        AppendRowJson(&line, read, rs, r);
+        render.Append(&line, rs, r);
         boost::system::error_code ec;
         parser.reset();
         parser.write(line.data(), line.size(), ec);

@@ -48,21 +48,10 @@ void SkipSpace(std::string_view s, size_t& i) {
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
 }
 
-// Whether none of the 8 bytes at `p` is a quote, a backslash or a control character: a string
-// is read a word at a time until one is. (Each test tells exactly whether any byte matches.)
-bool QuietWord(const char* p) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-  uint64_t x;
-  std::memcpy(&x, p, sizeof(x));
-  auto has_zero = [&](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-  const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHighs;
-  return (has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) | below_space) == 0;
-}
-
 // JSON's grammar for a string at s[i] == '"' (left past it), or false.
 bool ScanString(std::string_view s, size_t& i, bool* escaped, bool* unicode) {
   for (++i;; ++i) {
-    while (i + 8 <= s.size() && QuietWord(s.data() + i)) i += 8;
+    while (i + 8 <= s.size() && core::QuietJsonWord(s.data() + i, /*ascii=*/false)) i += 8;
     if (i >= s.size()) return false;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"') {
@@ -243,14 +232,20 @@ Status ScanCollection(db::Connection& conn, const data::Collection& c,
   return Status::Ok();
 }
 
-void AppendRowJson(std::string* out, const std::vector<const data::Field*>& columns,
-                   const db::ResultSet& rows, int r) {
+RowJson::RowJson(std::vector<const data::Field*> columns) : columns_(std::move(columns)) {
+  for (const data::Field* f : columns_) {
+    std::string key = keys_.empty() ? "" : ",";
+    core::AppendJsonString(&key, f->name);
+    key.push_back(':');
+    keys_.push_back(std::move(key));
+  }
+}
+
+void RowJson::Append(std::string* out, const db::ResultSet& rows, int r) const {
   out->push_back('{');
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (i > 0) out->push_back(',');
-    core::AppendJsonString(out, columns[i]->name);
-    out->push_back(':');
-    data::AppendCellJson(out, *columns[i], rows, r, static_cast<int>(i));
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    out->append(keys_[i]);
+    data::AppendCellJson(out, *columns_[i], rows, r, static_cast<int>(i));
   }
   out->push_back('}');
 }

@@ -29,10 +29,19 @@ std::vector<const data::Field*> KeyFields(const data::Collection& c);
 Status ScanCollection(db::Connection& conn, const data::Collection& c,
                       const std::function<Status(const db::ResultSet& rows)>& visit);
 
-// Row `r` of `rows` (the column fields of a collection, in order) as a dump line's object:
-// {"field": value, ...} with values as the API renders them by field type. No newline.
-void AppendRowJson(std::string* out, const std::vector<const data::Field*>& columns,
-                   const db::ResultSet& rows, int r);
+// Rows whose columns are a collection's column fields, in order, as dump lines' objects:
+// {"field": value, ...} with values as the API renders them by field type. Each key is escaped
+// once, not once a row.
+class RowJson {
+ public:
+  explicit RowJson(std::vector<const data::Field*> columns);
+  // Row `r` of `rows`, without a newline.
+  void Append(std::string* out, const db::ResultSet& rows, int r) const;
+
+ private:
+  std::vector<const data::Field*> columns_;
+  std::vector<std::string> keys_;  // `"name":`, after the first with the comma before it
+};
 // A plugin's own table's row `r`, each cell as the database types it.
 void AppendTableRowJson(std::string* out, const db::ResultSet& rows, int r);
 
