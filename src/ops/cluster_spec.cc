@@ -313,11 +313,8 @@ namespace {
 fs::path CountsFile(const ClusterSpec& spec) { return spec.state_dir / "counts.json"; }
 
 boost::json::object ReadCounts(const ClusterSpec& spec) {
-  std::ifstream in(CountsFile(spec));
-  std::stringstream text;
-  text << in.rdbuf();
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text.str(), ec);
+  boost::json::value v = boost::json::parse(ReadWholeFile(CountsFile(spec)), ec);
   return !ec && v.is_object() ? v.as_object() : boost::json::object{};
 }
 }  // namespace

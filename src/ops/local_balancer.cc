@@ -51,13 +51,6 @@ Status WaitStarted(const std::string& what, const ProcessId& pid, const fs::path
       "LB_START_FAILED");
 }
 
-std::string ReadWhole(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // --- HAProxy ---------------------------------------------------------------------------------
 
 class Haproxy final : public LoadBalancer {
@@ -165,7 +158,7 @@ class Haproxy final : public LoadBalancer {
     json::object out{{"kind", "haproxy"}, {"port", spec_.lb_port}};
     std::optional<ProcessId> pid = ReadPidFile(PidFile());
     out["pid"] = pid ? pid->pid : 0;
-    out["maintenance"] = Trimmed(ReadWhole(AclFile())) == "on";
+    out["maintenance"] = Trimmed(ReadWholeFile(AclFile())) == "on";
     json::object servers;
     if (pid) {
       ASSIGN_OR_RETURN(auto stats, Stats());
@@ -395,7 +388,7 @@ class Nginx final : public LoadBalancer {
     json::object out{{"kind", "nginx"}, {"port", spec_.lb_port}};
     std::optional<ProcessId> pid = ReadPidFile(PidFile());
     out["pid"] = pid ? pid->pid : 0;
-    out["maintenance"] = ReadWhole(MaintenanceFile()).find(" 1;") != std::string::npos;
+    out["maintenance"] = ReadWholeFile(MaintenanceFile()).find(" 1;") != std::string::npos;
     json::object servers;
     const std::set<std::string> drained = Drained();
     for (const ClusterNode* n : spec_.RequestNodes()) {
@@ -414,7 +407,7 @@ class Nginx final : public LoadBalancer {
 
   std::set<std::string> Drained() const {
     std::set<std::string> out;
-    std::istringstream in(ReadWhole(DrainedFile()));
+    std::istringstream in(ReadWholeFile(DrainedFile()));
     std::string id;
     while (in >> id) out.insert(id);
     return out;

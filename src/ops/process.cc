@@ -83,13 +83,6 @@ void SetBackgroundProcs(std::string procs) {
   background_procs = std::move(procs);
 }
 
-std::string ReadKernelFile(const fs::path& file) {
-  std::ifstream in(file);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Writes `text` to a kernel file that exists (a cgroup's), naming the file in the error.
 Status WriteKernelFile(const fs::path& file, std::string_view text) {
   int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
@@ -106,16 +99,23 @@ Status WriteKernelFile(const fs::path& file, std::string_view text) {
   return Status::Ok();
 }
 
+// Moves the calling process into the cgroup whose procs file this is ("0": the process
+// writing). Open and write only: safe in a child forked from a process with threads.
+bool JoinCgroup(const char* procs) {
+  int fd = ::open(procs, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool joined = ::write(fd, "0", 1) == 1;
+  ::close(fd);
+  return joined;
+}
+
 // Whether a process of ours may move into the cgroup whose procs file this is: a child tries
-// (open and write only, safe after fork in a process with threads) and exits.
+// and exits.
 bool CanJoin(const fs::path& procs) {
   const std::string path = procs.string();
   pid_t child = ::fork();
   if (child < 0) return false;
-  if (child == 0) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    _exit(fd >= 0 && ::write(fd, "0", 1) == 1 ? 0 : 1);
-  }
+  if (child == 0) _exit(JoinCgroup(path.c_str()) ? 0 : 1);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
@@ -327,13 +327,7 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
     // again and must not meet the first one still writing.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (options.background) {
-      if (!idle_procs.empty()) {
-        int procs = ::open(idle_procs.c_str(), O_WRONLY | O_CLOEXEC);
-        if (procs >= 0) {
-          (void)!::write(procs, "0", 1);  // "0": the process writing
-          ::close(procs);
-        }
-      }
+      if (!idle_procs.empty()) JoinCgroup(idle_procs.c_str());
       ::setsid();  // a new autogroup, which only this command is in
       int fd = ::open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
       if (fd >= 0) {
@@ -383,6 +377,13 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
   return run;
 }
 
+std::string ReadWholeFile(const fs::path& file) {
+  std::ifstream in(file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string TailOf(const fs::path& file, int lines, std::string_view skip) {
   std::ifstream in(file);
   std::vector<std::string> last;
@@ -396,10 +397,6 @@ std::string TailOf(const fs::path& file, int lines, std::string_view skip) {
   for (const std::string& l : last) out += "  " + l + "\n";
   return out;
 }
-
-}  // namespace slipway::ops
-
-namespace slipway::ops {
 
 std::optional<fs::path> AutoBackgroundCgroup(std::string_view mountinfo,
                                              std::string_view self_cgroup) {
@@ -461,7 +458,7 @@ Status PrepareIdleCgroup(const fs::path& dir) {
     }
   }
   if (Status set = WriteKernelFile(idle, "1"); !set.ok()) return fail(set);
-  const std::string now = ReadKernelFile(idle);
+  const std::string now = ReadWholeFile(idle);
   if (now.empty() || now[0] != '1') {
     return fail(FailedPrecondition(idle.string() + " reads '" + now + "' once 1 was written"));
   }
@@ -476,8 +473,8 @@ Result<std::string> SetUpBackgroundWork(std::string_view setting) {
   const bool automatic = setting.empty() || setting == "auto";
   fs::path dir;
   if (automatic) {
-    auto found = AutoBackgroundCgroup(ReadKernelFile("/proc/self/mountinfo"),
-                                      ReadKernelFile("/proc/self/cgroup"));
+    auto found = AutoBackgroundCgroup(ReadWholeFile("/proc/self/mountinfo"),
+                                      ReadWholeFile("/proc/self/cgroup"));
     if (!found) return fallback + "no cgroup hierarchy has the cpu controller";
     dir = *found;
   } else {

@@ -98,6 +98,9 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, const Environment&
                         const std::function<Status(const std::string&)>& on_line,
                         const ToolOptions& options);
 
+// A file's whole text; empty when it cannot be read (a file not written yet, a kernel file).
+std::string ReadWholeFile(const std::filesystem::path& file);
+
 // The last `lines` lines of a file (a node's log, for an error message), leaving out those that
 // contain `skip` (when not empty), each indented by two spaces.
 std::string TailOf(const std::filesystem::path& file, int lines, std::string_view skip = {});
